@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/strings.h"
 #include "storage/eviction/lru.h"
 
 namespace strata {
@@ -10,8 +11,9 @@ std::vector<std::string> EvictionPolicyNames() { return {"lru"}; }
 
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name) {
   if (name == "lru") return std::make_unique<LruPolicy>();
-  return absl::InvalidArgumentError(absl::StrCat("eviction policy '", name, "': unknown (known: ",
-                                                 absl::StrJoin(EvictionPolicyNames(), ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("eviction policy '", AsAbsl(name),
+                   "': unknown (known: ", absl::StrJoin(EvictionPolicyNames(), ", "), ")"));
 }
 
 }  // namespace strata
