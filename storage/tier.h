@@ -1,0 +1,71 @@
+// Tier: one level of block storage (HBM, DRAM, SSD) as TieredStore sees it.
+//
+// A tier stores opaque bytes (a block as encoded for this tier) under an id (namespace, a zero
+// byte, key) together with the block's BlockRecord. It enforces its own hard capacity bound: a
+// Write that does not fit returns RESOURCE_EXHAUSTED and changes nothing; choosing what to evict
+// is the store's job. The store keeps the index; a tier only answers for the slot it returned.
+// Implementations are thread-safe. Twins: MemTier (in memory, for tests); wrappers may inject
+// faults around any tier.
+#ifndef STRATA_STORAGE_TIER_H_
+#define STRATA_STORAGE_TIER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/block_record.h"
+
+namespace strata {
+
+// Where a tier put a block. `offset` means what the tier wants (DRAM: byte offset in its
+// region; SSD: the version written); `charged_bytes` is what the block counts against capacity.
+struct TierSlot {
+  uint64_t offset = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t charged_bytes = 0;
+};
+
+class Tier {
+ public:
+  virtual ~Tier() = default;
+
+  // "hbm", "dram" or "ssd" (the names stats and stratactl report).
+  virtual std::string_view name() const = 0;
+  virtual uint64_t capacity_bytes() const = 0;
+  virtual uint64_t used_bytes() const = 0;
+  // True when content survives a restart (Recover() then reports it).
+  virtual bool persistent() const { return false; }
+  // What a block of `stored_bytes` would be charged.
+  virtual uint64_t ChargeFor(uint64_t stored_bytes) const { return stored_bytes; }
+
+  // Stores `bytes` (record.stored_bytes of them) as `version` of `id`. Versions of one id are
+  // distinct slots, so writing a new version never disturbs the old one until it is erased.
+  // RESOURCE_EXHAUSTED when it does not fit now; INTERNAL/UNAVAILABLE on I/O failure.
+  virtual absl::StatusOr<TierSlot> Write(std::string_view id, uint64_t version,
+                                         const BlockRecord& record, std::string_view bytes) = 0;
+  // Replaces *out with the stored bytes. NOT_FOUND when absent; DATA_LOSS when the medium
+  // reports corruption.
+  virtual absl::Status Read(std::string_view id, const TierSlot& slot, std::string* out) = 0;
+  // Frees the slot. Idempotent for persistent tiers.
+  virtual absl::Status Erase(std::string_view id, const TierSlot& slot) = 0;
+
+  // Persistent tiers: calls `fn` for every block version that survived, in no particular order
+  // (slot.offset is the version).
+  // Records that do not decode are deleted and counted in *dropped.
+  virtual absl::Status Recover(
+      absl::FunctionRef<void(std::string_view id, const BlockRecord&, const TierSlot&)> fn,
+      uint64_t* dropped) {
+    *dropped = 0;
+    return absl::OkStatus();
+  }
+
+  // Makes written data durable (SSD: flush memtables). Called on graceful shutdown.
+  virtual absl::Status Flush() { return absl::OkStatus(); }
+};
+
+}  // namespace strata
+
+#endif  // STRATA_STORAGE_TIER_H_

@@ -1,0 +1,620 @@
+#include "storage/tiered_store.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/checksum.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+
+namespace strata {
+namespace {
+
+constexpr size_t kShardBits = 8;
+constexpr size_t kMaxShards = size_t{1} << kShardBits;
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string TieredStore::MakeId(std::string_view ns, std::string_view key) {
+  std::string id;
+  id.reserve(ns.size() + 1 + key.size());
+  id.append(ns);
+  id.push_back('\0');
+  id.append(key);
+  return id;
+}
+
+absl::StatusOr<std::unique_ptr<TieredStore>> TieredStore::Open(
+    const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers) {
+  if (tiers.empty()) return absl::InvalidArgumentError("store: at least one tier is required");
+  for (const auto& t : tiers) {
+    if (t == nullptr) return absl::InvalidArgumentError("store: null tier");
+  }
+  if (!(options.low_watermark > 0 && options.low_watermark <= options.high_watermark &&
+        options.high_watermark <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "store: watermarks must satisfy 0 < low <= high <= 1 (low=", options.low_watermark,
+        ", high=", options.high_watermark, ")"));
+  }
+  if (options.shards > kMaxShards) {
+    return absl::InvalidArgumentError(absl::StrCat("store: at most ", kMaxShards, " shards"));
+  }
+  if (options.policies.size() > tiers.size()) {
+    return absl::InvalidArgumentError("store: more eviction policies than tiers");
+  }
+  for (const std::string& p : options.policies) {
+    STRATA_RETURN_IF_ERROR(MakeEvictionPolicy(p).status());
+  }
+  std::unique_ptr<TieredStore> store(new TieredStore(options, std::move(tiers)));
+  STRATA_RETURN_IF_ERROR(store->Recover());
+  return store;
+}
+
+TieredStore::TieredStore(const TieredStoreOptions& options,
+                         std::vector<std::unique_ptr<Tier>> tiers)
+    : options_(options),
+      tiers_(std::move(tiers)),
+      max_leased_bytes_(options.max_leased_bytes != 0 ? options.max_leased_bytes
+                                                      : tiers_[0]->capacity_bytes() / 2),
+      tier_blocks_(new std::atomic<uint64_t>[tiers_.size()]),
+      tier_hits_(new std::atomic<uint64_t>[tiers_.size()]) {
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    tier_blocks_[t] = 0;
+    tier_hits_[t] = 0;
+    policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : "lru");
+  }
+  const size_t n = options_.shards == 0 ? 8 : options_.shards;
+  for (size_t i = 0; i < n; ++i) {
+    auto shard = std::make_unique<Shard>();
+    absl::MutexLock lock(&shard->mu);
+    for (const std::string& name : policy_names_) {
+      shard->policies.push_back(*MakeEvictionPolicy(name));  // names checked in Open()
+    }
+    shards_.push_back(std::move(shard));
+  }
+}
+
+TieredStore::~TieredStore() = default;
+
+int64_t TieredStore::Now() const { return options_.now_ms ? options_.now_ms() : SteadyNowMs(); }
+
+size_t TieredStore::ShardIndex(std::string_view id) const {
+  return XXH3_64bits(id.data(), id.size()) % shards_.size();
+}
+
+TieredStore::Shard& TieredStore::ShardFor(std::string_view id) { return *shards_[ShardIndex(id)]; }
+
+TieredStore::Shard& TieredStore::ShardOf(BlockId block) {
+  return *shards_[block & (kMaxShards - 1)];
+}
+
+BlockId TieredStore::NextBlockId(size_t shard_index) {
+  return (next_block_.fetch_add(1, std::memory_order_relaxed) << kShardBits) | shard_index;
+}
+
+BlockInfo TieredStore::InfoFor(const Entry& e) const {
+  return BlockInfo{e.slot.charged_bytes, e.record.layout.tokens, e.key_hash, 0};
+}
+
+absl::Status TieredStore::Recover() {
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    if (!tiers_[t]->persistent()) continue;
+    std::vector<std::pair<std::string, TierSlot>> stale;  // older versions of an id
+    uint64_t dropped = 0;
+    STRATA_RETURN_IF_ERROR(tiers_[t]->Recover(
+        [&](std::string_view id, const BlockRecord& record, const TierSlot& slot) {
+          next_block_.store(std::max(next_block_.load(), (slot.offset >> kShardBits) + 1));
+          const size_t si = ShardIndex(id);
+          Shard& shard = *shards_[si];
+          absl::MutexLock lock(&shard.mu);
+          auto found = shard.ids.find(AsAbsl(id));
+          if (found != shard.ids.end()) {
+            // Two versions survived (a replacement interrupted by a crash): keep the newer.
+            Entry& old = shard.entries[found->second];
+            if (old.tier == t && old.slot.offset > slot.offset) {
+              stale.emplace_back(std::string(id), slot);
+              return;
+            }
+            stale.emplace_back(old.id, old.slot);
+            EraseLocked(shard, found->second);
+          }
+          const BlockId block = (slot.offset & ~BlockId{kMaxShards - 1}) | si;
+          Entry e;
+          e.id = std::string(id);
+          e.record = record;
+          e.tier = t;
+          e.slot = slot;
+          e.key_hash = XXH3_64bits(id.data(), id.size());
+          shard.policies[t]->OnInsert(block, InfoFor(e));
+          shard.ids.emplace(e.id, block);
+          shard.entries.emplace(block, std::move(e));
+          tier_blocks_[t].fetch_add(1);
+          counters_.recovered.fetch_add(1);
+        },
+        &dropped));
+    counters_.recovery_dropped.fetch_add(dropped);
+    for (const auto& [id, slot] : stale) (void)tiers_[t]->Erase(id, slot);  // best effort
+  }
+  // Versions written from now on sort after every recovered one (next_block_ moved past the
+  // largest above). Now link children to parents, across shards, one lock at a time.
+  std::vector<std::tuple<std::string, BlockId, std::string>> links;  // ns, child, parent key
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    for (const auto& [block, e] : shard->entries) {
+      if (e.record.parent.empty()) continue;
+      const size_t nul = e.id.find('\0');
+      links.emplace_back(e.id.substr(0, nul), block, e.record.parent);
+    }
+  }
+  for (const auto& [ns, child, parent] : links) {
+    LinkParent(ns, child, "", parent);
+  }
+  return absl::OkStatus();
+}
+
+bool TieredStore::CanEvictLocked(const Entry& e, int64_t now) const {
+  return e.pins == 0 && e.lease_until_ms <= now;
+}
+
+void TieredStore::EndLeaseLocked(Entry& e) {
+  if (e.lease_until_ms == 0) return;
+  e.lease_until_ms = 0;
+  counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
+}
+
+BlockId TieredStore::EraseLocked(Shard& shard, BlockId block) {
+  auto it = shard.entries.find(block);
+  if (it == shard.entries.end()) return 0;
+  Entry& e = it->second;
+  EndLeaseLocked(e);
+  // An erase that fails leaves bytes behind in the tier, never a wrong answer: the index no
+  // longer points at them. Recovery of a persistent tier would find them again; it also finds
+  // the newer version, if any, and keeps that one.
+  (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  shard.policies[e.tier]->OnErase(block);
+  tier_blocks_[e.tier].fetch_sub(1);
+  const BlockId parent = e.parent_block;
+  shard.ids.erase(e.id);
+  shard.entries.erase(it);
+  return parent;
+}
+
+void TieredStore::ChangeChildCount(BlockId parent, int delta) {
+  if (parent == 0) return;
+  Shard& shard = ShardOf(parent);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.entries.find(parent);
+  if (it == shard.entries.end()) return;
+  Entry& p = it->second;
+  if (delta < 0 && p.resident_children == 0) return;
+  p.resident_children += delta;
+  shard.policies[p.tier]->OnResidentChildren(parent, p.resident_children);
+}
+
+void TieredStore::LinkParent(std::string_view ns, BlockId child, std::string_view /*child_id*/,
+                             std::string_view parent_key) {
+  const std::string parent_id = MakeId(ns, parent_key);
+  BlockId parent = 0;
+  {
+    Shard& ps = ShardFor(parent_id);
+    absl::MutexLock lock(&ps.mu);
+    auto it = ps.ids.find(parent_id);
+    if (it == ps.ids.end()) return;
+    parent = it->second;
+    Entry& p = ps.entries[parent];
+    ++p.resident_children;
+    ps.policies[p.tier]->OnResidentChildren(parent, p.resident_children);
+  }
+  bool linked = false;
+  {
+    Shard& cs = ShardOf(child);
+    absl::MutexLock lock(&cs.mu);
+    auto it = cs.entries.find(child);
+    if (it != cs.entries.end() && it->second.parent_block == 0) {
+      it->second.parent_block = parent;
+      linked = true;
+    }
+  }
+  if (!linked) ChangeChildCount(parent, -1);
+}
+
+absl::StatusOr<TierSlot> TieredStore::PlaceIn(size_t t, std::string_view id, BlockId version,
+                                              const BlockRecord& record, std::string_view bytes) {
+  Tier& tier = *tiers_[t];
+  while (true) {
+    absl::StatusOr<TierSlot> slot = tier.Write(id, version, record, bytes);
+    if (slot.ok() || !absl::IsResourceExhausted(slot.status())) return slot;
+    if (!EvictOne(t)) return slot;
+  }
+}
+
+bool TieredStore::EnsureRoom(size_t t, uint64_t charge) {
+  Tier& tier = *tiers_[t];
+  if (charge > tier.capacity_bytes()) return false;
+  while (tier.used_bytes() + charge > tier.capacity_bytes()) {
+    if (!EvictOne(t)) return false;
+  }
+  return true;
+}
+
+void TieredStore::EnforceWatermark(size_t t) {
+  Tier& tier = *tiers_[t];
+  const double cap = static_cast<double>(tier.capacity_bytes());
+  if (static_cast<double>(tier.used_bytes()) <= options_.high_watermark * cap) return;
+  while (static_cast<double>(tier.used_bytes()) > options_.low_watermark * cap) {
+    if (!EvictOne(t)) return;
+  }
+}
+
+bool TieredStore::EvictOne(size_t t) {
+  const size_t n = shards_.size();
+  const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
+  const bool has_lower = t + 1 < tiers_.size();
+  for (size_t i = 0; i < n; ++i) {
+    Shard& shard = *shards_[(start + i) % n];
+    BlockId victim = 0;
+    uint64_t stored = 0;
+    {
+      absl::MutexLock lock(&shard.mu);
+      const int64_t now = Now();
+      auto pick = shard.policies[t]->PickVictim([&](BlockId b) {
+        auto it = shard.entries.find(b);
+        return it != shard.entries.end() && CanEvictLocked(it->second, now);
+      });
+      if (!pick) continue;
+      victim = *pick;
+      stored = shard.entries[victim].slot.stored_bytes;
+    }
+    // Make room below without holding any shard lock, then move the victim if it is still
+    // where it was.
+    const bool room_below = has_lower && EnsureRoom(t + 1, tiers_[t + 1]->ChargeFor(stored));
+    BlockId parent = 0;
+    {
+      absl::MutexLock lock(&shard.mu);
+      auto it = shard.entries.find(victim);
+      if (it == shard.entries.end() || it->second.tier != t || !CanEvictLocked(it->second, Now())) {
+        return true;  // it moved or went meanwhile: space changed, let the caller re-check
+      }
+      Entry& e = it->second;
+      if (room_below) {
+        std::string bytes;
+        absl::Status read = tiers_[t]->Read(e.id, e.slot, &bytes);
+        absl::StatusOr<TierSlot> moved = read.ok()
+                                             ? tiers_[t + 1]->Write(e.id, victim, e.record, bytes)
+                                             : absl::StatusOr<TierSlot>(read);
+        if (moved.ok()) {
+          (void)tiers_[t]->Erase(e.id, e.slot);  // a memory tier's erase cannot fail
+          shard.policies[t]->OnErase(victim);
+          tier_blocks_[t].fetch_sub(1);
+          const bool leased = e.lease_until_ms != 0;
+          if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
+          e.tier = t + 1;
+          e.slot = *moved;
+          if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
+          shard.policies[t + 1]->OnInsert(victim, InfoFor(e));
+          shard.policies[t + 1]->OnResidentChildren(victim, e.resident_children);
+          tier_blocks_[t + 1].fetch_add(1);
+          counters_.demotions.fetch_add(1);
+          return true;
+        }
+      }
+      parent = EraseLocked(shard, victim);
+      counters_.evictions.fetch_add(1);
+    }
+    ChangeChildCount(parent, -1);
+    return true;
+  }
+  return false;
+}
+
+absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::string_view parent,
+                              const BlockLayout& layout, std::string_view payload) {
+  std::string id = MakeId(ns, key);
+  BlockRecord record;
+  record.parent = std::string(parent);
+  record.layout = layout;
+  record.checksum = BlockChecksum(payload);
+  record.payload_bytes = payload.size();
+  record.codec_id = 0;
+  record.stored_bytes = payload.size();
+  counters_.puts.fetch_add(1);
+  counters_.put_bytes.fetch_add(payload.size());
+
+  const size_t shard_index = ShardIndex(id);
+  Shard& shard = *shards_[shard_index];
+  {
+    // The same content under the same key (another worker computed the same prefix): refresh.
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it != shard.ids.end()) {
+      Entry& e = shard.entries[it->second];
+      if (e.record.checksum == record.checksum && e.record.payload_bytes == payload.size() &&
+          e.record.layout == layout && e.record.parent == record.parent) {
+        shard.policies[e.tier]->OnAccess(it->second);
+        return absl::OkStatus();
+      }
+    }
+  }
+
+  const BlockId block = NextBlockId(shard_index);
+  absl::Status last = absl::ResourceExhaustedError("no tier can hold the block");
+  size_t placed_tier = tiers_.size();
+  TierSlot slot;
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    if (tiers_[t]->ChargeFor(payload.size()) > tiers_[t]->capacity_bytes()) continue;
+    absl::StatusOr<TierSlot> s = PlaceIn(t, id, block, record, payload);
+    if (s.ok()) {
+      slot = *s;
+      placed_tier = t;
+      break;
+    }
+    last = s.status();
+    if (!absl::IsResourceExhausted(last)) return last;
+  }
+  if (placed_tier == tiers_.size()) {
+    counters_.no_space.fetch_add(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "every tier is full of blocks that cannot be evicted now (", last.message(), ")"));
+  }
+
+  BlockId replaced_parent = 0;
+  uint32_t children = 0;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it != shard.ids.end()) {
+      children = shard.entries[it->second].resident_children;
+      replaced_parent = EraseLocked(shard, it->second);
+    }
+    Entry e;
+    e.id = id;
+    e.record = std::move(record);
+    e.tier = placed_tier;
+    e.slot = slot;
+    e.resident_children = children;
+    e.key_hash = XXH3_64bits(id.data(), id.size());
+    shard.policies[placed_tier]->OnInsert(block, InfoFor(e));
+    if (children) shard.policies[placed_tier]->OnResidentChildren(block, children);
+    shard.ids.emplace(id, block);
+    shard.entries.emplace(block, std::move(e));
+    tier_blocks_[placed_tier].fetch_add(1);
+  }
+  ChangeChildCount(replaced_parent, -1);
+  if (!parent.empty()) LinkParent(ns, block, id, parent);
+  EnforceWatermark(placed_tier);
+  return absl::OkStatus();
+}
+
+void TieredStore::DropCorrupt(std::string_view id, BlockId block) {
+  counters_.checksum_failures.fetch_add(1);
+  Shard& shard = ShardFor(id);
+  BlockId parent = 0;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(AsAbsl(id));
+    if (it == shard.ids.end() || it->second != block) return;
+    parent = EraseLocked(shard, block);
+  }
+  ChangeChildCount(parent, -1);
+}
+
+absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
+                              absl::FunctionRef<void(const BlockView&)> sink) {
+  const std::string id = MakeId(ns, key);
+  Shard& shard = ShardFor(id);
+  BlockId block = 0;
+  BlockRecord record;
+  TierSlot slot;
+  size_t t = 0;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it == shard.ids.end()) {
+      counters_.misses.fetch_add(1);
+      return absl::NotFoundError("miss");
+    }
+    block = it->second;
+    Entry& e = shard.entries[block];
+    t = e.tier;
+    if (!tiers_[t]->persistent()) {
+      // Memory tiers are served under the shard lock: the slot cannot be freed meanwhile.
+      std::string bytes;
+      STRATA_RETURN_IF_ERROR(tiers_[t]->Read(id, e.slot, &bytes));
+      sink(BlockView{e.record, bytes, tiers_[t]->name()});
+      shard.policies[t]->OnAccess(block);
+      counters_.hits.fetch_add(1);
+      counters_.get_bytes.fetch_add(bytes.size());
+      tier_hits_[t].fetch_add(1);
+      return absl::OkStatus();
+    }
+    record = e.record;
+    slot = e.slot;
+  }
+
+  std::string bytes;
+  absl::Status read = tiers_[t]->Read(id, slot, &bytes);
+  if (absl::IsNotFound(read)) {  // removed or evicted meanwhile
+    counters_.misses.fetch_add(1);
+    return absl::NotFoundError("miss");
+  }
+  if (read.ok() &&
+      (bytes.size() != record.payload_bytes || BlockChecksum(bytes) != record.checksum)) {
+    read = absl::DataLossError("checksum mismatch");
+  }
+  if (absl::IsDataLoss(read)) {
+    DropCorrupt(id, block);
+    counters_.misses.fetch_add(1);
+    return absl::NotFoundError(absl::StrCat("miss (block failed its checksum and was deleted)"));
+  }
+  if (!read.ok()) return absl::UnavailableError(read.message());
+
+  sink(BlockView{record, bytes, tiers_[t]->name()});
+  counters_.hits.fetch_add(1);
+  counters_.get_bytes.fetch_add(bytes.size());
+  tier_hits_[t].fetch_add(1);
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.entries.find(block);
+    if (it == shard.entries.end()) return absl::OkStatus();
+    shard.policies[it->second.tier]->OnAccess(block);
+  }
+  if (!options_.promote_on_hit || t == 0) return absl::OkStatus();
+
+  // Promote: write a copy to the first tier, then switch the entry over if it is unchanged.
+  absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, record, bytes);
+  if (!up.ok()) return absl::OkStatus();  // promotion is an optimisation; the hit stands
+  bool switched = false;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.entries.find(block);
+    if (it != shard.entries.end() && it->second.tier == t &&
+        it->second.slot.offset == slot.offset) {
+      Entry& e = it->second;
+      (void)tiers_[t]->Erase(e.id, e.slot);  // leftover bytes are found and dropped on recovery
+      shard.policies[t]->OnErase(block);
+      tier_blocks_[t].fetch_sub(1);
+      const bool leased = e.lease_until_ms != 0;
+      if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
+      e.tier = 0;
+      e.slot = *up;
+      if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
+      shard.policies[0]->OnInsert(block, InfoFor(e));
+      shard.policies[0]->OnResidentChildren(block, e.resident_children);
+      tier_blocks_[0].fetch_add(1);
+      counters_.promotions.fetch_add(1);
+      switched = true;
+    }
+  }
+  if (!switched) {
+    (void)tiers_[0]->Erase(id, *up);
+    return absl::OkStatus();
+  }
+  EnforceWatermark(0);
+  return absl::OkStatus();
+}
+
+bool TieredStore::Exists(std::string_view ns, std::string_view key) {
+  const std::string id = MakeId(ns, key);
+  Shard& shard = ShardFor(id);
+  absl::MutexLock lock(&shard.mu);
+  return shard.ids.contains(id);
+}
+
+bool TieredStore::Remove(std::string_view ns, std::string_view key) {
+  const std::string id = MakeId(ns, key);
+  Shard& shard = ShardFor(id);
+  BlockId parent = 0;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it == shard.ids.end()) return false;
+    parent = EraseLocked(shard, it->second);
+  }
+  counters_.removes.fetch_add(1);
+  ChangeChildCount(parent, -1);
+  return true;
+}
+
+size_t TieredStore::Lookup(std::string_view ns, absl::Span<const std::string> keys,
+                           uint32_t lease_ms) {
+  counters_.lookups.fetch_add(1);
+  const uint32_t lease = std::min(lease_ms, options_.max_lease_ms);
+  size_t matched = 0;
+  for (const std::string& key : keys) {
+    const std::string id = MakeId(ns, key);
+    Shard& shard = ShardFor(id);
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it == shard.ids.end()) break;
+    Entry& e = shard.entries[it->second];
+    shard.policies[e.tier]->OnAccess(it->second);
+    if (lease > 0) {
+      const int64_t now = Now();
+      if (e.lease_until_ms != 0 && e.lease_until_ms <= now) EndLeaseLocked(e);  // expired
+      if (e.lease_until_ms == 0) {
+        const uint64_t charged = e.slot.charged_bytes;
+        if (counters_.leased_bytes.load() + charged <= max_leased_bytes_) {
+          counters_.leased_bytes.fetch_add(charged);
+          e.lease_until_ms = now + lease;
+        }
+      } else {
+        e.lease_until_ms = std::max(e.lease_until_ms, now + lease);
+      }
+    }
+    ++matched;
+  }
+  return matched;
+}
+
+void TieredStore::ReleaseLeases(std::string_view ns, absl::Span<const std::string> keys) {
+  for (const std::string& key : keys) {
+    const std::string id = MakeId(ns, key);
+    Shard& shard = ShardFor(id);
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.ids.find(id);
+    if (it != shard.ids.end()) EndLeaseLocked(shard.entries[it->second]);
+  }
+}
+
+TieredStore::EvictResult TieredStore::EvictNamespace(std::string_view ns) {
+  const std::string prefix = MakeId(ns, "");
+  EvictResult result;
+  std::vector<BlockId> parents;
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    std::vector<BlockId> victims;
+    for (const auto& [id, block] : shard->ids) {
+      if (id.compare(0, prefix.size(), prefix) == 0) victims.push_back(block);
+    }
+    for (BlockId b : victims) {
+      result.bytes += shard->entries[b].record.payload_bytes;
+      parents.push_back(EraseLocked(*shard, b));
+      ++result.blocks;
+    }
+  }
+  for (BlockId p : parents) ChangeChildCount(p, -1);
+  counters_.removes.fetch_add(result.blocks);
+  return result;
+}
+
+StoreStats TieredStore::Stats() const {
+  StoreStats s;
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    s.tiers.push_back(TierStats{std::string(tiers_[t]->name()), policy_names_[t],
+                                tiers_[t]->capacity_bytes(), tiers_[t]->used_bytes(),
+                                tier_blocks_[t].load()});
+    s.hits_by_tier.push_back(tier_hits_[t].load());
+  }
+  s.hits = counters_.hits;
+  s.misses = counters_.misses;
+  s.puts = counters_.puts;
+  s.put_bytes = counters_.put_bytes;
+  s.get_bytes = counters_.get_bytes;
+  s.demotions = counters_.demotions;
+  s.promotions = counters_.promotions;
+  s.evictions = counters_.evictions;
+  s.checksum_failures = counters_.checksum_failures;
+  s.removes = counters_.removes;
+  s.no_space = counters_.no_space;
+  s.lookups = counters_.lookups;
+  s.leased_bytes = counters_.leased_bytes;
+  s.recovered_blocks = counters_.recovered;
+  s.recovery_dropped = counters_.recovery_dropped;
+  return s;
+}
+
+absl::Status TieredStore::Flush() {
+  for (const auto& t : tiers_) STRATA_RETURN_IF_ERROR(t->Flush());
+  return absl::OkStatus();
+}
+
+}  // namespace strata

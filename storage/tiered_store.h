@@ -1,0 +1,209 @@
+// TieredStore: the block index over an ordered list of tiers (fastest first: [hbm,] dram[, ssd]).
+//
+// Placement and movement (DESIGN.md section 4):
+//  - Put writes to the first tier that can take the block, making room there by moving victims
+//    down; it answers RESOURCE_EXHAUSTED only when no tier can take it (everything leased or
+//    the block exceeds every tier).
+//  - Each tier has high/low watermarks: once a write leaves a tier above `high`, its eviction
+//    policy picks victims until it is at or below `low`. A victim moves to the next tier while
+//    that tier can make room for it; from the last tier it is dropped.
+//  - A hit in a lower tier is served, its checksum verified (persistent tiers: every read), and
+//    promoted to the first tier when `promote_on_hit` is set. A block whose checksum fails is
+//    deleted, counted in checksum_failures and answered as a miss: never served.
+//  - Put may name a parent key; the index keeps resident-child counts so prefix-aware policies
+//    can take leaves first, and Lookup answers the leading run of present keys in one call.
+//  - Lookup may lease the matched blocks: they are not evicted until the lease ends. Leases are
+//    bounded by max_lease_ms and max_leased_bytes.
+//
+// Concurrency: the index is split into shards by key hash, each with its own mutex, entries and
+// per-tier policy instances (eviction is LRU per shard, approximately LRU overall). No thread
+// ever holds two shard locks: moves first pick a victim, release, make room below, then re-lock
+// and re-check. Payload I/O to persistent tiers runs outside shard locks on reads; writes of a
+// moving block hold only that block's shard. Parent/child counts are maintained best-effort
+// across shards (a parent stored after its child is not linked). Thread-safe.
+#ifndef STRATA_STORAGE_TIERED_STORE_H_
+#define STRATA_STORAGE_TIERED_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "common/block_layout.h"
+#include "storage/block_record.h"
+#include "storage/eviction_policy.h"
+#include "storage/tier.h"
+
+namespace strata {
+
+struct TieredStoreOptions {
+  // Fractions of each tier's capacity.
+  double high_watermark = 0.95;
+  double low_watermark = 0.85;
+  // Index shards (each with its own mutex). 0 picks 8.
+  size_t shards = 0;
+  // Eviction policy per tier, by name (storage/eviction_policy.h); missing entries use "lru".
+  std::vector<std::string> policies;
+  // Move a block hit in a lower tier to the first tier.
+  bool promote_on_hit = true;
+  // Lease bounds: longest lease, and most bytes leased at once (0: half the first tier).
+  uint32_t max_lease_ms = 60'000;
+  uint64_t max_leased_bytes = 0;
+  // Milliseconds on a monotonic clock; tests substitute their own.
+  std::function<int64_t()> now_ms;
+};
+
+struct TierStats {
+  std::string name;
+  std::string policy;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t blocks = 0;
+};
+
+struct StoreStats {
+  std::vector<TierStats> tiers;
+  std::vector<uint64_t> hits_by_tier;  // same order as tiers
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t puts = 0;
+  uint64_t put_bytes = 0;
+  uint64_t get_bytes = 0;
+  uint64_t demotions = 0;
+  uint64_t promotions = 0;
+  uint64_t evictions = 0;
+  uint64_t checksum_failures = 0;
+  uint64_t removes = 0;
+  uint64_t no_space = 0;
+  uint64_t lookups = 0;
+  uint64_t leased_bytes = 0;
+  uint64_t recovered_blocks = 0;
+  uint64_t recovery_dropped = 0;
+};
+
+// What Get hands its sink: valid only during the call.
+struct BlockView {
+  const BlockRecord& record;
+  std::string_view payload;
+  std::string_view tier;
+};
+
+class TieredStore {
+ public:
+  // Takes the tiers fastest first (at least one) and recovers what persistent tiers hold.
+  // INVALID_ARGUMENT for bad options (watermarks, unknown policy names).
+  static absl::StatusOr<std::unique_ptr<TieredStore>> Open(
+      const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers);
+  ~TieredStore();
+
+  // Stores a block. Re-putting identical content refreshes the block; different content
+  // replaces it. REQUIRES: ns, key and layout already validated (common/validation.h).
+  // RESOURCE_EXHAUSTED when no tier can take it.
+  absl::Status Put(std::string_view ns, std::string_view key, std::string_view parent,
+                   const BlockLayout& layout, std::string_view payload);
+
+  // Calls `sink` with the block and answers OK, or NOT_FOUND on a miss (including a block that
+  // failed its checksum). UNAVAILABLE when a tier cannot be read right now.
+  absl::Status Get(std::string_view ns, std::string_view key,
+                   absl::FunctionRef<void(const BlockView&)> sink);
+
+  bool Exists(std::string_view ns, std::string_view key);
+  // True when the key was present.
+  bool Remove(std::string_view ns, std::string_view key);
+  // Number of leading keys present; leases them for lease_ms when > 0 (bounded by options).
+  size_t Lookup(std::string_view ns, absl::Span<const std::string> keys, uint32_t lease_ms = 0);
+  // Ends leases on these keys early.
+  void ReleaseLeases(std::string_view ns, absl::Span<const std::string> keys);
+
+  struct EvictResult {
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+  };
+  // Removes every block of a namespace.
+  EvictResult EvictNamespace(std::string_view ns);
+
+  StoreStats Stats() const;
+  // Makes what persistent tiers hold durable (graceful shutdown).
+  absl::Status Flush();
+
+  size_t tier_count() const { return tiers_.size(); }
+  const Tier& tier(size_t i) const { return *tiers_[i]; }
+
+ private:
+  struct Entry {
+    std::string id;  // namespace, '\0', key
+    BlockRecord record;
+    size_t tier = 0;
+    TierSlot slot;
+    uint32_t pins = 0;
+    uint32_t resident_children = 0;
+    BlockId parent_block = 0;  // linked parent, 0 when none
+    int64_t lease_until_ms = 0;
+    uint64_t key_hash = 0;
+  };
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, BlockId> ids ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<BlockId, Entry> entries ABSL_GUARDED_BY(mu);
+    std::vector<std::unique_ptr<EvictionPolicy>> policies ABSL_GUARDED_BY(mu);
+  };
+  struct Counters {
+    std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, put_bytes{0}, get_bytes{0}, demotions{0},
+        promotions{0}, evictions{0}, checksum_failures{0}, removes{0}, no_space{0}, lookups{0},
+        leased_bytes{0}, recovered{0}, recovery_dropped{0};
+  };
+
+  TieredStore(const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers);
+  absl::Status Recover();
+
+  static std::string MakeId(std::string_view ns, std::string_view key);
+  size_t ShardIndex(std::string_view id) const;
+  Shard& ShardFor(std::string_view id);
+  Shard& ShardOf(BlockId block);
+  BlockId NextBlockId(size_t shard_index);
+  int64_t Now() const;
+  BlockInfo InfoFor(const Entry& e) const;
+
+  // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
+  absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
+                                   const BlockRecord& record, std::string_view bytes);
+  // Moves one victim out of tier t (down, or dropped from the last tier). False when tier t has
+  // nothing evictable. Nothing locked on entry.
+  bool EvictOne(size_t t);
+  // Evicts from tier t until `charge` more bytes fit under its capacity.
+  bool EnsureRoom(size_t t, uint64_t charge);
+  void EnforceWatermark(size_t t);
+  // Removes an entry from its tier, its policies and the index; returns its parent link.
+  BlockId EraseLocked(Shard& shard, BlockId block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  bool CanEvictLocked(const Entry& e, int64_t now) const;
+  void ChangeChildCount(BlockId parent, int delta);
+  void LinkParent(std::string_view ns, BlockId child, std::string_view child_id,
+                  std::string_view parent_key);
+  void EndLeaseLocked(Entry& e);
+  void DropCorrupt(std::string_view id, BlockId block);
+
+  // Constant after construction
+  const TieredStoreOptions options_;
+  const std::vector<std::unique_ptr<Tier>> tiers_;
+  const uint64_t max_leased_bytes_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::string> policy_names_;
+
+  std::atomic<uint64_t> next_block_{1};
+  std::atomic<size_t> evict_cursor_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> tier_blocks_;
+  std::unique_ptr<std::atomic<uint64_t>[]> tier_hits_;
+  mutable Counters counters_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_STORAGE_TIERED_STORE_H_
