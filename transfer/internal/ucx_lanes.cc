@@ -1,0 +1,86 @@
+#include "transfer/internal/ucx_lanes.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/strings.h"
+
+namespace strata::transfer::internal {
+
+EndpointLanes ParseEndpointInfo(std::string_view text) {
+  EndpointLanes lanes;
+  std::vector<std::string> transports;
+  std::set<std::string> seen;
+  for (absl::string_view line : absl::StrSplit(AsAbsl(text), '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    absl::ConsumePrefix(&line, "#");
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (absl::StartsWith(line, "put[") || absl::StartsWith(line, "get[")) {
+      lanes.native_rma = true;
+      continue;
+    }
+    if (!absl::StartsWith(line, "lane[")) continue;
+    // "lane[2]:  2:cma/memory.0 md[2]  -> md[2]/cma/sysdev[255] rma_bw#0"
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (words.size() < 2) continue;
+    absl::string_view resource = words[1];
+    const size_t colon = resource.find(':');
+    if (colon != absl::string_view::npos) resource.remove_prefix(colon + 1);
+    const size_t dot = resource.rfind('.');
+    if (dot != absl::string_view::npos) resource = resource.substr(0, dot);
+    std::string name(resource);
+    if (seen.insert(name).second) transports.push_back(name);
+  }
+  lanes.transports = absl::StrJoin(transports, ",");
+  return lanes;
+}
+
+namespace {
+
+template <typename Print>
+std::string PrintToString(Print print) {
+  char* buffer = nullptr;
+  size_t size = 0;
+  FILE* stream = open_memstream(&buffer, &size);
+  if (stream == nullptr) return {};
+  print(stream);
+  std::fclose(stream);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
+}
+
+}  // namespace
+
+EndpointLanes InspectEndpoint(ucp_ep_h ep) {
+  return ParseEndpointInfo(PrintToString([ep](FILE* f) { ucp_ep_print_info(ep, f); }));
+}
+
+bool ParseContextHasNativeRma(std::string_view text) {
+  static constexpr std::string_view kNative[] = {"sysv",     "posix",    "cma",     "knem",
+                                                 "xpmem",    "rc_verbs", "rc_mlx5", "dc_mlx5",
+                                                 "cuda_ipc", "gdr_copy", "rocm_ipc"};
+  for (absl::string_view line : absl::StrSplit(AsAbsl(text), '\n')) {
+    if (!absl::StrContains(line, "resource")) continue;
+    const size_t dashes = line.find("-- ");
+    if (dashes == absl::string_view::npos) continue;
+    absl::string_view resource = line.substr(dashes + 3);
+    resource = resource.substr(0, resource.find('/'));
+    for (std::string_view tl : kNative) {
+      if (resource == AsAbsl(tl)) return true;
+    }
+  }
+  return false;
+}
+
+bool ContextHasNativeRma(ucp_context_h context) {
+  return ParseContextHasNativeRma(
+      PrintToString([context](FILE* f) { ucp_context_print_info(context, f); }));
+}
+
+}  // namespace strata::transfer::internal

@@ -1,0 +1,164 @@
+// Transport: Strata's data plane, the narrow interface behind which bytes move between a cache
+// node's memory pool and a client's own buffers.
+//
+// The model is one-sided and initiator-driven. Each side registers a few large memory regions
+// once (RegisterMemory) and ships the RegionDescriptor of each to the peer over the control plane
+// (gRPC RegisterRegion). The initiator -- always the cache node in Strata -- connects to the
+// peer's address (Connect), turns each descriptor into a RemoteRegionHandle (AddRemoteRegion) and
+// posts batches of operations (Post):
+//   - kPut copies bytes from a local region into the peer's region (the node serving a Get),
+//   - kGet copies bytes from the peer's region into a local region (the node serving a Put).
+// A batch completes once; its status is OK only when every byte of every op has arrived at its
+// destination (remote completion, not just local buffer reuse).
+//
+// Error contract (absl::Status, chosen by what the caller does next):
+//   INVALID_ARGUMENT   an op names a region it may not touch: offset+length outside the local or
+//                      remote region, an unknown region id, a zero-length op. Nothing was posted.
+//   UNAVAILABLE        the peer failed, was disconnected, reconnected (the handle belongs to an
+//                      older generation) or did not complete by the deadline. Retry after
+//                      Connect + AddRemoteRegion; the destination bytes are undefined.
+//   FAILED_PRECONDITION the transport is shutting down.
+// A failed batch never reports OK, and once its callback has run the transport no longer touches
+// the memory named by the batch.
+//
+// Generations: Connect(name, address) keys peers by a caller-chosen stable name (the node uses its
+// client session id). Connecting a name again with a new address (the peer restarted) or after
+// the peer failed starts a new generation: the old endpoint is closed, the remote regions and
+// unpacked keys of the old generation are dropped, and handles of the old generation fail with
+// UNAVAILABLE. A peer's memory is never touched with a key from an older incarnation.
+//
+// Thread safety: every method may be called from any thread. Completion callbacks run on a
+// transport-owned thread; they must not block, and may call Post but not the synchronous methods
+// of the same transport (they would wait on the thread running the callback).
+#ifndef STRATA_TRANSFER_TRANSPORT_H_
+#define STRATA_TRANSFER_TRANSPORT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace strata::transfer {
+
+// Identifies a region registered with RegisterMemory on this transport. Never 0.
+using RegionId = uint64_t;
+
+// What the owner of a region ships to its peer (gRPC RegisterRegion): everything the peer needs
+// to address the region. `packed_rkey` is opaque transport bytes (ucp_rkey_pack output for UCX).
+struct RegionDescriptor {
+  uint64_t base = 0;    // virtual address of the first byte in the owner's address space
+  uint64_t length = 0;  // bytes
+  std::string packed_rkey;
+};
+
+struct LocalRegion {
+  RegionId id = 0;
+  RegionDescriptor descriptor;
+};
+
+// A connected peer at one generation. Returned by Connect.
+struct PeerHandle {
+  uint64_t id = 0;
+  uint64_t generation = 0;
+};
+
+// A peer's region as seen by this transport; valid while the peer stays at `generation`.
+struct RemoteRegionHandle {
+  uint64_t peer = 0;
+  uint64_t generation = 0;
+  uint64_t id = 0;
+};
+
+enum class OpKind {
+  kPut,  // local region -> remote region
+  kGet,  // remote region -> local region
+};
+
+struct TransferOp {
+  OpKind kind = OpKind::kPut;
+  RegionId local_region = 0;
+  uint64_t local_offset = 0;
+  RemoteRegionHandle remote_region;
+  uint64_t remote_offset = 0;
+  uint64_t length = 0;
+};
+
+// How bytes move on one endpoint.
+enum class Protocol {
+  kRma,            // one-sided put/get on a lane with native RMA (shm, cma, rdma) + flush
+  kActiveMessage,  // active-message rendezvous (the peer's progress thread places the bytes)
+  kMemcpy,         // in-process copy (LoopbackTransport)
+};
+const char* ProtocolName(Protocol protocol);
+
+struct Capabilities {
+  std::string name;                // "ucx", "loopback", "fault(ucx)", ...
+  bool native_rma = false;         // some endpoint kind moves bytes without the peer's CPU
+  bool host_memory = true;         // regions may live in host memory
+  bool cuda_memory = false;        // regions may live in CUDA device memory
+  uint64_t max_message_bytes = 0;  // largest single op
+};
+
+struct PeerInfo {
+  PeerHandle handle;
+  Protocol protocol = Protocol::kRma;
+  bool failed = false;
+  std::string detail;  // transport-specific, e.g. the lanes UCX chose
+};
+
+// Called exactly once per Post, on a transport thread.
+using DoneCallback = std::function<void(absl::Status)>;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  virtual Capabilities GetCapabilities() const = 0;
+
+  // Bytes a peer passes to Connect to reach this transport (UCX: the worker address).
+  virtual std::string LocalAddress() const = 0;
+
+  // Registers [base, base+length) for remote access. The memory must stay valid until
+  // DeregisterMemory (or the transport's destruction). REQUIRES: length > 0.
+  virtual absl::StatusOr<LocalRegion> RegisterMemory(void* base, size_t length) = 0;
+  // After it returns, no new op touches the region; ops already posted on it complete first.
+  virtual absl::Status DeregisterMemory(RegionId id) = 0;
+
+  // Connects to the peer named `name` at `address`; see "Generations" above.
+  virtual absl::StatusOr<PeerHandle> Connect(std::string_view name, std::string_view address) = 0;
+  // Drops the peer, its endpoint and remote regions; ops in flight towards it fail UNAVAILABLE.
+  virtual absl::Status Disconnect(const PeerHandle& peer) = 0;
+  virtual absl::StatusOr<PeerInfo> DescribePeer(const PeerHandle& peer) = 0;
+
+  // Makes a peer's region addressable (UCX: unpacks the rkey once per endpoint). Adding the same
+  // descriptor twice returns the same handle.
+  virtual absl::StatusOr<RemoteRegionHandle> AddRemoteRegion(const PeerHandle& peer,
+                                                             const RegionDescriptor& region) = 0;
+  virtual absl::Status RemoveRemoteRegion(const RemoteRegionHandle& region) = 0;
+
+  // Posts a batch; `done` runs once with the batch's status, at the latest shortly after
+  // `deadline` (a batch not complete by then fails UNAVAILABLE and, for UCX, its endpoint is
+  // declared failed so no byte moves afterwards).
+  virtual void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) = 0;
+
+  // Conveniences over Post.
+  std::future<absl::Status> PostAsync(std::vector<TransferOp> ops, absl::Time deadline);
+  absl::Status Run(std::vector<TransferOp> ops, absl::Duration timeout);
+};
+
+// Bounds check shared by every transport: [offset, offset+length) within a region of
+// `region_length` bytes, without overflow. `what` names the field in the error message.
+absl::Status CheckRange(uint64_t offset, uint64_t length, uint64_t region_length,
+                        std::string_view what);
+
+}  // namespace strata::transfer
+
+#endif  // STRATA_TRANSFER_TRANSPORT_H_

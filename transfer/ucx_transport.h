@@ -1,0 +1,148 @@
+// UcxTransport: the Transport over UCX (ucp), for cache nodes and clients alike.
+//
+// One UCX context and one worker per transport, both owned by a progress thread: every UCX call
+// except ucp_worker_signal runs on that thread, so the worker is created UCS_THREAD_MODE_SINGLE
+// and no UCX lock is taken on the data path. Public methods hand commands to the thread and wake
+// it with ucp_worker_signal; synchronous methods wait for their command (bounded by
+// Options::sync_call_timeout). The thread either sleeps in epoll on the worker's event fd
+// (ucp_worker_arm, ProgressMode::kEvent: idle costs nothing, which matters on small hosts) or
+// spins on ucp_worker_progress (kBusyPoll: lowest latency, burns a core).
+//
+// Protocol per endpoint (see docs/data-plane.md):
+//   kRma            one ucp_put_nbx / ucp_get_nbx per op against the peer's unpacked rkey, then
+//                   one ucp_ep_flush_nbx; the batch completes when the flush does, i.e. when the
+//                   bytes are at the destination. Chosen when the endpoint has native RMA lanes
+//                   (shm, cma, rdma).
+//   kActiveMessage  the initiator sends an active message naming (address, length); the peer's
+//                   transport checks the range against its own registered regions and moves the
+//                   bytes by AM rendezvous (zero-copy into/out of the registered buffer), then
+//                   acknowledges. Chosen when RMA would be emulated (tcp).
+// Options::protocol can force either (for benchmarks and tests).
+//
+// Failure: endpoints use UCP_ERR_HANDLING_MODE_PEER. A peer error, or a batch that misses its
+// deadline, fails the endpoint: it is force-closed (UCX purges its outstanding requests), every
+// batch towards it fails UNAVAILABLE once its requests are gone, and the peer stays failed until
+// Connect starts a new generation. Unpacked rkeys live with their endpoint and die with it.
+//
+// Thread safety: as Transport.
+#ifndef STRATA_TRANSFER_UCX_TRANSPORT_H_
+#define STRATA_TRANSFER_UCX_TRANSPORT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "transfer/transport.h"
+
+namespace strata::transfer {
+
+struct UcxTransportOptions {
+  enum class ProgressMode { kEvent, kBusyPoll };
+  enum class ProtocolPolicy { kAuto, kRma, kActiveMessage };
+
+  // How the progress thread waits for work. Default: sleep in epoll.
+  ProgressMode progress_mode = ProgressMode::kEvent;
+  // kAuto: RMA where the endpoint has native RMA lanes, active messages otherwise.
+  ProtocolPolicy protocol = ProtocolPolicy::kAuto;
+  // UCX configuration overrides applied with ucp_config_modify on top of the UCX_* environment,
+  // e.g. {{"TLS", "tcp"}, {"NET_DEVICES", "lo"}}. Lets two transports in one process differ.
+  std::vector<std::pair<std::string, std::string>> ucx_config;
+  // Upper bound on how long a synchronous method (RegisterMemory, Connect, ...) waits for the
+  // progress thread.
+  absl::Duration sync_call_timeout = absl::Seconds(10);
+  // Active messages at least this large go by rendezvous (zero-copy); smaller ones are copied
+  // eagerly.
+  size_t am_rendezvous_threshold = 16 * 1024;
+  // Name for UCX logs.
+  std::string name = "strata";
+};
+
+class UcxTransport final : public Transport {
+ public:
+  static absl::StatusOr<std::unique_ptr<UcxTransport>> Create(UcxTransportOptions options);
+  // Fails every batch still in flight (FAILED_PRECONDITION or UNAVAILABLE), closes endpoints,
+  // unmaps regions and destroys the worker and context.
+  ~UcxTransport() override;
+  UcxTransport(const UcxTransport&) = delete;
+  UcxTransport& operator=(const UcxTransport&) = delete;
+
+  Capabilities GetCapabilities() const override;
+  std::string LocalAddress() const override;
+  // Registration is slow (ucp_mem_map): register few, large regions, once. Deregistering a region
+  // that ops are still using defers the unmap until they complete; the memory must stay valid
+  // until then.
+  absl::StatusOr<LocalRegion> RegisterMemory(void* base, size_t length) override;
+  absl::Status DeregisterMemory(RegionId id) override;
+  absl::StatusOr<PeerHandle> Connect(std::string_view name, std::string_view address) override;
+  absl::Status Disconnect(const PeerHandle& peer) override;
+  absl::StatusOr<PeerInfo> DescribePeer(const PeerHandle& peer) override;
+  absl::StatusOr<RemoteRegionHandle> AddRemoteRegion(const PeerHandle& peer,
+                                                     const RegionDescriptor& region) override;
+  absl::Status RemoveRemoteRegion(const RemoteRegionHandle& region) override;
+  // REQUIRES: every op of a batch names regions of the same peer (INVALID_ARGUMENT otherwise).
+  void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) override;
+
+  // Counters for tests and stats; read with relaxed ordering.
+  struct Stats {
+    uint64_t batches_completed = 0;
+    uint64_t batches_failed = 0;
+    uint64_t peers_failed = 0;
+    uint64_t incoming_ops = 0;  // AM ops served for peers
+    uint64_t live_requests = 0;
+  };
+  Stats GetStats() const;
+  // Number of local regions still mapped and batches still in flight (resources not yet freed).
+  size_t TEST_LiveRegions() const { return live_regions_.load(); }
+  size_t TEST_LiveBatches() const { return live_batches_.load(); }
+
+ private:
+  struct State;  // everything owned by the progress thread (ucx_transport.cc)
+  using Command = std::function<void()>;
+
+  explicit UcxTransport(UcxTransportOptions options);
+  absl::Status Init();
+  void ProgressLoop();
+  // Runs `fn` on the progress thread and waits for it (inline when already there).
+  absl::Status RunSync(std::function<absl::Status()> fn);
+  bool OnProgressThread() const;
+
+  // Constant after construction.
+  const UcxTransportOptions options_;
+  std::unique_ptr<State> state_;
+  std::string local_address_;
+  Capabilities capabilities_;
+  std::thread thread_;
+  std::thread::id thread_id_;
+
+  // Guarded by mu_: the command queue into the progress thread.
+  mutable absl::Mutex mu_;
+  std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+
+  std::atomic<bool> has_commands_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> live_regions_{0};
+  std::atomic<size_t> live_batches_{0};
+  std::atomic<uint64_t> batches_completed_{0};
+  std::atomic<uint64_t> batches_failed_{0};
+  std::atomic<uint64_t> peers_failed_{0};
+  std::atomic<uint64_t> incoming_ops_{0};
+  std::atomic<uint64_t> live_requests_{0};
+};
+
+}  // namespace strata::transfer
+
+#endif  // STRATA_TRANSFER_UCX_TRANSPORT_H_
