@@ -38,6 +38,9 @@ class Tier {
   virtual uint64_t used_bytes() const = 0;
   // True when content survives a restart (Recover() then reports it).
   virtual bool persistent() const { return false; }
+  // Whether the store verifies each block's checksum when reading it from this tier. Media that
+  // can rot or be tampered with (SSD, anything off-process) say yes; process memory says no.
+  virtual bool verify_reads() const { return true; }
   // What a block of `stored_bytes` would be charged.
   virtual uint64_t ChargeFor(uint64_t stored_bytes) const { return stored_bytes; }
 

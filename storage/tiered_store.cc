@@ -101,6 +101,10 @@ BlockId TieredStore::NextBlockId(size_t shard_index) {
   return (next_block_.fetch_add(1, std::memory_order_relaxed) << kShardBits) | shard_index;
 }
 
+bool TieredStore::Intact(const BlockRecord& record, std::string_view bytes) {
+  return bytes.size() == record.payload_bytes && BlockChecksum(bytes) == record.checksum;
+}
+
 BlockInfo TieredStore::InfoFor(const Entry& e) const {
   return BlockInfo{e.slot.charged_bytes, e.record.layout.tokens, e.key_hash, 0};
 }
@@ -416,7 +420,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   TierSlot slot;
   size_t t = 0;
   {
-    absl::MutexLock lock(&shard.mu);
+    absl::ReleasableMutexLock lock(&shard.mu);
     auto it = shard.ids.find(id);
     if (it == shard.ids.end()) {
       counters_.misses.fetch_add(1);
@@ -428,12 +432,29 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     if (!tiers_[t]->persistent()) {
       // Memory tiers are served under the shard lock: the slot cannot be freed meanwhile.
       std::string bytes;
-      STRATA_RETURN_IF_ERROR(tiers_[t]->Read(id, e.slot, &bytes));
+      absl::Status read = tiers_[t]->Read(id, e.slot, &bytes);
+      if (read.ok() && tiers_[t]->verify_reads() && !Intact(e.record, bytes)) {
+        read = absl::DataLossError("checksum mismatch");
+      }
+      if (absl::IsDataLoss(read)) {
+        counters_.checksum_failures.fetch_add(1);
+        counters_.misses.fetch_add(1);
+        const BlockId parent = EraseLocked(shard, block);
+        lock.Release();
+        ChangeChildCount(parent, -1);
+        return absl::NotFoundError("miss (block failed its checksum and was deleted)");
+      }
+      if (!read.ok()) return absl::UnavailableError(read.message());
       sink(BlockView{e.record, bytes, tiers_[t]->name()});
       shard.policies[t]->OnAccess(block);
       counters_.hits.fetch_add(1);
       counters_.get_bytes.fetch_add(bytes.size());
       tier_hits_[t].fetch_add(1);
+      if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
+      const BlockRecord copy = e.record;
+      const TierSlot from = e.slot;
+      lock.Release();
+      Promote(shard, id, block, t, from, copy, bytes);
       return absl::OkStatus();
     }
     record = e.record;
@@ -467,21 +488,26 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     if (it == shard.entries.end()) return absl::OkStatus();
     shard.policies[it->second.tier]->OnAccess(block);
   }
-  if (!options_.promote_on_hit || t == 0) return absl::OkStatus();
+  if (options_.promote_on_hit && t > 0) Promote(shard, id, block, t, slot, record, bytes);
+  return absl::OkStatus();
+}
 
-  // Promote: write a copy to the first tier, then switch the entry over if it is unchanged.
+void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
+                          const TierSlot& from, const BlockRecord& record, std::string_view bytes) {
+  // Write a copy to the first tier, then switch the entry over if it is unchanged. Promotion is
+  // an optimisation: when it cannot happen, the hit already served stands.
   absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, record, bytes);
-  if (!up.ok()) return absl::OkStatus();  // promotion is an optimisation; the hit stands
+  if (!up.ok()) return;
   bool switched = false;
   {
     absl::MutexLock lock(&shard.mu);
     auto it = shard.entries.find(block);
-    if (it != shard.entries.end() && it->second.tier == t &&
-        it->second.slot.offset == slot.offset) {
+    if (it != shard.entries.end() && it->second.tier == from_tier &&
+        it->second.slot.offset == from.offset) {
       Entry& e = it->second;
-      (void)tiers_[t]->Erase(e.id, e.slot);  // leftover bytes are found and dropped on recovery
-      shard.policies[t]->OnErase(block);
-      tier_blocks_[t].fetch_sub(1);
+      (void)tiers_[from_tier]->Erase(e.id, e.slot);  // leftovers are dropped on recovery
+      shard.policies[from_tier]->OnErase(block);
+      tier_blocks_[from_tier].fetch_sub(1);
       const bool leased = e.lease_until_ms != 0;
       if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
       e.tier = 0;
@@ -495,11 +521,10 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     }
   }
   if (!switched) {
-    (void)tiers_[0]->Erase(id, *up);
-    return absl::OkStatus();
+    (void)tiers_[0]->Erase(id, *up);  // a memory tier's erase cannot fail
+    return;
   }
   EnforceWatermark(0);
-  return absl::OkStatus();
 }
 
 bool TieredStore::Exists(std::string_view ns, std::string_view key) {

@@ -171,6 +171,8 @@ class TieredStore {
   BlockId NextBlockId(size_t shard_index);
   int64_t Now() const;
   BlockInfo InfoFor(const Entry& e) const;
+  // The stored bytes match the record's size and checksum (raw codec).
+  static bool Intact(const BlockRecord& record, std::string_view bytes);
 
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
@@ -189,6 +191,9 @@ class TieredStore {
                   std::string_view parent_key);
   void EndLeaseLocked(Entry& e);
   void DropCorrupt(std::string_view id, BlockId block);
+  // Moves a block just read from `from_tier` into the first tier. Nothing locked on entry.
+  void Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
+               const TierSlot& from, const BlockRecord& record, std::string_view bytes);
 
   // Constant after construction
   const TieredStoreOptions options_;

@@ -1,0 +1,350 @@
+#include "storage/tiered_store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "storage/dram_tier.h"
+#include "storage/mem_tier.h"
+#include "storage/ssd_tier.h"
+
+namespace strata {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  std::mt19937 rng(seed);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string TempDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("strata-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+struct Fixture {
+  std::unique_ptr<TieredStore> store;
+  MemTier* ssd = nullptr;  // owned by store
+  std::atomic<int64_t> now{1000};
+};
+
+// DRAM of `dram_pages` pages over an in-memory "ssd" of `ssd_bytes` (0: no second tier).
+std::unique_ptr<Fixture> Make(uint64_t dram_pages, uint64_t ssd_bytes,
+                              TieredStoreOptions options = {}) {
+  auto f = std::make_unique<Fixture>();
+  std::vector<std::unique_ptr<Tier>> tiers;
+  tiers.push_back(*DramTier::Create({.capacity_bytes = dram_pages * kPage, .page_bytes = kPage}));
+  if (ssd_bytes > 0) {
+    auto ssd =
+        std::make_unique<MemTier>(MemTierOptions{.name = "ssd", .capacity_bytes = ssd_bytes});
+    f->ssd = ssd.get();
+    tiers.push_back(std::move(ssd));
+  }
+  Fixture* raw = f.get();
+  options.now_ms = [raw] { return raw->now.load(); };
+  if (options.shards == 0) options.shards = 2;
+  f->store = *TieredStore::Open(options, std::move(tiers));
+  return f;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> Read(TieredStore& s, std::string_view ns,
+                                                         std::string_view key) {
+  std::pair<std::string, std::string> out;
+  absl::Status st = s.Get(ns, key, [&](const BlockView& v) {
+    out.first.assign(v.payload);
+    out.second.assign(v.tier);
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+TEST(TieredStore, RoundTripsInDram) {
+  auto f = Make(64, 0);
+  const std::string v = Bytes(10000, 1);
+  ASSERT_TRUE(f->store->Put("ns", "k1", "", {}, v).ok());
+  auto got = Read(*f->store, "ns", "k1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->first, v);
+  EXPECT_EQ(got->second, "dram");
+  EXPECT_EQ(Read(*f->store, "ns", "k2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Read(*f->store, "other", "k1").status().code(), absl::StatusCode::kNotFound);
+  auto stats = f->store->Stats();
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.misses, 2u);
+}
+
+TEST(TieredStore, DemotesToSsdKeepingEveryByteAndTheDramBound) {
+  auto f = Make(/*dram_pages=*/64, /*ssd_bytes=*/4 << 20);
+  std::vector<std::string> values;
+  for (int i = 0; i < 60; ++i) {
+    values.push_back(Bytes(16384, i));
+    ASSERT_TRUE(f->store->Put("ns", "k" + std::to_string(i), "", {}, values.back()).ok()) << i;
+    ASSERT_LE(f->store->tier(0).used_bytes(), 64 * kPage);
+  }
+  auto stats = f->store->Stats();
+  EXPECT_GT(stats.demotions, 0u);
+  EXPECT_EQ(stats.evictions, 0u);
+  EXPECT_EQ(stats.tiers[0].blocks + stats.tiers[1].blocks, 60u);
+  EXPECT_GT(stats.tiers[1].blocks, 0u);
+  // Once above the high watermark, DRAM was drained to the low one.
+  EXPECT_LE(f->store->tier(0).used_bytes(), 0.95 * 64 * kPage);
+  for (int i = 0; i < 60; ++i) {
+    auto got = Read(*f->store, "ns", "k" + std::to_string(i));
+    ASSERT_TRUE(got.ok()) << i;
+    ASSERT_EQ(got->first, values[i]) << i;
+  }
+}
+
+TEST(TieredStore, PromotesOnHitAndLruDemotesTheColdest) {
+  TieredStoreOptions o;
+  o.shards = 1;                   // one LRU order over all blocks
+  auto f = Make(16, 1 << 20, o);  // 64 KiB DRAM: four 16 KiB blocks at most
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(f->store->Put("ns", "k" + std::to_string(i), "", {}, Bytes(16384, i)).ok());
+  }
+  // 4 x 16 KiB = 100% > 95%: drained to <= 85%, so the least recent (k0) went down.
+  auto got = Read(*f->store, "ns", "k0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->second, "ssd");
+  EXPECT_EQ(got->first, Bytes(16384, 0));
+  got = Read(*f->store, "ns", "k0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->second, "dram");  // promoted by the first hit
+  EXPECT_EQ(f->store->Stats().promotions, 1u);
+  EXPECT_EQ(f->store->Stats().hits_by_tier[1], 1u);
+}
+
+TEST(TieredStore, CorruptSsdBlockIsAMissDeletedAndCounted) {
+  auto f = Make(8, 1 << 20);  // 32 KiB DRAM
+  const std::string v = Bytes(20000, 9);
+  ASSERT_TRUE(f->store->Put("ns", "victim", "", {}, v).ok());
+  ASSERT_TRUE(f->store->Put("ns", "pusher", "", {}, Bytes(20000, 10)).ok());
+  ASSERT_EQ(f->store->Stats().tiers[1].blocks, 1u);
+  ASSERT_TRUE(f->ssd->TEST_Corrupt(std::string("ns\0victim", 9), 1234).ok());
+  auto got = Read(*f->store, "ns", "victim");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(f->store->Stats().checksum_failures, 1u);
+  EXPECT_FALSE(f->store->Exists("ns", "victim"));
+  EXPECT_EQ(f->store->Stats().tiers[1].blocks, 0u);
+  EXPECT_EQ(f->ssd->used_bytes(), 0u);
+}
+
+TEST(TieredStore, LookupCountsTheLeadingRunOfAChain) {
+  auto f = Make(256, 0);
+  std::vector<std::string> keys = {"b0", "b1", "b2", "b3", "b4"};
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(f->store->Put("ns", keys[i], i ? keys[i - 1] : "", {}, Bytes(100, i)).ok());
+  }
+  EXPECT_EQ(f->store->Lookup("ns", keys), 5u);
+  ASSERT_TRUE(f->store->Remove("ns", "b2"));
+  EXPECT_FALSE(f->store->Remove("ns", "b2"));
+  EXPECT_EQ(f->store->Lookup("ns", keys), 2u);
+  EXPECT_EQ(f->store->Lookup("other", keys), 0u);
+}
+
+TEST(TieredStore, LeasedBlocksSurvivePressureUntilTheLeaseEnds) {
+  TieredStoreOptions o;
+  o.shards = 1;
+  auto f = Make(16, 0, o);  // one tier, room for four 16 KiB blocks
+  std::vector<std::string> keys = {"a", "b"};
+  for (const auto& k : keys) ASSERT_TRUE(f->store->Put("ns", k, "", {}, Bytes(16384, 1)).ok());
+  EXPECT_EQ(f->store->Lookup("ns", keys, /*lease_ms=*/500), 2u);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(f->store->Put("ns", "x" + std::to_string(i), "", {}, Bytes(16384, 2)).ok());
+  }
+  EXPECT_TRUE(f->store->Exists("ns", "a"));
+  EXPECT_TRUE(f->store->Exists("ns", "b"));
+  EXPECT_EQ(f->store->Stats().leased_bytes, 2 * 16384u);
+  f->now += 501;  // the lease ends: a and b are the coldest and go first
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f->store->Put("ns", "y" + std::to_string(i), "", {}, Bytes(16384, 3)).ok());
+  }
+  EXPECT_FALSE(f->store->Exists("ns", "a"));
+  EXPECT_FALSE(f->store->Exists("ns", "b"));
+}
+
+TEST(TieredStore, LeasesAreBounded) {
+  TieredStoreOptions o;
+  o.max_leased_bytes = 16384;
+  o.max_lease_ms = 100;
+  auto f = Make(64, 0, o);
+  std::vector<std::string> keys = {"a", "b"};
+  for (const auto& k : keys) ASSERT_TRUE(f->store->Put("ns", k, "", {}, Bytes(16384, 1)).ok());
+  EXPECT_EQ(f->store->Lookup("ns", keys, 60'000), 2u);  // both match, one fits the lease budget
+  EXPECT_EQ(f->store->Stats().leased_bytes, 16384u);
+  f->now += 101;  // capped at max_lease_ms
+  f->store->ReleaseLeases("ns", keys);
+  EXPECT_EQ(f->store->Stats().leased_bytes, 0u);
+}
+
+TEST(TieredStore, FullOfLeasedBlocksAnswersResourceExhaustedAndKeepsThem) {
+  TieredStoreOptions o;
+  o.shards = 1;
+  o.max_leased_bytes = 1 << 20;
+  auto f = Make(9, 0, o);  // 36 KiB, one tier: two 16 KiB blocks stay under the watermark
+  std::vector<std::string> keys = {"a", "b"};
+  ASSERT_TRUE(f->store->Put("ns", "a", "", {}, Bytes(16384, 1)).ok());
+  ASSERT_TRUE(f->store->Put("ns", "b", "", {}, Bytes(16384, 2)).ok());
+  ASSERT_EQ(f->store->Lookup("ns", keys, 10'000), 2u);
+  auto st = f->store->Put("ns", "c", "", {}, Bytes(16384, 3));
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_EQ(f->store->Stats().no_space, 1u);
+  EXPECT_EQ(Read(*f->store, "ns", "a")->first, Bytes(16384, 1));
+  EXPECT_EQ(Read(*f->store, "ns", "b")->first, Bytes(16384, 2));
+  EXPECT_EQ(f->store->Put("ns", "huge", "", {}, Bytes(64 * 1024, 4)).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(TieredStore, ReplacesDifferentContentAndRefreshesIdentical) {
+  auto f = Make(16, 1 << 20);
+  ASSERT_TRUE(f->store->Put("ns", "k", "", {}, "first").ok());
+  ASSERT_TRUE(f->store->Put("ns", "k", "", {}, "first").ok());
+  EXPECT_EQ(f->store->Stats().tiers[0].blocks, 1u);
+  ASSERT_TRUE(f->store->Put("ns", "k", "", {}, "second!").ok());
+  EXPECT_EQ(Read(*f->store, "ns", "k")->first, "second!");
+  EXPECT_EQ(f->store->Stats().tiers[0].blocks, 1u);
+  EXPECT_EQ(f->store->tier(0).used_bytes(), kPage);
+}
+
+TEST(TieredStore, EvictNamespaceTouchesOnlyThatNamespace) {
+  auto f = Make(64, 1 << 20);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(f->store->Put("t1", "k" + std::to_string(i), "", {}, Bytes(1000, i)).ok());
+    ASSERT_TRUE(f->store->Put("t2", "k" + std::to_string(i), "", {}, Bytes(1000, i)).ok());
+  }
+  auto r = f->store->EvictNamespace("t1");
+  EXPECT_EQ(r.blocks, 5u);
+  EXPECT_EQ(r.bytes, 5000u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(f->store->Exists("t1", "k" + std::to_string(i)));
+    EXPECT_TRUE(f->store->Exists("t2", "k" + std::to_string(i)));
+  }
+}
+
+TEST(TieredStore, UnknownPolicyAndBadWatermarksAreRejected) {
+  std::vector<std::unique_ptr<Tier>> tiers;
+  tiers.push_back(*DramTier::Create({.capacity_bytes = 1 << 20}));
+  TieredStoreOptions o;
+  o.policies = {"nope"};
+  auto st = TieredStore::Open(o, std::move(tiers)).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("nope"), absl::string_view::npos);
+  std::vector<std::unique_ptr<Tier>> tiers2;
+  tiers2.push_back(*DramTier::Create({.capacity_bytes = 1 << 20}));
+  TieredStoreOptions w;
+  w.low_watermark = 0.9;
+  w.high_watermark = 0.5;
+  EXPECT_EQ(TieredStore::Open(w, std::move(tiers2)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TieredStore, ConcurrentWritersAndReadersSeeExactBytes) {
+  auto f = Make(64, 2 << 20);
+  std::atomic<int> wrong{0};
+  auto worker = [&](int seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < 400; ++i) {
+      const int k = static_cast<int>(rng() % 50);
+      const std::string key = "k" + std::to_string(k);
+      if (rng() % 2) {
+        (void)f->store->Put("ns", key, "", {}, Bytes(8192 + k * 10, k));
+      } else {
+        auto got = Read(*f->store, "ns", key);
+        if (got.ok() && got->first != Bytes(8192 + k * 10, k)) ++wrong;
+      }
+    }
+  };
+  std::thread a(worker, 1), b(worker, 2);
+  a.join();
+  b.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE(f->store->tier(0).used_bytes(), 64 * kPage);
+}
+
+// The real SSD tier: blocks demoted to RocksDB survive a restart byte-exact, and a byte flipped
+// on disk turns that block into a counted miss.
+TEST(TieredStoreOnRocksDb, SsdBlocksSurviveRestartAndCorruptionIsNeverServed) {
+  const std::string dir = TempDir("store-restart");
+  std::vector<std::string> values;
+  auto open = [&]() {
+    std::vector<std::unique_ptr<Tier>> tiers;
+    tiers.push_back(*DramTier::Create({.capacity_bytes = 16 * kPage, .page_bytes = kPage}));
+    tiers.push_back(*SsdTier::Open({.dir = dir, .capacity_bytes = 8 << 20}));
+    TieredStoreOptions o;
+    o.shards = 4;
+    return *TieredStore::Open(o, std::move(tiers));
+  };
+  std::vector<std::string> in_ssd;
+  {
+    auto store = open();
+    for (int i = 0; i < 30; ++i) {
+      values.push_back(Bytes(12000 + i, 100 + i));
+      const std::string parent = i ? "k" + std::to_string(i - 1) : "";
+      ASSERT_TRUE(store->Put("ns", "k" + std::to_string(i), parent, {}, values.back()).ok());
+    }
+    ASSERT_GT(store->Stats().tiers[1].blocks, 20u);
+    for (int i = 0; i < 30; ++i) {
+      if (store->Exists("ns", "k" + std::to_string(i))) in_ssd.push_back("k" + std::to_string(i));
+    }
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  {
+    auto store = open();
+    auto stats = store->Stats();
+    EXPECT_GE(stats.recovered_blocks, 20u);
+    EXPECT_EQ(stats.tiers[1].blocks, stats.recovered_blocks);
+    size_t recovered_hits = 0;
+    for (int i = 0; i < 30; ++i) {
+      auto got = Read(*store, "ns", "k" + std::to_string(i));
+      if (!got.ok()) continue;  // was in DRAM at shutdown
+      ++recovered_hits;
+      ASSERT_EQ(got->first, values[i]) << i;
+    }
+    EXPECT_EQ(recovered_hits, stats.recovered_blocks);
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  // Flip one payload byte of k0 in the database itself.
+  {
+    rocksdb::Options opts;
+    opts.enable_blob_files = true;
+    opts.min_blob_size = 4096;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(opts, dir, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    int flipped = 0;
+    for (it->Seek("d"); it->Valid() && it->key().starts_with("d"); it->Next()) {
+      std::string value = it->value().ToString();
+      value[value.size() / 2] ^= 0x01;
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), it->key(), value).ok());
+      ++flipped;
+    }
+    ASSERT_GT(flipped, 0);
+    it.reset();
+    ASSERT_TRUE(db->Close().ok());
+  }
+  {
+    auto store = open();
+    const uint64_t before = store->Stats().tiers[1].blocks;
+    ASSERT_GT(before, 0u);
+    for (int i = 0; i < 30; ++i) {
+      auto got = Read(*store, "ns", "k" + std::to_string(i));
+      EXPECT_EQ(got.status().code(), absl::StatusCode::kNotFound) << "served a corrupt block " << i;
+    }
+    EXPECT_EQ(store->Stats().checksum_failures, before);
+    EXPECT_EQ(store->Stats().tiers[1].blocks, 0u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace strata
