@@ -1,0 +1,58 @@
+// The CPU inner loops of the block codecs, as a table of function pointers with two
+// implementations: portable C++ (always built, always tested) and AVX2+F16C (x86-64 only, chosen
+// at run time when the CPU has it). Both produce bit-identical output for finite input: they
+// perform the same float operations in the same order (kernels/internal/quant_math.h), the AVX2
+// path eight lanes at a time.
+//
+// Pointers may be unaligned everywhere. The tables are immutable; thread-safe.
+#ifndef STRATA_KERNELS_CPU_CPU_KERNELS_H_
+#define STRATA_KERNELS_CPU_CPU_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/block_layout.h"
+#include "kernels/codec.h"
+
+namespace strata::cpu {
+
+enum class AbsMaxFormat : uint8_t { kInt8 = 0, kFp8 = 1 };
+
+struct Kernels {
+  const char* name;
+  // Quantizes `rows` rows of `dim` elements of `dtype` (f32, f16 or bf16): scales[r] =
+  // AbsMaxScale(max |row r|), codes[r * dim + i] = int8 (two's complement) or E4M3 code.
+  void (*absmax_encode)(AbsMaxFormat format, DType dtype, const void* src, size_t rows, size_t dim,
+                        float* scales, uint8_t* codes);
+  // Inverse of absmax_encode, writing elements of `dtype` to dst.
+  void (*absmax_decode)(AbsMaxFormat format, DType dtype, const uint8_t* codes, const float* scales,
+                        size_t rows, size_t dim, void* dst);
+  // n elements of dtype <-> float.
+  void (*load_f32)(DType dtype, const void* src, size_t n, float* dst);
+  void (*store_f32)(DType dtype, const float* src, size_t n, void* dst);
+  // Column-wise minimum and maximum of a rows x n row-major matrix. REQUIRES: rows >= 1.
+  void (*column_min_max)(const float* x, size_t rows, size_t n, float* mn, float* mx);
+  // Minimum and maximum of n >= 1 values.
+  void (*min_max)(const float* x, size_t n, float* mn, float* mx);
+  // codes for n elements with per-element minimum and inverse scale, packed `bits` (2 or 4) per
+  // code, element i at bit bits * (i % (8 / bits)) of byte i / (8 / bits). Writes
+  // ceil(n * bits / 8) bytes.
+  void (*kivi_quantize)(const float* x, const float* mn, const float* inv, size_t n, int bits,
+                        uint8_t* out);
+  // out[i] = q[i] * scale[i] + mn[i].
+  void (*kivi_dequantize)(const uint8_t* codes, const float* mn, const float* scale, size_t n,
+                          int bits, float* out);
+  // Byte-plane shuffle of n elements of esize bytes: dst[b * n + i] = src[i * esize + b].
+  void (*shuffle)(const uint8_t* src, size_t n, size_t esize, uint8_t* dst);
+  void (*unshuffle)(const uint8_t* src, size_t n, size_t esize, uint8_t* dst);
+};
+
+const Kernels& PortableKernels();
+// nullptr when this build has no AVX2 path or the CPU lacks AVX2, F16C or FMA.
+const Kernels* Avx2Kernels();
+// kAuto: AVX2 when available, else portable. kAvx2 without AVX2 falls back to portable.
+const Kernels& SelectKernels(CpuPath path);
+
+}  // namespace strata::cpu
+
+#endif  // STRATA_KERNELS_CPU_CPU_KERNELS_H_

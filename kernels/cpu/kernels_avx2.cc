@@ -1,0 +1,396 @@
+// AVX2 + F16C implementation of the CPU codec kernels. Each loop handles eight elements per step
+// with the same operations as the portable path (see quant_math.h) and finishes the remainder
+// with the scalar functions, so both paths agree bit for bit. Compiled for every x86-64 build
+// with per-function target attributes; selected at run time only when the CPU supports it.
+#include "kernels/cpu/cpu_kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define STRATA_HAVE_AVX2_PATH 1
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/internal/quant_math.h"
+#endif
+
+namespace strata::cpu {
+
+#if defined(STRATA_HAVE_AVX2_PATH)
+namespace {
+
+using namespace strata::quant;  // NOLINT: the scalar formats are this file's vocabulary
+
+#define STRATA_AVX2 __attribute__((target("avx2,f16c,fma")))
+
+STRATA_AVX2 inline __m256 Load8(DType dtype, const uint8_t* p) {
+  switch (dtype) {
+    case DType::kF16:
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    case DType::kBF16:
+      return _mm256_castsi256_ps(_mm256_slli_epi32(
+          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    default:
+      return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
+}
+
+STRATA_AVX2 inline void Store8(DType dtype, uint8_t* p, __m256 v) {
+  switch (dtype) {
+    case DType::kF16:
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                       _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      break;
+    case DType::kBF16: {
+      const __m256i x = _mm256_castps_si256(v);
+      const __m256i abs = _mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff));
+      const __m256i is_nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f800000));
+      const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+      const __m256i rounded = _mm256_srli_epi32(
+          _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb), 16);
+      const __m256i nan = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+      const __m256i r = _mm256_blendv_epi8(rounded, nan, is_nan);
+      const __m128i packed =
+          _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+      break;
+    }
+    default:
+      _mm256_storeu_ps(reinterpret_cast<float*>(p), v);
+      break;
+  }
+}
+
+STRATA_AVX2 inline float LoadScalar(DType dtype, const uint8_t* p) {
+  uint16_t h;
+  switch (dtype) {
+    case DType::kF16:
+      std::memcpy(&h, p, 2);
+      return HalfToFloat(h);
+    case DType::kBF16:
+      std::memcpy(&h, p, 2);
+      return Bf16ToFloat(h);
+    default: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f;
+    }
+  }
+}
+
+STRATA_AVX2 inline void StoreScalar(DType dtype, uint8_t* p, float v) {
+  uint16_t h;
+  switch (dtype) {
+    case DType::kF16:
+      h = FloatToHalf(v);
+      std::memcpy(p, &h, 2);
+      break;
+    case DType::kBF16:
+      h = FloatToBf16(v);
+      std::memcpy(p, &h, 2);
+      break;
+    default:
+      std::memcpy(p, &v, 4);
+      break;
+  }
+}
+
+// Eight i32 values in [-128, 255] (int8 codes as signed, fp8 codes as unsigned) -> 8 bytes.
+STRATA_AVX2 inline void StoreBytes8(uint8_t* out, __m256i v, bool is_signed) {
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i b = is_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), b);
+}
+
+STRATA_AVX2 inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+STRATA_AVX2 inline __m256i Fp8Codes(__m256 y) {
+  const __m256i b = _mm256_castps_si256(y);
+  const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(b, 24), _mm256_set1_epi32(0x80));
+  const __m256i a = _mm256_and_si256(b, _mm256_set1_epi32(0x7fffffff));
+  const __m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3c800000), a);
+  const __m256i sub =
+      _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_castsi256_ps(a), _mm256_set1_ps(512.0f)));
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(a, 20), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(a, _mm256_set1_epi32(0x7ffff)), lsb);
+  const __m256i normal =
+      _mm256_sub_epi32(_mm256_srli_epi32(rounded, 20), _mm256_set1_epi32(120 << 3));
+  return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, sub, is_sub));
+}
+
+STRATA_AVX2 inline __m256 Fp8Values(__m256i c) {
+  const __m256i exp = _mm256_and_si256(_mm256_srli_epi32(c, 3), _mm256_set1_epi32(15));
+  const __m256i man = _mm256_and_si256(c, _mm256_set1_epi32(7));
+  const __m256i normal =
+      _mm256_or_si256(_mm256_slli_epi32(_mm256_add_epi32(exp, _mm256_set1_epi32(120)), 23),
+                      _mm256_slli_epi32(man, 20));
+  const __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(man), _mm256_set1_ps(0.001953125f));
+  const __m256i is_sub = _mm256_cmpeq_epi32(exp, _mm256_setzero_si256());
+  __m256 v = _mm256_blendv_ps(_mm256_castsi256_ps(normal), sub, _mm256_castsi256_ps(is_sub));
+  const __m256i is_nan =
+      _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7f)), _mm256_set1_epi32(0x7f));
+  v = _mm256_blendv_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)),
+                       _mm256_castsi256_ps(is_nan));
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
+  return _mm256_xor_ps(v, _mm256_castsi256_ps(sign));
+}
+
+STRATA_AVX2 void AbsMaxEncodeAvx2(AbsMaxFormat format, DType dtype, const void* src, size_t rows,
+                                  size_t dim, float* scales, uint8_t* codes) {
+  const size_t esize = DTypeSize(dtype);
+  const auto* s = static_cast<const uint8_t*>(src);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const bool is_int8 = format == AbsMaxFormat::kInt8;
+  const float qmax = is_int8 ? kInt8Max : kFp8Max;
+  const __m256 hi = _mm256_set1_ps(qmax);
+  const __m256 lo = _mm256_set1_ps(-qmax);
+  const size_t vec_end = dim & ~size_t{7};
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* row = s + r * dim * esize;
+    __m256 vmax = _mm256_setzero_ps();
+    for (size_t i = 0; i < vec_end; i += 8) {
+      vmax = _mm256_max_ps(_mm256_and_ps(Load8(dtype, row + i * esize), abs_mask), vmax);
+    }
+    float amax = HorizontalMax(vmax);
+    for (size_t i = vec_end; i < dim; ++i) {
+      const float a = std::fabs(LoadScalar(dtype, row + i * esize));
+      amax = a > amax ? a : amax;
+    }
+    const float scale = AbsMaxScale(amax, qmax);
+    const float inv = InverseScale(scale);
+    scales[r] = scale;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    uint8_t* out = codes + r * dim;
+    for (size_t i = 0; i < vec_end; i += 8) {
+      __m256 y = _mm256_mul_ps(Load8(dtype, row + i * esize), vinv);
+      y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+      if (is_int8) {
+        StoreBytes8(out + i, _mm256_cvtps_epi32(y), true);
+      } else {
+        StoreBytes8(out + i, Fp8Codes(y), false);
+      }
+    }
+    for (size_t i = vec_end; i < dim; ++i) {
+      const float x = LoadScalar(dtype, row + i * esize);
+      out[i] = is_int8 ? static_cast<uint8_t>(QuantizeInt8(x, inv)) : QuantizeFp8(x, inv);
+    }
+  }
+}
+
+STRATA_AVX2 void AbsMaxDecodeAvx2(AbsMaxFormat format, DType dtype, const uint8_t* codes,
+                                  const float* scales, size_t rows, size_t dim, void* dst) {
+  const size_t esize = DTypeSize(dtype);
+  auto* d = static_cast<uint8_t*>(dst);
+  const bool is_int8 = format == AbsMaxFormat::kInt8;
+  const size_t vec_end = dim & ~size_t{7};
+  for (size_t r = 0; r < rows; ++r) {
+    const float scale = scales[r];
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const uint8_t* in = codes + r * dim;
+    uint8_t* row = d + r * dim * esize;
+    for (size_t i = 0; i < vec_end; i += 8) {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + i));
+      const __m256 q = is_int8 ? _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))
+                               : Fp8Values(_mm256_cvtepu8_epi32(b));
+      Store8(dtype, row + i * esize, _mm256_mul_ps(q, vscale));
+    }
+    for (size_t i = vec_end; i < dim; ++i) {
+      const float q = is_int8 ? static_cast<float>(static_cast<int8_t>(in[i])) : E4M3ToFloat(in[i]);
+      StoreScalar(dtype, row + i * esize, q * scale);
+    }
+  }
+}
+
+STRATA_AVX2 void LoadF32Avx2(DType dtype, const void* src, size_t n, float* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  const size_t esize = DTypeSize(dtype);
+  const size_t vec_end = n & ~size_t{7};
+  for (size_t i = 0; i < vec_end; i += 8) _mm256_storeu_ps(dst + i, Load8(dtype, s + i * esize));
+  for (size_t i = vec_end; i < n; ++i) dst[i] = LoadScalar(dtype, s + i * esize);
+}
+
+STRATA_AVX2 void StoreF32Avx2(DType dtype, const float* src, size_t n, void* dst) {
+  auto* d = static_cast<uint8_t*>(dst);
+  const size_t esize = DTypeSize(dtype);
+  const size_t vec_end = n & ~size_t{7};
+  for (size_t i = 0; i < vec_end; i += 8) Store8(dtype, d + i * esize, _mm256_loadu_ps(src + i));
+  for (size_t i = vec_end; i < n; ++i) StoreScalar(dtype, d + i * esize, src[i]);
+}
+
+STRATA_AVX2 void ColumnMinMaxAvx2(const float* x, size_t rows, size_t n, float* mn, float* mx) {
+  const size_t vec_end = n & ~size_t{7};
+  for (size_t i = 0; i < vec_end; i += 8) {
+    __m256 lo = _mm256_loadu_ps(x + i);
+    __m256 hi = lo;
+    for (size_t r = 1; r < rows; ++r) {
+      const __m256 v = _mm256_loadu_ps(x + r * n + i);
+      lo = _mm256_min_ps(v, lo);
+      hi = _mm256_max_ps(v, hi);
+    }
+    _mm256_storeu_ps(mn + i, lo);
+    _mm256_storeu_ps(mx + i, hi);
+  }
+  for (size_t i = vec_end; i < n; ++i) {
+    float lo = x[i], hi = x[i];
+    for (size_t r = 1; r < rows; ++r) {
+      const float v = x[r * n + i];
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    mn[i] = lo;
+    mx[i] = hi;
+  }
+}
+
+STRATA_AVX2 void MinMaxAvx2(const float* x, size_t n, float* mn, float* mx) {
+  float lo = x[0], hi = x[0];
+  const size_t vec_end = n & ~size_t{7};
+  if (vec_end > 0) {
+    __m256 vlo = _mm256_loadu_ps(x), vhi = vlo;
+    for (size_t i = 8; i < vec_end; i += 8) {
+      const __m256 v = _mm256_loadu_ps(x + i);
+      vlo = _mm256_min_ps(v, vlo);
+      vhi = _mm256_max_ps(v, vhi);
+    }
+    alignas(32) float l[8], h[8];
+    _mm256_store_ps(l, vlo);
+    _mm256_store_ps(h, vhi);
+    for (int k = 0; k < 8; ++k) {
+      lo = l[k] < lo ? l[k] : lo;
+      hi = h[k] > hi ? h[k] : hi;
+    }
+  }
+  for (size_t i = vec_end; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  *mn = lo;
+  *mx = hi;
+}
+
+STRATA_AVX2 void KiviQuantizeAvx2(const float* x, const float* mn, const float* inv, size_t n,
+                                  int bits, uint8_t* out) {
+  const float levels = static_cast<float>((1 << bits) - 1);
+  const __m256 vlevels = _mm256_set1_ps(levels);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i even_dwords = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const size_t vec_end = n & ~size_t{7};
+  for (size_t i = 0; i < vec_end; i += 8) {
+    __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(mn + i)),
+                             _mm256_loadu_ps(inv + i));
+    t = _mm256_min_ps(_mm256_max_ps(t, zero), vlevels);
+    const __m256i q = _mm256_cvtps_epi32(t);
+    // Pairs of codes -> one value per 64-bit lane: c0 | c1 << bits.
+    const __m256i pairs = _mm256_or_si256(q, _mm256_srli_epi64(q, 32 - bits));
+    const __m128i p = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(pairs, even_dwords));
+    if (bits == 4) {
+      const __m128i b = _mm_packus_epi16(_mm_packus_epi32(p, p), _mm_setzero_si128());
+      const uint32_t word = static_cast<uint32_t>(_mm_cvtsi128_si32(b));
+      std::memcpy(out + i / 2, &word, 4);
+    } else {
+      // p holds four 4-bit pairs; combine pairs again: p0 | p1 << 4.
+      const __m128i quads = _mm_or_si128(p, _mm_srli_epi64(p, 28));
+      out[i / 4] = static_cast<uint8_t>(_mm_cvtsi128_si32(quads));
+      out[i / 4 + 1] = static_cast<uint8_t>(_mm_extract_epi32(quads, 2));
+    }
+  }
+  if (vec_end < n) {
+    const size_t per_byte = static_cast<size_t>(8 / bits);
+    const size_t first = vec_end / per_byte;
+    const size_t last = (n + per_byte - 1) / per_byte;
+    std::memset(out + first, 0, last - first);
+    for (size_t i = vec_end; i < n; ++i) {
+      const uint32_t q = QuantizeKivi(x[i], mn[i], inv[i], levels);
+      out[i / per_byte] |= static_cast<uint8_t>(q << (bits * (i % per_byte)));
+    }
+  }
+}
+
+STRATA_AVX2 void KiviDequantizeAvx2(const uint8_t* codes, const float* mn, const float* scale,
+                                    size_t n, int bits, float* out) {
+  const size_t vec_end = n & ~size_t{7};
+  const __m256i shifts = bits == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)
+                                   : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+  for (size_t i = 0; i < vec_end; i += 8) {
+    uint32_t word = 0;
+    std::memcpy(&word, codes + i * bits / 8, static_cast<size_t>(bits));  // 4 or 2 bytes
+    const __m256i q = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), mask);
+    const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_loadu_ps(scale + i)),
+                                   _mm256_loadu_ps(mn + i));
+    _mm256_storeu_ps(out + i, v);
+  }
+  const size_t per_byte = static_cast<size_t>(8 / bits);
+  const uint32_t m = (1u << bits) - 1u;
+  for (size_t i = vec_end; i < n; ++i) {
+    const uint32_t q = (codes[i / per_byte] >> (bits * (i % per_byte))) & m;
+    out[i] = DequantizeKivi(q, mn[i], scale[i]);
+  }
+}
+
+STRATA_AVX2 void ShuffleAvx2(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
+  size_t i = 0;
+  if (esize == 2) {
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0,
+                                           2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (; i + 16 <= n; i += 16) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
+      const __m256i s = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, split), 0xd8);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_castsi256_si128(s));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + n + i), _mm256_extracti128_si256(s, 1));
+    }
+  }
+  for (size_t b = 0; b < esize; ++b) {
+    for (size_t k = i; k < n; ++k) dst[b * n + k] = src[k * esize + b];
+  }
+}
+
+STRATA_AVX2 void UnshuffleAvx2(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
+  size_t i = 0;
+  if (esize == 2) {
+    for (; i + 16 <= n; i += 16) {
+      const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + n + i));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm_unpacklo_epi8(lo, hi));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i + 16), _mm_unpackhi_epi8(lo, hi));
+    }
+  }
+  for (size_t b = 0; b < esize; ++b) {
+    for (size_t k = i; k < n; ++k) dst[k * esize + b] = src[b * n + k];
+  }
+}
+
+constexpr Kernels kAvx2 = {
+    "avx2",     AbsMaxEncodeAvx2, AbsMaxDecodeAvx2,   LoadF32Avx2, StoreF32Avx2,  ColumnMinMaxAvx2,
+    MinMaxAvx2, KiviQuantizeAvx2, KiviDequantizeAvx2, ShuffleAvx2, UnshuffleAvx2,
+};
+
+bool CpuSupportsAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+         __builtin_cpu_supports("fma");
+}
+
+}  // namespace
+
+const Kernels* Avx2Kernels() {
+  static const bool supported = CpuSupportsAvx2();
+  return supported ? &kAvx2 : nullptr;
+}
+
+#else
+
+const Kernels* Avx2Kernels() { return nullptr; }
+
+#endif
+
+}  // namespace strata::cpu
+
+namespace strata {
+bool CpuHasAvx2Path() { return cpu::Avx2Kernels() != nullptr; }
+}  // namespace strata

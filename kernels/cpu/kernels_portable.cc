@@ -1,0 +1,176 @@
+// Portable implementation of the CPU codec kernels: plain loops over quant_math.h.
+#include <cstring>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/internal/quant_math.h"
+
+namespace strata::cpu {
+namespace {
+
+using namespace strata::quant;  // NOLINT: the scalar formats are this file's vocabulary
+
+inline uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+inline void StoreU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+inline float LoadElement(DType dtype, const uint8_t* base, size_t i) {
+  switch (dtype) {
+    case DType::kF16:
+      return HalfToFloat(LoadU16(base + 2 * i));
+    case DType::kBF16:
+      return Bf16ToFloat(LoadU16(base + 2 * i));
+    default: {
+      float f;
+      std::memcpy(&f, base + 4 * i, 4);
+      return f;
+    }
+  }
+}
+
+inline void StoreElement(DType dtype, uint8_t* base, size_t i, float v) {
+  switch (dtype) {
+    case DType::kF16:
+      StoreU16(base + 2 * i, FloatToHalf(v));
+      break;
+    case DType::kBF16:
+      StoreU16(base + 2 * i, FloatToBf16(v));
+      break;
+    default:
+      std::memcpy(base + 4 * i, &v, 4);
+      break;
+  }
+}
+
+void LoadF32(DType dtype, const void* src, size_t n, float* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  for (size_t i = 0; i < n; ++i) dst[i] = LoadElement(dtype, s, i);
+}
+
+void StoreF32(DType dtype, const float* src, size_t n, void* dst) {
+  auto* d = static_cast<uint8_t*>(dst);
+  for (size_t i = 0; i < n; ++i) StoreElement(dtype, d, i, src[i]);
+}
+
+void AbsMaxEncode(AbsMaxFormat format, DType dtype, const void* src, size_t rows, size_t dim,
+                  float* scales, uint8_t* codes) {
+  const size_t esize = DTypeSize(dtype);
+  const auto* s = static_cast<const uint8_t*>(src);
+  float buf[256];
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* row = s + r * dim * esize;
+    float amax = 0.0f;
+    for (size_t i = 0; i < dim; ++i) {
+      const float a = std::fabs(LoadElement(dtype, row, i));
+      amax = a > amax ? a : amax;
+    }
+    const float scale = AbsMaxScale(amax, format == AbsMaxFormat::kInt8 ? kInt8Max : kFp8Max);
+    const float inv = InverseScale(scale);
+    scales[r] = scale;
+    uint8_t* out = codes + r * dim;
+    for (size_t i0 = 0; i0 < dim; i0 += 256) {
+      const size_t n = dim - i0 < 256 ? dim - i0 : 256;
+      LoadF32(dtype, row + i0 * esize, n, buf);
+      if (format == AbsMaxFormat::kInt8) {
+        for (size_t i = 0; i < n; ++i)
+          out[i0 + i] = static_cast<uint8_t>(QuantizeInt8(buf[i], inv));
+      } else {
+        for (size_t i = 0; i < n; ++i) out[i0 + i] = QuantizeFp8(buf[i], inv);
+      }
+    }
+  }
+}
+
+void AbsMaxDecode(AbsMaxFormat format, DType dtype, const uint8_t* codes, const float* scales,
+                  size_t rows, size_t dim, void* dst) {
+  const size_t esize = DTypeSize(dtype);
+  auto* d = static_cast<uint8_t*>(dst);
+  for (size_t r = 0; r < rows; ++r) {
+    const float scale = scales[r];
+    const uint8_t* in = codes + r * dim;
+    uint8_t* row = d + r * dim * esize;
+    for (size_t i = 0; i < dim; ++i) {
+      const float q = format == AbsMaxFormat::kInt8 ? static_cast<float>(static_cast<int8_t>(in[i]))
+                                                    : E4M3ToFloat(in[i]);
+      StoreElement(dtype, row, i, q * scale);
+    }
+  }
+}
+
+void ColumnMinMax(const float* x, size_t rows, size_t n, float* mn, float* mx) {
+  for (size_t i = 0; i < n; ++i) mn[i] = mx[i] = x[i];
+  for (size_t r = 1; r < rows; ++r) {
+    const float* row = x + r * n;
+    for (size_t i = 0; i < n; ++i) {
+      mn[i] = row[i] < mn[i] ? row[i] : mn[i];
+      mx[i] = row[i] > mx[i] ? row[i] : mx[i];
+    }
+  }
+}
+
+void MinMax(const float* x, size_t n, float* mn, float* mx) {
+  float lo = x[0], hi = x[0];
+  for (size_t i = 1; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  *mn = lo;
+  *mx = hi;
+}
+
+void KiviQuantize(const float* x, const float* mn, const float* inv, size_t n, int bits,
+                  uint8_t* out) {
+  const float levels = static_cast<float>((1 << bits) - 1);
+  const size_t per_byte = static_cast<size_t>(8 / bits);
+  const size_t nbytes = (n + per_byte - 1) / per_byte;
+  std::memset(out, 0, nbytes);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t q = QuantizeKivi(x[i], mn[i], inv[i], levels);
+    out[i / per_byte] |= static_cast<uint8_t>(q << (bits * (i % per_byte)));
+  }
+}
+
+void KiviDequantize(const uint8_t* codes, const float* mn, const float* scale, size_t n, int bits,
+                    float* out) {
+  const size_t per_byte = static_cast<size_t>(8 / bits);
+  const uint32_t mask = (1u << bits) - 1u;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t q = (codes[i / per_byte] >> (bits * (i % per_byte))) & mask;
+    out[i] = DequantizeKivi(q, mn[i], scale[i]);
+  }
+}
+
+void Shuffle(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
+  for (size_t b = 0; b < esize; ++b) {
+    uint8_t* plane = dst + b * n;
+    for (size_t i = 0; i < n; ++i) plane[i] = src[i * esize + b];
+  }
+}
+
+void Unshuffle(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
+  for (size_t b = 0; b < esize; ++b) {
+    const uint8_t* plane = src + b * n;
+    for (size_t i = 0; i < n; ++i) dst[i * esize + b] = plane[i];
+  }
+}
+
+constexpr Kernels kPortable = {
+    "portable", AbsMaxEncode, AbsMaxDecode,   LoadF32, StoreF32,  ColumnMinMax,
+    MinMax,     KiviQuantize, KiviDequantize, Shuffle, Unshuffle,
+};
+
+}  // namespace
+
+const Kernels& PortableKernels() { return kPortable; }
+
+const Kernels& SelectKernels(CpuPath path) {
+  if (path != CpuPath::kPortable) {
+    if (const Kernels* k = Avx2Kernels()) return *k;
+  }
+  return kPortable;
+}
+
+}  // namespace strata::cpu

@@ -1,0 +1,30 @@
+// Deterministic K/V-like test blocks for the codec tests.
+#ifndef STRATA_TESTS_KERNELS_TEST_DATA_H_
+#define STRATA_TESTS_KERNELS_TEST_DATA_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/block_layout.h"
+
+namespace strata::testing {
+
+// Gaussian values with a few fixed outlier channels (x8) in the K planes, as real keys have,
+// converted to layout.dtype. For opaque layouts, `bytes` random bytes.
+std::string MakeBlock(const BlockLayout& layout, uint64_t seed, size_t opaque_bytes = 0);
+
+// The payload's elements as floats (exact: every dtype converts to float without rounding).
+std::vector<float> ToFloats(const BlockLayout& layout, const std::string& payload);
+
+// Half a unit in the last place of `v` in `dtype` (0 for f32): the rounding a decoder adds when
+// it writes its float result in the block's dtype.
+float HalfUlp(DType dtype, float v);
+
+BlockLayout KvLayout(DType dtype, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
+                     uint32_t tokens);
+BlockLayout MlaLayout(DType dtype, uint32_t layers, uint32_t head_dim, uint32_t tokens);
+
+}  // namespace strata::testing
+
+#endif  // STRATA_TESTS_KERNELS_TEST_DATA_H_
