@@ -42,6 +42,9 @@ struct AmHeader {
   uint32_t reserved = 0;
 };
 
+// How long an expired batch may wait for UCX to purge its requests before it is reported anyway.
+constexpr absl::Duration kAbandonGrace = absl::Milliseconds(500);
+
 absl::Status CodeToStatus(int32_t code, std::string_view what) {
   if (code == 0) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(code),
@@ -81,6 +84,7 @@ struct UcxTransport::State {
     ucp_ep_h ep = nullptr;
     Protocol protocol = Protocol::kRma;
     std::string transports;
+    bool peer_error_handling = false;  // UCP_ERR_HANDLING_MODE_PEER (else NONE; see Connect)
     bool failed = false;
     absl::Status failure;
     uint64_t next_region = 1;
@@ -98,6 +102,8 @@ struct UcxTransport::State {
     std::vector<RegionId> regions;  // one `users` reference each
     std::vector<AmHeader> headers;  // AM headers must live until their send completes
     bool expired = false;
+    absl::Time expired_at;
+    bool finished = false;  // reported; kept as a zombie while UCX may still call back
   };
   // An op of ours awaiting its AM reply.
   struct AmOp {
@@ -142,6 +148,11 @@ struct UcxTransport::State {
   std::unordered_map<uint64_t, AmOp> am_ops;
   uint64_t next_op = 1;
   std::vector<std::pair<DoneCallback, absl::Status>> completions;
+  // Batches reported failed while UCX still held requests for them (endpoints without peer error
+  // handling cannot purge those): kept so a late callback finds valid memory; freed at shutdown.
+  std::vector<std::unique_ptr<BatchState>> zombies;
+  // Set once UCX refused an endpoint with UCP_ERR_HANDLING_MODE_PEER on this context's transports.
+  bool peer_mode_unreachable = false;
   size_t closing_endpoints = 0;
 
   // --- regions -------------------------------------------------------------------------------
@@ -172,6 +183,7 @@ struct UcxTransport::State {
   // --- batches -------------------------------------------------------------------------------
 
   void OneDone(BatchState* batch, const absl::Status& status) {
+    if (batch->finished) return;  // abandoned after its deadline (see CheckDeadlines)
     if (!status.ok() && batch->status.ok()) batch->status = status;
     if (--batch->pending == 0) Finish(batch->id);
   }
@@ -181,13 +193,15 @@ struct UcxTransport::State {
     if (it == batches.end()) return;
     std::unique_ptr<BatchState> batch = std::move(it->second);
     batches.erase(it);
+    batch->finished = true;
     auto peer = peers.find(batch->peer);
     if (peer != peers.end()) peer->second.batches.erase(batch_id);
     for (RegionId r : batch->regions) ReleaseRegion(r);
     owner->live_batches_.fetch_sub(1);
     (batch->status.ok() ? owner->batches_completed_ : owner->batches_failed_).fetch_add(1);
     // User callbacks run from the loop, never from inside a UCX callback.
-    completions.emplace_back(std::move(batch->done), std::move(batch->status));
+    completions.emplace_back(std::move(batch->done), batch->status);
+    if (batch->pending > 0) zombies.push_back(std::move(batch));
   }
 
   static void OnBatchRequestDone(void* request, ucs_status_t status, void* user_data) {
@@ -470,7 +484,20 @@ struct UcxTransport::State {
     params.err_handler.cb = &State::OnEndpointError;
     params.err_handler.arg = context.get();
     ucp_ep_h ep = nullptr;
-    ucs_status_t status = ucp_ep_create(worker.get(), &params, &ep);
+    ucs_status_t status = UCS_ERR_UNREACHABLE;
+    if (!peer_mode_unreachable || !options.allow_endpoints_without_peer_error_handling) {
+      status = ucp_ep_create(worker.get(), &params, &ep);
+    }
+    peer.peer_error_handling = status == UCS_OK;
+    if (status == UCS_ERR_UNREACHABLE && options.allow_endpoints_without_peer_error_handling) {
+      peer_mode_unreachable = true;
+      // UCX 1.13's shared-memory transports (sysv, posix) cannot report peer failure, so no
+      // endpoint with UCP_ERR_HANDLING_MODE_PEER reaches a peer over them. Without this fallback
+      // shm peers would be reachable over tcp only. Such endpoints detect a dead peer by the
+      // batch deadline (and cma errors), and are force-closed like the others.
+      params.field_mask &= ~(UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER);
+      status = ucp_ep_create(worker.get(), &params, &ep);
+    }
     ep_contexts.push_back(std::move(context));
     if (status != UCS_OK) {
       peer.failed = true;
@@ -479,7 +506,8 @@ struct UcxTransport::State {
     }
     peer.ep = ep;
     internal::EndpointLanes lanes = internal::InspectEndpoint(ep);
-    peer.transports = lanes.transports;
+    peer.transports =
+        absl::StrCat(lanes.transports, peer.peer_error_handling ? " (err=peer)" : " (err=none)");
     switch (options.protocol) {
       case UcxTransportOptions::ProtocolPolicy::kAuto:
         peer.protocol = lanes.native_rma ? Protocol::kRma : Protocol::kActiveMessage;
@@ -699,9 +727,18 @@ struct UcxTransport::State {
 
   void CheckDeadlines(absl::Time now) {
     std::vector<uint64_t> late_peers;
+    std::vector<uint64_t> abandoned;
     for (auto& [id, batch] : batches) {
-      if (batch->expired || now < batch->deadline) continue;
+      if (batch->expired) {
+        // The forced close purges the requests of endpoints with peer error handling at once.
+        // Endpoints without it (shm in UCX 1.13) may keep a request forever: after a grace period
+        // the batch is reported anyway; its endpoint is closed, so nothing moves for it any more.
+        if (now - batch->expired_at > kAbandonGrace) abandoned.push_back(id);
+        continue;
+      }
+      if (now < batch->deadline) continue;
       batch->expired = true;
+      batch->expired_at = now;
       batch->status = absl::UnavailableError(
           "ucx transport: batch missed its deadline; the peer is declared failed");
       late_peers.push_back(batch->peer);
@@ -709,12 +746,13 @@ struct UcxTransport::State {
     for (uint64_t peer : late_peers) {
       FailPeer(peer, absl::UnavailableError("ucx transport: peer missed a deadline"));
     }
+    for (uint64_t id : abandoned) Finish(id);
   }
 
   absl::Time NextDeadline() const {
     absl::Time next = absl::InfiniteFuture();
     for (const auto& [id, batch] : batches) {
-      if (!batch->expired) next = std::min(next, batch->deadline);
+      next = std::min(next, batch->expired ? batch->expired_at + kAbandonGrace : batch->deadline);
     }
     return next;
   }
@@ -746,6 +784,7 @@ struct UcxTransport::State {
     // Destroying the worker purges what is left; callbacks see shutting_down and only account.
     worker.reset();
     RunCompletions();
+    zombies.clear();
     regions.clear();
     context.reset();
   }

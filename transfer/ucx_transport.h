@@ -19,7 +19,9 @@
 //                   acknowledges. Chosen when RMA would be emulated (tcp).
 // Options::protocol can force either (for benchmarks and tests).
 //
-// Failure: endpoints use UCP_ERR_HANDLING_MODE_PEER. A peer error, or a batch that misses its
+// Failure: endpoints use UCP_ERR_HANDLING_MODE_PEER where UCX supports it (not over UCX 1.13's
+// shared-memory transports; see Options::allow_endpoints_without_peer_error_handling). A peer
+// error, or a batch that misses its
 // deadline, fails the endpoint: it is force-closed (UCX purges its outstanding requests), every
 // batch towards it fails UNAVAILABLE once its requests are gone, and the peer stays failed until
 // Connect starts a new generation. Unpacked rkeys live with their endpoint and die with it.
@@ -66,6 +68,11 @@ struct UcxTransportOptions {
   // Active messages at least this large go by rendezvous (zero-copy); smaller ones are copied
   // eagerly.
   size_t am_rendezvous_threshold = 16 * 1024;
+  // Endpoints are created with UCP_ERR_HANDLING_MODE_PEER. UCX 1.13's shared-memory transports
+  // do not support it; when this is true and no transport with peer-failure support reaches the
+  // peer over them, the endpoint is created without error handling instead (failures are then
+  // detected by deadlines and transport errors). When false, such peers are reached over tcp.
+  bool allow_endpoints_without_peer_error_handling = true;
   // Name for UCX logs.
   std::string name = "strata";
 };

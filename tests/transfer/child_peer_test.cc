@@ -1,0 +1,340 @@
+// UcxTransport against a peer in another process -- the real case for shm/cma, where one-sided
+// RMA crosses address spaces -- and against a peer that is killed mid-transfer or restarts.
+//
+// The child is this test binary re-executed with STRATA_TRANSFER_CHILD_PEER set: a static
+// initializer runs the peer and exits before gtest starts. The child registers a buffer filled
+// with a known pattern, prints its worker address and region descriptor on stdout, and serves
+// (its progress thread answers AM ops) until its stdin closes or 60 s pass.
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "gtest/gtest.h"
+#include "tests/transfer/transfer_test_util.h"
+#include "transfer/ucx_transport.h"
+
+extern char** environ;
+
+namespace strata::transfer::testing {
+namespace {
+
+constexpr size_t kChildBytes = 16 << 20;
+
+bool WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n <= 0) return false;
+    p += n;
+    size -= n;
+  }
+  return true;
+}
+
+// Reads exactly `size` bytes, waiting at most `timeout` in total.
+bool ReadAll(int fd, void* data, size_t size, absl::Duration timeout) {
+  char* p = static_cast<char*>(data);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (size > 0) {
+    pollfd pfd{fd, POLLIN, 0};
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0 || poll(&pfd, 1, static_cast<int>(ms)) <= 0) return false;
+    ssize_t n = read(fd, p, size);
+    if (n <= 0) return false;
+    p += n;
+    size -= n;
+  }
+  return true;
+}
+
+bool WriteBlob(int fd, const std::string& blob) {
+  const uint32_t size = static_cast<uint32_t>(blob.size());
+  return WriteAll(fd, &size, sizeof(size)) && WriteAll(fd, blob.data(), blob.size());
+}
+
+bool ReadBlob(int fd, std::string* blob) {
+  uint32_t size = 0;
+  if (!ReadAll(fd, &size, sizeof(size), absl::Seconds(10)) || size > (1 << 20)) return false;
+  blob->resize(size);
+  return ReadAll(fd, blob->data(), size, absl::Seconds(10));
+}
+
+int RunChildPeer() {
+  uint64_t seed = 0;
+  const char* seed_env = std::getenv("STRATA_TRANSFER_CHILD_SEED");
+  if (seed_env == nullptr || !absl::SimpleAtoi(seed_env, &seed)) return 2;
+  const char* tls = std::getenv("UCX_TLS");
+  auto transport = UcxTransport::Create(UcxOptionsFor(tls != nullptr ? tls : "sm"));
+  if (!transport.ok()) return 3;
+  std::vector<uint8_t> buffer(kChildBytes);
+  FillPattern(buffer.data(), buffer.size(), seed);
+  auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
+  if (!region.ok()) return 4;
+  const RegionDescriptor& d = region->descriptor;
+  if (!WriteBlob(1, (*transport)->LocalAddress()) || !WriteAll(1, &d.base, sizeof(d.base)) ||
+      !WriteAll(1, &d.length, sizeof(d.length)) || !WriteBlob(1, d.packed_rkey)) {
+    return 5;
+  }
+  // Serve until the parent closes our stdin (or a bound passes).
+  pollfd pfd{0, POLLIN, 0};
+  poll(&pfd, 1, 60000);
+  return 0;
+}
+
+const bool kChildPeerRan = [] {
+  if (std::getenv("STRATA_TRANSFER_CHILD_PEER") != nullptr) _exit(RunChildPeer());
+  return false;
+}();
+
+// A child peer process, stopped by PID.
+class ChildPeer {
+ public:
+  static std::unique_ptr<ChildPeer> Start(const std::string& tls, uint64_t seed) {
+    int to_child[2];
+    int from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return nullptr;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+    posix_spawn_file_actions_addclose(&actions, to_child[1]);
+    posix_spawn_file_actions_addclose(&actions, from_child[0]);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "UCX_TLS=", 8) != 0) env_strings.emplace_back(*e);
+    }
+    env_strings.push_back("STRATA_TRANSFER_CHILD_PEER=1");
+    env_strings.push_back("STRATA_TRANSFER_CHILD_SEED=" + std::to_string(seed));
+    env_strings.push_back("UCX_TLS=" + tls);
+    env_strings.push_back("UCX_NET_DEVICES=lo");
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    char arg0[] = "transfer_test_child";
+    char* argv[] = {arg0, nullptr};
+    auto child = std::unique_ptr<ChildPeer>(new ChildPeer());
+    const int rc =
+        posix_spawn(&child->pid_, "/proc/self/exe", &actions, nullptr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(to_child[0]);
+    close(from_child[1]);
+    child->stdin_ = to_child[1];
+    child->stdout_ = from_child[0];
+    if (rc != 0) {
+      child->pid_ = -1;
+      return nullptr;
+    }
+    uint64_t base = 0;
+    uint64_t length = 0;
+    if (!ReadBlob(child->stdout_, &child->address_) ||
+        !ReadAll(child->stdout_, &base, sizeof(base), absl::Seconds(10)) ||
+        !ReadAll(child->stdout_, &length, sizeof(length), absl::Seconds(10)) ||
+        !ReadBlob(child->stdout_, &child->descriptor_.packed_rkey)) {
+      return nullptr;  // the destructor kills it
+    }
+    child->descriptor_.base = base;
+    child->descriptor_.length = length;
+    return child;
+  }
+
+  ~ChildPeer() {
+    if (stdin_ >= 0) close(stdin_);  // asks the child to exit
+    if (pid_ > 0) {
+      const absl::Time deadline = absl::Now() + absl::Seconds(3);
+      int status = 0;
+      while (waitpid(pid_, &status, WNOHANG) == 0) {
+        if (absl::Now() > deadline) {
+          kill(pid_, SIGKILL);
+          waitpid(pid_, &status, 0);
+          break;
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
+    if (stdout_ >= 0) close(stdout_);
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  const std::string& address() const { return address_; }
+  const RegionDescriptor& descriptor() const { return descriptor_; }
+
+ private:
+  ChildPeer() = default;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  int stdout_ = -1;
+  std::string address_;
+  RegionDescriptor descriptor_;
+};
+
+class ChildPeerTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto node = UcxTransport::Create(UcxOptionsFor(GetParam()));
+    ASSERT_TRUE(node.ok()) << node.status();
+    node_ = std::move(*node);
+    auto pool = RegisterBuffer(*node_, kChildBytes);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+  }
+
+  // Connects (or reconnects) to `child` under the name "client" and attaches its region.
+  void Attach(const ChildPeer& child) {
+    auto peer = node_->Connect("client", child.address());
+    ASSERT_TRUE(peer.ok()) << peer.status();
+    peer_ = *peer;
+    auto remote = node_->AddRemoteRegion(peer_, child.descriptor());
+    ASSERT_TRUE(remote.ok()) << remote.status();
+    remote_ = *remote;
+  }
+
+  TransferOp Op(OpKind kind, uint64_t local_offset, uint64_t remote_offset, uint64_t length) {
+    TransferOp op;
+    op.kind = kind;
+    op.local_region = pool_->region.id;
+    op.local_offset = local_offset;
+    op.remote_region = remote_;
+    op.remote_offset = remote_offset;
+    op.length = length;
+    return op;
+  }
+
+  std::unique_ptr<UcxTransport> node_;
+  std::unique_ptr<Buffer> pool_;
+  PeerHandle peer_;
+  RemoteRegionHandle remote_;
+};
+
+TEST_P(ChildPeerTest, ByteExactBothWays) {
+  auto child = ChildPeer::Start(GetParam(), 77);
+  ASSERT_NE(child, nullptr);
+  Attach(*child);
+  auto info = node_->DescribePeer(peer_);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->protocol, GetParam() == "tcp" ? Protocol::kActiveMessage : Protocol::kRma)
+      << info->detail;
+
+  // Get the child's whole buffer in random pieces and compare with its pattern.
+  std::mt19937_64 rng(5);
+  std::vector<TransferOp> gets;
+  for (uint64_t offset = 0; offset < kChildBytes;) {
+    const uint64_t length = std::min<uint64_t>(kChildBytes - offset, 1 + rng() % (1 << 20));
+    gets.push_back(Op(OpKind::kGet, offset, offset, length));
+    offset += length;
+  }
+  ASSERT_TRUE(node_->Run(gets, absl::Seconds(10)).ok());
+  std::vector<uint8_t> expected(kChildBytes);
+  FillPattern(expected.data(), kChildBytes, 77);
+  ASSERT_EQ(0, std::memcmp(expected.data(), pool_->data, kChildBytes));
+
+  // Put random pieces at random offsets, read them back elsewhere, compare.
+  FillPattern(pool_->data, kChildBytes / 2, 78);
+  for (int round = 0; round < 8; ++round) {
+    const uint64_t length = 1 + rng() % (2 << 20);
+    const uint64_t src = rng() % (kChildBytes / 2 - length);
+    const uint64_t dst = rng() % (kChildBytes - length);
+    ASSERT_TRUE(node_->Run({Op(OpKind::kPut, src, dst, length)}, absl::Seconds(5)).ok());
+    const uint64_t back = kChildBytes / 2;
+    ASSERT_TRUE(node_->Run({Op(OpKind::kGet, back, dst, length)}, absl::Seconds(5)).ok());
+    ASSERT_EQ(0, std::memcmp(pool_->data + src, pool_->data + back, length)) << round;
+  }
+  // Out of the child's region: rejected before anything moves.
+  EXPECT_EQ(node_->Run({Op(OpKind::kPut, 0, kChildBytes - 1, 2)}, absl::Seconds(5)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(ChildPeerTest, KilledMidTransferIsUnavailableAndNodeKeepsServing) {
+  auto child = ChildPeer::Start(GetParam(), 1);
+  ASSERT_NE(child, nullptr);
+  Attach(*child);
+  std::thread killer([&child] {
+    absl::SleepFor(absl::Milliseconds(60));
+    child->Kill();
+  });
+  // Keep 16 x 1 MiB batches going until the death shows; each is bounded by its deadline.
+  absl::Status last;
+  const absl::Time start = absl::Now();
+  int batches = 0;
+  for (; batches < 2000 && absl::Now() - start < absl::Seconds(10); ++batches) {
+    std::vector<TransferOp> ops;
+    for (int i = 0; i < 16; ++i) {
+      ops.push_back(Op(batches % 2 ? OpKind::kPut : OpKind::kGet, i << 20, i << 20, 1 << 20));
+    }
+    const absl::Time t0 = absl::Now();
+    last = node_->Run(ops, absl::Seconds(2));
+    EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
+    if (!last.ok()) break;
+  }
+  killer.join();
+  EXPECT_EQ(last.code(), absl::StatusCode::kUnavailable) << last << " after " << batches;
+  // Dead for good: later ops fail by the deadline too.
+  const absl::Time t0 = absl::Now();
+  EXPECT_EQ(node_->Run({Op(OpKind::kGet, 0, 0, 4096)}, absl::Seconds(2)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
+
+  // The node keeps serving another client, with nothing of the dead one left in flight.
+  auto other = ChildPeer::Start(GetParam(), 2);
+  ASSERT_NE(other, nullptr);
+  auto peer = node_->Connect("other", other->address());
+  ASSERT_TRUE(peer.ok());
+  auto remote = node_->AddRemoteRegion(*peer, other->descriptor());
+  ASSERT_TRUE(remote.ok());
+  TransferOp op = Op(OpKind::kGet, 0, 0, 1 << 20);
+  op.remote_region = *remote;
+  ASSERT_TRUE(node_->Run({op}, absl::Seconds(5)).ok());
+  std::vector<uint8_t> expected(1 << 20);
+  FillPattern(expected.data(), expected.size(), 2);
+  EXPECT_EQ(0, std::memcmp(expected.data(), pool_->data, expected.size()));
+  EXPECT_EQ(node_->TEST_LiveBatches(), 0u);
+}
+
+TEST_P(ChildPeerTest, RestartedPeerGetsANewGenerationAndOldKeysAreRejected) {
+  auto first = ChildPeer::Start(GetParam(), 10);
+  ASSERT_NE(first, nullptr);
+  Attach(*first);
+  ASSERT_TRUE(node_->Run({Op(OpKind::kGet, 0, 0, 4096)}, absl::Seconds(5)).ok());
+  const PeerHandle old_peer = peer_;
+  const RemoteRegionHandle old_remote = remote_;
+  first->Kill();
+
+  auto second = ChildPeer::Start(GetParam(), 20);
+  ASSERT_NE(second, nullptr);
+  Attach(*second);  // same name, new address: a new generation
+  EXPECT_EQ(peer_.id, old_peer.id);
+  EXPECT_GT(peer_.generation, old_peer.generation);
+  TransferOp stale = Op(OpKind::kGet, 0, 0, 4096);
+  stale.remote_region = old_remote;
+  EXPECT_EQ(node_->Run({stale}, absl::Seconds(2)).code(), absl::StatusCode::kUnavailable);
+
+  ASSERT_TRUE(node_->Run({Op(OpKind::kGet, 0, 0, 1 << 20)}, absl::Seconds(5)).ok());
+  std::vector<uint8_t> expected(1 << 20);
+  FillPattern(expected.data(), expected.size(), 20);
+  EXPECT_EQ(0, std::memcmp(expected.data(), pool_->data, expected.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tls, ChildPeerTest, ::testing::Values("sm", "tcp"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "sm" ? std::string("ShmCma") : std::string("Tcp");
+                         });
+
+}  // namespace
+}  // namespace strata::transfer::testing

@@ -1,0 +1,67 @@
+// The pieces of UcxTransport that decide things: the one ucs_status_t conversion and the
+// reading of UCX's endpoint configuration that picks RMA or active messages.
+#include "gtest/gtest.h"
+#include "transfer/internal/ucx_lanes.h"
+#include "transfer/internal/ucx_status.h"
+
+namespace strata::transfer::internal {
+namespace {
+
+TEST(UcsToStatusTest, PeerFailuresAreUnavailable) {
+  for (ucs_status_t s : {UCS_ERR_CONNECTION_RESET, UCS_ERR_ENDPOINT_TIMEOUT, UCS_ERR_CANCELED,
+                         UCS_ERR_UNREACHABLE, UCS_ERR_TIMED_OUT, UCS_ERR_IO_ERROR}) {
+    EXPECT_EQ(UcsToStatus(s, "op").code(), absl::StatusCode::kUnavailable) << s;
+  }
+  EXPECT_TRUE(UcsToStatus(UCS_OK, "op").ok());
+  EXPECT_EQ(UcsToStatus(UCS_ERR_INVALID_PARAM, "op").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(UcsToStatus(UCS_ERR_NO_MEMORY, "op").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(UcsToStatus(UCS_ERR_UNSUPPORTED, "op").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Text as UCX 1.13 prints it (ucx_info -e) on this host.
+constexpr char kShmEndpoint[] = R"(#
+# UCP endpoint
+#
+#               peer: <no debug data>
+#                 lane[0]:  0:sysv/memory.0 md[0]           -> md[0]/sysv/sysdev[255] amo#0 am am_bw#0
+#                 lane[1]:  1:posix/memory.0 md[1]          -> md[1]/posix/sysdev[255] amo#1
+#                 lane[2]:  2:cma/memory.0 md[2]            -> md[2]/cma/sysdev[255] rma_bw#0
+#
+#                tag_send: 0..<egr/short>..93..<egr/bcopy>..8256..<rndv>..(inf)
+#                  put[0]: 0..<short>..4294967296..<bcopy>..(inf)
+#                  get[0]: 0..<bcopy>..(inf)
+#
+#                  rma_bw: mds rndv_rkey_size 9
+)";
+
+constexpr char kTcpEndpoint[] = R"(#
+# UCP endpoint
+#
+#               peer: <no debug data>
+#                 lane[0]:  0:tcp/lo.0 md[0]                -> md[0]/tcp/sysdev[255] rma_bw#0 am am_bw#0 wireup
+#
+#                tag_send: 0..<egr/short>..8185..<egr/zcopy>..20553..<rndv>..(inf)
+#                  rma_bw: mds [0] rndv_rkey_size 10
+)";
+
+TEST(EndpointLanesTest, SharedMemoryHasNativeRma) {
+  EndpointLanes lanes = ParseEndpointInfo(kShmEndpoint);
+  EXPECT_TRUE(lanes.native_rma);
+  EXPECT_EQ(lanes.transports, "sysv/memory,posix/memory,cma/memory");
+}
+
+TEST(EndpointLanesTest, TcpRmaIsEmulated) {
+  EndpointLanes lanes = ParseEndpointInfo(kTcpEndpoint);
+  EXPECT_FALSE(lanes.native_rma);
+  EXPECT_EQ(lanes.transports, "tcp/lo");
+}
+
+TEST(EndpointLanesTest, ContextResources) {
+  EXPECT_TRUE(ParseContextHasNativeRma("#      resource 4  :  md 4  dev 2  flags -- cma/memory\n"));
+  EXPECT_FALSE(
+      ParseContextHasNativeRma("#      resource 0  :  md 0  dev 0  flags -- self/memory0\n"
+                               "#      resource 1  :  md 1  dev 1  flags -- tcp/lo\n"));
+}
+
+}  // namespace
+}  // namespace strata::transfer::internal
