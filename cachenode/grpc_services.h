@@ -1,0 +1,55 @@
+// gRPC adapters over NodeCore (callback API). absl::Status becomes grpc::Status here and only
+// here. Thread-safe (NodeCore is).
+#ifndef STRATA_CACHENODE_GRPC_SERVICES_H_
+#define STRATA_CACHENODE_GRPC_SERVICES_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "cachenode/node_core.h"
+#include "proto/strata.grpc.pb.h"
+
+namespace strata {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class CacheServiceImpl final : public v1::CacheService::CallbackService {
+ public:
+  explicit CacheServiceImpl(NodeCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* request,
+                                v1::PutResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* request,
+                                v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* Exists(grpc::CallbackServerContext* ctx,
+                                   const v1::ExistsRequest* request,
+                                   v1::ExistsResponse* response) override;
+  grpc::ServerUnaryReactor* Remove(grpc::CallbackServerContext* ctx,
+                                   const v1::RemoveRequest* request,
+                                   v1::RemoveResponse* response) override;
+  grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx,
+                                   const v1::LookupRequest* request,
+                                   v1::LookupResponse* response) override;
+
+ private:
+  NodeCore* const core_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  explicit AdminServiceImpl(NodeCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* NodeInfo(grpc::CallbackServerContext* ctx,
+                                     const v1::NodeInfoRequest* request,
+                                     v1::NodeInfoResponse* response) override;
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest* request,
+                                  v1::StatsResponse* response) override;
+  grpc::ServerUnaryReactor* Evict(grpc::CallbackServerContext* ctx, const v1::EvictRequest* request,
+                                  v1::EvictResponse* response) override;
+
+ private:
+  NodeCore* const core_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CACHENODE_GRPC_SERVICES_H_

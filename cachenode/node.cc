@@ -1,0 +1,186 @@
+#include "cachenode/node.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "common/units.h"
+#include "storage/dram_tier.h"
+#include "storage/ssd_tier.h"
+
+namespace strata {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(AsAbsl(what), ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return absl::FailedPreconditionError(absl::StrCat("--port-file: cannot write ", tmp));
+    out << port << "\n";
+    if (!out.flush())
+      return absl::FailedPreconditionError(absl::StrCat("--port-file: write failed"));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);  // atomic: readers never see a partial file
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("--port-file: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const NodeOptions& o) {
+  if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      o.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  STRATA_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert, "--tls-cert"));
+  STRATA_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key, "--tls-key"));
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  if (!o.tls_client_ca.empty()) {
+    STRATA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca, "--tls-client-ca"));
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
+  STRATA_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<Node> node(new Node(options));
+  std::string host;
+  int port = 0;
+  STRATA_RETURN_IF_ERROR(SplitHostPort(options.listen, "--listen", &host, &port));
+  // Loopback nodes keep UCX on loopback too (DESIGN.md section 7); an operator's setting wins.
+  if (IsLoopbackHost(host)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
+
+  // Tiers, fastest first.
+  std::vector<std::unique_ptr<Tier>> tiers;
+  if (options.hbm_bytes > 0) {
+    node->absent_.push_back({"hbm", absl::StrCat("requested ", FormatSize(options.hbm_bytes),
+                                                 " but this release has no HBM tier yet")});
+  } else {
+    node->absent_.push_back({"hbm", "off (--hbm 0)"});
+  }
+  STRATA_ASSIGN_OR_RETURN(auto dram, DramTier::Create({.capacity_bytes = options.dram_bytes,
+                                                       .page_bytes = options.dram_page_bytes}));
+  tiers.push_back(std::move(dram));
+  std::vector<std::string> policies = {options.dram.policy};
+  if (options.ssd_bytes > 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.ssd_dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--ssd-dir: cannot create ", options.ssd_dir, ": ", ec.message()));
+    }
+    STRATA_ASSIGN_OR_RETURN(
+        auto ssd, SsdTier::Open({.dir = options.ssd_dir, .capacity_bytes = options.ssd_bytes}));
+    tiers.push_back(std::move(ssd));
+    policies.push_back(options.ssd.policy);
+  } else {
+    node->absent_.push_back({"ssd", "off (--ssd 0)"});
+  }
+  TieredStoreOptions so;
+  // The store applies one watermark pair to every tier; DRAM's are the ones that matter for
+  // demotion, and the SSD tier (the last) only drops at its hard bound.
+  so.high_watermark = options.dram.high_watermark;
+  so.low_watermark = options.dram.low_watermark;
+  so.shards = options.index_shards;
+  so.policies = policies;
+  so.promote_on_hit = options.promote_on_hit;
+  so.max_lease_ms = options.max_lease_ms;
+  so.max_leased_bytes = options.max_leased_bytes;
+  STRATA_ASSIGN_OR_RETURN(node->store_, TieredStore::Open(so, std::move(tiers)));
+
+  node->core_ = std::make_unique<NodeCore>(
+      node->store_.get(), options, options.node_id.empty() ? options.listen : options.node_id,
+      node->absent_);
+  node->cache_service_ = std::make_unique<CacheServiceImpl>(node->core_.get());
+  node->admin_service_ = std::make_unique<AdminServiceImpl>(node->core_.get());
+
+  STRATA_ASSIGN_OR_RETURN(auto creds, Credentials(options));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, creds, &node->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.RegisterService(node->cache_service_.get());
+  builder.RegisterService(node->admin_service_.get());
+  node->server_ = builder.BuildAndStart();
+  if (node->server_ == nullptr || node->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options.listen, " (address in use?)"));
+  }
+  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  node->address_ = absl::StrCat(shown_host, ":", node->port_);
+  node->core_->set_listen_address(node->address_);
+
+  std::string metrics = options.EffectiveMetricsListen();
+  if (!metrics.empty()) {
+    std::string mhost;
+    int mport = 0;
+    STRATA_RETURN_IF_ERROR(SplitHostPort(metrics, "--metrics-listen", &mhost, &mport));
+    STRATA_ASSIGN_OR_RETURN(node->metrics_, MetricsServer::Start(mhost, mport, node->core_.get()));
+  }
+  if (!options.port_file.empty())
+    STRATA_RETURN_IF_ERROR(WritePortFile(options.port_file, node->port_));
+  return node;
+}
+
+Node::~Node() { (void)Shutdown(); }  // errors were reported by an explicit Shutdown(), if any
+
+absl::Status Node::Shutdown() {
+  if (shut_down_) return absl::OkStatus();
+  shut_down_ = true;
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(options_.shutdown_grace_ms));
+    server_->Wait();
+  }
+  metrics_.reset();
+  absl::Status flushed = store_ ? store_->Flush() : absl::OkStatus();
+  store_.reset();  // closes RocksDB
+  return flushed;
+}
+
+std::string Node::Summary() const {
+  std::string s = absl::StrCat("strata-node 0.1.0 serving on ", address_, "\n");
+  if (metrics_) {
+    absl::StrAppend(
+        &s, "  metrics   http://",
+        options_.EffectiveMetricsListen().substr(0, options_.EffectiveMetricsListen().rfind(':')),
+        ":", metrics_->port(), "/metrics\n");
+  } else {
+    absl::StrAppend(&s, "  metrics   off\n");
+  }
+  const StoreStats stats = store_->Stats();
+  for (const AbsentTier& a : absent_) absl::StrAppend(&s, "  tier ", a.name, "  ", a.detail, "\n");
+  for (const TierStats& t : stats.tiers) {
+    absl::StrAppend(&s, "  tier ", t.name, "  ", FormatSize(t.capacity_bytes), ", policy ",
+                    t.policy, ", ", t.blocks, " blocks (", FormatSize(t.used_bytes), ") held");
+    if (t.name == "ssd") absl::StrAppend(&s, ", dir ", options_.ssd_dir);
+    absl::StrAppend(&s, "\n");
+  }
+  if (stats.recovered_blocks > 0 || stats.recovery_dropped > 0) {
+    absl::StrAppend(&s, "  recovered ", stats.recovered_blocks, " blocks from SSD (",
+                    stats.recovery_dropped, " unreadable records dropped)\n");
+  }
+  absl::StrAppend(&s, "  limits    batch ", options_.limits.max_batch, ", payload ",
+                  FormatSize(options_.limits.max_payload_bytes), ", message ",
+                  FormatSize(options_.max_message_bytes), "\n");
+  return s;
+}
+
+}  // namespace strata

@@ -1,0 +1,62 @@
+// Node: a running cache node — tiers, store, gRPC services and the metrics endpoint wired from
+// NodeOptions. strata-node's main() is a thin shell around it; tests and strata-bench run it
+// in-process. Start/Shutdown from one thread; the services it runs are thread-safe.
+#ifndef STRATA_CACHENODE_NODE_H_
+#define STRATA_CACHENODE_NODE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cachenode/grpc_services.h"
+#include "cachenode/metrics.h"
+#include "cachenode/node_core.h"
+#include "cachenode/options.h"
+#include "storage/tiered_store.h"
+
+namespace strata {
+
+class Node {
+ public:
+  // Validates options, opens the tiers (recovering the SSD tier), binds and serves; writes the
+  // port file last, so its presence means the node answers. Errors name the option or resource.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(const NodeOptions& options);
+  ~Node();  // Shutdown()
+
+  // Graceful: stop accepting, let in-flight calls finish (up to shutdown_grace_ms), stop the
+  // metrics endpoint, flush and close the SSD tier. Idempotent; returns the flush result.
+  absl::Status Shutdown();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  // host:port as bound.
+  const std::string& address() const { return address_; }
+  // Human-readable startup summary (tiers, capacities, addresses), several lines.
+  std::string Summary() const;
+  NodeCore& core() { return *core_; }
+  TieredStore& store() { return *store_; }
+
+ private:
+  explicit Node(const NodeOptions& options) : options_(options) {}
+
+  const NodeOptions options_;
+  std::vector<AbsentTier> absent_;
+  std::unique_ptr<TieredStore> store_;
+  std::unique_ptr<NodeCore> core_;
+  std::unique_ptr<CacheServiceImpl> cache_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::string address_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// True for 127.0.0.0/8, ::1 and localhost.
+bool IsLoopbackHost(const std::string& host);
+
+}  // namespace strata
+
+#endif  // STRATA_CACHENODE_NODE_H_

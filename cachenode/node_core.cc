@@ -1,0 +1,227 @@
+#include "cachenode/node_core.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "common/validation.h"
+#include "proto/convert.h"
+
+namespace strata {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+std::string Field(std::string_view base, size_t i, std::string_view member = "") {
+  return absl::StrCat(AsAbsl(base), "[", i, "]", member.empty() ? "" : ".", AsAbsl(member));
+}
+
+}  // namespace
+
+absl::Status CallStatusFromResults(const std::vector<absl::Status>& per_key) {
+  if (per_key.empty()) return absl::OkStatus();
+  const absl::StatusCode first = per_key[0].code();
+  if (first == absl::StatusCode::kOk || first == absl::StatusCode::kNotFound) {
+    return absl::OkStatus();
+  }
+  for (const absl::Status& s : per_key) {
+    if (s.code() != first) return absl::OkStatus();
+  }
+  if (per_key.size() == 1) return per_key[0];
+  return absl::Status(first,
+                      absl::StrCat("all ", per_key.size(), " keys failed: ", per_key[0].message()));
+}
+
+NodeCore::NodeCore(TieredStore* store, const NodeOptions& options, std::string node_id,
+                   std::vector<AbsentTier> absent_tiers)
+    : store_(store),
+      options_(options),
+      node_id_(std::move(node_id)),
+      absent_tiers_(std::move(absent_tiers)),
+      started_(std::chrono::steady_clock::now()),
+      listen_(options.listen) {}
+
+absl::Status NodeCore::Reject(absl::Status status) {
+  if (absl::IsInvalidArgument(status)) rejected_.fetch_add(1);
+  return status;
+}
+
+absl::Status NodeCore::ValidateKeys(const std::string& ns,
+                                    const google::protobuf::RepeatedPtrField<std::string>& keys) {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  STRATA_RETURN_IF_ERROR(ValidateBatchSize(keys.size(), options_.limits, "keys"));
+  for (int i = 0; i < keys.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(ValidateKey(keys[i], options_.limits, Field("keys", i)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* response) {
+  // Validate everything first: a bad request stores nothing.
+  std::vector<BlockLayout> layouts;
+  layouts.reserve(request.items_size());
+  absl::Status valid = [&]() -> absl::Status {
+    STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
+    STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
+    for (int i = 0; i < request.items_size(); ++i) {
+      const v1::PutItem& item = request.items(i);
+      STRATA_RETURN_IF_ERROR(ValidateKey(item.key(), options_.limits, Field("items", i, "key")));
+      if (!item.parent().empty()) {
+        STRATA_RETURN_IF_ERROR(
+            ValidateKey(item.parent(), options_.limits, Field("items", i, "parent")));
+        if (item.parent() == item.key()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(Field("items", i, "parent"), ": a block cannot be its own parent"));
+        }
+      }
+      STRATA_RETURN_IF_ERROR(ValidatePayloadSize(item.payload().size(), options_.limits,
+                                                 Field("items", i, "payload")));
+      const std::string layout_field = Field("items", i, "layout");
+      STRATA_ASSIGN_OR_RETURN(BlockLayout layout, LayoutFromProto(item.layout(), layout_field));
+      STRATA_RETURN_IF_ERROR(layout.Validate(item.payload().size(), layout_field));
+      layouts.push_back(layout);
+    }
+    return absl::OkStatus();
+  }();
+  if (!valid.ok()) return Reject(valid);
+
+  std::vector<absl::Status> results;
+  results.reserve(request.items_size());
+  for (int i = 0; i < request.items_size(); ++i) {
+    const v1::PutItem& item = request.items(i);
+    results.push_back(
+        store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i], item.payload()));
+    StatusToKeyResult(results.back(), response->add_results());
+  }
+  return CallStatusFromResults(results);
+}
+
+absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* response) {
+  if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
+    return Reject(st);
+  }
+  // A response must fit one gRPC message: keys past the budget are answered RESOURCE_EXHAUSTED
+  // so the caller fetches them in a smaller batch.
+  uint64_t budget = options_.max_message_bytes - 4096;
+  std::vector<absl::Status> results;
+  for (const std::string& key : request.keys()) {
+    v1::GetItem* item = response->add_items();
+    absl::Status st = store_->Get(request.namespace_(), key, [&](const BlockView& v) {
+      if (v.payload.size() > budget) return;
+      budget -= v.payload.size();
+      item->set_payload(v.payload.data(), v.payload.size());
+      LayoutToProto(v.record.layout, item->mutable_layout());
+      item->set_tier(v.tier.data(), v.tier.size());
+    });
+    if (st.ok() && item->payload().empty()) {
+      st = absl::ResourceExhaustedError(
+          "response size limit reached (limits.max_message); fetch this key in a smaller batch");
+    }
+    StatusToKeyResult(st, item->mutable_result());
+    results.push_back(std::move(st));
+  }
+  return CallStatusFromResults(results);
+}
+
+absl::Status NodeCore::Exists(const v1::ExistsRequest& request, v1::ExistsResponse* response) {
+  if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
+    return Reject(st);
+  }
+  for (const std::string& key : request.keys()) {
+    response->add_present(store_->Exists(request.namespace_(), key));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeCore::Remove(const v1::RemoveRequest& request, v1::RemoveResponse* response) {
+  if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
+    return Reject(st);
+  }
+  for (const std::string& key : request.keys()) {
+    response->add_removed(store_->Remove(request.namespace_(), key));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeCore::Lookup(const v1::LookupRequest& request, v1::LookupResponse* response) {
+  if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
+    return Reject(st);
+  }
+  std::vector<std::string> keys(request.keys().begin(), request.keys().end());
+  response->set_matched(
+      static_cast<uint32_t>(store_->Lookup(request.namespace_(), keys, request.lease_ms())));
+  return absl::OkStatus();
+}
+
+void NodeCore::FillTiers(google::protobuf::RepeatedPtrField<v1::TierInfo>* tiers) const {
+  const StoreStats stats = store_->Stats();
+  // Always every tier, fastest first, so scripts can index by name.
+  for (const char* name : {"hbm", "dram", "ssd"}) {
+    v1::TierInfo* info = tiers->Add();
+    info->set_name(name);
+    bool found = false;
+    for (size_t t = 0; t < stats.tiers.size(); ++t) {
+      if (stats.tiers[t].name != name) continue;
+      found = true;
+      info->set_available(true);
+      info->set_capacity_bytes(stats.tiers[t].capacity_bytes);
+      info->set_used_bytes(stats.tiers[t].used_bytes);
+      info->set_blocks(stats.tiers[t].blocks);
+      info->set_policy(stats.tiers[t].policy);
+      if (std::string_view(name) == "ssd") info->set_detail(options_.ssd_dir);
+    }
+    if (!found) {
+      info->set_available(false);
+      for (const AbsentTier& a : absent_tiers_) {
+        if (a.name == name) info->set_detail(a.detail);
+      }
+    }
+  }
+}
+
+absl::Status NodeCore::NodeInfo(v1::NodeInfoResponse* response) const {
+  response->set_node_id(node_id_);
+  response->set_version(kVersion);
+  response->set_listen(listen_);
+  FillTiers(response->mutable_tiers());
+  response->set_max_batch(static_cast<uint32_t>(options_.limits.max_batch));
+  response->set_max_payload_bytes(options_.limits.max_payload_bytes);
+  response->set_uptime_ms(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - started_)
+                                .count()));
+  return absl::OkStatus();
+}
+
+absl::Status NodeCore::Stats(v1::StatsResponse* response) const {
+  const StoreStats s = store_->Stats();
+  FillTiers(response->mutable_tiers());
+  response->set_hits(s.hits);
+  response->set_misses(s.misses);
+  response->set_puts(s.puts);
+  response->set_put_bytes(s.put_bytes);
+  response->set_get_bytes(s.get_bytes);
+  response->set_demotions(s.demotions);
+  response->set_promotions(s.promotions);
+  response->set_evictions(s.evictions);
+  response->set_checksum_failures(s.checksum_failures);
+  response->set_removes(s.removes);
+  response->set_rejected_requests(rejected_.load());
+  response->set_no_space(s.no_space);
+  response->set_lookups(s.lookups);
+  for (size_t t = 0; t < s.tiers.size(); ++t) {
+    (*response->mutable_hits_by_tier())[s.tiers[t].name] = s.hits_by_tier[t];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeCore::Evict(const v1::EvictRequest& request, v1::EvictResponse* response) {
+  if (absl::Status st = ValidateNamespace(request.namespace_(), "namespace"); !st.ok()) {
+    return Reject(st);
+  }
+  const TieredStore::EvictResult r = store_->EvictNamespace(request.namespace_());
+  response->set_blocks(r.blocks);
+  response->set_bytes(r.bytes);
+  return absl::OkStatus();
+}
+
+}  // namespace strata

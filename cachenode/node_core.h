@@ -1,0 +1,71 @@
+// NodeCore: what a cache node does with each request, independent of gRPC.
+//
+// Every request is validated whole before anything is stored or read: namespace, batch size,
+// key lengths, payload sizes, layouts. A bad request fails with INVALID_ARGUMENT naming the field
+// (e.g. "items[3].key: 70 bytes, at most 64") and changes nothing. Otherwise each key gets its
+// own result, a miss being NOT_FOUND on that key and not an error of the call; when every key of
+// a call failed with the same error code the call itself fails with it (so a one-key Put to a
+// full node answers RESOURCE_EXHAUSTED). The gRPC services in grpc_services.h are thin adapters
+// over this class. Thread-safe.
+#ifndef STRATA_CACHENODE_NODE_CORE_H_
+#define STRATA_CACHENODE_NODE_CORE_H_
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "absl/status/status.h"
+#include "cachenode/options.h"
+#include "proto/strata.pb.h"
+#include "storage/tiered_store.h"
+
+namespace strata {
+
+// What NodeInfo/Stats report about tiers that are not in the store (e.g. HBM off).
+struct AbsentTier {
+  std::string name;
+  std::string detail;
+};
+
+class NodeCore {
+ public:
+  // `store` must outlive the core.
+  NodeCore(TieredStore* store, const NodeOptions& options, std::string node_id,
+           std::vector<AbsentTier> absent_tiers);
+
+  absl::Status Put(const v1::PutRequest& request, v1::PutResponse* response);
+  absl::Status Get(const v1::GetRequest& request, v1::GetResponse* response);
+  absl::Status Exists(const v1::ExistsRequest& request, v1::ExistsResponse* response);
+  absl::Status Remove(const v1::RemoveRequest& request, v1::RemoveResponse* response);
+  absl::Status Lookup(const v1::LookupRequest& request, v1::LookupResponse* response);
+
+  absl::Status NodeInfo(v1::NodeInfoResponse* response) const;
+  absl::Status Stats(v1::StatsResponse* response) const;
+  absl::Status Evict(const v1::EvictRequest& request, v1::EvictResponse* response);
+
+  // Set once the server is bound (the port may have been chosen by the OS).
+  void set_listen_address(std::string address) { listen_ = std::move(address); }
+  uint64_t rejected_requests() const { return rejected_.load(); }
+
+ private:
+  // Counts INVALID_ARGUMENT answers on the way out.
+  absl::Status Reject(absl::Status status);
+  absl::Status ValidateKeys(const std::string& ns,
+                            const google::protobuf::RepeatedPtrField<std::string>& keys);
+  void FillTiers(google::protobuf::RepeatedPtrField<v1::TierInfo>* tiers) const;
+
+  TieredStore* const store_;
+  const NodeOptions options_;
+  const std::string node_id_;
+  const std::vector<AbsentTier> absent_tiers_;
+  const std::chrono::steady_clock::time_point started_;
+  std::string listen_;
+  std::atomic<uint64_t> rejected_{0};
+};
+
+// The call's status from its per-key results (see the class comment).
+absl::Status CallStatusFromResults(const std::vector<absl::Status>& per_key);
+
+}  // namespace strata
+
+#endif  // STRATA_CACHENODE_NODE_CORE_H_

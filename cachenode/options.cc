@@ -1,0 +1,302 @@
+#include "cachenode/options.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "common/units.h"
+#include "storage/eviction_policy.h"
+
+namespace strata {
+
+absl::Status SplitHostPort(const std::string& address, std::string_view field, std::string* host,
+                           int* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AsAbsl(field), ": '", address, "' is not HOST:PORT"));
+  }
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = -1;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AsAbsl(field), ": port of '", address, "' must be 0-65535"));
+  }
+  *host = h;
+  *port = p;
+  return absl::OkStatus();
+}
+
+std::string NodeOptions::EffectiveMetricsListen() const {
+  if (metrics_listen == "off") return "";
+  if (!metrics_listen.empty()) return metrics_listen;
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(listen, "listen", &host, &port).ok()) return "";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return absl::StrCat(host, ":", port == 0 ? 0 : port + 80);
+}
+
+absl::Status NodeOptions::Validate() const {
+  std::string host;
+  int port = 0;
+  STRATA_RETURN_IF_ERROR(SplitHostPort(listen, "--listen", &host, &port));
+  const std::string metrics = EffectiveMetricsListen();
+  if (!metrics.empty())
+    STRATA_RETURN_IF_ERROR(SplitHostPort(metrics, "--metrics-listen", &host, &port));
+  if (dram_bytes < dram_page_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--dram: ", dram_bytes, " bytes is less than one page (", dram_page_bytes, ")"));
+  }
+  if (ssd_bytes > 0 && ssd_dir.empty()) {
+    return absl::InvalidArgumentError("--ssd-dir: must be set when the SSD tier is on");
+  }
+  for (const auto& [name, t] :
+       {std::pair<const char*, const TierOptions*>{"dram", &dram}, {"ssd", &ssd}}) {
+    STRATA_RETURN_IF_ERROR(MakeEvictionPolicy(t->policy).status());
+    if (!(t->low_watermark > 0 && t->low_watermark <= t->high_watermark &&
+          t->high_watermark <= 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tiers.", name, ": watermarks must satisfy 0 < low_watermark <= high_watermark <= 1"));
+    }
+  }
+  if (limits.max_batch == 0) return absl::InvalidArgumentError("limits.max_batch: must be > 0");
+  if (limits.max_payload_bytes == 0) {
+    return absl::InvalidArgumentError("limits.max_payload: must be > 0");
+  }
+  if (limits.max_key_bytes == 0 || limits.max_key_bytes > kMaxKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_key_bytes: must be 1-", kMaxKeyBytes));
+  }
+  if (max_message_bytes < limits.max_payload_bytes + 4096 || max_message_bytes > (2ull << 30) - 1) {
+    return absl::InvalidArgumentError(
+        "limits.max_message: must hold one maximal payload and stay below 2 GiB");
+  }
+  if (index_shards == 0 || index_shards > 256) {
+    return absl::InvalidArgumentError("index_shards: must be 1-256");
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+  }
+  if (!tls_client_ca.empty() && tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca: needs --tls-cert and --tls-key");
+  }
+  if (!etcd.empty() || !cluster.empty()) {
+    return absl::UnimplementedError(
+        "--etcd/--cluster: etcd membership is not in this release; run single-node (static)");
+  }
+  if (!auth_tokens.empty()) {
+    return absl::UnimplementedError("--auth-tokens: token auth is not in this release");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Reads a YAML config into NodeOptions, naming "FILE: key" in every error.
+class ConfigReader {
+ public:
+  ConfigReader(std::string path, NodeOptions* o) : path_(std::move(path)), o_(o) {}
+
+  absl::Status Read(const YAML::Node& root) {
+    if (!root.IsMap()) return Error("", "the top level must be a mapping");
+    for (const auto& kv : root) {
+      const std::string key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      absl::Status st;
+      if (key == "listen")
+        st = Str(key, v, &o_->listen);
+      else if (key == "port_file")
+        st = Str(key, v, &o_->port_file);
+      else if (key == "metrics_listen")
+        st = Str(key, v, &o_->metrics_listen);
+      else if (key == "node_id")
+        st = Str(key, v, &o_->node_id);
+      else if (key == "dram")
+        st = Size(key, v, &o_->dram_bytes);
+      else if (key == "ssd")
+        st = Size(key, v, &o_->ssd_bytes);
+      else if (key == "ssd_dir")
+        st = Str(key, v, &o_->ssd_dir);
+      else if (key == "hbm")
+        st = Size(key, v, &o_->hbm_bytes);
+      else if (key == "promote_on_hit")
+        st = Bool(key, v, &o_->promote_on_hit);
+      else if (key == "index_shards")
+        st = Uint(key, v, &o_->index_shards);
+      else if (key == "shutdown_grace_ms")
+        st = Uint(key, v, &o_->shutdown_grace_ms);
+      else if (key == "advertise")
+        st = Str(key, v, &o_->advertise);
+      else if (key == "cluster")
+        st = Str(key, v, &o_->cluster);
+      else if (key == "etcd")
+        st = StrList(key, v, &o_->etcd);
+      else if (key == "tls_cert")
+        st = Str(key, v, &o_->tls_cert);
+      else if (key == "tls_key")
+        st = Str(key, v, &o_->tls_key);
+      else if (key == "tls_client_ca")
+        st = Str(key, v, &o_->tls_client_ca);
+      else if (key == "auth_tokens")
+        st = Str(key, v, &o_->auth_tokens);
+      else if (key == "tiers")
+        st = Tiers(v);
+      else if (key == "limits")
+        st = Limits(v);
+      else if (key == "leases")
+        st = Leases(v);
+      else
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(const std::string& key, std::string_view what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config ", path_, ": ", key, key.empty() ? "" : ": ", AsAbsl(what)));
+  }
+  absl::Status Str(const std::string& key, const YAML::Node& v, std::string* out) const {
+    if (!v.IsScalar()) return Error(key, "expected a string");
+    *out = v.as<std::string>();
+    return absl::OkStatus();
+  }
+  absl::Status StrList(const std::string& key, const YAML::Node& v,
+                       std::vector<std::string>* out) const {
+    if (v.IsScalar()) {
+      out->assign({v.as<std::string>()});
+      return absl::OkStatus();
+    }
+    if (!v.IsSequence()) return Error(key, "expected a list of strings");
+    out->clear();
+    for (const auto& e : v) out->push_back(e.as<std::string>());
+    return absl::OkStatus();
+  }
+  absl::Status Size(const std::string& key, const YAML::Node& v, uint64_t* out) const {
+    if (!v.IsScalar()) return Error(key, "expected a size such as 64MiB");
+    auto parsed = ParseSize(v.as<std::string>());
+    if (!parsed.ok()) return Error(key, AsStd(parsed.status().message()));
+    *out = *parsed;
+    return absl::OkStatus();
+  }
+  template <typename T>
+  absl::Status Uint(const std::string& key, const YAML::Node& v, T* out) const {
+    uint64_t value = 0;
+    if (!v.IsScalar() || !absl::SimpleAtoi(v.as<std::string>(), &value)) {
+      return Error(key, "expected a non-negative integer");
+    }
+    *out = static_cast<T>(value);
+    return absl::OkStatus();
+  }
+  absl::Status Bool(const std::string& key, const YAML::Node& v, bool* out) const {
+    const std::string s = v.IsScalar() ? v.as<std::string>() : "";
+    if (s == "true")
+      *out = true;
+    else if (s == "false")
+      *out = false;
+    else
+      return Error(key, "expected true or false");
+    return absl::OkStatus();
+  }
+  absl::Status Fraction(const std::string& key, const YAML::Node& v, double* out) const {
+    double d = 0;
+    if (!v.IsScalar() || !absl::SimpleAtod(v.as<std::string>(), &d)) {
+      return Error(key, "expected a number between 0 and 1");
+    }
+    *out = d;
+    return absl::OkStatus();
+  }
+  absl::Status Tiers(const YAML::Node& v) {
+    if (!v.IsMap()) return Error("tiers", "expected a mapping of dram/ssd settings");
+    for (const auto& kv : v) {
+      const std::string tier = kv.first.as<std::string>();
+      TierOptions* t = tier == "dram" ? &o_->dram : tier == "ssd" ? &o_->ssd : nullptr;
+      if (t == nullptr) return Error("tiers." + tier, "unknown tier (dram, ssd)");
+      if (!kv.second.IsMap()) return Error("tiers." + tier, "expected a mapping");
+      for (const auto& f : kv.second) {
+        const std::string key = "tiers." + tier + "." + f.first.as<std::string>();
+        const std::string name = f.first.as<std::string>();
+        absl::Status st;
+        if (name == "policy")
+          st = Str(key, f.second, &t->policy);
+        else if (name == "high_watermark")
+          st = Fraction(key, f.second, &t->high_watermark);
+        else if (name == "low_watermark")
+          st = Fraction(key, f.second, &t->low_watermark);
+        else if (name == "page_size" && tier == "dram")
+          st = Size(key, f.second, &o_->dram_page_bytes);
+        else
+          st = Error(key, "unknown key");
+        STRATA_RETURN_IF_ERROR(st);
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Limits(const YAML::Node& v) {
+    if (!v.IsMap()) return Error("limits", "expected a mapping");
+    for (const auto& kv : v) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string key = "limits." + name;
+      absl::Status st;
+      if (name == "max_batch")
+        st = Uint(key, kv.second, &o_->limits.max_batch);
+      else if (name == "max_payload")
+        st = Size(key, kv.second, &o_->limits.max_payload_bytes);
+      else if (name == "max_key_bytes")
+        st = Uint(key, kv.second, &o_->limits.max_key_bytes);
+      else if (name == "max_message")
+        st = Size(key, kv.second, &o_->max_message_bytes);
+      else
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Leases(const YAML::Node& v) {
+    if (!v.IsMap()) return Error("leases", "expected a mapping");
+    for (const auto& kv : v) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string key = "leases." + name;
+      absl::Status st;
+      if (name == "max_ttl_ms")
+        st = Uint(key, kv.second, &o_->max_lease_ms);
+      else if (name == "max_bytes")
+        st = Size(key, kv.second, &o_->max_leased_bytes);
+      else
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string path_;
+  NodeOptions* const o_;
+};
+
+}  // namespace
+
+absl::Status ApplyConfigFile(const std::string& path, NodeOptions* options) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config ", path, ": cannot be read"));
+  YAML::Node root;
+  try {
+    root = YAML::Load(in);
+  } catch (const YAML::Exception& e) {  // yaml-cpp reports by exception; it stops here
+    return absl::InvalidArgumentError(absl::StrCat("config ", path, ": ", e.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // an empty file changes nothing
+  try {
+    return ConfigReader(path, options).Read(root);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config ", path, ": ", e.what()));
+  }
+}
+
+}  // namespace strata

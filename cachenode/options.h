@@ -1,0 +1,80 @@
+// NodeOptions: everything a strata-node is told at start, with documented defaults. Filled from
+// the embedded defaults, then a YAML file (--config), then flags — in main() only. Plain value
+// type; thread-compatible.
+#ifndef STRATA_CACHENODE_OPTIONS_H_
+#define STRATA_CACHENODE_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/validation.h"
+
+namespace strata {
+
+struct TierOptions {
+  // Eviction policy by name (storage/eviction_policy.h).
+  std::string policy = "lru";
+  // Fractions of capacity: above high, victims leave until usage is at or below low.
+  double high_watermark = 0.95;
+  double low_watermark = 0.85;
+};
+
+struct NodeOptions {
+  // gRPC address. Port 0 picks a free port (see port_file).
+  std::string listen = "127.0.0.1:7100";
+  // Written with the bound port once the node serves.
+  std::string port_file;
+  // Prometheus /metrics. Empty: the listen host with the listen port + 80 (port 0 stays 0).
+  // "off" disables it.
+  std::string metrics_listen;
+  std::string node_id;  // default: the advertised address
+
+  uint64_t dram_bytes = 1ull << 30;
+  uint64_t dram_page_bytes = 4096;
+  std::string ssd_dir = "./strata-data";
+  uint64_t ssd_bytes = 8ull << 30;  // 0 turns the SSD tier off
+  uint64_t hbm_bytes = 0;           // 0 turns the HBM tier off
+  TierOptions dram;
+  TierOptions ssd;
+  bool promote_on_hit = true;
+  size_t index_shards = 8;
+
+  RequestLimits limits;
+  // Largest gRPC message the node accepts or sends (a batch's payloads together).
+  uint64_t max_message_bytes = 512ull << 20;
+  uint32_t max_lease_ms = 60'000;
+  uint64_t max_leased_bytes = 0;  // 0: half of DRAM
+
+  // Graceful shutdown: in-flight calls get this long to finish.
+  uint32_t shutdown_grace_ms = 5000;
+
+  // Cluster (etcd membership) — part of the command-line contract; served by a later release.
+  std::vector<std::string> etcd;
+  std::string cluster;
+  std::string advertise;
+
+  // Security.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string auth_tokens;
+
+  // INVALID_ARGUMENT naming the option when a value is out of range or options conflict.
+  absl::Status Validate() const;
+  // The metrics address after applying the default rule; empty when disabled.
+  std::string EffectiveMetricsListen() const;
+};
+
+// Applies a YAML config file over `options`. INVALID_ARGUMENT naming the file and the key for
+// unknown keys, wrong types or bad values; NOT_FOUND when the file cannot be read.
+absl::Status ApplyConfigFile(const std::string& path, NodeOptions* options);
+
+// Splits "host:port" (IPv6 as "[::1]:port"). INVALID_ARGUMENT naming `field`.
+absl::Status SplitHostPort(const std::string& address, std::string_view field, std::string* host,
+                           int* port);
+
+}  // namespace strata
+
+#endif  // STRATA_CACHENODE_OPTIONS_H_

@@ -1,0 +1,250 @@
+#include "client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "proto/convert.h"
+#include "proto/strata.grpc.pb.h"
+
+namespace strata {
+namespace {
+
+// The one place grpc::Status becomes absl::Status on the client side.
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+bool IsLoopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
+         address.rfind("[::1]:", 0) == 0;
+}
+
+}  // namespace
+
+struct Client::Stubs {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::CacheService::Stub> cache;
+  std::unique_ptr<v1::AdminService::Stub> admin;
+};
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
+  if (IsLoopback(options.address)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options.tls_ca_file.empty()) {
+    std::ifstream in(options.tls_ca_file);
+    if (!in)
+      return absl::NotFoundError(absl::StrCat("--tls-ca: cannot read ", options.tls_ca_file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ss.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  auto stubs = std::make_unique<Stubs>();
+  stubs->channel = grpc::CreateCustomChannel(options.address, creds, args);
+  stubs->cache = v1::CacheService::NewStub(stubs->channel);
+  stubs->admin = v1::AdminService::NewStub(stubs->channel);
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+  if (!stubs->channel->WaitForConnected(deadline)) {
+    return absl::UnavailableError(absl::StrCat("no strata node answers at ", options.address));
+  }
+  std::unique_ptr<Client> client(new Client(options, std::move(stubs)));
+  STRATA_ASSIGN_OR_RETURN(v1::NodeInfoResponse info, client->NodeInfo());
+  if (info.max_batch() > 0) client->limits_.max_batch = info.max_batch();
+  if (info.max_payload_bytes() > 0) client->limits_.max_payload_bytes = info.max_payload_bytes();
+  return client;
+}
+
+Client::Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs)
+    : options_(options), stubs_(std::move(stubs)) {}
+
+Client::~Client() = default;
+
+namespace {
+
+void SetDeadline(grpc::ClientContext* ctx, uint32_t ms) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+absl::Status Client::CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  if (keys.empty()) return absl::InvalidArgumentError("keys: batch is empty");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(ValidateKey(keys[i], limits_, absl::StrCat("keys[", i, "]")));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
+                                                      absl::Span<const PutBlock> blocks) {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
+  std::vector<absl::Status> results;
+  results.reserve(blocks.size());
+  // Split by batch size and by message size, so one call never exceeds what the node accepts.
+  const uint64_t message_budget = options_.max_message_bytes - 64 * 1024;
+  size_t i = 0;
+  while (i < blocks.size()) {
+    v1::PutRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    uint64_t bytes = 0;
+    while (i < blocks.size() && static_cast<size_t>(request.items_size()) < limits_.max_batch &&
+           (request.items_size() == 0 || bytes + blocks[i].payload.size() <= message_budget)) {
+      const PutBlock& b = blocks[i];
+      v1::PutItem* item = request.add_items();
+      item->set_key(b.key.data(), b.key.size());
+      item->set_parent(b.parent.data(), b.parent.size());
+      LayoutToProto(b.layout, item->mutable_layout());
+      item->set_payload(b.payload.data(), b.payload.size());
+      bytes += b.payload.size();
+      ++i;
+    }
+    v1::PutResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.deadline_ms);
+    absl::Status st = FromGrpc(stubs_->cache->Put(&ctx, request, &response));
+    if (!st.ok()) {
+      // Every key of this call failed the same way. Capacity is a per-key outcome the caller
+      // handles block by block; anything else (bad request, node unreachable) fails the call.
+      if (!absl::IsResourceExhausted(st)) return st;
+      for (int k = 0; k < request.items_size(); ++k) results.push_back(st);
+      continue;
+    }
+    for (const v1::KeyResult& r : response.results()) results.push_back(KeyResultToStatus(r));
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
+                                                   absl::Span<const std::string> keys) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  std::vector<GetResult> results;
+  results.reserve(keys.size());
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::GetRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::GetResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.deadline_ms);
+    absl::Status st = FromGrpc(stubs_->cache->Get(&ctx, request, &response));
+    if (!st.ok()) {
+      if (!absl::IsResourceExhausted(st)) return st;
+      for (size_t k = 0; k < n; ++k) results.push_back(GetResult{st, "", {}, ""});
+      continue;
+    }
+    for (v1::GetItem& item : *response.mutable_items()) {
+      GetResult r;
+      r.status = KeyResultToStatus(item.result());
+      if (r.status.ok()) {
+        r.payload = std::move(*item.mutable_payload());
+        auto layout = LayoutFromProto(item.layout(), "layout");
+        if (layout.ok()) r.layout = *layout;
+        r.tier = item.tier();
+      }
+      results.push_back(std::move(r));
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
+                                                 absl::Span<const std::string> keys) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  std::vector<bool> out;
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::ExistsRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::ExistsResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.deadline_ms);
+    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Exists(&ctx, request, &response)));
+    out.insert(out.end(), response.present().begin(), response.present().end());
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
+                                                 absl::Span<const std::string> keys) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  std::vector<bool> out;
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::RemoveRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::RemoveResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.deadline_ms);
+    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Remove(&ctx, request, &response)));
+    out.insert(out.end(), response.removed().begin(), response.removed().end());
+  }
+  return out;
+}
+
+absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,
+                                      uint32_t lease_ms) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  size_t matched = 0;
+  // A chain longer than one batch is looked up batch by batch while every key matches.
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::LookupRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    request.set_lease_ms(lease_ms);
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::LookupResponse response;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, options_.deadline_ms);
+    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Lookup(&ctx, request, &response)));
+    matched += response.matched();
+    if (response.matched() < n) break;
+  }
+  return matched;
+}
+
+absl::StatusOr<v1::NodeInfoResponse> Client::NodeInfo() {
+  v1::NodeInfoResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.deadline_ms);
+  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->NodeInfo(&ctx, v1::NodeInfoRequest(), &response)));
+  return response;
+}
+
+absl::StatusOr<v1::StatsResponse> Client::Stats() {
+  v1::StatsResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.deadline_ms);
+  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Stats(&ctx, v1::StatsRequest(), &response)));
+  return response;
+}
+
+absl::StatusOr<v1::EvictResponse> Client::Evict(std::string_view ns) {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  v1::EvictRequest request;
+  request.set_namespace_(ns.data(), ns.size());
+  v1::EvictResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options_.deadline_ms);
+  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Evict(&ctx, request, &response)));
+  return response;
+}
+
+}  // namespace strata
