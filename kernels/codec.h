@@ -96,14 +96,16 @@ class Codec {
   absl::Status DecodeTo(const BlockLayout& layout, std::string_view encoded,
                         std::span<char> dst) const;
 
+  // The parameter bytes this codec writes into the header (kernels/codec_format.h): kivi
+  // bits and log2(G); lossless codecs may set param0 per block (stored/compressed).
+  virtual uint8_t param0() const { return 0; }
+  virtual uint8_t param1() const { return 0; }
+
  protected:
   Codec(CodecId id, std::string name, bool lossless, CpuPath path)
       : id_(id), name_(std::move(name)), lossless_(lossless), path_(path) {}
 
   CpuPath path() const { return path_; }
-  // Codec-specific parameter bytes written into the header (see codec_format.h).
-  virtual uint8_t param0() const { return 0; }
-  virtual uint8_t param1() const { return 0; }
   // Codec-specific layout checks beyond BlockLayout::Validate.
   virtual absl::Status CheckLayoutImpl(const BlockLayout& layout) const = 0;
   // Writes the body (everything after the header) into dst; returns its length. dst holds

@@ -1,5 +1,6 @@
 #include "kernels/codec_format.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -37,8 +38,13 @@ void EncodedHeader::WriteTo(char* dst) const {
 }
 
 absl::StatusOr<EncodedHeader> EncodedHeader::Parse(std::string_view encoded) {
-  if (encoded.size() < kSize) {
-    return absl::DataLossError(absl::StrCat("encoded block: ", encoded.size(),
+  return ParseHeader(encoded.substr(0, std::min(encoded.size(), kSize)), encoded.size());
+}
+
+absl::StatusOr<EncodedHeader> EncodedHeader::ParseHeader(std::string_view encoded,
+                                                         uint64_t encoded_size) {
+  if (encoded_size < kSize || encoded.size() < kSize) {
+    return absl::DataLossError(absl::StrCat("encoded block: ", encoded_size,
                                             " bytes, shorter than its ", kSize, "-byte header"));
   }
   const char* p = encoded.data();
@@ -61,9 +67,9 @@ absl::StatusOr<EncodedHeader> EncodedHeader::Parse(std::string_view encoded) {
   if (absl::Status s = h.layout.Validate(h.payload_bytes, "encoded block layout"); !s.ok()) {
     return absl::DataLossError(s.message());
   }
-  if (h.body_bytes != encoded.size() - kSize) {
+  if (h.body_bytes != encoded_size - kSize) {
     return absl::DataLossError(absl::StrCat("encoded block: header records a ", h.body_bytes,
-                                            "-byte body, ", encoded.size() - kSize, " present"));
+                                            "-byte body, ", encoded_size - kSize, " present"));
   }
   return h;
 }

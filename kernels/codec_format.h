@@ -43,6 +43,9 @@ struct EncodedHeader {
   // self-consistent layout that describes payload_bytes, and body_bytes == encoded.size() - kSize.
   // DATA_LOSS otherwise.
   static absl::StatusOr<EncodedHeader> Parse(std::string_view encoded);
+  // As Parse, from the first kSize bytes of an encoded block of `encoded_size` bytes held
+  // elsewhere (e.g. in device memory).
+  static absl::StatusOr<EncodedHeader> ParseHeader(std::string_view header, uint64_t encoded_size);
 };
 
 }  // namespace strata

@@ -49,10 +49,10 @@ class KiviCodec final : public Codec {
     return EncodedHeader::kSize + BodySize(layout, group_);
   }
 
- protected:
   uint8_t param0() const override { return static_cast<uint8_t>(bits_); }
   uint8_t param1() const override { return Log2(group_); }
 
+ protected:
   absl::Status CheckLayoutImpl(const BlockLayout& layout) const override {
     if (layout.kind != LayoutKind::kKv) {
       return absl::InvalidArgumentError(absl::StrCat("layout.kind: ", AsAbsl(name()),

@@ -9,6 +9,7 @@
 #ifndef STRATA_KERNELS_INTERNAL_QUANT_MATH_H_
 #define STRATA_KERNELS_INTERNAL_QUANT_MATH_H_
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -16,7 +17,6 @@
 #define STRATA_HD __host__ __device__ __forceinline__
 #else
 #define STRATA_HD inline
-#include <cmath>
 #endif
 
 namespace strata::quant {

@@ -1,0 +1,600 @@
+// CUDA implementations of fp8-e4m3, int8, kivi4 and kivi2 (kernels/gpu_codec.h). The kernels
+// call the same scalar functions as the CPU paths (kernels/internal/quant_math.h, compiled
+// __host__ __device__) and the library builds with --fmad=false, so codes and scales match the
+// CPU encoders bit for bit. cudaError_t is turned into absl::Status here and nowhere else.
+//
+// Work split:
+//   absmax encode   one warp per row (layer, K|V, token, head): lanes stride the row, the
+//                   absolute maximum is reduced with shuffles, every lane quantizes its elements
+//   absmax decode   one thread per element
+//   kivi keys       one thread per (layer, token group, code byte of a row): it owns that byte's
+//                   2 or 4 channels, finds their min/max over the group, writes their fp16
+//                   parameters and then one byte per token
+//   kivi values     one thread per (layer, token, channel group)
+//   kivi decode     one thread per code byte (layer, K|V, token, byte)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/codec.h"
+#include "kernels/codec_format.h"
+#include "kernels/gpu_codec.h"
+#include "kernels/internal/kivi_layout.h"
+#include "kernels/internal/quant_math.h"
+
+namespace strata::gpu {
+namespace {
+
+using quant::KiviGeometry;
+
+absl::Status CudaStatus(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return absl::OkStatus();
+  const std::string msg = absl::StrCat("CUDA ", what, ": ", cudaGetErrorString(e));
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
+      e == cudaErrorDevicesUnavailable) {
+    return absl::UnavailableError(msg);
+  }
+  if (e == cudaErrorMemoryAllocation) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
+}
+
+#define STRATA_CUDA_RETURN_IF_ERROR(expr, what)                    \
+  do {                                                             \
+    ::absl::Status strata_cuda_status_ = CudaStatus((expr), what); \
+    if (!strata_cuda_status_.ok()) return strata_cuda_status_;     \
+  } while (0)
+
+struct CudaFree {
+  void operator()(void* p) const { cudaFree(p); }
+};
+using DeviceBuffer = std::unique_ptr<void, CudaFree>;
+
+absl::StatusOr<DeviceBuffer> Allocate(uint64_t bytes) {
+  void* p = nullptr;
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<uint64_t>(bytes, 1)), "cudaMalloc");
+  return DeviceBuffer(p);
+}
+
+// ---- element access (device) ----
+
+template <int kDType>
+__device__ __forceinline__ float LoadElem(const uint8_t* base, uint64_t i) {
+  if constexpr (kDType == static_cast<int>(DType::kF16)) {
+    return quant::HalfToFloat(reinterpret_cast<const uint16_t*>(base)[i]);
+  } else if constexpr (kDType == static_cast<int>(DType::kBF16)) {
+    return quant::Bf16ToFloat(reinterpret_cast<const uint16_t*>(base)[i]);
+  } else {
+    return reinterpret_cast<const float*>(base)[i];
+  }
+}
+
+template <int kDType>
+__device__ __forceinline__ void StoreElem(uint8_t* base, uint64_t i, float v) {
+  if constexpr (kDType == static_cast<int>(DType::kF16)) {
+    reinterpret_cast<uint16_t*>(base)[i] = quant::FloatToHalf(v);
+  } else if constexpr (kDType == static_cast<int>(DType::kBF16)) {
+    reinterpret_cast<uint16_t*>(base)[i] = quant::FloatToBf16(v);
+  } else {
+    reinterpret_cast<float*>(base)[i] = v;
+  }
+}
+
+__device__ __forceinline__ uint64_t MinU64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+// Unaligned little-endian scalars inside the body.
+__device__ __forceinline__ void PutU32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+  p[2] = static_cast<uint8_t>(v >> 16);
+  p[3] = static_cast<uint8_t>(v >> 24);
+}
+__device__ __forceinline__ uint32_t GetU32(const uint8_t* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+__device__ __forceinline__ void PutU16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+__device__ __forceinline__ uint16_t GetU16(const uint8_t* p) {
+  return static_cast<uint16_t>(uint32_t{p[0]} | (uint32_t{p[1]} << 8));
+}
+
+// ---- int8 / fp8 ----
+
+template <int kDType, bool kInt8>
+__global__ void AbsMaxEncodeKernel(const uint8_t* src, uint64_t rows, uint32_t dim, uint8_t* body) {
+  const uint64_t warp = (uint64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
+  const uint32_t lane = threadIdx.x % 32;
+  if (warp >= rows) return;  // whole warps exit together: rows are warp-uniform
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint8_t* row = src + warp * dim * kSize;
+  float amax = 0.0f;
+  for (uint32_t i = lane; i < dim; i += 32) {
+    const float a = fabsf(LoadElem<kDType>(row, i));
+    amax = a > amax ? a : amax;
+  }
+  for (int off = 16; off > 0; off /= 2) {
+    const float o = __shfl_xor_sync(0xffffffffu, amax, off);
+    amax = o > amax ? o : amax;
+  }
+  const float scale = quant::AbsMaxScale(amax, kInt8 ? quant::kInt8Max : quant::kFp8Max);
+  const float inv = quant::InverseScale(scale);
+  if (lane == 0) PutU32(body + warp * 4, quant::FloatBits(scale));
+  uint8_t* codes = body + rows * 4 + warp * dim;
+  for (uint32_t i = lane; i < dim; i += 32) {
+    const float x = LoadElem<kDType>(row, i);
+    codes[i] =
+        kInt8 ? static_cast<uint8_t>(quant::QuantizeInt8(x, inv)) : quant::QuantizeFp8(x, inv);
+  }
+}
+
+template <int kDType, bool kInt8>
+__global__ void AbsMaxDecodeKernel(const uint8_t* body, uint64_t rows, uint32_t dim, uint8_t* dst) {
+  const uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (i >= rows * dim) return;
+  const uint64_t r = i / dim;
+  const float scale = quant::BitsFloat(GetU32(body + r * 4));
+  const uint8_t c = body[rows * 4 + i];
+  const float q = kInt8 ? static_cast<float>(static_cast<int8_t>(c)) : quant::E4M3ToFloat(c);
+  StoreElem<kDType>(dst, i, q * scale);
+}
+
+// ---- kivi ----
+
+// Keys of one layer: thread per (token group, byte column).
+template <int kDType>
+__global__ void KiviKeyEncodeKernel(const uint8_t* k_plane, KiviGeometry g, uint8_t* section,
+                                    int* error) {
+  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (idx >= g.key_groups * g.row_bytes) return;
+  const uint64_t kg = idx / g.row_bytes, byte = idx % g.row_bytes;
+  const uint32_t per_byte = 8 / g.bits;
+  const uint64_t c0 = byte * per_byte;
+  const uint32_t nch = static_cast<uint32_t>(MinU64(per_byte, g.channels - c0));
+  const uint64_t t0 = kg * g.group, t1 = MinU64(g.tokens, t0 + g.group);
+  const float levels = static_cast<float>((1u << g.bits) - 1u);
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  float mn[4], inv[4];
+  uint8_t* params = section + kg * g.channels * 4;
+  for (uint32_t j = 0; j < nch; ++j) {
+    const uint64_t ch = c0 + j;
+    float lo = LoadElem<kDType>(k_plane, t0 * g.channels + ch), hi = lo;
+    for (uint64_t t = t0 + 1; t < t1; ++t) {
+      const float v = LoadElem<kDType>(k_plane, t * g.channels + ch);
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    uint16_t m16 = 0, s16 = 0;
+    if (!quant::KiviGroupParams(lo, hi, levels, &m16, &s16)) atomicOr(error, 1);
+    PutU16(params + 2 * ch, s16);
+    PutU16(params + 2 * (g.channels + ch), m16);
+    mn[j] = quant::HalfToFloat(m16);
+    inv[j] = quant::InverseScale(quant::HalfToFloat(s16));
+  }
+  uint8_t* codes = section + g.key_codes_offset();
+  for (uint64_t t = t0; t < t1; ++t) {
+    uint32_t packed = 0;
+    for (uint32_t j = 0; j < nch; ++j) {
+      const float x = LoadElem<kDType>(k_plane, t * g.channels + c0 + j);
+      packed |= quant::QuantizeKivi(x, mn[j], inv[j], levels) << (g.bits * j);
+    }
+    codes[t * g.row_bytes + byte] = static_cast<uint8_t>(packed);
+  }
+  (void)kSize;
+}
+
+// Values of one layer: thread per (token, channel group).
+template <int kDType>
+__global__ void KiviValueEncodeKernel(const uint8_t* v_plane, KiviGeometry g, uint8_t* section,
+                                      int* error) {
+  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (idx >= g.tokens * g.value_groups) return;
+  const uint64_t t = idx / g.value_groups, vg = idx % g.value_groups;
+  const uint64_t c0 = vg * g.group, c1 = MinU64(g.channels, c0 + g.group);
+  const float levels = static_cast<float>((1u << g.bits) - 1u);
+  const uint64_t row = t * g.channels;
+  float lo = LoadElem<kDType>(v_plane, row + c0), hi = lo;
+  for (uint64_t ch = c0 + 1; ch < c1; ++ch) {
+    const float v = LoadElem<kDType>(v_plane, row + ch);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  uint16_t m16 = 0, s16 = 0;
+  if (!quant::KiviGroupParams(lo, hi, levels, &m16, &s16)) atomicOr(error, 1);
+  uint8_t* params = section + g.value_params_offset() + t * g.value_groups * 4;
+  PutU16(params + 2 * vg, s16);
+  PutU16(params + 2 * (g.value_groups + vg), m16);
+  const float mn = quant::HalfToFloat(m16);
+  const float inv = quant::InverseScale(quant::HalfToFloat(s16));
+  uint8_t* codes = section + g.value_codes_offset() + t * g.row_bytes;
+  const uint32_t per_byte = 8 / g.bits;
+  // Groups start at multiples of G (>= 32), so every group starts on a byte.
+  for (uint64_t b0 = c0; b0 < c1; b0 += per_byte) {
+    uint32_t packed = 0;
+    for (uint32_t j = 0; j < per_byte && b0 + j < c1; ++j) {
+      packed |= quant::QuantizeKivi(LoadElem<kDType>(v_plane, row + b0 + j), mn, inv, levels)
+                << (g.bits * j);
+    }
+    codes[b0 / per_byte] = static_cast<uint8_t>(packed);
+  }
+}
+
+// One layer, both planes: thread per (plane, token, byte).
+template <int kDType>
+__global__ void KiviDecodeKernel(const uint8_t* section, KiviGeometry g, uint8_t* k_plane,
+                                 uint8_t* v_plane) {
+  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (idx >= 2 * g.tokens * g.row_bytes) return;
+  const uint64_t plane = idx / (g.tokens * g.row_bytes);
+  const uint64_t rest = idx % (g.tokens * g.row_bytes);
+  const uint64_t t = rest / g.row_bytes, byte = rest % g.row_bytes;
+  const uint32_t per_byte = 8 / g.bits;
+  const uint32_t mask = (1u << g.bits) - 1u;
+  const uint64_t c0 = byte * per_byte;
+  const uint8_t* codes = section + (plane == 0 ? g.key_codes_offset() : g.value_codes_offset());
+  const uint32_t packed = codes[t * g.row_bytes + byte];
+  for (uint32_t j = 0; j < per_byte && c0 + j < g.channels; ++j) {
+    const uint64_t ch = c0 + j;
+    float scale, mn;
+    if (plane == 0) {
+      const uint8_t* params = section + (t / g.group) * g.channels * 4;
+      scale = quant::HalfToFloat(GetU16(params + 2 * ch));
+      mn = quant::HalfToFloat(GetU16(params + 2 * (g.channels + ch)));
+    } else {
+      const uint8_t* params = section + g.value_params_offset() + t * g.value_groups * 4;
+      const uint64_t vg = ch / g.group;
+      scale = quant::HalfToFloat(GetU16(params + 2 * vg));
+      mn = quant::HalfToFloat(GetU16(params + 2 * (g.value_groups + vg)));
+    }
+    const float x = quant::DequantizeKivi((packed >> (g.bits * j)) & mask, mn, scale);
+    StoreElem<kDType>(plane == 0 ? k_plane : v_plane, t * g.channels + ch, x);
+  }
+}
+
+// ---- launchers ----
+
+constexpr int kThreads = 256;
+
+unsigned Blocks(uint64_t threads) {
+  return static_cast<unsigned>((threads + kThreads - 1) / kThreads);
+}
+
+uint64_t AbsMaxRows(const BlockLayout& l) {
+  return l.kind == LayoutKind::kKv ? uint64_t{l.layers} * 2 * l.tokens * l.kv_heads
+                                   : uint64_t{l.layers} * l.tokens;
+}
+
+bool IsKivi(const Codec& c) { return c.id() == CodecId::kKivi4 || c.id() == CodecId::kKivi2; }
+
+KiviGeometry Geometry(const BlockLayout& l, uint8_t bits, uint8_t log2_group) {
+  return quant::MakeKiviGeometry(l.kv_heads, l.head_dim, l.tokens, uint64_t{1} << log2_group, bits);
+}
+
+template <int kDType>
+void LaunchEncodeTyped(const Codec& codec, const BlockLayout& l, const uint8_t* src, uint8_t* body,
+                       int* error, cudaStream_t stream) {
+  if (!IsKivi(codec)) {
+    const uint64_t rows = AbsMaxRows(l);
+    const unsigned blocks = Blocks(rows * 32);
+    if (codec.id() == CodecId::kInt8) {
+      AbsMaxEncodeKernel<kDType, true>
+          <<<blocks, kThreads, 0, stream>>>(src, rows, l.head_dim, body);
+    } else {
+      AbsMaxEncodeKernel<kDType, false>
+          <<<blocks, kThreads, 0, stream>>>(src, rows, l.head_dim, body);
+    }
+    return;
+  }
+  const KiviGeometry g = Geometry(l, codec.param0(), codec.param1());
+  const uint64_t esize = DTypeSize(l.dtype);
+  for (uint32_t layer = 0; layer < l.layers; ++layer) {
+    const uint8_t* k_plane = src + uint64_t{layer} * 2 * g.tokens * g.channels * esize;
+    const uint8_t* v_plane = k_plane + g.tokens * g.channels * esize;
+    uint8_t* section = body + layer * g.layer_bytes();
+    KiviKeyEncodeKernel<kDType>
+        <<<Blocks(g.key_groups * g.row_bytes), kThreads, 0, stream>>>(k_plane, g, section, error);
+    KiviValueEncodeKernel<kDType>
+        <<<Blocks(g.tokens * g.value_groups), kThreads, 0, stream>>>(v_plane, g, section, error);
+  }
+}
+
+template <int kDType>
+void LaunchDecodeTyped(const Codec& codec, const BlockLayout& l, uint8_t p0, uint8_t p1,
+                       const uint8_t* body, uint8_t* dst, cudaStream_t stream) {
+  if (!IsKivi(codec)) {
+    const uint64_t rows = AbsMaxRows(l);
+    const unsigned blocks = Blocks(rows * l.head_dim);
+    if (codec.id() == CodecId::kInt8) {
+      AbsMaxDecodeKernel<kDType, true>
+          <<<blocks, kThreads, 0, stream>>>(body, rows, l.head_dim, dst);
+    } else {
+      AbsMaxDecodeKernel<kDType, false>
+          <<<blocks, kThreads, 0, stream>>>(body, rows, l.head_dim, dst);
+    }
+    return;
+  }
+  const KiviGeometry g = Geometry(l, p0, p1);
+  const uint64_t esize = DTypeSize(l.dtype);
+  for (uint32_t layer = 0; layer < l.layers; ++layer) {
+    uint8_t* k_plane = dst + uint64_t{layer} * 2 * g.tokens * g.channels * esize;
+    uint8_t* v_plane = k_plane + g.tokens * g.channels * esize;
+    KiviDecodeKernel<kDType><<<Blocks(2 * g.tokens * g.row_bytes), kThreads, 0, stream>>>(
+        body + layer * g.layer_bytes(), g, k_plane, v_plane);
+  }
+}
+
+void LaunchEncode(const Codec& codec, const BlockLayout& l, const void* src, void* body, int* error,
+                  cudaStream_t stream) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* b = static_cast<uint8_t*>(body);
+  switch (l.dtype) {
+    case DType::kF16:
+      return LaunchEncodeTyped<static_cast<int>(DType::kF16)>(codec, l, s, b, error, stream);
+    case DType::kBF16:
+      return LaunchEncodeTyped<static_cast<int>(DType::kBF16)>(codec, l, s, b, error, stream);
+    default:
+      return LaunchEncodeTyped<static_cast<int>(DType::kF32)>(codec, l, s, b, error, stream);
+  }
+}
+
+void LaunchDecode(const Codec& codec, const BlockLayout& l, uint8_t p0, uint8_t p1,
+                  const void* body, void* dst, cudaStream_t stream) {
+  const auto* b = static_cast<const uint8_t*>(body);
+  auto* d = static_cast<uint8_t*>(dst);
+  switch (l.dtype) {
+    case DType::kF16:
+      return LaunchDecodeTyped<static_cast<int>(DType::kF16)>(codec, l, p0, p1, b, d, stream);
+    case DType::kBF16:
+      return LaunchDecodeTyped<static_cast<int>(DType::kBF16)>(codec, l, p0, p1, b, d, stream);
+    default:
+      return LaunchDecodeTyped<static_cast<int>(DType::kF32)>(codec, l, p0, p1, b, d, stream);
+  }
+}
+
+absl::Status CheckSupported(const Codec& codec) {
+  if (!Supports(codec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("codec: ", std::string(codec.name()), " has no GPU implementation"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAlignment(const void* p, const BlockLayout& l, const char* what) {
+  if (reinterpret_cast<uintptr_t>(p) % DTypeSize(l.dtype) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": device pointer not aligned to the element size"));
+  }
+  return absl::OkStatus();
+}
+
+// The decoder-side checks of Codec::Decode, on a header copied from the device.
+absl::StatusOr<EncodedHeader> ValidateHeader(const Codec& codec, const BlockLayout& layout,
+                                             const char* header, uint64_t encoded_bytes) {
+  auto h =
+      EncodedHeader::ParseHeader(std::string_view(header, EncodedHeader::kSize), encoded_bytes);
+  if (!h.ok()) return h.status();
+  if (h->codec_id != codec.numeric_id()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("encoded block: codec id ", h->codec_id, ", expected ", codec.numeric_id()));
+  }
+  if (!(h->layout == layout)) {
+    return absl::InvalidArgumentError("layout: does not match the encoded block's layout");
+  }
+  uint64_t body = 0;
+  if (IsKivi(codec)) {
+    if (h->param0 != codec.param0() || h->param1 < 5 || h->param1 > 7) {
+      return absl::DataLossError("encoded block: invalid kivi parameters");
+    }
+    body = uint64_t{layout.layers} * Geometry(layout, h->param0, h->param1).layer_bytes();
+  } else {
+    if (h->param0 != 0 || h->param1 != 0) {
+      return absl::DataLossError("encoded block: invalid parameters");
+    }
+    body = AbsMaxRows(layout) * (4 + uint64_t{layout.head_dim});
+  }
+  if (h->body_bytes != body) {
+    return absl::DataLossError(
+        absl::StrCat("encoded block: body of ", h->body_bytes, " bytes, expected ", body));
+  }
+  return h;
+}
+
+}  // namespace
+
+bool Built() { return true; }
+
+int DeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error on purpose: 0 devices is the answer
+    return 0;
+  }
+  return n;
+}
+
+bool Supports(const Codec& codec) {
+  switch (codec.id()) {
+    case CodecId::kFp8E4M3:
+    case CodecId::kInt8:
+    case CodecId::kKivi4:
+    case CodecId::kKivi2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& layout,
+                                        const void* d_src, uint64_t src_bytes, void* d_dst,
+                                        uint64_t dst_capacity, void* stream_ptr) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  if (absl::Status s = codec.CheckLayout(layout, src_bytes); !s.ok()) return s;
+  if (absl::Status s = CheckAlignment(d_src, layout, "src"); !s.ok()) return s;
+  const uint64_t max = codec.MaxEncodedSize(layout, src_bytes);
+  if (dst_capacity < max) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("dst: ", dst_capacity, " bytes, ", std::string(codec.name()), " needs ", max));
+  }
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  EncodedHeader h;
+  h.codec_id = codec.numeric_id();
+  h.param0 = codec.param0();
+  h.param1 = codec.param1();
+  h.layout = layout;
+  h.payload_bytes = src_bytes;
+  h.body_bytes = max - EncodedHeader::kSize;
+  char header[EncodedHeader::kSize];
+  h.WriteTo(header);
+  auto flag = Allocate(sizeof(int));
+  if (!flag.ok()) return flag.status();
+  int* d_error = static_cast<int*>(flag->get());
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_error, 0, sizeof(int), stream), "memset");
+  // Pageable source: the call returns once the bytes are staged, so `header` may go away.
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(d_dst, header, sizeof(header), cudaMemcpyHostToDevice, stream),
+      "header copy");
+  LaunchEncode(codec, layout, d_src, static_cast<char*>(d_dst) + EncodedHeader::kSize, d_error,
+               stream);
+  STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "encode launch");
+  int error = 0;
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(&error, d_error, sizeof(int), cudaMemcpyDeviceToHost, stream), "flag copy");
+  STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "encode");
+  if (error != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("src: values are not finite or exceed the fp16 range ",
+                     std::string(codec.name()), " stores its scales in"));
+  }
+  return max;
+}
+
+absl::Status DecodeOnDevice(const Codec& codec, const BlockLayout& layout, const void* d_encoded,
+                            uint64_t encoded_bytes, void* d_dst, uint64_t dst_bytes,
+                            void* stream_ptr) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  if (absl::Status s = codec.CheckLayout(layout, layout.Bytes()); !s.ok()) return s;
+  if (absl::Status s = CheckAlignment(d_dst, layout, "dst"); !s.ok()) return s;
+  if (encoded_bytes < EncodedHeader::kSize) {
+    return absl::DataLossError(
+        absl::StrCat("encoded block: ", encoded_bytes, " bytes, shorter than its header"));
+  }
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  char header[EncodedHeader::kSize];
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(header, d_encoded, sizeof(header), cudaMemcpyDeviceToHost, stream),
+      "header copy");
+  STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "header copy");
+  auto h = ValidateHeader(codec, layout, header, encoded_bytes);
+  if (!h.ok()) return h.status();
+  if (dst_bytes != h->payload_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dst: ", dst_bytes, " bytes, the block has ", h->payload_bytes));
+  }
+  LaunchDecode(codec, layout, h->param0, h->param1,
+               static_cast<const char*>(d_encoded) + EncodedHeader::kSize, d_dst, stream);
+  return CudaStatus(cudaGetLastError(), "decode launch");
+}
+
+absl::StatusOr<std::string> EncodeHost(const Codec& codec, const BlockLayout& layout,
+                                       std::string_view src) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  if (absl::Status s = codec.CheckLayout(layout, src.size()); !s.ok()) return s;
+  const uint64_t max = codec.MaxEncodedSize(layout, src.size());
+  auto d_src = Allocate(src.size());
+  if (!d_src.ok()) return d_src.status();
+  auto d_dst = Allocate(max);
+  if (!d_dst.ok()) return d_dst.status();
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(d_src->get(), src.data(), src.size(), cudaMemcpyHostToDevice), "copy in");
+  auto n = EncodeOnDevice(codec, layout, d_src->get(), src.size(), d_dst->get(), max, nullptr);
+  if (!n.ok()) return n.status();
+  std::string out(*n, '\0');
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpy(out.data(), d_dst->get(), *n, cudaMemcpyDeviceToHost),
+                              "copy out");
+  return out;
+}
+
+absl::StatusOr<std::string> DecodeHost(const Codec& codec, const BlockLayout& layout,
+                                       std::string_view encoded) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  auto d_enc = Allocate(encoded.size());
+  if (!d_enc.ok()) return d_enc.status();
+  auto d_dst = Allocate(layout.Bytes());
+  if (!d_dst.ok()) return d_dst.status();
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(d_enc->get(), encoded.data(), encoded.size(), cudaMemcpyHostToDevice), "copy in");
+  if (absl::Status s = DecodeOnDevice(codec, layout, d_enc->get(), encoded.size(), d_dst->get(),
+                                      layout.Bytes(), nullptr);
+      !s.ok()) {
+    return s;
+  }
+  std::string out(layout.Bytes(), '\0');
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(out.data(), d_dst->get(), out.size(), cudaMemcpyDeviceToHost), "copy out");
+  return out;
+}
+
+absl::StatusOr<DeviceThroughput> MeasureDeviceThroughput(const Codec& codec,
+                                                         const BlockLayout& layout,
+                                                         std::string_view src, int runs) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  if (absl::Status s = codec.CheckLayout(layout, src.size()); !s.ok()) return s;
+  const uint64_t max = codec.MaxEncodedSize(layout, src.size());
+  auto d_src = Allocate(src.size());
+  auto d_enc = Allocate(max);
+  auto d_dec = Allocate(src.size());
+  auto d_err = Allocate(sizeof(int));
+  if (!d_src.ok() || !d_enc.ok() || !d_dec.ok() || !d_err.ok()) {
+    return absl::ResourceExhaustedError("GPU throughput: device allocation failed");
+  }
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(d_src->get(), src.data(), src.size(), cudaMemcpyHostToDevice), "copy in");
+  // One checked encode (also writes the header the timed decodes read).
+  auto n = EncodeOnDevice(codec, layout, d_src->get(), src.size(), d_enc->get(), max, nullptr);
+  if (!n.ok()) return n.status();
+  cudaEvent_t start, stop;
+  STRATA_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start), "event");
+  STRATA_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop), "event");
+  constexpr int kIters = 20;
+  auto* body = static_cast<char*>(d_enc->get()) + EncodedHeader::kSize;
+  int* err = static_cast<int*>(d_err->get());
+  enum Op { kEncode, kDecode, kCopy };
+  auto time_op = [&](Op op) -> double {
+    std::vector<double> rates;
+    for (int r = 0; r < std::max(1, runs); ++r) {
+      cudaEventRecord(start);
+      for (int i = 0; i < kIters; ++i) {
+        if (op == kEncode) {
+          LaunchEncode(codec, layout, d_src->get(), body, err, nullptr);
+        } else if (op == kDecode) {
+          LaunchDecode(codec, layout, codec.param0(), codec.param1(), body, d_dec->get(), nullptr);
+        } else {
+          cudaMemcpyAsync(d_dec->get(), d_src->get(), src.size(), cudaMemcpyDeviceToDevice);
+        }
+      }
+      cudaEventRecord(stop);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      rates.push_back(static_cast<double>(src.size()) * kIters / (ms * 1e-3) / 1e9);
+    }
+    std::sort(rates.begin(), rates.end());
+    return rates[rates.size() / 2];
+  };
+  DeviceThroughput t;
+  time_op(kCopy);  // warm-up
+  t.d2d_copy_gbps = time_op(kCopy);
+  t.encode_gbps = time_op(kEncode);
+  t.decode_gbps = time_op(kDecode);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "throughput");
+  return t;
+}
+
+}  // namespace strata::gpu
