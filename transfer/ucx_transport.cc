@@ -778,6 +778,13 @@ struct UcxTransport::State {
       ProcessPeerErrors();
     }
     RunCompletions();
+    // Endpoints UCX created for peers that connected to us may still hold a queued wireup reply;
+    // UCX 1.13 asserts if a worker is destroyed with one pending. Let them go out (bounded).
+    ucp_request_param_t flush;
+    std::memset(&flush, 0, sizeof(flush));
+    internal::WaitForRequest(worker.get(), ucp_worker_flush_nbx(worker.get(), &flush),
+                             absl::Now() + absl::Milliseconds(300));
+    RunCompletions();
     shutting_down = true;
     if (epoll_fd >= 0) close(epoll_fd);
     epoll_fd = -1;

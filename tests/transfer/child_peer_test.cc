@@ -229,8 +229,7 @@ TEST_P(ChildPeerTest, ByteExactBothWays) {
   Attach(*child);
   auto info = node_->DescribePeer(peer_);
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->protocol, GetParam() == "tcp" ? Protocol::kActiveMessage : Protocol::kRma)
-      << info->detail;
+  EXPECT_EQ(info->protocol, Protocol::kActiveMessage) << info->detail;
 
   // Get the child's whole buffer in random pieces and compare with its pattern.
   std::mt19937_64 rng(5);

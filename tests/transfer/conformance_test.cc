@@ -70,13 +70,13 @@ TEST_P(ConformanceTest, ProtocolFollowsTheLanes) {
     case Backend::kLoopback:
       EXPECT_EQ(info->protocol, Protocol::kMemcpy);
       break;
-    case Backend::kUcxShm:
+    case Backend::kUcxShm:  // cma serves rendezvous only: RMA would be emulated
+    case Backend::kUcxTcp:
+      EXPECT_EQ(info->protocol, Protocol::kActiveMessage) << info->detail;
+      break;
+    case Backend::kUcxShmRma:
     case Backend::kUcxTcpRma:
       EXPECT_EQ(info->protocol, Protocol::kRma) << info->detail;
-      break;
-    case Backend::kUcxTcp:
-    case Backend::kUcxShmActiveMessage:
-      EXPECT_EQ(info->protocol, Protocol::kActiveMessage) << info->detail;
       break;
   }
   if (GetParam() == Backend::kUcxShm) {
@@ -235,11 +235,6 @@ TEST_P(ConformanceTest, PeerRestartInvalidatesOldGeneration) {
 // The client dies (its transport is destroyed) with no warning: ops towards it fail UNAVAILABLE
 // by the deadline, and the node keeps serving a second client with nothing left in flight.
 TEST_P(ConformanceTest, DeadPeerGivesUnavailableAndOthersKeepWorking) {
-  if (GetParam() == Backend::kUcxShm) {
-    GTEST_SKIP() << "one-sided cma RMA into a peer in the same process cannot observe its death "
-                    "(the memory is still mapped); ChildPeerTest covers shm/cma with a real "
-                    "process that dies";
-  }
   auto other = factory_->Make();
   ASSERT_TRUE(other.ok());
   std::unique_ptr<Transport> other_client = std::move(*other);
@@ -287,7 +282,7 @@ TEST_P(ConformanceTest, ManyConcurrentBatches) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest,
                          ::testing::Values(Backend::kLoopback, Backend::kUcxShm, Backend::kUcxTcp,
-                                           Backend::kUcxShmActiveMessage, Backend::kUcxTcpRma),
+                                           Backend::kUcxShmRma, Backend::kUcxTcpRma),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return BackendName(info.param);
                          });

@@ -12,8 +12,6 @@ namespace {
 // initialisation runs before gtest's main), for in-process transports and child peers alike.
 const bool kLoopbackOnly = [] {
   setenv("UCX_NET_DEVICES", "lo", 1);
-  // Keep UCX quiet about peers the tests kill on purpose.
-  setenv("UCX_LOG_LEVEL", "fatal", 0);
   return true;
 }();
 
@@ -37,8 +35,8 @@ std::string BackendName(Backend backend) {
       return "UcxShm";
     case Backend::kUcxTcp:
       return "UcxTcp";
-    case Backend::kUcxShmActiveMessage:
-      return "UcxShmActiveMessage";
+    case Backend::kUcxShmRma:
+      return "UcxShmEmulatedRma";
     case Backend::kUcxTcpRma:
       return "UcxTcpEmulatedRma";
   }
@@ -48,7 +46,7 @@ std::string BackendName(Backend backend) {
 std::string BackendTls(Backend backend) {
   switch (backend) {
     case Backend::kUcxShm:
-    case Backend::kUcxShmActiveMessage:
+    case Backend::kUcxShmRma:
       return "sm";
     case Backend::kUcxTcp:
     case Backend::kUcxTcpRma:
@@ -80,9 +78,9 @@ absl::StatusOr<std::unique_ptr<Transport>> TransportFactory::Make() {
       STRATA_ASSIGN_OR_RETURN(auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_))));
       return std::unique_ptr<Transport>(std::move(t));
     }
-    case Backend::kUcxShmActiveMessage: {
-      STRATA_ASSIGN_OR_RETURN(auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_),
-                                                                         Policy::kActiveMessage)));
+    case Backend::kUcxShmRma: {
+      STRATA_ASSIGN_OR_RETURN(
+          auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_), Policy::kRma)));
       return std::unique_ptr<Transport>(std::move(t));
     }
     case Backend::kUcxTcpRma: {

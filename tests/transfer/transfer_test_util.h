@@ -20,7 +20,7 @@ uint8_t PatternByte(uint64_t seed, uint64_t i);
 void FillPattern(uint8_t* data, size_t size, uint64_t seed);
 
 // The backends the conformance suite runs on.
-enum class Backend { kLoopback, kUcxShm, kUcxTcp, kUcxShmActiveMessage, kUcxTcpRma };
+enum class Backend { kLoopback, kUcxShm, kUcxTcp, kUcxShmRma, kUcxTcpRma };
 std::string BackendName(Backend backend);
 // UCX_TLS value for a UCX backend ("" for loopback).
 std::string BackendTls(Backend backend);

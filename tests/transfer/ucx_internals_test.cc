@@ -44,9 +44,11 @@ constexpr char kTcpEndpoint[] = R"(#
 #                  rma_bw: mds [0] rndv_rkey_size 10
 )";
 
-TEST(EndpointLanesTest, SharedMemoryHasNativeRma) {
+// sysv/posix RMA lanes cannot reach ucp_mem_map'ed user memory and cma is a rendezvous lane
+// only: ucp_put_nbx would be emulated, so shared memory goes by active-message rendezvous.
+TEST(EndpointLanesTest, SharedMemoryRmaIsEmulatedForRegisteredMemory) {
   EndpointLanes lanes = ParseEndpointInfo(kShmEndpoint);
-  EXPECT_TRUE(lanes.native_rma);
+  EXPECT_FALSE(lanes.native_rma);
   EXPECT_EQ(lanes.transports, "sysv/memory,posix/memory,cma/memory");
 }
 
@@ -54,6 +56,15 @@ TEST(EndpointLanesTest, TcpRmaIsEmulated) {
   EndpointLanes lanes = ParseEndpointInfo(kTcpEndpoint);
   EXPECT_FALSE(lanes.native_rma);
   EXPECT_EQ(lanes.transports, "tcp/lo");
+}
+
+TEST(EndpointLanesTest, RdmaHasNativeRma) {
+  EndpointLanes lanes = ParseEndpointInfo(
+      "#                 lane[0]:  0:rc_mlx5/mlx5_0:1.0 md[0] -> md[0]/ib/sysdev[255] rma#0 "
+      "rma_bw#0 am am_bw#0 wireup\n"
+      "#                  put[0]: 0..<short>..196..<bcopy>..8256..<zcopy>..(inf)\n");
+  EXPECT_TRUE(lanes.native_rma);
+  EXPECT_EQ(lanes.transports, "rc_mlx5/mlx5_0:1");
 }
 
 TEST(EndpointLanesTest, ContextResources) {

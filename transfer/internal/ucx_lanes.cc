@@ -12,8 +12,20 @@
 
 namespace strata::transfer::internal {
 
+namespace {
+
+// Transports whose RMA lanes reach memory registered with ucp_mem_map (see ucx_lanes.h).
+bool IsRegisteredMemoryRmaTransport(absl::string_view transport) {
+  const absl::string_view tl = transport.substr(0, transport.find('/'));
+  return tl == "rc_verbs" || tl == "rc_mlx5" || tl == "dc_mlx5" || tl == "xpmem";
+}
+
+}  // namespace
+
 EndpointLanes ParseEndpointInfo(std::string_view text) {
   EndpointLanes lanes;
+  bool has_rma_lanes = false;
+  bool has_registered_memory_transport = false;
   std::vector<std::string> transports;
   std::set<std::string> seen;
   for (absl::string_view line : absl::StrSplit(AsAbsl(text), '\n')) {
@@ -21,7 +33,7 @@ EndpointLanes ParseEndpointInfo(std::string_view text) {
     absl::ConsumePrefix(&line, "#");
     line = absl::StripLeadingAsciiWhitespace(line);
     if (absl::StartsWith(line, "put[") || absl::StartsWith(line, "get[")) {
-      lanes.native_rma = true;
+      has_rma_lanes = true;
       continue;
     }
     if (!absl::StartsWith(line, "lane[")) continue;
@@ -34,8 +46,10 @@ EndpointLanes ParseEndpointInfo(std::string_view text) {
     const size_t dot = resource.rfind('.');
     if (dot != absl::string_view::npos) resource = resource.substr(0, dot);
     std::string name(resource);
+    if (IsRegisteredMemoryRmaTransport(resource)) has_registered_memory_transport = true;
     if (seen.insert(name).second) transports.push_back(name);
   }
+  lanes.native_rma = has_rma_lanes && has_registered_memory_transport;
   lanes.transports = absl::StrJoin(transports, ",");
   return lanes;
 }

@@ -2,11 +2,15 @@
 //
 // UCX 1.13 has no API that says whether an endpoint's RMA is native: ucp_ep_query only reports
 // names and socket addresses. What it does print (ucp_ep_print_info, the same text as
-// `ucx_info -e`) is the endpoint configuration: one line per lane ("lane[0]: 2:cma/memory.0 ...
-// rma_bw#0") and, only when the endpoint has native RMA lanes, one "put[N]:" / "get[N]:" line per
-// RMA lane with its size thresholds. When there are no RMA lanes, ucp_put_nbx/ucp_get_nbx fall
-// back to software emulation over active messages (the tcp case: put ~0.7 GB/s vs tagged ~3.6
-// GB/s on this host). So: native RMA <=> the printed configuration has an RMA lane.
+// `ucx_info -e`) is the endpoint configuration: one line per lane ("lane[2]: 2:cma/memory.0 ...
+// rma_bw#0") and one "put[N]:" / "get[N]:" line per RMA lane. With the v1 protocols (1.13's
+// default) ucp_put_nbx/ucp_get_nbx run natively only on an RMA lane whose memory domain can reach
+// memory the peer registered with ucp_mem_map; otherwise UCX emulates them in software over
+// active messages, which needs the peer's CPU and measured 0.2 GB/s over shm here. Of the
+// transports UCX ships, the RMA lanes that reach registered memory are RDMA (rc/dc) and xpmem.
+// sysv/posix RMA lanes reach only memory they allocated themselves, and cma and knem are used only
+// as rendezvous (rma_bw) lanes -- which the active-message rendezvous path uses, zero-copy.
+// So: native RMA <=> the endpoint has an RMA lane on rc/dc/xpmem.
 #ifndef STRATA_TRANSFER_INTERNAL_UCX_LANES_H_
 #define STRATA_TRANSFER_INTERNAL_UCX_LANES_H_
 

@@ -1,0 +1,617 @@
+// strata-bench transfer: the data plane between two processes on this host.
+//
+// The parent plays the cache node (it initiates every transfer); a child process -- this binary
+// re-executed with --serve-peer -- plays the client: it registers a buffer, hands over its worker
+// address and region descriptor on a pipe, and serves until its stdin closes. `op` is named from
+// the client's side, as in the Strata API: a Get moves node memory into the client's buffer
+// (TransferOp kPut), a Put moves client memory into the node's pool (kGet).
+//
+// For every case the same run measures the single-thread memcpy rate of the same blocks and, when
+// `ucx_perftest` is installed, its tag_bw on the same transport (server and client processes on
+// 127.0.0.1 with UCX_NET_DEVICES=lo, started and stopped by PID).
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "bench/bench_command.h"
+#include "bench/bench_util.h"
+#include "transfer/transport.h"
+#include "transfer/ucx_transport.h"
+
+extern char** environ;
+
+namespace strata::bench {
+namespace {
+
+using transfer::OpKind;
+using transfer::TransferOp;
+using transfer::UcxTransport;
+using transfer::UcxTransportOptions;
+
+constexpr size_t kMaxBatch = 64;
+constexpr size_t kMaxBlock = 4 << 20;
+constexpr size_t kPeerBytes = kMaxBatch * kMaxBlock;
+
+struct Flags {
+  bool json = false;
+  bool serve_peer = false;
+  bool perftest = true;
+  std::optional<size_t> block_bytes;
+  std::optional<size_t> batch;
+  std::optional<std::string> tls;  // shm | tcp
+  std::optional<std::string> op;   // get | put
+  std::string protocol = "auto";   // auto | rma | am
+  std::string progress = "event";  // event | busy
+  double seconds_per_case = 0.5;
+};
+
+std::string UcxTls(const std::string& tls) { return tls == "tcp" ? "tcp" : "sm"; }
+
+UcxTransportOptions Options(const std::string& tls, const std::string& protocol,
+                            const std::string& progress) {
+  UcxTransportOptions options;
+  options.ucx_config = {{"TLS", UcxTls(tls)}, {"NET_DEVICES", "lo"}};
+  options.name = "strata-bench";
+  if (protocol == "rma") options.protocol = UcxTransportOptions::ProtocolPolicy::kRma;
+  if (protocol == "am") options.protocol = UcxTransportOptions::ProtocolPolicy::kActiveMessage;
+  if (progress == "busy") options.progress_mode = UcxTransportOptions::ProgressMode::kBusyPoll;
+  return options;
+}
+
+// --- pipes ------------------------------------------------------------------------------------
+
+bool WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool ReadAll(int fd, void* data, size_t size, absl::Duration timeout) {
+  char* p = static_cast<char*>(data);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (size > 0) {
+    pollfd pfd{fd, POLLIN, 0};
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0 || poll(&pfd, 1, static_cast<int>(ms)) <= 0) return false;
+    ssize_t n = read(fd, p, size);
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool WriteBlob(int fd, const std::string& s) {
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  return WriteAll(fd, &n, sizeof(n)) && WriteAll(fd, s.data(), s.size());
+}
+
+bool ReadBlob(int fd, std::string* s) {
+  uint32_t n = 0;
+  if (!ReadAll(fd, &n, sizeof(n), absl::Seconds(20)) || n > (1u << 20)) return false;
+  s->resize(n);
+  return ReadAll(fd, s->data(), n, absl::Seconds(20));
+}
+
+// --- processes --------------------------------------------------------------------------------
+
+struct Child {
+  pid_t pid = -1;
+  int in = -1;   // our end of its stdin
+  int out = -1;  // our end of its stdout
+};
+
+// Starts `argv` with extra environment; its stdin/stdout become pipes when `pipes`, /dev/null-ish
+// (inherited stdin, stdout to `log_fd`) otherwise.
+std::optional<Child> Spawn(const std::string& path, const std::vector<std::string>& args,
+                           const std::vector<std::string>& extra_env, bool pipes, int log_fd) {
+  int to_child[2] = {-1, -1};
+  int from_child[2] = {-1, -1};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (pipes) {
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return std::nullopt;
+    posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+    posix_spawn_file_actions_addclose(&actions, to_child[1]);
+    posix_spawn_file_actions_addclose(&actions, from_child[0]);
+  } else if (log_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
+  }
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.substr(0, 8) == "UCX_TLS=" || entry.substr(0, 16) == "UCX_NET_DEVICES=") continue;
+    env.emplace_back(entry);
+  }
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> owned_args = args;
+  std::vector<char*> argv;
+  for (auto& a : owned_args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Child child;
+  const int rc = posix_spawn(&child.pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (pipes) {
+    close(to_child[0]);
+    close(from_child[1]);
+    child.in = to_child[1];
+    child.out = from_child[0];
+  }
+  if (rc != 0) {
+    if (child.in >= 0) close(child.in);
+    if (child.out >= 0) close(child.out);
+    return std::nullopt;
+  }
+  return child;
+}
+
+// Waits up to `timeout` for the child to exit, then kills it by PID. Returns its exit status.
+int Reap(Child& child, absl::Duration timeout) {
+  if (child.in >= 0) close(child.in);
+  child.in = -1;
+  int status = -1;
+  if (child.pid > 0) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (waitpid(child.pid, &status, WNOHANG) == 0) {
+      if (absl::Now() > deadline) {
+        kill(child.pid, SIGKILL);
+        waitpid(child.pid, &status, 0);
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    child.pid = -1;
+  }
+  if (child.out >= 0) close(child.out);
+  child.out = -1;
+  return status;
+}
+
+// --- the client peer (child process) ----------------------------------------------------------
+
+int ServePeer(const Flags& flags) {
+  auto transport = UcxTransport::Create(Options(flags.tls.value_or("shm"), "auto", "event"));
+  if (!transport.ok()) {
+    std::fprintf(stderr, "serve-peer: %s\n", transport.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<char> buffer(kPeerBytes, 7);  // touched: pre-faulted
+  auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
+  if (!region.ok()) return 1;
+  const auto& d = region->descriptor;
+  if (!WriteBlob(1, (*transport)->LocalAddress()) || !WriteAll(1, &d.base, sizeof(d.base)) ||
+      !WriteAll(1, &d.length, sizeof(d.length)) || !WriteBlob(1, d.packed_rkey)) {
+    return 1;
+  }
+  pollfd pfd{0, POLLIN, 0};
+  poll(&pfd, 1, 600000);  // until the parent closes our stdin (bounded: 10 min)
+  return 0;
+}
+
+struct Peer {
+  Child child;
+  std::string address;
+  transfer::RegionDescriptor descriptor;
+};
+
+std::optional<Peer> StartPeer(const std::string& tls) {
+  auto child = Spawn("/proc/self/exe", {"strata-bench", "transfer", "--serve-peer", "--tls", tls},
+                     {"UCX_TLS=" + UcxTls(tls), "UCX_NET_DEVICES=lo"}, true, -1);
+  if (!child) return std::nullopt;
+  Peer peer;
+  peer.child = *child;
+  if (!ReadBlob(child->out, &peer.address) ||
+      !ReadAll(child->out, &peer.descriptor.base, sizeof(uint64_t), absl::Seconds(20)) ||
+      !ReadAll(child->out, &peer.descriptor.length, sizeof(uint64_t), absl::Seconds(20)) ||
+      !ReadBlob(child->out, &peer.descriptor.packed_rkey)) {
+    Reap(peer.child, absl::Seconds(1));
+    return std::nullopt;
+  }
+  return peer;
+}
+
+// --- ucx_perftest -----------------------------------------------------------------------------
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 13337;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 13337;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::optional<std::string> FindPerftest() {
+  for (const char* p : {"/usr/bin/ucx_perftest", "/usr/local/bin/ucx_perftest"}) {
+    if (access(p, X_OK) == 0) return std::string(p);
+  }
+  return std::nullopt;
+}
+
+// tag_bw of `block_bytes` messages in GB/s, or nullopt.
+std::optional<double> PerftestTagBw(const std::string& perftest, const std::string& tls,
+                                    size_t block_bytes) {
+  const int port = FreeLoopbackPort();
+  const std::vector<std::string> env = {"UCX_TLS=" + UcxTls(tls), "UCX_NET_DEVICES=lo"};
+  char log_path[] = "/tmp/strata-perftest-XXXXXX";
+  const int log_fd = mkstemp(log_path);
+  if (log_fd < 0) return std::nullopt;
+  unlink(log_path);
+  auto server = Spawn(perftest, {"ucx_perftest", "-p", std::to_string(port)}, env, false, log_fd);
+  if (!server) {
+    close(log_fd);
+    return std::nullopt;
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // let the server listen
+  const size_t iters = std::clamp<size_t>((512ull << 20) / block_bytes, 200, 20000);
+  char out_path[] = "/tmp/strata-perftest-out-XXXXXX";
+  const int out_fd = mkstemp(out_path);
+  auto client = Spawn(perftest,
+                      {"ucx_perftest", "127.0.0.1", "-p", std::to_string(port), "-t", "tag_bw",
+                       "-s", std::to_string(block_bytes), "-n", std::to_string(iters), "-w",
+                       std::to_string(std::min<size_t>(iters / 10 + 1, 100))},
+                      env, false, out_fd);
+  std::optional<double> gbps;
+  if (client) {
+    Reap(*client, absl::Seconds(30));
+    // The last "Final:" line: iterations, latency typical/avg/overall (us), bandwidth avg and
+    // overall (MiB/s), message rate avg and overall.
+    lseek(out_fd, 0, SEEK_SET);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out_fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+    const size_t at = text.rfind("Final:");
+    if (at != std::string::npos) {
+      double v[6] = {0, 0, 0, 0, 0, 0};
+      if (std::sscanf(text.c_str() + at, "Final: %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2],
+                      &v[3], &v[4], &v[5]) == 6) {
+        gbps = v[5] * 1048576.0 / 1e9;
+      }
+    }
+  }
+  Reap(*server, absl::Seconds(2));
+  close(out_fd);
+  unlink(out_path);
+  close(log_fd);
+  return gbps;
+}
+
+// --- the cases --------------------------------------------------------------------------------
+
+struct Case {
+  std::string tls;
+  std::string protocol;  // as requested: auto | rma | am
+  size_t block_bytes = 0;
+  size_t batch = 0;
+  std::string op;  // get | put (client's view)
+};
+
+struct Result {
+  Case c;
+  std::string chosen;  // protocol the endpoint used
+  double gbps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double memcpy_gbps = 0;
+  std::optional<double> perftest_gbps;
+  bool ok = false;
+  std::string error;
+};
+
+struct Node {
+  std::unique_ptr<UcxTransport> transport;
+  std::vector<char> pool;
+  transfer::LocalRegion region;
+  transfer::RemoteRegionHandle remote;
+  std::string chosen;
+};
+
+std::optional<Node> MakeNode(const Peer& peer, const std::string& tls, const std::string& protocol,
+                             const std::string& progress, std::string* error) {
+  auto transport = UcxTransport::Create(Options(tls, protocol, progress));
+  if (!transport.ok()) {
+    *error = transport.status().ToString();
+    return std::nullopt;
+  }
+  Node node;
+  node.transport = std::move(*transport);
+  node.pool.assign(kPeerBytes, 3);
+  auto region = node.transport->RegisterMemory(node.pool.data(), node.pool.size());
+  auto handle = node.transport->Connect("bench-client", peer.address);
+  if (!region.ok() || !handle.ok()) {
+    *error = !region.ok() ? region.status().ToString() : handle.status().ToString();
+    return std::nullopt;
+  }
+  node.region = *region;
+  auto remote = node.transport->AddRemoteRegion(*handle, peer.descriptor);
+  auto info = node.transport->DescribePeer(*handle);
+  if (!remote.ok() || !info.ok()) {
+    *error = !remote.ok() ? remote.status().ToString() : info.status().ToString();
+    return std::nullopt;
+  }
+  node.remote = *remote;
+  node.chosen = transfer::ProtocolName(info->protocol);
+  return node;
+}
+
+Result RunCase(Node& node, const Case& c, double seconds) {
+  Result r;
+  r.c = c;
+  r.chosen = node.chosen;
+  std::vector<TransferOp> ops;
+  for (size_t i = 0; i < c.batch; ++i) {
+    TransferOp op;
+    op.kind = c.op == "get" ? OpKind::kPut : OpKind::kGet;
+    op.local_region = node.region.id;
+    op.local_offset = i * c.block_bytes;
+    op.remote_region = node.remote;
+    op.remote_offset = i * c.block_bytes;
+    op.length = c.block_bytes;
+    ops.push_back(op);
+  }
+  for (int i = 0; i < 3; ++i) {  // warm-up: connection wireup, registration caches
+    absl::Status s = node.transport->Run(ops, absl::Seconds(10));
+    if (!s.ok()) {
+      r.error = s.ToString();
+      return r;
+    }
+  }
+  std::vector<double> latencies_us;
+  const double start = NowSeconds();
+  double elapsed = 0;
+  size_t iterations = 0;
+  while ((elapsed < seconds || iterations < 10) && iterations < 20000) {
+    const double t0 = NowSeconds();
+    absl::Status s = node.transport->Run(ops, absl::Seconds(10));
+    const double t1 = NowSeconds();
+    if (!s.ok()) {
+      r.error = s.ToString();
+      return r;
+    }
+    latencies_us.push_back((t1 - t0) * 1e6);
+    ++iterations;
+    elapsed = t1 - start;
+  }
+  r.gbps = static_cast<double>(iterations * c.batch * c.block_bytes) / elapsed / 1e9;
+  r.p50_us = Median(latencies_us);
+  r.p99_us = Percentile(latencies_us, 0.99);
+  r.ok = true;
+  return r;
+}
+
+// --- output -----------------------------------------------------------------------------------
+
+void PrintJson(const std::vector<Result>& results) {
+  std::printf("{\"cases\": [");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    std::printf(
+        "%s\n  {\"path\": \"ucx\", \"tls\": \"%s\", \"block_bytes\": %zu, \"batch\": %zu, "
+        "\"op\": \"%s\", \"protocol\": \"%s\", ",
+        i == 0 ? "" : ",", r.c.tls.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(),
+        r.chosen.c_str());
+    if (r.ok) {
+      std::printf("\"gbps\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f, ", r.gbps, r.p50_us,
+                  r.p99_us);
+    } else {
+      std::printf("\"gbps\": null, \"p50_us\": null, \"p99_us\": null, \"error\": \"%s\", ",
+                  r.error.c_str());
+    }
+    std::printf("\"memcpy_gbps\": %.3f, \"perftest_gbps\": ", r.memcpy_gbps);
+    if (r.perftest_gbps) {
+      std::printf("%.3f}", *r.perftest_gbps);
+    } else {
+      std::printf("null}");
+    }
+  }
+  std::printf("\n]}\n");
+}
+
+void PrintTable(const std::vector<Result>& results) {
+  std::printf("%-4s %-4s %-5s %9s %5s %4s %8s %9s %9s %8s %9s %7s %7s\n", "path", "tls", "proto",
+              "block", "batch", "op", "GB/s", "p50_us", "p99_us", "memcpy", "perftest", "x_mcpy",
+              "x_perf");
+  for (const Result& r : results) {
+    if (!r.ok) {
+      std::printf("ucx  %-4s %-5s %9zu %5zu %4s  error: %s\n", r.c.tls.c_str(), r.chosen.c_str(),
+                  r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.error.c_str());
+      continue;
+    }
+    std::printf(
+        "ucx  %-4s %-5s %9zu %5zu %4s %8.2f %9.1f %9.1f %8.2f %9s %7.2f %7s\n", r.c.tls.c_str(),
+        r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps, r.p50_us, r.p99_us,
+        r.memcpy_gbps,
+        r.perftest_gbps ? std::to_string(*r.perftest_gbps).substr(0, 6).c_str() : "-",
+        r.gbps / r.memcpy_gbps,
+        r.perftest_gbps ? std::to_string(r.gbps / *r.perftest_gbps).substr(0, 5).c_str() : "-");
+  }
+}
+
+void Usage() {
+  std::printf(
+      "usage: strata-bench transfer [--json] [--block-bytes N] [--batch N] [--path ucx]\n"
+      "                             [--tls shm|tcp] [--op get|put] [--protocol auto|rma|am]\n"
+      "                             [--progress event|busy] [--seconds S] [--no-perftest]\n"
+      "Without case flags, sweeps block {64KiB,256KiB,1MiB,4MiB} x batch {1,16,64} x tls\n"
+      "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
+      "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
+      "the client's buffer.\n");
+}
+
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    size_t n = 0;
+    if (a == "--json") {
+      flags->json = true;
+    } else if (a == "--serve-peer") {
+      flags->serve_peer = true;
+    } else if (a == "--no-perftest") {
+      flags->perftest = false;
+    } else if (a == "--block-bytes" && value(&v) && absl::SimpleAtoi(v, &n) && n > 0 &&
+               n <= kMaxBlock) {
+      flags->block_bytes = n;
+    } else if (a == "--batch" && value(&v) && absl::SimpleAtoi(v, &n) && n > 0 && n <= kMaxBatch) {
+      flags->batch = n;
+    } else if (a == "--path" && value(&v) && v == "ucx") {
+      // The gRPC-bytes path arrives with the node integration.
+    } else if (a == "--tls" && value(&v) && (v == "shm" || v == "tcp")) {
+      flags->tls = v;
+    } else if (a == "--op" && value(&v) && (v == "get" || v == "put")) {
+      flags->op = v;
+    } else if (a == "--protocol" && value(&v) && (v == "auto" || v == "rma" || v == "am")) {
+      flags->protocol = v;
+    } else if (a == "--progress" && value(&v) && (v == "event" || v == "busy")) {
+      flags->progress = v;
+    } else if (a == "--seconds" && value(&v) && absl::SimpleAtod(v, &flags->seconds_per_case) &&
+               flags->seconds_per_case > 0 && flags->seconds_per_case <= 30) {
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+int RunTransferBench(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    Usage();
+    return 2;
+  }
+  if (flags.serve_peer) return ServePeer(flags);
+  signal(SIGPIPE, SIG_IGN);
+
+  const bool single = flags.block_bytes || flags.batch || flags.tls || flags.op;
+  std::vector<Case> cases;
+  const std::vector<std::string> tls_list =
+      flags.tls ? std::vector<std::string>{*flags.tls} : std::vector<std::string>{"shm", "tcp"};
+  const std::vector<size_t> blocks =
+      flags.block_bytes ? std::vector<size_t>{*flags.block_bytes}
+                        : std::vector<size_t>{64 << 10, 256 << 10, 1 << 20, 4 << 20};
+  const std::vector<size_t> batches =
+      flags.batch ? std::vector<size_t>{*flags.batch} : std::vector<size_t>{1, 16, 64};
+  const std::vector<std::string> ops =
+      flags.op ? std::vector<std::string>{*flags.op} : std::vector<std::string>{"get", "put"};
+  for (const auto& tls : tls_list) {
+    for (size_t block : blocks) {
+      for (size_t batch : batches) {
+        for (const auto& op : ops) cases.push_back({tls, flags.protocol, block, batch, op});
+      }
+    }
+    if (!single) {
+      // The protocol auto did not pick, for comparison (get, batch 16).
+      const std::string other = tls == "tcp" ? "rma" : "am";
+      for (size_t block : blocks) cases.push_back({tls, other, block, 16, "get"});
+    }
+  }
+
+  const std::optional<std::string> perftest = flags.perftest ? FindPerftest() : std::nullopt;
+  std::map<std::pair<size_t, size_t>, double> memcpy_cache;
+  std::map<std::pair<std::string, size_t>, std::optional<double>> perftest_cache;
+  std::vector<Result> results;
+  for (const auto& tls : tls_list) {
+    std::optional<Peer> peer = StartPeer(tls);
+    if (!peer) {
+      std::fprintf(stderr, "strata-bench transfer: could not start the peer process (%s)\n",
+                   tls.c_str());
+      return 1;
+    }
+    std::map<std::string, Node> nodes;  // by requested protocol
+    for (const Case& c : cases) {
+      if (c.tls != tls) continue;
+      Result r;
+      auto it = nodes.find(c.protocol);
+      if (it == nodes.end()) {
+        std::string error;
+        std::optional<Node> node = MakeNode(*peer, tls, c.protocol, flags.progress, &error);
+        if (!node) {
+          r.c = c;
+          r.error = error;
+          results.push_back(r);
+          continue;
+        }
+        it = nodes.emplace(c.protocol, std::move(*node)).first;
+      }
+      r = RunCase(it->second, c, flags.seconds_per_case);
+      auto mkey = std::make_pair(c.block_bytes, c.batch);
+      if (!memcpy_cache.count(mkey)) {
+        memcpy_cache[mkey] = MeasureMemcpyGbps(c.block_bytes, c.batch, 5, 128ull << 20);
+      }
+      r.memcpy_gbps = memcpy_cache[mkey];
+      results.push_back(r);
+      if (!flags.json) {
+        std::fprintf(stderr, "  %s %s %zu x %zu %s: %.2f GB/s\n", tls.c_str(), r.chosen.c_str(),
+                     c.batch, c.block_bytes, c.op.c_str(), r.gbps);
+      }
+    }
+    nodes.clear();  // close endpoints before the peer goes away
+    Reap(peer->child, absl::Seconds(5));
+    if (perftest) {
+      for (size_t block : blocks) {
+        perftest_cache[{tls, block}] = PerftestTagBw(*perftest, tls, block);
+      }
+    }
+  }
+  for (Result& r : results) {
+    auto it = perftest_cache.find({r.c.tls, r.c.block_bytes});
+    if (it != perftest_cache.end()) r.perftest_gbps = it->second;
+  }
+  if (flags.json) {
+    PrintJson(results);
+  } else {
+    PrintTable(results);
+  }
+  for (const Result& r : results) {
+    if (!r.ok) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+STRATA_BENCH_COMMAND("transfer", "UCX data plane: GB/s and latency vs memcpy and ucx_perftest",
+                     RunTransferBench);
+
+}  // namespace strata::bench
