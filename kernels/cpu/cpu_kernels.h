@@ -32,8 +32,14 @@ struct Kernels {
   void (*store_f32)(DType dtype, const float* src, size_t n, void* dst);
   // Column-wise minimum and maximum of a rows x n row-major matrix. REQUIRES: rows >= 1.
   void (*column_min_max)(const float* x, size_t rows, size_t n, float* mn, float* mx);
-  // Minimum and maximum of n >= 1 values.
-  void (*min_max)(const float* x, size_t n, float* mn, float* mx);
+  // Minimum and maximum of each run of `group` values of x[0, n) (the last run may be shorter):
+  // ceil(n / group) results.
+  void (*group_min_max)(const float* x, size_t n, size_t group, float* mn, float* mx);
+  // KIVI parameters of n groups with ranges [mn[i], mx[i]] (quant::KiviGroupParams): fp16 step
+  // and minimum written little-endian to scale16[2i] and min16[2i], and as floats the minimum
+  // and the inverse step. False when any group does not fit fp16 (outputs then unspecified).
+  bool (*kivi_params)(const float* mn, const float* mx, size_t n, float levels, uint8_t* scale16,
+                      uint8_t* min16, float* min_out, float* inv_out);
   // codes for n elements with per-element minimum and inverse scale, packed `bits` (2 or 4) per
   // code, element i at bit bits * (i % (8 / bits)) of byte i / (8 / bits). Writes
   // ceil(n * bits / 8) bytes.

@@ -246,30 +246,75 @@ STRATA_AVX2 void ColumnMinMaxAvx2(const float* x, size_t rows, size_t n, float* 
   }
 }
 
-STRATA_AVX2 void MinMaxAvx2(const float* x, size_t n, float* mn, float* mx) {
-  float lo = x[0], hi = x[0];
+STRATA_AVX2 void GroupMinMaxAvx2(const float* x, size_t n, size_t group, float* mn, float* mx) {
+  for (size_t c0 = 0, g = 0; c0 < n; c0 += group, ++g) {
+    const size_t len = c0 + group < n ? group : n - c0;
+    const float* p = x + c0;
+    float lo = p[0], hi = p[0];
+    const size_t vec_end = len & ~size_t{7};
+    if (vec_end > 0) {
+      __m256 vlo = _mm256_loadu_ps(p), vhi = vlo;
+      for (size_t i = 8; i < vec_end; i += 8) {
+        const __m256 v = _mm256_loadu_ps(p + i);
+        vlo = _mm256_min_ps(v, vlo);
+        vhi = _mm256_max_ps(v, vhi);
+      }
+      alignas(32) float l[8], h[8];
+      _mm256_store_ps(l, vlo);
+      _mm256_store_ps(h, vhi);
+      for (int k = 0; k < 8; ++k) {
+        lo = l[k] < lo ? l[k] : lo;
+        hi = h[k] > hi ? h[k] : hi;
+      }
+    }
+    for (size_t i = vec_end; i < len; ++i) {
+      lo = p[i] < lo ? p[i] : lo;
+      hi = p[i] > hi ? p[i] : hi;
+    }
+    mn[g] = lo;
+    mx[g] = hi;
+  }
+}
+
+// vcvtps2ph with directed rounding is exactly FloatToHalfDown / FloatToHalfUp (largest half <= x,
+// smallest half >= x, overflowing the same way), so this matches KiviGroupParams bit for bit.
+STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, float levels,
+                                uint8_t* scale16, uint8_t* min16, float* min_out, float* inv_out) {
+  const __m256 vlevels = _mm256_set1_ps(levels);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m128i exp_mask = _mm_set1_epi16(0x7c00);
+  __m128i bad = _mm_setzero_si128();
+  __m256 ordered = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   const size_t vec_end = n & ~size_t{7};
-  if (vec_end > 0) {
-    __m256 vlo = _mm256_loadu_ps(x), vhi = vlo;
-    for (size_t i = 8; i < vec_end; i += 8) {
-      const __m256 v = _mm256_loadu_ps(x + i);
-      vlo = _mm256_min_ps(v, vlo);
-      vhi = _mm256_max_ps(v, vhi);
-    }
-    alignas(32) float l[8], h[8];
-    _mm256_store_ps(l, vlo);
-    _mm256_store_ps(h, vhi);
-    for (int k = 0; k < 8; ++k) {
-      lo = l[k] < lo ? l[k] : lo;
-      hi = h[k] > hi ? h[k] : hi;
-    }
+  for (size_t i = 0; i < vec_end; i += 8) {
+    const __m256 lo = _mm256_loadu_ps(mn + i);
+    const __m256 hi = _mm256_loadu_ps(mx + i);
+    ordered = _mm256_and_ps(ordered, _mm256_cmp_ps(lo, hi, _CMP_LE_OQ));
+    const __m128i m16 = _mm256_cvtps_ph(lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m256 mf = _mm256_cvtph_ps(m16);
+    const __m256 step = _mm256_div_ps(_mm256_sub_ps(hi, mf), vlevels);
+    const __m128i s16 = _mm256_cvtps_ph(step, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+    const __m256 sf = _mm256_cvtph_ps(s16);
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(m16, exp_mask), exp_mask));
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(s16, exp_mask), exp_mask));
+    const __m256 inv =
+        _mm256_blendv_ps(zero, _mm256_div_ps(one, sf), _mm256_cmp_ps(sf, zero, _CMP_GT_OQ));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(scale16 + 2 * i), s16);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(min16 + 2 * i), m16);
+    _mm256_storeu_ps(min_out + i, mf);
+    _mm256_storeu_ps(inv_out + i, inv);
   }
+  bool ok = _mm_testz_si128(bad, bad) && _mm256_movemask_ps(ordered) == 0xff;
   for (size_t i = vec_end; i < n; ++i) {
-    lo = x[i] < lo ? x[i] : lo;
-    hi = x[i] > hi ? x[i] : hi;
+    uint16_t m = 0, s = 0;
+    ok &= KiviGroupParams(mn[i], mx[i], levels, &m, &s);
+    std::memcpy(scale16 + 2 * i, &s, 2);
+    std::memcpy(min16 + 2 * i, &m, 2);
+    min_out[i] = HalfToFloat(m);
+    inv_out[i] = InverseScale(HalfToFloat(s));
   }
-  *mn = lo;
-  *mx = hi;
+  return ok;
 }
 
 STRATA_AVX2 void KiviQuantizeAvx2(const float* x, const float* mn, const float* inv, size_t n,
@@ -366,8 +411,9 @@ STRATA_AVX2 void UnshuffleAvx2(const uint8_t* src, size_t n, size_t esize, uint8
 }
 
 constexpr Kernels kAvx2 = {
-    "avx2",     AbsMaxEncodeAvx2, AbsMaxDecodeAvx2,   LoadF32Avx2, StoreF32Avx2,  ColumnMinMaxAvx2,
-    MinMaxAvx2, KiviQuantizeAvx2, KiviDequantizeAvx2, ShuffleAvx2, UnshuffleAvx2,
+    "avx2",           AbsMaxEncodeAvx2,   AbsMaxDecodeAvx2, LoadF32Avx2,
+    StoreF32Avx2,     ColumnMinMaxAvx2,   GroupMinMaxAvx2,  KiviParamsAvx2,
+    KiviQuantizeAvx2, KiviDequantizeAvx2, ShuffleAvx2,      UnshuffleAvx2,
 };
 
 bool CpuSupportsAvx2() {

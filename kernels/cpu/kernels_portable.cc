@@ -111,14 +111,31 @@ void ColumnMinMax(const float* x, size_t rows, size_t n, float* mn, float* mx) {
   }
 }
 
-void MinMax(const float* x, size_t n, float* mn, float* mx) {
-  float lo = x[0], hi = x[0];
-  for (size_t i = 1; i < n; ++i) {
-    lo = x[i] < lo ? x[i] : lo;
-    hi = x[i] > hi ? x[i] : hi;
+void GroupMinMax(const float* x, size_t n, size_t group, float* mn, float* mx) {
+  for (size_t c0 = 0, g = 0; c0 < n; c0 += group, ++g) {
+    const size_t c1 = c0 + group < n ? c0 + group : n;
+    float lo = x[c0], hi = x[c0];
+    for (size_t i = c0 + 1; i < c1; ++i) {
+      lo = x[i] < lo ? x[i] : lo;
+      hi = x[i] > hi ? x[i] : hi;
+    }
+    mn[g] = lo;
+    mx[g] = hi;
   }
-  *mn = lo;
-  *mx = hi;
+}
+
+bool KiviParams(const float* mn, const float* mx, size_t n, float levels, uint8_t* scale16,
+                uint8_t* min16, float* min_out, float* inv_out) {
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t m = 0, s = 0;
+    ok &= KiviGroupParams(mn[i], mx[i], levels, &m, &s);
+    StoreU16(scale16 + 2 * i, s);
+    StoreU16(min16 + 2 * i, m);
+    min_out[i] = HalfToFloat(m);
+    inv_out[i] = InverseScale(HalfToFloat(s));
+  }
+  return ok;
 }
 
 void KiviQuantize(const float* x, const float* mn, const float* inv, size_t n, int bits,
@@ -158,8 +175,8 @@ void Unshuffle(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
 }
 
 constexpr Kernels kPortable = {
-    "portable", AbsMaxEncode, AbsMaxDecode,   LoadF32, StoreF32,  ColumnMinMax,
-    MinMax,     KiviQuantize, KiviDequantize, Shuffle, Unshuffle,
+    "portable",  AbsMaxEncode, AbsMaxDecode, LoadF32,        StoreF32, ColumnMinMax,
+    GroupMinMax, KiviParams,   KiviQuantize, KiviDequantize, Shuffle,  Unshuffle,
 };
 
 }  // namespace

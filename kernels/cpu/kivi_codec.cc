@@ -27,13 +27,6 @@ uint8_t Log2(uint32_t g) {
   return l;
 }
 
-inline void PutU16(char* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline uint16_t GetU16(const char* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
 class KiviCodec final : public Codec {
  public:
   KiviCodec(CodecId id, uint32_t group, CpuPath path)
@@ -85,58 +78,44 @@ class KiviCodec final : public Codec {
                                     std::span<char> dst, uint8_t*) const override {
     const KiviGeometry g = Geometry(layout, group_);
     const size_t c = g.channels;
+    const size_t ngv = g.value_groups;
     const size_t esize = DTypeSize(layout.dtype);
     const float levels = static_cast<float>((1 << bits_) - 1);
     std::vector<float> buf(std::min<uint64_t>(g.group, g.tokens) * c);
-    std::vector<float> mn(c), mx(c), inv(c);
+    std::vector<float> lo(c), hi(c), mn(c), inv(c);
     for (uint32_t l = 0; l < layout.layers; ++l) {
       char* section = dst.data() + l * g.layer_bytes();
       const char* k_src = src.data() + (uint64_t{l} * 2) * g.tokens * c * esize;
       const char* v_src = k_src + g.tokens * c * esize;
       // Keys: per channel over token groups.
+      auto* k_codes = reinterpret_cast<uint8_t*>(section + g.key_codes_offset());
       for (uint64_t kg = 0; kg < g.key_groups; ++kg) {
         const uint64_t t0 = kg * g.group;
         const size_t rows = static_cast<size_t>(std::min(g.group, g.tokens - t0));
         kernels_.load_f32(layout.dtype, k_src + t0 * c * esize, rows * c, buf.data());
-        kernels_.column_min_max(buf.data(), rows, c, mn.data(), mx.data());
-        char* params = section + kg * c * 4;
-        for (size_t ch = 0; ch < c; ++ch) {
-          uint16_t m16, s16;
-          if (!quant::KiviGroupParams(mn[ch], mx[ch], levels, &m16, &s16)) {
-            return OutOfRange(l, "K", t0, ch);
-          }
-          PutU16(params + 2 * ch, s16);
-          PutU16(params + 2 * (c + ch), m16);
-          mn[ch] = quant::HalfToFloat(m16);
-          inv[ch] = quant::InverseScale(quant::HalfToFloat(s16));
+        kernels_.column_min_max(buf.data(), rows, c, lo.data(), hi.data());
+        auto* params = reinterpret_cast<uint8_t*>(section + kg * c * 4);
+        if (!kernels_.kivi_params(lo.data(), hi.data(), c, levels, params, params + 2 * c,
+                                  mn.data(), inv.data())) {
+          return OutOfRange(l, "K", t0);
         }
-        auto* codes = reinterpret_cast<uint8_t*>(section + g.key_codes_offset());
         for (size_t r = 0; r < rows; ++r) {
           kernels_.kivi_quantize(buf.data() + r * c, mn.data(), inv.data(), c, bits_,
-                                 codes + (t0 + r) * g.row_bytes);
+                                 k_codes + (t0 + r) * g.row_bytes);
         }
       }
       // Values: per token over channel groups.
       auto* v_codes = reinterpret_cast<uint8_t*>(section + g.value_codes_offset());
       for (uint64_t t = 0; t < g.tokens; ++t) {
         kernels_.load_f32(layout.dtype, v_src + t * c * esize, c, buf.data());
-        char* params = section + g.value_params_offset() + t * g.value_groups * 4;
-        for (uint64_t vg = 0; vg < g.value_groups; ++vg) {
-          const size_t c0 = static_cast<size_t>(vg * g.group);
-          const size_t n = static_cast<size_t>(std::min<uint64_t>(g.group, c - c0));
-          float lo, hi;
-          kernels_.min_max(buf.data() + c0, n, &lo, &hi);
-          uint16_t m16, s16;
-          if (!quant::KiviGroupParams(lo, hi, levels, &m16, &s16)) {
-            return OutOfRange(l, "V", t, c0);
-          }
-          PutU16(params + 2 * vg, s16);
-          PutU16(params + 2 * (g.value_groups + vg), m16);
-          const float m = quant::HalfToFloat(m16);
-          const float i = quant::InverseScale(quant::HalfToFloat(s16));
-          std::fill(mn.begin() + c0, mn.begin() + c0 + n, m);
-          std::fill(inv.begin() + c0, inv.begin() + c0 + n, i);
+        kernels_.group_min_max(buf.data(), c, g.group, lo.data(), hi.data());
+        auto* params = reinterpret_cast<uint8_t*>(section + g.value_params_offset() + t * ngv * 4);
+        // kivi_params reads group i before writing output i, so it may work in place.
+        if (!kernels_.kivi_params(lo.data(), hi.data(), ngv, levels, params, params + 2 * ngv,
+                                  lo.data(), hi.data())) {
+          return OutOfRange(l, "V", t);
         }
+        Expand(lo.data(), hi.data(), ngv, g.group, c, mn.data(), inv.data());
         kernels_.kivi_quantize(buf.data(), mn.data(), inv.data(), c, bits_,
                                v_codes + t * g.row_bytes);
       }
@@ -148,8 +127,9 @@ class KiviCodec final : public Codec {
                           std::span<char> dst) const override {
     const KiviGeometry g = Geometry(layout, 1u << p1);
     const size_t c = g.channels;
+    const size_t ngv = g.value_groups;
     const size_t esize = DTypeSize(layout.dtype);
-    std::vector<float> buf(c), mn(c), scale(c);
+    std::vector<float> buf(c), mn(c), scale(c), gmn(ngv), gscale(ngv);
     for (uint32_t l = 0; l < layout.layers; ++l) {
       const char* section = body.data() + l * g.layer_bytes();
       char* k_dst = dst.data() + (uint64_t{l} * 2) * g.tokens * c * esize;
@@ -157,10 +137,8 @@ class KiviCodec final : public Codec {
       const auto* k_codes = reinterpret_cast<const uint8_t*>(section + g.key_codes_offset());
       for (uint64_t kg = 0; kg < g.key_groups; ++kg) {
         const char* params = section + kg * c * 4;
-        for (size_t ch = 0; ch < c; ++ch) {
-          scale[ch] = quant::HalfToFloat(GetU16(params + 2 * ch));
-          mn[ch] = quant::HalfToFloat(GetU16(params + 2 * (c + ch)));
-        }
+        kernels_.load_f32(DType::kF16, params, c, scale.data());
+        kernels_.load_f32(DType::kF16, params + 2 * c, c, mn.data());
         const uint64_t t0 = kg * g.group;
         const uint64_t t1 = std::min(g.tokens, t0 + g.group);
         for (uint64_t t = t0; t < t1; ++t) {
@@ -171,15 +149,10 @@ class KiviCodec final : public Codec {
       }
       const auto* v_codes = reinterpret_cast<const uint8_t*>(section + g.value_codes_offset());
       for (uint64_t t = 0; t < g.tokens; ++t) {
-        const char* params = section + g.value_params_offset() + t * g.value_groups * 4;
-        for (uint64_t vg = 0; vg < g.value_groups; ++vg) {
-          const size_t c0 = static_cast<size_t>(vg * g.group);
-          const size_t n = static_cast<size_t>(std::min<uint64_t>(g.group, c - c0));
-          std::fill(scale.begin() + c0, scale.begin() + c0 + n,
-                    quant::HalfToFloat(GetU16(params + 2 * vg)));
-          std::fill(mn.begin() + c0, mn.begin() + c0 + n,
-                    quant::HalfToFloat(GetU16(params + 2 * (g.value_groups + vg))));
-        }
+        const char* params = section + g.value_params_offset() + t * ngv * 4;
+        kernels_.load_f32(DType::kF16, params, ngv, gscale.data());
+        kernels_.load_f32(DType::kF16, params + 2 * ngv, ngv, gmn.data());
+        Expand(gmn.data(), gscale.data(), ngv, g.group, c, mn.data(), scale.data());
         kernels_.kivi_dequantize(v_codes + t * g.row_bytes, mn.data(), scale.data(), c, bits_,
                                  buf.data());
         kernels_.store_f32(layout.dtype, buf.data(), c, v_dst + t * c * esize);
@@ -196,11 +169,19 @@ class KiviCodec final : public Codec {
   uint64_t BodySize(const BlockLayout& layout, uint32_t group) const {
     return layout.layers * Geometry(layout, group).layer_bytes();
   }
-  absl::Status OutOfRange(uint32_t layer, const char* plane, uint64_t token,
-                          uint64_t channel) const {
+  // Per-group values a[g], b[g] -> per-element arrays of n elements in groups of `group`.
+  static void Expand(const float* a, const float* b, size_t groups, size_t group, size_t n,
+                     float* a_out, float* b_out) {
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t c0 = g * group, c1 = std::min(n, c0 + group);
+      std::fill(a_out + c0, a_out + c1, a[g]);
+      std::fill(b_out + c0, b_out + c1, b[g]);
+    }
+  }
+  absl::Status OutOfRange(uint32_t layer, const char* plane, uint64_t token) const {
     return absl::InvalidArgumentError(
-        absl::StrCat("src: layer ", layer, " ", plane, " group at token ", token, " channel ",
-                     channel, ": values are not finite or exceed the fp16 range ", AsAbsl(name()),
+        absl::StrCat("src: layer ", layer, " ", plane, " group at token ", token,
+                     ": values are not finite or exceed the fp16 range ", AsAbsl(name()),
                      " stores its scales in"));
   }
 

@@ -133,5 +133,41 @@ TEST(CpuPathTest, Fp8CodesAgreeOverTheWholeRange) {
   }
 }
 
+TEST(CpuPathTest, KiviParamsAgreeIncludingEdges) {
+  STRATA_SKIP_WITHOUT_AVX2();
+  // Group ranges across the fp16 range: tiny, subnormal-scale, huge (out of range), negative.
+  std::mt19937 rng(11);
+  std::vector<float> lo, hi;
+  for (int i = 0; i < 4000; ++i) {
+    const float e = std::ldexp(1.0f, static_cast<int>(rng() % 46) - 28);
+    float a = (static_cast<float>(rng() % 2000) / 1000.0f - 1.0f) * e;
+    float b = a + static_cast<float>(rng() % 1000) / 1000.0f * e;
+    if (i % 97 == 0) b = a;
+    lo.push_back(a);
+    hi.push_back(b);
+  }
+  for (float levels : {3.0f, 15.0f}) {
+    for (size_t n : {size_t{8}, size_t{13}, lo.size()}) {
+      std::vector<uint8_t> sa(2 * n), ma(2 * n), sb(2 * n), mb(2 * n);
+      std::vector<float> mna(n), inva(n), mnb(n), invb(n);
+      // Only compare blocks of 8 that are valid as a whole; each path may stop caring about
+      // outputs once a group is invalid, but must agree on validity.
+      const bool ok_a = cpu::PortableKernels().kivi_params(
+          lo.data(), hi.data(), n, levels, sa.data(), ma.data(), mna.data(), inva.data());
+      const bool ok_b = cpu::Avx2Kernels()->kivi_params(lo.data(), hi.data(), n, levels, sb.data(),
+                                                        mb.data(), mnb.data(), invb.data());
+      EXPECT_EQ(ok_a, ok_b) << n;
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t m = 0, s = 0;
+        if (!quant::KiviGroupParams(lo[i], hi[i], levels, &m, &s)) continue;
+        EXPECT_EQ(std::memcmp(&sa[2 * i], &sb[2 * i], 2), 0) << lo[i] << " " << hi[i];
+        EXPECT_EQ(std::memcmp(&ma[2 * i], &mb[2 * i], 2), 0) << lo[i] << " " << hi[i];
+        EXPECT_EQ(mna[i], mnb[i]);
+        EXPECT_EQ(inva[i], invb[i]);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace strata
