@@ -10,7 +10,11 @@
 //              bound and its ratios pay for scales on 8-element rows)
 //   synthetic  f16 blocks of head_dim 128, 8 KV heads, 256 tokens, Gaussian with four fixed
 //              outlier channels per head in K (x5 spread, offset 3), Gaussian queries
-// A single-core memcpy of the same bytes is measured in the same run as the baseline. When the
+// Extra fields: on real data k_pre_rope_rel_mse and attn_rel_err_pre_rope (K stored before RoPE,
+// rotated after decoding, as KVQuant does), and a "bf16-cast" reference row ("reference": true):
+// the same errors for merely storing the f16 blocks as bf16, the yardstick for how sensitive each
+// data set's attention is. A single-core memcpy of the same bytes is measured in the same run as
+// the baseline. When the
 // build has CUDA and a device is present, GPU encode/decode throughput and a device-to-device
 // copy baseline are added to the synthetic rows.
 #include <unistd.h>
@@ -81,7 +85,10 @@ struct Row {
   bool lossless = false;
   bool reference = false;  // a yardstick row, not a codec
   double ratio = 0, k_rel_mse = 0, v_rel_mse = 0, attn_rel_err = 0, k_pre_rope_rel_mse = -1;
+  // Real data: attention error when K is stored before RoPE and rotated after decoding.
+  double attn_rel_err_pre_rope = -1;
   double encode_gbps = 0, decode_gbps = 0;
+  double memcpy_gbps = 0;  // the same bytes copied in the same runs, interleaved
   double gpu_encode_gbps = -1, gpu_decode_gbps = -1, gpu_d2d_copy_gbps = -1;
 };
 
@@ -152,6 +159,40 @@ void Attention(const BlockLayout& l, const SeqFloats& s, const Query& q, std::ve
   for (uint32_t t = 0; t < q.keys; ++t) {
     const float w = static_cast<float>(scores[t] / sum);
     for (uint32_t d = 0; d < l.head_dim; ++d) (*out)[d] += w * s.at(l, q.layer, 1, t, q.kv_head, d);
+  }
+}
+
+// Applies llama2.c's RoPE to the K planes of a sequence of pre-RoPE keys (token t at position t).
+void ApplyRope(const BlockLayout& l, SeqFloats* s) {
+  for (uint32_t layer = 0; layer < l.layers; ++layer) {
+    for (uint32_t t = 0; t < s->tokens; ++t) {
+      for (uint32_t h = 0; h < l.kv_heads; ++h) {
+        float* k = &s->x[(((size_t{layer} * 2) * s->tokens + t) * l.kv_heads + h) * l.head_dim];
+        for (uint32_t d = 0; d + 1 < l.head_dim; d += 2) {
+          const float freq =
+              1.0f / std::pow(10000.0f, static_cast<float>(d) / static_cast<float>(l.head_dim));
+          const float angle = static_cast<float>(t) * freq;
+          const float c = std::cos(angle), sn = std::sin(angle);
+          const float k0 = k[d], k1 = k[d + 1];
+          k[d] = k0 * c - k1 * sn;
+          k[d + 1] = k0 * sn + k1 * c;
+        }
+      }
+    }
+  }
+}
+
+// Relative L2 error of the attention outputs of `queries` over two versions of a sequence.
+void AccumulateAttention(const BlockLayout& l, const SeqFloats& ref, const SeqFloats& got,
+                         const std::vector<Query>& queries, double* err, double* norm) {
+  std::vector<float> o_ref, o_got;
+  for (const Query& q : queries) {
+    Attention(l, ref, q, &o_ref);
+    Attention(l, got, q, &o_got);
+    for (uint32_t d = 0; d < l.head_dim; ++d) {
+      *err += (o_ref[d] - o_got[d]) * (o_ref[d] - o_got[d]);
+      *norm += o_ref[d] * o_ref[d];
+    }
   }
 }
 
@@ -354,11 +395,11 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   // Accuracy and ratio.
   uint64_t encoded_total = 0;
   double err[2] = {0, 0}, norm[2] = {0, 0}, pre_err[2] = {0, 0}, pre_norm[2] = {0, 0};
-  double attn_err = 0, attn_norm = 0;
+  double attn_err = 0, attn_norm = 0, pre_attn_err = 0, pre_attn_norm = 0;
   std::vector<std::string> all_encoded;
   std::vector<float> o_ref, o_dec;
   for (const Sequence& seq : ds.sequences) {
-    std::vector<std::string> decoded;
+    std::vector<std::string> decoded, pre_decoded;
     for (size_t b = 0; b < seq.blocks.size(); ++b) {
       auto enc = codec.Encode(l, seq.blocks[b]);
       if (!enc.ok()) return enc.status();
@@ -374,7 +415,15 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
         auto pdec = codec.Decode(l, *penc);
         if (!pdec.ok()) return pdec.status();
         PlaneErrors(l, seq.pre_rope_blocks[b], *pdec, pre_err, pre_norm);
+        pre_decoded.push_back(std::move(*pdec));
       }
+    }
+    if (!pre_decoded.empty()) {
+      SeqFloats pre_ref = ToSeqFloats(l, seq.pre_rope_blocks);
+      SeqFloats pre_got = ToSeqFloats(l, pre_decoded);
+      ApplyRope(l, &pre_ref);
+      ApplyRope(l, &pre_got);
+      AccumulateAttention(l, pre_ref, pre_got, seq.queries, &pre_attn_err, &pre_attn_norm);
     }
     const SeqFloats ref = ToSeqFloats(l, seq.blocks);
     const SeqFloats got = codec.lossless() ? ref : ToSeqFloats(l, decoded);
@@ -392,6 +441,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   row.k_rel_mse = norm[0] > 0 ? err[0] / norm[0] : 0;
   row.v_rel_mse = norm[1] > 0 ? err[1] / norm[1] : 0;
   if (pre_norm[0] > 0) row.k_pre_rope_rel_mse = pre_err[0] / pre_norm[0];
+  if (pre_attn_norm > 0) row.attn_rel_err_pre_rope = std::sqrt(pre_attn_err / pre_attn_norm);
   row.attn_rel_err = attn_norm > 0 ? std::sqrt(attn_err / attn_norm) : 0;
 
   // Speed: one core, pre-allocated buffers, each run at least 32 MiB of decoded bytes.
@@ -403,9 +453,16 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   std::string dec_buf(block_bytes, '\0');
   const uint64_t min_bytes = 32ull << 20;
   const size_t reps = std::max<uint64_t>(1, min_bytes / ds.bytes());
-  std::vector<double> enc_rates, dec_rates;
+  std::vector<double> enc_rates, dec_rates, copy_rates;
   for (int r = 0; r < opt.runs; ++r) {
+    // The memcpy baseline runs in the same window, so a busy machine slows both alike.
     double t0 = NowSeconds();
+    for (size_t i = 0; i < reps; ++i) {
+      for (const std::string* s : srcs) std::memcpy(dec_buf.data(), s->data(), block_bytes);
+      asm volatile("" : : "r"(dec_buf.data()) : "memory");
+    }
+    copy_rates.push_back(static_cast<double>(ds.bytes() * reps) / (NowSeconds() - t0) / 1e9);
+    t0 = NowSeconds();
     for (size_t i = 0; i < reps; ++i) {
       for (const std::string* s : srcs) {
         auto n = codec.EncodeTo(l, *s, std::span<char>(enc_buf));
@@ -424,6 +481,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   }
   row.encode_gbps = Median(enc_rates);
   row.decode_gbps = Median(dec_rates);
+  row.memcpy_gbps = Median(copy_rates);
 
   if (ds.label == "synthetic" && gpu::DeviceCount() > 0 && gpu::Supports(codec)) {
     // A larger block so the device is busy: 32 layers x 8 KV heads x 128 x 256 tokens, f16.
@@ -460,9 +518,12 @@ void PrintJson(const std::vector<Row>& rows, double memcpy_gbps, const char* pat
         "\"encode_gbps\": %.3f, \"decode_gbps\": %.3f",
         i ? "," : "", r.name.c_str(), r.data.c_str(), r.lossless ? "true" : "false", r.ratio,
         r.k_rel_mse, r.v_rel_mse, r.attn_rel_err, r.encode_gbps, r.decode_gbps);
+    if (!r.reference) std::printf(", \"memcpy_gbps\": %.3f", r.memcpy_gbps);
     if (r.reference) std::printf(", \"reference\": true");
-    if (r.k_pre_rope_rel_mse >= 0)
-      std::printf(", \"k_pre_rope_rel_mse\": %.4g", r.k_pre_rope_rel_mse);
+    if (r.k_pre_rope_rel_mse >= 0) {
+      std::printf(", \"k_pre_rope_rel_mse\": %.4g, \"attn_rel_err_pre_rope\": %.4g",
+                  r.k_pre_rope_rel_mse, r.attn_rel_err_pre_rope);
+    }
     if (r.gpu_encode_gbps >= 0) {
       std::printf(
           ", \"gpu_encode_gbps\": %.1f, \"gpu_decode_gbps\": %.1f, \"gpu_d2d_copy_gbps\": %.1f",
@@ -477,13 +538,13 @@ void PrintTable(const std::vector<Row>& rows, double memcpy_gbps, const char* pa
                 const std::string& model_note) {
   std::printf("CPU path: %s   single-core memcpy: %.2f GB/s   model: %s\n", path, memcpy_gbps,
               model_note.c_str());
-  std::printf("%-13s %-9s %6s %10s %10s %10s %10s %8s %8s\n", "codec", "data", "ratio", "k_rel_mse",
-              "v_rel_mse", "attn_err", "k_pre_mse", "enc_GB/s", "dec_GB/s");
+  std::printf("%-13s %-9s %6s %10s %10s %10s %10s %8s %8s %8s\n", "codec", "data", "ratio",
+              "k_rel_mse", "v_rel_mse", "attn_err", "attn_preR", "enc_GB/s", "dec_GB/s", "memcpy");
   for (const Row& r : rows) {
-    std::printf("%-13s %-9s %6.2f %10.3g %10.3g %10.3g %10.3g %8.2f %8.2f", r.name.c_str(),
+    std::printf("%-13s %-9s %6.2f %10.3g %10.3g %10.3g %10.3g %8.2f %8.2f %8.2f", r.name.c_str(),
                 r.data.c_str(), r.ratio, r.k_rel_mse, r.v_rel_mse, r.attn_rel_err,
-                r.k_pre_rope_rel_mse >= 0 ? r.k_pre_rope_rel_mse : 0.0, r.encode_gbps,
-                r.decode_gbps);
+                r.attn_rel_err_pre_rope >= 0 ? r.attn_rel_err_pre_rope : 0.0, r.encode_gbps,
+                r.decode_gbps, r.memcpy_gbps);
     if (r.gpu_encode_gbps >= 0) {
       std::printf("  GPU enc %.0f dec %.0f (d2d copy %.0f) GB/s", r.gpu_encode_gbps,
                   r.gpu_decode_gbps, r.gpu_d2d_copy_gbps);
