@@ -73,7 +73,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     node->absent_.push_back({"hbm", absl::StrCat("requested ", FormatSize(options.hbm_bytes),
                                                  " but this release has no HBM tier yet")});
   } else {
-    node->absent_.push_back({"hbm", "off (--hbm 0)"});
+    node->absent_.push_back({"hbm", "--hbm 0"});
   }
   STRATA_ASSIGN_OR_RETURN(auto dram, DramTier::Create({.capacity_bytes = options.dram_bytes,
                                                        .page_bytes = options.dram_page_bytes}));
@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     tiers.push_back(std::move(ssd));
     policies.push_back(options.ssd.policy);
   } else {
-    node->absent_.push_back({"ssd", "off (--ssd 0)"});
+    node->absent_.push_back({"ssd", "--ssd 0"});
   }
   TieredStoreOptions so;
   // The store applies one watermark pair to every tier; DRAM's are the ones that matter for
@@ -105,9 +105,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   so.max_leased_bytes = options.max_leased_bytes;
   STRATA_ASSIGN_OR_RETURN(node->store_, TieredStore::Open(so, std::move(tiers)));
 
-  node->core_ = std::make_unique<NodeCore>(
-      node->store_.get(), options, options.node_id.empty() ? options.listen : options.node_id,
-      node->absent_);
+  node->core_ = std::make_unique<NodeCore>(node->store_.get(), options, node->absent_);
   node->cache_service_ = std::make_unique<CacheServiceImpl>(node->core_.get());
   node->admin_service_ = std::make_unique<AdminServiceImpl>(node->core_.get());
 
@@ -125,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   node->address_ = absl::StrCat(shown_host, ":", node->port_);
-  node->core_->set_listen_address(node->address_);
+  node->core_->SetIdentity(options.node_id, node->address_);
 
   std::string metrics = options.EffectiveMetricsListen();
   if (!metrics.empty()) {
@@ -166,7 +164,9 @@ std::string Node::Summary() const {
     absl::StrAppend(&s, "  metrics   off\n");
   }
   const StoreStats stats = store_->Stats();
-  for (const AbsentTier& a : absent_) absl::StrAppend(&s, "  tier ", a.name, "  ", a.detail, "\n");
+  for (const AbsentTier& a : absent_) {
+    absl::StrAppend(&s, "  tier ", a.name, "  off (", a.detail, ")\n");
+  }
   for (const TierStats& t : stats.tiers) {
     absl::StrAppend(&s, "  tier ", t.name, "  ", FormatSize(t.capacity_bytes), ", policy ",
                     t.policy, ", ", t.blocks, " blocks (", FormatSize(t.used_bytes), ") held");

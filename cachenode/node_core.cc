@@ -31,13 +31,13 @@ absl::Status CallStatusFromResults(const std::vector<absl::Status>& per_key) {
                       absl::StrCat("all ", per_key.size(), " keys failed: ", per_key[0].message()));
 }
 
-NodeCore::NodeCore(TieredStore* store, const NodeOptions& options, std::string node_id,
+NodeCore::NodeCore(TieredStore* store, const NodeOptions& options,
                    std::vector<AbsentTier> absent_tiers)
     : store_(store),
       options_(options),
-      node_id_(std::move(node_id)),
       absent_tiers_(std::move(absent_tiers)),
       started_(std::chrono::steady_clock::now()),
+      node_id_(options.node_id.empty() ? options.listen : options.node_id),
       listen_(options.listen) {}
 
 absl::Status NodeCore::Reject(absl::Status status) {

@@ -30,8 +30,7 @@ struct AbsentTier {
 class NodeCore {
  public:
   // `store` must outlive the core.
-  NodeCore(TieredStore* store, const NodeOptions& options, std::string node_id,
-           std::vector<AbsentTier> absent_tiers);
+  NodeCore(TieredStore* store, const NodeOptions& options, std::vector<AbsentTier> absent_tiers);
 
   absl::Status Put(const v1::PutRequest& request, v1::PutResponse* response);
   absl::Status Get(const v1::GetRequest& request, v1::GetResponse* response);
@@ -43,8 +42,12 @@ class NodeCore {
   absl::Status Stats(v1::StatsResponse* response) const;
   absl::Status Evict(const v1::EvictRequest& request, v1::EvictResponse* response);
 
-  // Set once the server is bound (the port may have been chosen by the OS).
-  void set_listen_address(std::string address) { listen_ = std::move(address); }
+  // Set once the server is bound (the port may have been chosen by the OS); an empty node id
+  // defaults to the bound address. Call before serving.
+  void SetIdentity(std::string node_id, std::string address) {
+    listen_ = std::move(address);
+    node_id_ = node_id.empty() ? listen_ : std::move(node_id);
+  }
   uint64_t rejected_requests() const { return rejected_.load(); }
 
  private:
@@ -56,9 +59,9 @@ class NodeCore {
 
   TieredStore* const store_;
   const NodeOptions options_;
-  const std::string node_id_;
   const std::vector<AbsentTier> absent_tiers_;
   const std::chrono::steady_clock::time_point started_;
+  std::string node_id_;
   std::string listen_;
   std::atomic<uint64_t> rejected_{0};
 };

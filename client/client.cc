@@ -74,8 +74,11 @@ Client::~Client() = default;
 
 namespace {
 
-void SetDeadline(grpc::ClientContext* ctx, uint32_t ms) {
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+// Deadline and credentials of every call.
+void Prepare(grpc::ClientContext* ctx, const ClientOptions& options) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(options.deadline_ms));
+  if (!options.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options.token);
 }
 
 }  // namespace
@@ -115,7 +118,7 @@ absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
     }
     v1::PutResponse response;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.deadline_ms);
+    Prepare(&ctx, options_);
     absl::Status st = FromGrpc(stubs_->cache->Put(&ctx, request, &response));
     if (!st.ok()) {
       // Every key of this call failed the same way. Capacity is a per-key outcome the caller
@@ -141,7 +144,7 @@ absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::GetResponse response;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.deadline_ms);
+    Prepare(&ctx, options_);
     absl::Status st = FromGrpc(stubs_->cache->Get(&ctx, request, &response));
     if (!st.ok()) {
       if (!absl::IsResourceExhausted(st)) return st;
@@ -174,7 +177,7 @@ absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::ExistsResponse response;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.deadline_ms);
+    Prepare(&ctx, options_);
     STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Exists(&ctx, request, &response)));
     out.insert(out.end(), response.present().begin(), response.present().end());
   }
@@ -192,7 +195,7 @@ absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::RemoveResponse response;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.deadline_ms);
+    Prepare(&ctx, options_);
     STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Remove(&ctx, request, &response)));
     out.insert(out.end(), response.removed().begin(), response.removed().end());
   }
@@ -212,7 +215,7 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::LookupResponse response;
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, options_.deadline_ms);
+    Prepare(&ctx, options_);
     STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Lookup(&ctx, request, &response)));
     matched += response.matched();
     if (response.matched() < n) break;
@@ -223,7 +226,7 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
 absl::StatusOr<v1::NodeInfoResponse> Client::NodeInfo() {
   v1::NodeInfoResponse response;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.deadline_ms);
+  Prepare(&ctx, options_);
   STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->NodeInfo(&ctx, v1::NodeInfoRequest(), &response)));
   return response;
 }
@@ -231,7 +234,7 @@ absl::StatusOr<v1::NodeInfoResponse> Client::NodeInfo() {
 absl::StatusOr<v1::StatsResponse> Client::Stats() {
   v1::StatsResponse response;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.deadline_ms);
+  Prepare(&ctx, options_);
   STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Stats(&ctx, v1::StatsRequest(), &response)));
   return response;
 }
@@ -242,7 +245,7 @@ absl::StatusOr<v1::EvictResponse> Client::Evict(std::string_view ns) {
   request.set_namespace_(ns.data(), ns.size());
   v1::EvictResponse response;
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, options_.deadline_ms);
+  Prepare(&ctx, options_);
   STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Evict(&ctx, request, &response)));
   return response;
 }

@@ -31,6 +31,8 @@ struct ClientOptions {
   uint32_t connect_timeout_ms = 5'000;
   // PEM CA to verify a TLS node; empty: plaintext.
   std::string tls_ca_file;
+  // Bearer token sent with every call (for nodes with auth on); empty: none.
+  std::string token;
   // Largest message the client accepts (a batch's payloads together).
   uint64_t max_message_bytes = 512ull << 20;
 };

@@ -90,7 +90,7 @@ absl::Status DramTier::Erase(std::string_view /*id*/, const TierSlot& slot) {
   return absl::OkStatus();
 }
 
-std::string_view DramTier::View(const TierSlot& slot) const {
+std::optional<std::string_view> DramTier::View(const TierSlot& slot) const {
   return std::string_view(region_->data() + slot.offset, slot.stored_bytes);
 }
 

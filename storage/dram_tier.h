@@ -62,7 +62,7 @@ class DramTier final : public Tier {
 
   // The bytes of a live slot, for zero-copy senders. Valid until the slot is erased: the caller
   // must hold the block pinned in the store.
-  std::string_view View(const TierSlot& slot) const;
+  std::optional<std::string_view> View(const TierSlot& slot) const override;
   const DramRegion& region() const { return *region_; }
   uint64_t largest_free_run_bytes() const;
 

@@ -3,14 +3,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
+#include "storage/eviction/cost.h"
+#include "storage/eviction/leaf_lru.h"
 #include "storage/eviction/lru.h"
+#include "storage/eviction/prefix_aware.h"
+#include "storage/eviction/s3fifo.h"
 
 namespace strata {
 
-std::vector<std::string> EvictionPolicyNames() { return {"lru"}; }
+std::vector<std::string> EvictionPolicyNames() {
+  return {"lru", "s3fifo", "leaf-lru", "cost", "prefix-aware"};
+}
 
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name) {
   if (name == "lru") return std::make_unique<LruPolicy>();
+  if (name == "s3fifo") return std::make_unique<S3FifoPolicy>();
+  if (name == "leaf-lru") return std::make_unique<LeafFirstLru>();
+  if (name == "cost") return std::make_unique<GdsfCostPolicy>();
+  if (name == "prefix-aware") return std::make_unique<PrefixAwarePolicy>();
   return absl::InvalidArgumentError(
       absl::StrCat("eviction policy '", AsAbsl(name),
                    "': unknown (known: ", absl::StrJoin(EvictionPolicyNames(), ", "), ")"));

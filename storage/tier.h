@@ -10,6 +10,7 @@
 #define STRATA_STORAGE_TIER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,9 @@ class Tier {
   // Replaces *out with the stored bytes. NOT_FOUND when absent; DATA_LOSS when the medium
   // reports corruption.
   virtual absl::Status Read(std::string_view id, const TierSlot& slot, std::string* out) = 0;
+  // Memory tiers that can hand out their bytes without a copy return them here (valid until the
+  // slot is erased; the store serves them under the block's shard lock). Others: nullopt.
+  virtual std::optional<std::string_view> View(const TierSlot& slot) const { return std::nullopt; }
   // Frees the slot. Idempotent for persistent tiers.
   virtual absl::Status Erase(std::string_view id, const TierSlot& slot) = 0;
 

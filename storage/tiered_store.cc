@@ -431,8 +431,16 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     t = e.tier;
     if (!tiers_[t]->persistent()) {
       // Memory tiers are served under the shard lock: the slot cannot be freed meanwhile.
-      std::string bytes;
-      absl::Status read = tiers_[t]->Read(id, e.slot, &bytes);
+      // Zero-copy where the tier allows it, else a copy.
+      std::string copy;
+      std::string_view bytes;
+      absl::Status read;
+      if (std::optional<std::string_view> view = tiers_[t]->View(e.slot)) {
+        bytes = *view;
+      } else {
+        read = tiers_[t]->Read(id, e.slot, &copy);
+        bytes = copy;
+      }
       if (read.ok() && tiers_[t]->verify_reads() && !Intact(e.record, bytes)) {
         read = absl::DataLossError("checksum mismatch");
       }
@@ -451,10 +459,11 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       counters_.get_bytes.fetch_add(bytes.size());
       tier_hits_[t].fetch_add(1);
       if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
-      const BlockRecord copy = e.record;
+      const BlockRecord record_copy = e.record;
       const TierSlot from = e.slot;
+      if (copy.empty()) copy.assign(bytes);  // the view dies with the lock
       lock.Release();
-      Promote(shard, id, block, t, from, copy, bytes);
+      Promote(shard, id, block, t, from, record_copy, copy);
       return absl::OkStatus();
     }
     record = e.record;

@@ -32,7 +32,7 @@ TEST(DramTier, ChargesWholePagesAndHoldsItsBound) {
   ASSERT_TRUE(slot.ok());
   EXPECT_EQ(slot->charged_bytes, 8192u);
   EXPECT_EQ(tier->used_bytes(), 8192u);
-  EXPECT_EQ(tier->View(*slot), a);
+  EXPECT_EQ(*tier->View(*slot), a);
   std::string back;
   ASSERT_TRUE(tier->Read("x", *slot, &back).ok());
   EXPECT_EQ(back, a);

@@ -1,0 +1,46 @@
+// Shared pieces of stratactl's commands: global options, output (text or --json), and the
+// command-line contract's exit statuses (DESIGN.md section 7):
+//   0 success (for get: a hit), 3 a miss, 2 a usage error, 1 any other error,
+// with one line on stderr saying what went wrong.
+#ifndef STRATA_CLUSTER_STRATACTL_CTL_H_
+#define STRATA_CLUSTER_STRATACTL_CTL_H_
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "absl/status/status.h"
+#include "client/client.h"
+
+namespace strata::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitMiss = 3;
+
+struct Globals {
+  std::string node = "127.0.0.1:7100";
+  bool json = false;
+  std::string tls_ca;
+  std::string token;
+  uint32_t deadline_ms = 30'000;
+};
+
+// Prints "stratactl: <message>" and returns the exit status for `status` (INVALID_ARGUMENT is a
+// usage error).
+int Fail(const absl::Status& status);
+int Usage(const std::string& message);
+
+absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g);
+
+// Parses hex keys; a usage error names the flag.
+absl::StatusOr<std::string> HexKey(const std::string& hex, const std::string& flag);
+absl::StatusOr<std::vector<std::string>> HexKeys(const std::string& csv, const std::string& flag);
+
+void PrintJson(const nlohmann::json& j);
+
+}  // namespace strata::ctl
+
+#endif  // STRATA_CLUSTER_STRATACTL_CTL_H_

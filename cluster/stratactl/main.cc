@@ -1,0 +1,39 @@
+// stratactl: the operator CLI. Global flags, then a verb (DESIGN.md section 7).
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "cluster/stratactl/ctl.h"
+#include "cluster/stratactl/data_commands.h"
+
+int main(int argc, char** argv) {
+  using namespace strata::ctl;
+  CLI::App app{"stratactl: operate Strata cache nodes"};
+  app.require_subcommand(1);
+  Globals g;
+  if (const char* token = std::getenv("STRATA_TOKEN")) g.token = token;
+  app.add_option("--node", g.node, "node address HOST:PORT (default 127.0.0.1:7100)");
+  app.add_flag("--json", g.json, "print one JSON object");
+  app.add_option("--tls-ca", g.tls_ca, "CA certificate (PEM) to verify a TLS node");
+  app.add_option("--token", g.token, "auth token (default: $STRATA_TOKEN)");
+  app.add_option("--deadline-ms", g.deadline_ms, "per-call deadline (default 30000)");
+  app.fallthrough();  // global flags may follow the verb
+
+  std::function<int()> run;
+  DataArgs data;
+  DemoArgs demo;
+  AddDataCommands(app, g, data, &run);
+  AddDemoCommands(app, g, demo, &run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {  // CLI11 reports by exception; one line, exit 2
+    return Usage(std::string(e.what()) + " (see --help)");
+  }
+  if (!run) return Usage("no command given (see --help)");
+  return run();
+}

@@ -1,0 +1,67 @@
+// S3FifoPolicy ("s3fifo"): three static queues (Yang et al., SOSP'23).
+//
+// - small: a FIFO that new blocks enter; it is kept at about kSmallShare of the tracked blocks.
+// - main: a FIFO with a 2-bit access counter per block, managed as a CLOCK: a block at its tail
+//   with a non-zero counter is decremented and moved back to the head instead of leaving.
+// - ghost: the key hashes (BlockInfo::key_hash) of blocks that left the small queue unused,
+//   bounded to as many entries as the main queue holds. A block re-inserted while its hash is
+//   in the ghost goes straight to main.
+//
+// When the small queue is over its share, its tail is examined first: a block that was accessed
+// while in small is promoted to main; one that was not (a one-hit wonder) is the victim, and its
+// hash enters the ghost when it leaves. Otherwise the victim comes from main. Blocks that
+// `can_evict` rejects are skipped in place. Thread-compatible.
+#ifndef STRATA_STORAGE_EVICTION_S3FIFO_H_
+#define STRATA_STORAGE_EVICTION_S3FIFO_H_
+
+#include <cstdint>
+#include <deque>
+#include <list>
+
+#include "absl/container/flat_hash_map.h"
+#include "storage/eviction_policy.h"
+
+namespace strata {
+
+class S3FifoPolicy final : public EvictionPolicy {
+ public:
+  // Target share of the small queue in the tracked blocks.
+  static constexpr double kSmallShare = 0.1;
+  // Saturation of main's access counter.
+  static constexpr uint8_t kMaxFreq = 3;
+
+  std::string_view name() const override { return "s3fifo"; }
+  void OnInsert(BlockId id, const BlockInfo& info) override;
+  void OnAccess(BlockId id) override;
+  void OnErase(BlockId id) override;
+  std::optional<BlockId> PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) override;
+  size_t size() const override { return blocks_.size(); }
+
+  bool TEST_in_main(BlockId id) const;
+  bool TEST_in_ghost(uint64_t key_hash) const { return ghost_.contains(key_hash); }
+
+ private:
+  enum class Queue : uint8_t { kSmall, kMain };
+  struct Entry {
+    uint64_t key_hash = 0;
+    Queue queue = Queue::kSmall;
+    uint8_t freq = 0;
+    std::list<BlockId>::iterator pos;
+  };
+
+  std::optional<BlockId> PickFromSmall(absl::FunctionRef<bool(BlockId)> can_evict);
+  std::optional<BlockId> PickFromMain(absl::FunctionRef<bool(BlockId)> can_evict);
+  void AddGhost(uint64_t key_hash);
+
+  absl::flat_hash_map<BlockId, Entry> blocks_;
+  // Front = newest.
+  std::list<BlockId> small_;
+  std::list<BlockId> main_;
+  // Ghost: key hash -> number of live copies in ghost_order_ (a hash may be queued twice).
+  absl::flat_hash_map<uint64_t, uint32_t> ghost_;
+  std::deque<uint64_t> ghost_order_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_STORAGE_EVICTION_S3FIFO_H_
