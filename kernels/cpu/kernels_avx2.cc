@@ -139,12 +139,13 @@ STRATA_AVX2 inline __m256 Fp8Values(__m256i c) {
   return _mm256_xor_ps(v, _mm256_castsi256_ps(sign));
 }
 
-STRATA_AVX2 void AbsMaxEncodeAvx2(AbsMaxFormat format, DType dtype, const void* src, size_t rows,
-                                  size_t dim, float* scales, uint8_t* codes) {
-  const size_t esize = DTypeSize(dtype);
+// Instantiated per dtype and format so the inner loops carry no dispatch.
+template <DType dtype, bool is_int8>
+STRATA_AVX2 void AbsMaxEncodeT(const void* src, size_t rows, size_t dim, float* scales,
+                               uint8_t* codes) {
+  constexpr size_t esize = dtype == DType::kF32 ? 4 : 2;
   const auto* s = static_cast<const uint8_t*>(src);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const bool is_int8 = format == AbsMaxFormat::kInt8;
   const float qmax = is_int8 ? kInt8Max : kFp8Max;
   const __m256 hi = _mm256_set1_ps(qmax);
   const __m256 lo = _mm256_set1_ps(-qmax);
@@ -168,7 +169,7 @@ STRATA_AVX2 void AbsMaxEncodeAvx2(AbsMaxFormat format, DType dtype, const void* 
     for (size_t i = 0; i < vec_end; i += 8) {
       __m256 y = _mm256_mul_ps(Load8(dtype, row + i * esize), vinv);
       y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
-      if (is_int8) {
+      if constexpr (is_int8) {
         StoreBytes8(out + i, _mm256_cvtps_epi32(y), true);
       } else {
         StoreBytes8(out + i, Fp8Codes(y), false);
@@ -181,11 +182,11 @@ STRATA_AVX2 void AbsMaxEncodeAvx2(AbsMaxFormat format, DType dtype, const void* 
   }
 }
 
-STRATA_AVX2 void AbsMaxDecodeAvx2(AbsMaxFormat format, DType dtype, const uint8_t* codes,
-                                  const float* scales, size_t rows, size_t dim, void* dst) {
-  const size_t esize = DTypeSize(dtype);
+template <DType dtype, bool is_int8>
+STRATA_AVX2 void AbsMaxDecodeT(const uint8_t* codes, const float* scales, size_t rows, size_t dim,
+                               void* dst) {
+  constexpr size_t esize = dtype == DType::kF32 ? 4 : 2;
   auto* d = static_cast<uint8_t*>(dst);
-  const bool is_int8 = format == AbsMaxFormat::kInt8;
   const size_t vec_end = dim & ~size_t{7};
   for (size_t r = 0; r < rows; ++r) {
     const float scale = scales[r];
@@ -205,20 +206,76 @@ STRATA_AVX2 void AbsMaxDecodeAvx2(AbsMaxFormat format, DType dtype, const uint8_
   }
 }
 
-STRATA_AVX2 void LoadF32Avx2(DType dtype, const void* src, size_t n, float* dst) {
+STRATA_AVX2 void AbsMaxEncodeAvx2(AbsMaxFormat format, DType dtype, const void* src, size_t rows,
+                                  size_t dim, float* scales, uint8_t* codes) {
+  const bool i8 = format == AbsMaxFormat::kInt8;
+  switch (dtype) {
+    case DType::kF16:
+      return i8 ? AbsMaxEncodeT<DType::kF16, true>(src, rows, dim, scales, codes)
+                : AbsMaxEncodeT<DType::kF16, false>(src, rows, dim, scales, codes);
+    case DType::kBF16:
+      return i8 ? AbsMaxEncodeT<DType::kBF16, true>(src, rows, dim, scales, codes)
+                : AbsMaxEncodeT<DType::kBF16, false>(src, rows, dim, scales, codes);
+    default:
+      return i8 ? AbsMaxEncodeT<DType::kF32, true>(src, rows, dim, scales, codes)
+                : AbsMaxEncodeT<DType::kF32, false>(src, rows, dim, scales, codes);
+  }
+}
+
+STRATA_AVX2 void AbsMaxDecodeAvx2(AbsMaxFormat format, DType dtype, const uint8_t* codes,
+                                  const float* scales, size_t rows, size_t dim, void* dst) {
+  const bool i8 = format == AbsMaxFormat::kInt8;
+  switch (dtype) {
+    case DType::kF16:
+      return i8 ? AbsMaxDecodeT<DType::kF16, true>(codes, scales, rows, dim, dst)
+                : AbsMaxDecodeT<DType::kF16, false>(codes, scales, rows, dim, dst);
+    case DType::kBF16:
+      return i8 ? AbsMaxDecodeT<DType::kBF16, true>(codes, scales, rows, dim, dst)
+                : AbsMaxDecodeT<DType::kBF16, false>(codes, scales, rows, dim, dst);
+    default:
+      return i8 ? AbsMaxDecodeT<DType::kF32, true>(codes, scales, rows, dim, dst)
+                : AbsMaxDecodeT<DType::kF32, false>(codes, scales, rows, dim, dst);
+  }
+}
+
+template <DType dtype>
+STRATA_AVX2 void LoadF32T(const void* src, size_t n, float* dst) {
   const auto* s = static_cast<const uint8_t*>(src);
-  const size_t esize = DTypeSize(dtype);
+  constexpr size_t esize = dtype == DType::kF32 ? 4 : 2;
   const size_t vec_end = n & ~size_t{7};
   for (size_t i = 0; i < vec_end; i += 8) _mm256_storeu_ps(dst + i, Load8(dtype, s + i * esize));
   for (size_t i = vec_end; i < n; ++i) dst[i] = LoadScalar(dtype, s + i * esize);
 }
 
-STRATA_AVX2 void StoreF32Avx2(DType dtype, const float* src, size_t n, void* dst) {
+template <DType dtype>
+STRATA_AVX2 void StoreF32T(const float* src, size_t n, void* dst) {
   auto* d = static_cast<uint8_t*>(dst);
-  const size_t esize = DTypeSize(dtype);
+  constexpr size_t esize = dtype == DType::kF32 ? 4 : 2;
   const size_t vec_end = n & ~size_t{7};
   for (size_t i = 0; i < vec_end; i += 8) Store8(dtype, d + i * esize, _mm256_loadu_ps(src + i));
   for (size_t i = vec_end; i < n; ++i) StoreScalar(dtype, d + i * esize, src[i]);
+}
+
+STRATA_AVX2 void LoadF32Avx2(DType dtype, const void* src, size_t n, float* dst) {
+  switch (dtype) {
+    case DType::kF16:
+      return LoadF32T<DType::kF16>(src, n, dst);
+    case DType::kBF16:
+      return LoadF32T<DType::kBF16>(src, n, dst);
+    default:
+      return LoadF32T<DType::kF32>(src, n, dst);
+  }
+}
+
+STRATA_AVX2 void StoreF32Avx2(DType dtype, const float* src, size_t n, void* dst) {
+  switch (dtype) {
+    case DType::kF16:
+      return StoreF32T<DType::kF16>(src, n, dst);
+    case DType::kBF16:
+      return StoreF32T<DType::kBF16>(src, n, dst);
+    default:
+      return StoreF32T<DType::kF32>(src, n, dst);
+  }
 }
 
 STRATA_AVX2 void ColumnMinMaxAvx2(const float* x, size_t rows, size_t n, float* mn, float* mx) {
