@@ -64,8 +64,8 @@ absl::StatusOr<std::vector<TraceRequest>> GenerateChatWorkload(const ChatWorkloa
                  "system_prompt_tokens_min", "must not exceed system_prompt_tokens_max"),
            Check(o.max_turns > 0, "max_turns", "must be at least 1"),
            Check(o.mean_turn_gap_s >= 0, "mean_turn_gap_s", "must not be negative"),
-           Check(o.user_tokens_min > 0 && o.user_tokens_min <= o.user_tokens_max,
-                 "user_tokens_min", "must be in [1, user_tokens_max]"),
+           Check(o.user_tokens_min > 0 && o.user_tokens_min <= o.user_tokens_max, "user_tokens_min",
+                 "must be in [1, user_tokens_max]"),
            Check(o.output_tokens_min <= o.output_tokens_max, "output_tokens_min",
                  "must not exceed output_tokens_max"),
            Check(o.block_tokens > 0, "block_tokens", "must be at least 1"),
@@ -98,7 +98,8 @@ absl::StatusOr<std::vector<TraceRequest>> GenerateChatWorkload(const ChatWorkloa
     Conversation& conv = convs[c];
     conv.prompt = pick_prompt(rng);
     conv.turns = std::max<uint32_t>(
-        1, static_cast<uint32_t>(std::lround(o.max_turns / std::pow(rank[c], o.conversation_zipf))));
+        1,
+        static_cast<uint32_t>(std::lround(o.max_turns / std::pow(rank[c], o.conversation_zipf))));
     t += interarrival(rng);
     events.push({t, c});
   }

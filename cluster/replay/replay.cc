@@ -30,8 +30,8 @@ OfflinePrefixCache::OfflinePrefixCache(std::unique_ptr<EvictionPolicy> policy,
     : policy_(std::move(policy)), options_(options) {}
 
 std::string OfflinePrefixCache::Describe() const {
-  return absl::StrCat("offline ", AsAbsl(policy_->name()), " capacity ",
-                      options_.capacity_blocks, " blocks");
+  return absl::StrCat("offline ", AsAbsl(policy_->name()), " capacity ", options_.capacity_blocks,
+                      " blocks");
 }
 
 void OfflinePrefixCache::AdjustChildren(uint64_t parent, int delta) {

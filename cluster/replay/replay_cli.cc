@@ -135,8 +135,8 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
   cache.capacity_blocks =
       blocks_opt->count() > 0
           ? capacity_blocks
-          : std::max<uint64_t>(1, static_cast<uint64_t>(capacity_fraction *
-                                                        static_cast<double>(distinct)));
+          : std::max<uint64_t>(
+                1, static_cast<uint64_t>(capacity_fraction * static_cast<double>(distinct)));
 
   const auto start = std::chrono::steady_clock::now();
   ProgressBar bar(err, "replay");
@@ -206,8 +206,8 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
     } else {
       out << std::fixed << std::setprecision(4) << "policy " << name << "  capacity "
           << cache.capacity_blocks << " blocks (" << std::setprecision(3)
-          << static_cast<double>(cache.capacity_blocks) / static_cast<double>(distinct)
-          << " of " << distinct << " distinct)\n"
+          << static_cast<double>(cache.capacity_blocks) / static_cast<double>(distinct) << " of "
+          << distinct << " distinct)\n"
           << std::setprecision(4) << "  hit ratio " << s.hit_ratio() << "  token hit ratio "
           << s.token_hit_ratio() << "\n  belady " << belady->hit_ratio() << " (tokens "
           << belady->token_hit_ratio() << ")  lru " << lru->hit_ratio() << "  gap closed "

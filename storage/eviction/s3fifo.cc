@@ -105,8 +105,8 @@ std::optional<BlockId> S3FifoPolicy::PickFromMain(absl::FunctionRef<bool(BlockId
 }
 
 std::optional<BlockId> S3FifoPolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
-  const bool small_over = static_cast<double>(small_.size()) >
-                          kSmallShare * static_cast<double>(blocks_.size());
+  const bool small_over =
+      static_cast<double>(small_.size()) > kSmallShare * static_cast<double>(blocks_.size());
   if (small_over || main_.empty()) {
     if (auto v = PickFromSmall(can_evict)) return v;
     return PickFromMain(can_evict);
