@@ -42,6 +42,10 @@ struct AmHeader {
   uint32_t reserved = 0;
 };
 
+// In event mode, how long the progress thread keeps polling after the last event while work is
+// in flight, before it arms the worker and sleeps.
+constexpr absl::Duration kSpinAfterActivity = absl::Microseconds(200);
+
 // How long an expired batch may wait for UCX to purge its requests before it is reported anyway.
 constexpr absl::Duration kAbandonGrace = absl::Milliseconds(500);
 
@@ -815,6 +819,13 @@ absl::Status UcxTransport::Init() {
   STRATA_RETURN_IF_ERROR(
       UcsToStatus(ucp_config_read(nullptr, nullptr, &raw_config), "ucp_config_read"));
   internal::UcpConfigPtr config(raw_config);
+  // Defaults Strata relies on, before the caller's overrides. A batch of 64 ops puts 128+
+  // messages (rendezvous requests, acks) on a shared-memory FIFO at once; UCX's default of 64
+  // entries makes senders wait for the peer to be scheduled (20x slower at 64 x 64 KiB here).
+  for (const auto& [key, value] : {std::pair<const char*, const char*>{"MM_FIFO_SIZE", "256"}}) {
+    // Swallowed on purpose: an older or newer UCX without this knob just keeps its default.
+    ucp_config_modify(config.get(), key, value);
+  }
   for (const auto& [key, value] : options_.ucx_config) {
     STRATA_RETURN_IF_ERROR(UcsToStatus(ucp_config_modify(config.get(), key.c_str(), value.c_str()),
                                        absl::StrCat("ucp_config_modify ", key)));
@@ -871,6 +882,7 @@ absl::Status UcxTransport::Init() {
       UcsToStatus(ucp_context_query(context, &context_attr), "ucp_context_query"));
   capabilities_.name = "ucx";
   capabilities_.native_rma = internal::ContextHasNativeRma(context);
+  s.peer_mode_unreachable = !internal::ContextHasPeerFailureTransport(context);
   capabilities_.host_memory = true;
   capabilities_.cuda_memory = (context_attr.memory_types & UCS_BIT(UCS_MEMORY_TYPE_CUDA)) != 0;
   capabilities_.max_message_bytes = std::numeric_limits<size_t>::max();
@@ -899,6 +911,7 @@ void UcxTransport::ProgressLoop() {
   State& s = *state_;
   ucp_worker_h worker = s.worker.get();
   const bool busy = options_.progress_mode == UcxTransportOptions::ProgressMode::kBusyPoll;
+  absl::Time last_activity = absl::Now();
   for (;;) {
     if (has_commands_.load()) {
       std::deque<Command> commands;
@@ -911,10 +924,15 @@ void UcxTransport::ProgressLoop() {
     }
     // Bounded: progress returns the number of events it handled; stop after a burst so commands
     // and deadlines are not starved.
-    for (int i = 0; i < 256 && ucp_worker_progress(worker) != 0; ++i) {
+    unsigned events = 0;
+    for (int i = 0; i < 256; ++i) {
+      const unsigned n = ucp_worker_progress(worker);
+      if (n == 0) break;
+      events += n;
     }
     s.ProcessPeerErrors();
     const absl::Time now = absl::Now();
+    if (events > 0) last_activity = now;
     if (!s.batches.empty()) s.CheckDeadlines(now);
     s.RunCompletions();
     if (stop_.load()) {
@@ -923,6 +941,11 @@ void UcxTransport::ProgressLoop() {
       continue;
     }
     if (busy || has_commands_.load()) continue;
+    // Work in flight: keep polling briefly after the last event before sleeping. Some progress
+    // raises no event (a send queued on a full shared-memory FIFO is retried only by progress),
+    // and a round trip is often shorter than an epoll wakeup.
+    const bool active = !s.batches.empty() || live_requests_.load() > 0;
+    if (active && now - last_activity < kSpinAfterActivity) continue;
     ucs_status_t armed = ucp_worker_arm(worker);
     if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
     if (has_commands_.load() || stop_.load()) continue;
@@ -934,7 +957,7 @@ void UcxTransport::ProgressLoop() {
       timeout_ms =
           static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(next - now) + 1, 0, 100));
     }
-    if (armed != UCS_OK) timeout_ms = std::min(timeout_ms, 1);
+    if (armed != UCS_OK || active) timeout_ms = std::min(timeout_ms, 1);
     epoll_event event;
     epoll_wait(s.epoll_fd, &event, 1, timeout_ms);
   }

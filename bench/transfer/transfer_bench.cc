@@ -55,10 +55,11 @@ struct Flags {
   bool perftest = true;
   std::optional<size_t> block_bytes;
   std::optional<size_t> batch;
-  std::optional<std::string> tls;  // shm | tcp
-  std::optional<std::string> op;   // get | put
-  std::string protocol = "auto";   // auto | rma | am
-  std::string progress = "event";  // event | busy
+  std::optional<std::string> tls;       // shm | tcp
+  std::optional<std::string> op;        // get | put
+  std::string protocol = "auto";        // auto | rma | am
+  std::string progress = "event";       // event | busy: the node's progress thread
+  std::string peer_progress = "event";  // event | busy: the client peer's
   double seconds_per_case = 0.5;
 };
 
@@ -197,7 +198,7 @@ int Reap(Child& child, absl::Duration timeout) {
 // --- the client peer (child process) ----------------------------------------------------------
 
 int ServePeer(const Flags& flags) {
-  auto transport = UcxTransport::Create(Options(flags.tls.value_or("shm"), "auto", "event"));
+  auto transport = UcxTransport::Create(Options(flags.tls.value_or("shm"), "auto", flags.progress));
   if (!transport.ok()) {
     std::fprintf(stderr, "serve-peer: %s\n", transport.status().ToString().c_str());
     return 1;
@@ -221,9 +222,11 @@ struct Peer {
   transfer::RegionDescriptor descriptor;
 };
 
-std::optional<Peer> StartPeer(const std::string& tls) {
-  auto child = Spawn("/proc/self/exe", {"strata-bench", "transfer", "--serve-peer", "--tls", tls},
-                     {"UCX_TLS=" + UcxTls(tls), "UCX_NET_DEVICES=lo"}, true, -1);
+std::optional<Peer> StartPeer(const std::string& tls, const std::string& progress) {
+  auto child =
+      Spawn("/proc/self/exe",
+            {"strata-bench", "transfer", "--serve-peer", "--tls", tls, "--progress", progress},
+            {"UCX_TLS=" + UcxTls(tls), "UCX_NET_DEVICES=lo"}, true, -1);
   if (!child) return std::nullopt;
   Peer peer;
   peer.child = *child;
@@ -467,7 +470,8 @@ void Usage() {
   std::printf(
       "usage: strata-bench transfer [--json] [--block-bytes N] [--batch N] [--path ucx]\n"
       "                             [--tls shm|tcp] [--op get|put] [--protocol auto|rma|am]\n"
-      "                             [--progress event|busy] [--seconds S] [--no-perftest]\n"
+      "                             [--progress event|busy] [--peer-progress event|busy]\n"
+      "                             [--seconds S] [--no-perftest]\n"
       "Without case flags, sweeps block {64KiB,256KiB,1MiB,4MiB} x batch {1,16,64} x tls\n"
       "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
       "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
@@ -505,6 +509,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->protocol = v;
     } else if (a == "--progress" && value(&v) && (v == "event" || v == "busy")) {
       flags->progress = v;
+    } else if (a == "--peer-progress" && value(&v) && (v == "event" || v == "busy")) {
+      flags->peer_progress = v;
     } else if (a == "--seconds" && value(&v) && absl::SimpleAtod(v, &flags->seconds_per_case) &&
                flags->seconds_per_case > 0 && flags->seconds_per_case <= 30) {
     } else {
@@ -541,9 +547,9 @@ int RunTransferBench(int argc, char** argv) {
       }
     }
     if (!single) {
-      // The protocol auto did not pick, for comparison (get, batch 16).
-      const std::string other = tls == "tcp" ? "rma" : "am";
-      for (size_t block : blocks) cases.push_back({tls, other, block, 16, "get"});
+      // The protocol auto did not pick, for comparison (get, batch 16); "other" is resolved once
+      // the auto endpoint has chosen.
+      for (size_t block : blocks) cases.push_back({tls, "other", block, 16, "get"});
     }
   }
 
@@ -552,15 +558,19 @@ int RunTransferBench(int argc, char** argv) {
   std::map<std::pair<std::string, size_t>, std::optional<double>> perftest_cache;
   std::vector<Result> results;
   for (const auto& tls : tls_list) {
-    std::optional<Peer> peer = StartPeer(tls);
+    std::optional<Peer> peer = StartPeer(tls, flags.peer_progress);
     if (!peer) {
       std::fprintf(stderr, "strata-bench transfer: could not start the peer process (%s)\n",
                    tls.c_str());
       return 1;
     }
     std::map<std::string, Node> nodes;  // by requested protocol
-    for (const Case& c : cases) {
+    for (Case c : cases) {
       if (c.tls != tls) continue;
+      if (c.protocol == "other") {
+        auto chosen = nodes.find("auto");
+        c.protocol = chosen != nodes.end() && chosen->second.chosen == "rma" ? "am" : "rma";
+      }
       Result r;
       auto it = nodes.find(c.protocol);
       if (it == nodes.end()) {

@@ -67,6 +67,14 @@ TEST(EndpointLanesTest, RdmaHasNativeRma) {
   EXPECT_EQ(lanes.transports, "rc_mlx5/mlx5_0:1");
 }
 
+TEST(EndpointLanesTest, PeerFailureSupport) {
+  EXPECT_FALSE(ParseContextHasPeerFailureTransport(
+      "#      resource 2  :  md 2  dev 2  flags -- sysv/memory\n"
+      "#      resource 4  :  md 4  dev 2  flags -- cma/memory\n"));
+  EXPECT_TRUE(
+      ParseContextHasPeerFailureTransport("#      resource 1  :  md 1  dev 1  flags -- tcp/lo\n"));
+}
+
 TEST(EndpointLanesTest, ContextResources) {
   EXPECT_TRUE(ParseContextHasNativeRma("#      resource 4  :  md 4  dev 2  flags -- cma/memory\n"));
   EXPECT_FALSE(

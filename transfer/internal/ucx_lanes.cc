@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <set>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -75,21 +77,46 @@ EndpointLanes InspectEndpoint(ucp_ep_h ep) {
   return ParseEndpointInfo(PrintToString([ep](FILE* f) { ucp_ep_print_info(ep, f); }));
 }
 
-bool ParseContextHasNativeRma(std::string_view text) {
-  static constexpr std::string_view kNative[] = {"sysv",     "posix",    "cma",     "knem",
-                                                 "xpmem",    "rc_verbs", "rc_mlx5", "dc_mlx5",
-                                                 "cuda_ipc", "gdr_copy", "rocm_ipc"};
+namespace {
+
+// The transport names of the context's "resource N : ... flags -- tl/dev" lines.
+std::vector<std::string> ContextTransports(std::string_view text) {
+  std::vector<std::string> out;
   for (absl::string_view line : absl::StrSplit(AsAbsl(text), '\n')) {
     if (!absl::StrContains(line, "resource")) continue;
     const size_t dashes = line.find("-- ");
     if (dashes == absl::string_view::npos) continue;
     absl::string_view resource = line.substr(dashes + 3);
-    resource = resource.substr(0, resource.find('/'));
-    for (std::string_view tl : kNative) {
-      if (resource == AsAbsl(tl)) return true;
+    out.emplace_back(resource.substr(0, resource.find('/')));
+  }
+  return out;
+}
+
+bool AnyOf(const std::vector<std::string>& transports,
+           std::initializer_list<std::string_view> names) {
+  for (const std::string& tl : transports) {
+    for (std::string_view name : names) {
+      if (tl == name) return true;
     }
   }
   return false;
+}
+
+}  // namespace
+
+bool ParseContextHasNativeRma(std::string_view text) {
+  return AnyOf(ContextTransports(text), {"sysv", "posix", "cma", "knem", "xpmem", "rc_verbs",
+                                         "rc_mlx5", "dc_mlx5", "cuda_ipc", "gdr_copy", "rocm_ipc"});
+}
+
+bool ParseContextHasPeerFailureTransport(std::string_view text) {
+  return AnyOf(ContextTransports(text),
+               {"tcp", "rc_verbs", "rc_mlx5", "dc_mlx5", "ud_verbs", "ud_mlx5"});
+}
+
+bool ContextHasPeerFailureTransport(ucp_context_h context) {
+  return ParseContextHasPeerFailureTransport(
+      PrintToString([context](FILE* f) { ucp_context_print_info(context, f); }));
 }
 
 bool ContextHasNativeRma(ucp_context_h context) {

@@ -37,6 +37,12 @@ EndpointLanes InspectEndpoint(ucp_ep_h ep);
 bool ParseContextHasNativeRma(std::string_view text);
 bool ContextHasNativeRma(ucp_context_h context);
 
+// Whether the context has an active-message transport that supports UCP_ERR_HANDLING_MODE_PEER
+// (tcp, rdma). Without one -- UCX_TLS=sm in UCX 1.13, whose sysv/posix transports cannot report
+// peer failure -- ucp_ep_create in that mode can only fail (and logs an error saying so).
+bool ParseContextHasPeerFailureTransport(std::string_view text);
+bool ContextHasPeerFailureTransport(ucp_context_h context);
+
 }  // namespace strata::transfer::internal
 
 #endif  // STRATA_TRANSFER_INTERNAL_UCX_LANES_H_
