@@ -40,14 +40,14 @@ struct Kernels {
   // and the inverse step. False when any group does not fit fp16 (outputs then unspecified).
   bool (*kivi_params)(const float* mn, const float* mx, size_t n, float levels, uint8_t* scale16,
                       uint8_t* min16, float* min_out, float* inv_out);
-  // codes for n elements with per-element minimum and inverse scale, packed `bits` (2 or 4) per
-  // code, element i at bit bits * (i % (8 / bits)) of byte i / (8 / bits). Writes
-  // ceil(n * bits / 8) bytes.
-  void (*kivi_quantize)(const float* x, const float* mn, const float* inv, size_t n, int bits,
-                        uint8_t* out);
-  // out[i] = q[i] * scale[i] + mn[i].
+  // Codes for n elements with minimum mn[i / group] and inverse step inv[i / group] (group 1:
+  // per element; otherwise REQUIRES group % 8 == 0), packed `bits` (2 or 4) per code, element i
+  // at bit bits * (i % (8 / bits)) of byte i / (8 / bits). Writes ceil(n * bits / 8) bytes.
+  void (*kivi_quantize)(const float* x, const float* mn, const float* inv, size_t n, size_t group,
+                        int bits, uint8_t* out);
+  // out[i] = q[i] * scale[i / group] + mn[i / group].
   void (*kivi_dequantize)(const uint8_t* codes, const float* mn, const float* scale, size_t n,
-                          int bits, float* out);
+                          size_t group, int bits, float* out);
   // Byte-plane shuffle of n elements of esize bytes: dst[b * n + i] = src[i * esize + b].
   void (*shuffle)(const uint8_t* src, size_t n, size_t esize, uint8_t* dst);
   void (*unshuffle)(const uint8_t* src, size_t n, size_t esize, uint8_t* dst);

@@ -374,16 +374,26 @@ STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, floa
   return ok;
 }
 
-STRATA_AVX2 void KiviQuantizeAvx2(const float* x, const float* mn, const float* inv, size_t n,
-                                  int bits, uint8_t* out) {
+// kGrouped: mn / inv (scale) hold one value per `group` elements (group % 8 == 0), else one per
+// element.
+template <bool kGrouped>
+STRATA_AVX2 void KiviQuantizeT(const float* x, const float* mn, const float* inv, size_t n,
+                               size_t group, int bits, uint8_t* out) {
   const float levels = static_cast<float>((1 << bits) - 1);
   const __m256 vlevels = _mm256_set1_ps(levels);
   const __m256 zero = _mm256_setzero_ps();
   const __m256i even_dwords = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const size_t vec_end = n & ~size_t{7};
   for (size_t i = 0; i < vec_end; i += 8) {
-    __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(mn + i)),
-                             _mm256_loadu_ps(inv + i));
+    __m256 vmn, vinv;
+    if constexpr (kGrouped) {
+      vmn = _mm256_set1_ps(mn[i / group]);
+      vinv = _mm256_set1_ps(inv[i / group]);
+    } else {
+      vmn = _mm256_loadu_ps(mn + i);
+      vinv = _mm256_loadu_ps(inv + i);
+    }
+    __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmn), vinv);
     t = _mm256_min_ps(_mm256_max_ps(t, zero), vlevels);
     const __m256i q = _mm256_cvtps_epi32(t);
     // Pairs of codes -> one value per 64-bit lane: c0 | c1 << bits.
@@ -406,33 +416,54 @@ STRATA_AVX2 void KiviQuantizeAvx2(const float* x, const float* mn, const float* 
     const size_t last = (n + per_byte - 1) / per_byte;
     std::memset(out + first, 0, last - first);
     for (size_t i = vec_end; i < n; ++i) {
-      const uint32_t q = QuantizeKivi(x[i], mn[i], inv[i], levels);
+      const size_t k = kGrouped ? i / group : i;
+      const uint32_t q = QuantizeKivi(x[i], mn[k], inv[k], levels);
       out[i / per_byte] |= static_cast<uint8_t>(q << (bits * (i % per_byte)));
     }
   }
 }
 
-STRATA_AVX2 void KiviDequantizeAvx2(const uint8_t* codes, const float* mn, const float* scale,
-                                    size_t n, int bits, float* out) {
+template <bool kGrouped>
+STRATA_AVX2 void KiviDequantizeT(const uint8_t* codes, const float* mn, const float* scale,
+                                 size_t n, size_t group, int bits, float* out) {
   const size_t vec_end = n & ~size_t{7};
   const __m256i shifts = bits == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)
                                    : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
   for (size_t i = 0; i < vec_end; i += 8) {
+    __m256 vmn, vscale;
+    if constexpr (kGrouped) {
+      vmn = _mm256_set1_ps(mn[i / group]);
+      vscale = _mm256_set1_ps(scale[i / group]);
+    } else {
+      vmn = _mm256_loadu_ps(mn + i);
+      vscale = _mm256_loadu_ps(scale + i);
+    }
     uint32_t word = 0;
     std::memcpy(&word, codes + i * bits / 8, static_cast<size_t>(bits));  // 4 or 2 bytes
     const __m256i q = _mm256_and_si256(
         _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), mask);
-    const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_loadu_ps(scale + i)),
-                                   _mm256_loadu_ps(mn + i));
-    _mm256_storeu_ps(out + i, v);
+    _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), vscale), vmn));
   }
   const size_t per_byte = static_cast<size_t>(8 / bits);
   const uint32_t m = (1u << bits) - 1u;
   for (size_t i = vec_end; i < n; ++i) {
+    const size_t k = kGrouped ? i / group : i;
     const uint32_t q = (codes[i / per_byte] >> (bits * (i % per_byte))) & m;
-    out[i] = DequantizeKivi(q, mn[i], scale[i]);
+    out[i] = DequantizeKivi(q, mn[k], scale[k]);
   }
+}
+
+STRATA_AVX2 void KiviQuantizeAvx2(const float* x, const float* mn, const float* inv, size_t n,
+                                  size_t group, int bits, uint8_t* out) {
+  if (group == 1) return KiviQuantizeT<false>(x, mn, inv, n, 1, bits, out);
+  return KiviQuantizeT<true>(x, mn, inv, n, group, bits, out);
+}
+
+STRATA_AVX2 void KiviDequantizeAvx2(const uint8_t* codes, const float* mn, const float* scale,
+                                    size_t n, size_t group, int bits, float* out) {
+  if (group == 1) return KiviDequantizeT<false>(codes, mn, scale, n, 1, bits, out);
+  return KiviDequantizeT<true>(codes, mn, scale, n, group, bits, out);
 }
 
 STRATA_AVX2 void ShuffleAvx2(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {

@@ -138,25 +138,25 @@ bool KiviParams(const float* mn, const float* mx, size_t n, float levels, uint8_
   return ok;
 }
 
-void KiviQuantize(const float* x, const float* mn, const float* inv, size_t n, int bits,
-                  uint8_t* out) {
+void KiviQuantize(const float* x, const float* mn, const float* inv, size_t n, size_t group,
+                  int bits, uint8_t* out) {
   const float levels = static_cast<float>((1 << bits) - 1);
   const size_t per_byte = static_cast<size_t>(8 / bits);
   const size_t nbytes = (n + per_byte - 1) / per_byte;
   std::memset(out, 0, nbytes);
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t q = QuantizeKivi(x[i], mn[i], inv[i], levels);
+    const uint32_t q = QuantizeKivi(x[i], mn[i / group], inv[i / group], levels);
     out[i / per_byte] |= static_cast<uint8_t>(q << (bits * (i % per_byte)));
   }
 }
 
-void KiviDequantize(const uint8_t* codes, const float* mn, const float* scale, size_t n, int bits,
-                    float* out) {
+void KiviDequantize(const uint8_t* codes, const float* mn, const float* scale, size_t n,
+                    size_t group, int bits, float* out) {
   const size_t per_byte = static_cast<size_t>(8 / bits);
   const uint32_t mask = (1u << bits) - 1u;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t q = (codes[i / per_byte] >> (bits * (i % per_byte))) & mask;
-    out[i] = DequantizeKivi(q, mn[i], scale[i]);
+    out[i] = DequantizeKivi(q, mn[i / group], scale[i / group]);
   }
 }
 

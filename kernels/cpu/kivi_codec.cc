@@ -100,7 +100,7 @@ class KiviCodec final : public Codec {
           return OutOfRange(l, "K", t0);
         }
         for (size_t r = 0; r < rows; ++r) {
-          kernels_.kivi_quantize(buf.data() + r * c, mn.data(), inv.data(), c, bits_,
+          kernels_.kivi_quantize(buf.data() + r * c, mn.data(), inv.data(), c, 1, bits_,
                                  k_codes + (t0 + r) * g.row_bytes);
         }
       }
@@ -115,8 +115,7 @@ class KiviCodec final : public Codec {
                                   lo.data(), hi.data())) {
           return OutOfRange(l, "V", t);
         }
-        Expand(lo.data(), hi.data(), ngv, g.group, c, mn.data(), inv.data());
-        kernels_.kivi_quantize(buf.data(), mn.data(), inv.data(), c, bits_,
+        kernels_.kivi_quantize(buf.data(), lo.data(), hi.data(), c, g.group, bits_,
                                v_codes + t * g.row_bytes);
       }
     }
@@ -142,7 +141,7 @@ class KiviCodec final : public Codec {
         const uint64_t t0 = kg * g.group;
         const uint64_t t1 = std::min(g.tokens, t0 + g.group);
         for (uint64_t t = t0; t < t1; ++t) {
-          kernels_.kivi_dequantize(k_codes + t * g.row_bytes, mn.data(), scale.data(), c, bits_,
+          kernels_.kivi_dequantize(k_codes + t * g.row_bytes, mn.data(), scale.data(), c, 1, bits_,
                                    buf.data());
           kernels_.store_f32(layout.dtype, buf.data(), c, k_dst + t * c * esize);
         }
@@ -152,9 +151,8 @@ class KiviCodec final : public Codec {
         const char* params = section + g.value_params_offset() + t * ngv * 4;
         kernels_.load_f32(DType::kF16, params, ngv, gscale.data());
         kernels_.load_f32(DType::kF16, params + 2 * ngv, ngv, gmn.data());
-        Expand(gmn.data(), gscale.data(), ngv, g.group, c, mn.data(), scale.data());
-        kernels_.kivi_dequantize(v_codes + t * g.row_bytes, mn.data(), scale.data(), c, bits_,
-                                 buf.data());
+        kernels_.kivi_dequantize(v_codes + t * g.row_bytes, gmn.data(), gscale.data(), c, g.group,
+                                 bits_, buf.data());
         kernels_.store_f32(layout.dtype, buf.data(), c, v_dst + t * c * esize);
       }
     }
@@ -168,15 +166,6 @@ class KiviCodec final : public Codec {
   }
   uint64_t BodySize(const BlockLayout& layout, uint32_t group) const {
     return layout.layers * Geometry(layout, group).layer_bytes();
-  }
-  // Per-group values a[g], b[g] -> per-element arrays of n elements in groups of `group`.
-  static void Expand(const float* a, const float* b, size_t groups, size_t group, size_t n,
-                     float* a_out, float* b_out) {
-    for (size_t g = 0; g < groups; ++g) {
-      const size_t c0 = g * group, c1 = std::min(n, c0 + group);
-      std::fill(a_out + c0, a_out + c1, a[g]);
-      std::fill(b_out + c0, b_out + c1, b[g]);
-    }
   }
   absl::Status OutOfRange(uint32_t layer, const char* plane, uint64_t token) const {
     return absl::InvalidArgumentError(
