@@ -250,16 +250,16 @@ bool TieredStore::EnsureRoom(size_t t, uint64_t charge) {
   return true;
 }
 
-void TieredStore::EnforceWatermark(size_t t) {
+void TieredStore::EnforceWatermark(size_t t, BlockId keep) {
   Tier& tier = *tiers_[t];
   const double cap = static_cast<double>(tier.capacity_bytes());
   if (static_cast<double>(tier.used_bytes()) <= options_.high_watermark * cap) return;
   while (static_cast<double>(tier.used_bytes()) > options_.low_watermark * cap) {
-    if (!EvictOne(t)) return;
+    if (!EvictOne(t, keep)) return;
   }
 }
 
-bool TieredStore::EvictOne(size_t t) {
+bool TieredStore::EvictOne(size_t t, BlockId keep) {
   const size_t n = shards_.size();
   const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
   const bool has_lower = t + 1 < tiers_.size();
@@ -272,7 +272,7 @@ bool TieredStore::EvictOne(size_t t) {
       const int64_t now = Now();
       auto pick = shard.policies[t]->PickVictim([&](BlockId b) {
         auto it = shard.entries.find(b);
-        return it != shard.entries.end() && CanEvictLocked(it->second, now);
+        return b != keep && it != shard.entries.end() && CanEvictLocked(it->second, now);
       });
       if (!pick) continue;
       victim = *pick;
@@ -394,7 +394,9 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   }
   ChangeChildCount(replaced_parent, -1);
   if (!parent.empty()) LinkParent(ns, block, id, parent);
-  EnforceWatermark(placed_tier);
+  // The block just stored is not its own victim: when everything else is leased the tier stays
+  // above its high watermark (never above capacity) rather than dropping what it accepted.
+  EnforceWatermark(placed_tier, block);
   return absl::OkStatus();
 }
 
@@ -533,7 +535,7 @@ void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size
     (void)tiers_[0]->Erase(id, *up);  // a memory tier's erase cannot fail
     return;
   }
-  EnforceWatermark(0);
+  EnforceWatermark(0, block);
 }
 
 bool TieredStore::Exists(std::string_view ns, std::string_view key) {

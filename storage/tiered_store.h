@@ -177,12 +177,12 @@ class TieredStore {
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
                                    const BlockRecord& record, std::string_view bytes);
-  // Moves one victim out of tier t (down, or dropped from the last tier). False when tier t has
-  // nothing evictable. Nothing locked on entry.
-  bool EvictOne(size_t t);
+  // Moves one victim other than `keep` out of tier t (down, or dropped from the last tier).
+  // False when tier t has nothing evictable. Nothing locked on entry.
+  bool EvictOne(size_t t, BlockId keep = 0);
   // Evicts from tier t until `charge` more bytes fit under its capacity.
   bool EnsureRoom(size_t t, uint64_t charge);
-  void EnforceWatermark(size_t t);
+  void EnforceWatermark(size_t t, BlockId keep);
   // Removes an entry from its tier, its policies and the index; returns its parent link.
   BlockId EraseLocked(Shard& shard, BlockId block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   bool CanEvictLocked(const Entry& e, int64_t now) const;

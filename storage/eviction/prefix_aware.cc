@@ -1,9 +1,19 @@
 #include "storage/eviction/prefix_aware.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 namespace strata {
+
+static double Knob(const char* name, double d) {
+  const char* v = getenv(name);
+  return v ? atof(v) : d;
+}
+static const double kAlpha = Knob("PA_ALPHA", 0.5);
+static const double kK = Knob("PA_K", 3);
+static const int kMode = static_cast<int>(Knob("PA_MODE", 1));
 
 PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
   if (h.uses >= 2) return kReused;
@@ -11,10 +21,38 @@ PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
 }
 
 void PrefixAwarePolicy::AddCandidate(BlockId id, const Entry& e) {
-  candidates_[e.cls].emplace(e.last_use, id);
+  if (e.cls != kReused) {
+    candidates_[e.cls].emplace(e.last_use, id);
+    return;
+  }
+  lru_.emplace(e.last_use, id);
+  const double g = std::max(1.0, e.history.gap);
+  by_pred_.insert({e.last_use + static_cast<uint64_t>(g), id});
+  by_deadline_.insert({e.last_use + static_cast<uint64_t>(kK * g), id});
 }
 
-void PrefixAwarePolicy::RemoveCandidate(const Entry& e) { candidates_[e.cls].erase(e.last_use); }
+void PrefixAwarePolicy::RemoveCandidate(BlockId id, const Entry& e) {
+  if (e.cls != kReused) {
+    candidates_[e.cls].erase(e.last_use);
+    return;
+  }
+  lru_.erase(e.last_use);
+  const double g = std::max(1.0, e.history.gap);
+  by_pred_.erase({e.last_use + static_cast<uint64_t>(g), id});
+  by_deadline_.erase({e.last_use + static_cast<uint64_t>(kK * g), id});
+}
+
+void PrefixAwarePolicy::Touch(Entry& e) {
+  const uint64_t now = ++clock_;
+  if (e.history.uses > 0) {
+    const double g = static_cast<double>(now - e.history.last_use);
+    e.history.gap = e.history.gap == 0 ? g : kAlpha * g + (1 - kAlpha) * e.history.gap;
+  }
+  if (e.history.uses < UINT32_MAX) ++e.history.uses;
+  e.history.last_use = now;
+  e.last_use = now;
+  e.cls = ClassOf(e.history);
+}
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   if (blocks_.contains(id)) return;  // REQUIRES violated; keep the existing entry.
@@ -26,9 +64,7 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
     // The stale ghost_order_ entry is skipped when it reaches the front.
     ghost_.erase(ghost);
   }
-  ++e.history.uses;
-  e.cls = ClassOf(e.history);
-  e.last_use = ++clock_;
+  Touch(e);
   AddCandidate(id, e);
   blocks_.emplace(id, e);
 }
@@ -38,10 +74,8 @@ void PrefixAwarePolicy::OnAccess(BlockId id) {
   if (it == blocks_.end()) return;
   Entry& e = it->second;
   const bool candidate = e.resident_children == 0;
-  if (candidate) RemoveCandidate(e);
-  if (e.history.uses < UINT32_MAX) ++e.history.uses;
-  e.cls = ClassOf(e.history);
-  e.last_use = ++clock_;
+  if (candidate) RemoveCandidate(id, e);
+  Touch(e);
   if (candidate) AddCandidate(id, e);
 }
 
@@ -51,7 +85,7 @@ void PrefixAwarePolicy::OnResidentChildren(BlockId id, uint32_t resident_childre
   Entry& e = it->second;
   const bool was_candidate = e.resident_children == 0;
   const bool is_candidate = resident_children == 0;
-  if (was_candidate) RemoveCandidate(e);
+  if (was_candidate) RemoveCandidate(id, e);
   e.resident_children = resident_children;
   if (resident_children > 0) e.history.had_child = true;
   e.cls = ClassOf(e.history);
@@ -61,7 +95,7 @@ void PrefixAwarePolicy::OnResidentChildren(BlockId id, uint32_t resident_childre
 void PrefixAwarePolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  if (it->second.resident_children == 0) RemoveCandidate(it->second);
+  if (it->second.resident_children == 0) RemoveCandidate(id, it->second);
   Remember(it->second.key_hash, it->second.history);
   blocks_.erase(it);
 }
@@ -71,8 +105,6 @@ void PrefixAwarePolicy::Remember(uint64_t key_hash, const History& h) {
   ghost_order_.push_back(key_hash);
   const size_t limit = std::max(kMinGhost, kGhostPerBlock * blocks_.size());
   while (ghost_order_.size() > limit) {
-    // A hash queued more than once is dropped with its oldest copy; the history is an estimate
-    // and losing it only costs a misclassification.
     ghost_.erase(ghost_order_.front());
     ghost_order_.pop_front();
   }
@@ -85,10 +117,23 @@ std::optional<PrefixAwarePolicy::ReuseClass> PrefixAwarePolicy::TEST_class(Block
 }
 
 std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
-  for (const auto& by_use : candidates_) {
-    for (const auto& [last_use, id] : by_use) {
+  for (size_t c = 0; c < 2; ++c) {
+    for (const auto& [last_use, id] : candidates_[c]) {
       if (can_evict(id)) return id;
     }
+  }
+  if (kMode == 0) {
+    for (const auto& [last_use, id] : lru_) {
+      if (can_evict(id)) return id;
+    }
+    return std::nullopt;
+  }
+  for (const auto& [deadline, id] : by_deadline_) {
+    if (deadline >= clock_) break;
+    if (can_evict(id)) return id;
+  }
+  for (auto it = by_pred_.rbegin(); it != by_pred_.rend(); ++it) {
+    if (can_evict(it->second)) return it->second;
   }
   return std::nullopt;
 }

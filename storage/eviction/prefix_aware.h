@@ -30,6 +30,7 @@
 #include <deque>
 
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "storage/eviction_policy.h"
 
@@ -57,6 +58,8 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   struct History {
     uint32_t uses = 0;
     bool had_child = false;
+    uint64_t last_use = 0;
+    double gap = 0;
   };
   struct Entry {
     uint64_t key_hash = 0;
@@ -68,12 +71,16 @@ class PrefixAwarePolicy final : public EvictionPolicy {
 
   static ReuseClass ClassOf(const History& h);
   void AddCandidate(BlockId id, const Entry& e);
-  void RemoveCandidate(const Entry& e);
+  void RemoveCandidate(BlockId id, const Entry& e);
+  void Touch(Entry& e);
   void Remember(uint64_t key_hash, const History& h);
 
   absl::flat_hash_map<BlockId, Entry> blocks_;
   // Per class, candidates (no resident child) by last use, oldest first.
   std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> candidates_;
+  absl::btree_map<uint64_t, BlockId> lru_;
+  absl::btree_set<std::pair<uint64_t, BlockId>> by_pred_;
+  absl::btree_set<std::pair<uint64_t, BlockId>> by_deadline_;
   // Ghost history of blocks that left, oldest first in ghost_order_ (a hash may appear more
   // than once there; ghost_ holds the newest history).
   absl::flat_hash_map<uint64_t, History> ghost_;
