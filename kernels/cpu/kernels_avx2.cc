@@ -439,8 +439,14 @@ STRATA_AVX2 void KiviDequantizeT(const uint8_t* codes, const float* mn, const fl
       vmn = _mm256_loadu_ps(mn + i);
       vscale = _mm256_loadu_ps(scale + i);
     }
-    uint32_t word = 0;
-    std::memcpy(&word, codes + i * bits / 8, static_cast<size_t>(bits));  // 4 or 2 bytes
+    uint32_t word;
+    if (bits == 4) {
+      std::memcpy(&word, codes + i / 2, 4);
+    } else {
+      uint16_t half;
+      std::memcpy(&half, codes + i / 4, 2);
+      word = half;
+    }
     const __m256i q = _mm256_and_si256(
         _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), mask);
     _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), vscale), vmn));
