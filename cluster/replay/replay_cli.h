@@ -30,10 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "storage/eviction/prefix_aware.h"
+
 namespace strata::replay {
 
 // The policy the replay uses when --policy is not given: the recommended default.
-inline constexpr char kRecommendedPolicy[] = "prefix-aware";
+inline constexpr const char* kRecommendedPolicy = kRecommendedEvictionPolicy;
 
 int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 

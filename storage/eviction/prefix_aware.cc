@@ -1,57 +1,28 @@
 #include "storage/eviction/prefix_aware.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
 
 namespace strata {
 
-static double Knob(const char* name, double d) {
-  const char* v = getenv(name);
-  return v ? atof(v) : d;
-}
-static const double kAlpha = Knob("PA_ALPHA", 0.5);
-static const double kK = Knob("PA_K", 3);
-static const int kMode = static_cast<int>(Knob("PA_MODE", 1));
-
 PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
-  if (h.uses >= 2) return kReused;
-  return h.had_child ? kInterior : kTail;
+  if (!h.had_child) return kTail;
+  return h.uses >= 2 ? kReused : kInterior;
 }
 
 void PrefixAwarePolicy::AddCandidate(BlockId id, const Entry& e) {
-  if (e.cls != kReused) {
-    candidates_[e.cls].emplace(e.last_use, id);
-    return;
-  }
-  lru_.emplace(e.last_use, id);
-  const double g = std::max(1.0, e.history.gap);
-  by_pred_.insert({e.last_use + static_cast<uint64_t>(g), id});
-  by_deadline_.insert({e.last_use + static_cast<uint64_t>(kK * g), id});
+  candidates_[e.cls].emplace(e.last_use, id);
 }
 
-void PrefixAwarePolicy::RemoveCandidate(BlockId id, const Entry& e) {
-  if (e.cls != kReused) {
-    candidates_[e.cls].erase(e.last_use);
-    return;
-  }
-  lru_.erase(e.last_use);
-  const double g = std::max(1.0, e.history.gap);
-  by_pred_.erase({e.last_use + static_cast<uint64_t>(g), id});
-  by_deadline_.erase({e.last_use + static_cast<uint64_t>(kK * g), id});
-}
+void PrefixAwarePolicy::RemoveCandidate(const Entry& e) { candidates_[e.cls].erase(e.last_use); }
 
-void PrefixAwarePolicy::Touch(Entry& e) {
-  const uint64_t now = ++clock_;
-  if (e.history.uses > 0) {
-    const double g = static_cast<double>(now - e.history.last_use);
-    e.history.gap = e.history.gap == 0 ? g : kAlpha * g + (1 - kAlpha) * e.history.gap;
-  }
-  if (e.history.uses < UINT32_MAX) ++e.history.uses;
-  e.history.last_use = now;
-  e.last_use = now;
+void PrefixAwarePolicy::Reclassify(BlockId id, Entry& e) {
+  const bool candidate = e.resident_children == 0;
+  if (candidate) RemoveCandidate(e);
+  --population_[e.cls];
   e.cls = ClassOf(e.history);
+  ++population_[e.cls];
+  if (candidate) AddCandidate(id, e);
 }
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
@@ -61,10 +32,13 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   auto ghost = ghost_.find(info.key_hash);
   if (ghost != ghost_.end()) {
     e.history = ghost->second;
-    // The stale ghost_order_ entry is skipped when it reaches the front.
+    // Its ghost_order_ entry stays; dropping it later erases nothing or a newer copy (harmless).
     ghost_.erase(ghost);
   }
-  Touch(e);
+  if (e.history.uses < UINT32_MAX) ++e.history.uses;
+  e.cls = ClassOf(e.history);
+  e.last_use = ++clock_;
+  ++population_[e.cls];
   AddCandidate(id, e);
   blocks_.emplace(id, e);
 }
@@ -74,29 +48,31 @@ void PrefixAwarePolicy::OnAccess(BlockId id) {
   if (it == blocks_.end()) return;
   Entry& e = it->second;
   const bool candidate = e.resident_children == 0;
-  if (candidate) RemoveCandidate(id, e);
-  Touch(e);
+  if (candidate) RemoveCandidate(e);
+  if (e.history.uses < UINT32_MAX) ++e.history.uses;
+  e.last_use = ++clock_;
   if (candidate) AddCandidate(id, e);
+  Reclassify(id, e);
 }
 
 void PrefixAwarePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
   Entry& e = it->second;
-  const bool was_candidate = e.resident_children == 0;
-  const bool is_candidate = resident_children == 0;
-  if (was_candidate) RemoveCandidate(id, e);
+  if (e.resident_children == 0) RemoveCandidate(e);
   e.resident_children = resident_children;
   if (resident_children > 0) e.history.had_child = true;
-  e.cls = ClassOf(e.history);
-  if (is_candidate) AddCandidate(id, e);
+  if (e.resident_children == 0) AddCandidate(id, e);
+  Reclassify(id, e);
 }
 
 void PrefixAwarePolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  if (it->second.resident_children == 0) RemoveCandidate(id, it->second);
-  Remember(it->second.key_hash, it->second.history);
+  const Entry& e = it->second;
+  if (e.resident_children == 0) RemoveCandidate(e);
+  --population_[e.cls];
+  Remember(e.key_hash, e.history);
   blocks_.erase(it);
 }
 
@@ -105,6 +81,8 @@ void PrefixAwarePolicy::Remember(uint64_t key_hash, const History& h) {
   ghost_order_.push_back(key_hash);
   const size_t limit = std::max(kMinGhost, kGhostPerBlock * blocks_.size());
   while (ghost_order_.size() > limit) {
+    // When a hash is queued twice this drops its newer history early; the history is only an
+    // estimate, and losing it costs one misclassification.
     ghost_.erase(ghost_order_.front());
     ghost_order_.pop_front();
   }
@@ -116,26 +94,24 @@ std::optional<PrefixAwarePolicy::ReuseClass> PrefixAwarePolicy::TEST_class(Block
   return it->second.cls;
 }
 
-std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
-  for (size_t c = 0; c < 2; ++c) {
-    for (const auto& [last_use, id] : candidates_[c]) {
-      if (can_evict(id)) return id;
-    }
-  }
-  if (kMode == 0) {
-    for (const auto& [last_use, id] : lru_) {
-      if (can_evict(id)) return id;
-    }
-    return std::nullopt;
-  }
-  for (const auto& [deadline, id] : by_deadline_) {
-    if (deadline >= clock_) break;
+std::optional<BlockId> PrefixAwarePolicy::PickFrom(
+    ReuseClass c, absl::FunctionRef<bool(BlockId)> can_evict) const {
+  for (const auto& [last_use, id] : candidates_[c]) {
     if (can_evict(id)) return id;
   }
-  for (auto it = by_pred_.rbegin(); it != by_pred_.rend(); ++it) {
-    if (can_evict(it->second)) return it->second;
-  }
   return std::nullopt;
+}
+
+std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
+  if (auto v = PickFrom(kTail, can_evict)) return v;
+  const double interior_share = blocks_.empty() ? 0
+                                                : static_cast<double>(population_[kInterior]) /
+                                                      static_cast<double>(blocks_.size());
+  if (interior_share >= kInteriorShare) {
+    if (auto v = PickFrom(kInterior, can_evict)) return v;
+  }
+  if (auto v = PickFrom(kReused, can_evict)) return v;
+  return PickFrom(kInterior, can_evict);
 }
 
 }  // namespace strata

@@ -1,27 +1,33 @@
-// PrefixAwarePolicy ("prefix-aware"): leaf-only eviction that predicts reuse from the block's
-// history. The recommended default for prefix caches.
+// PrefixAwarePolicy ("prefix-aware"): leaf-only eviction that predicts reuse from what the cache
+// has seen of each block. The recommended default for prefix caches.
 //
-// Why: in LLM prefix-cache traces (Mooncake) most blocks are used once, and which ones is
-// predictable from what the cache has already seen:
-//   - a block that never had a child is the tail of a prompt (the user's latest message, a
-//     partial last block): it is almost never reused (about 4% on the Mooncake trace);
-//   - an interior block seen in one request is reused when its conversation continues
-//     (about a third to two thirds of the time, more for long prompts);
-//   - a block already seen in two or more requests belongs to a live conversation or a shared
-//     prompt and is reused about 80% of the time.
-// LRU mixes the three; what it loses is the blocks of live conversations whose next turn comes
-// after LRU's horizon.
+// Why: in LLM prefix-cache traces most blocks are used once, and which ones is predictable from
+// the block's history (measured on Mooncake's synthetic trace, docs/prefix.md):
+//   - a block that never had a child is the tail of a prompt (the newest user message, a partial
+//     last block). Later turns re-send the history but replace that tail, so it is almost never
+//     reused (about 4% of the time, even when it was already seen twice);
+//   - an interior block seen in one request is reused when its conversation continues: a third
+//     to two thirds of the time, but mostly long after LRU would have dropped it;
+//   - an interior block already seen in two or more requests belongs to a live conversation or a
+//     shared prompt and is reused about 80% of the time.
+// LRU treats the three alike and spends its capacity on tails and first turns.
 //
-// How: every block is in one reuse class, from its history:
-//   kTail      used by one request and never had a resident child,
-//   kInterior  used by one request and had a resident child at some point,
-//   kReused    used (inserted or accessed) by two or more requests.
+// How: each block is in one reuse class, from its history:
+//   kTail      never had a resident child;
+//   kInterior  had a resident child, used by one request;
+//   kReused    had a resident child, used (inserted or accessed) by two or more requests.
 // History survives eviction in a ghost table keyed by BlockInfo::key_hash (uses and whether the
-// block had a child), bounded to kGhostPerBlock entries per tracked block (at least kMinGhost):
-// a block that returns after eviction resumes its class (a "ghost hit").
-// Only blocks with no resident child are candidates (as leaf-lru: a parent never leaves under a
-// resident child). The victim is the least recently used candidate of the lowest non-empty class.
-// Thread-compatible.
+// block had a child), bounded to kGhostPerBlock entries per tracked block and at least
+// kMinGhost: a block that returns after eviction resumes its history (a "ghost hit"), so the
+// second turn of a conversation promotes its prefix to kReused even if the first turn's blocks
+// were evicted.
+// Only blocks with no resident child are candidates (as in leaf-lru: a parent never leaves under
+// a resident child, and the tier stays prefix-closed). The victim is the least recently used
+// candidate of, in order: kTail; kInterior while that class holds at least kInteriorShare of the
+// tracked blocks (a small window in which a quickly continued conversation still hits); kReused;
+// kInterior.
+//
+// Costs: O(log n) per event; PickVictim visits rejected candidates only. Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_PREFIX_AWARE_H_
 #define STRATA_STORAGE_EVICTION_PREFIX_AWARE_H_
 
@@ -30,16 +36,19 @@
 #include <deque>
 
 #include "absl/container/btree_map.h"
-#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "storage/eviction_policy.h"
 
 namespace strata {
 
+// The policy name to use when none is configured.
+inline constexpr char kRecommendedEvictionPolicy[] = "prefix-aware";
+
 class PrefixAwarePolicy final : public EvictionPolicy {
  public:
   enum ReuseClass : uint8_t { kTail = 0, kInterior = 1, kReused = 2 };
   static constexpr size_t kNumClasses = 3;
+  static constexpr double kInteriorShare = 0.05;
   static constexpr size_t kGhostPerBlock = 8;
   static constexpr size_t kMinGhost = 1 << 16;
 
@@ -53,13 +62,12 @@ class PrefixAwarePolicy final : public EvictionPolicy {
 
   // The class of a tracked block; nullopt when untracked.
   std::optional<ReuseClass> TEST_class(BlockId id) const;
+  size_t TEST_ghost_size() const { return ghost_.size(); }
 
  private:
   struct History {
     uint32_t uses = 0;
     bool had_child = false;
-    uint64_t last_use = 0;
-    double gap = 0;
   };
   struct Entry {
     uint64_t key_hash = 0;
@@ -70,19 +78,20 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   };
 
   static ReuseClass ClassOf(const History& h);
+  // Moves `e` to the class its history says, keeping population_ and candidates_ in step.
+  void Reclassify(BlockId id, Entry& e);
   void AddCandidate(BlockId id, const Entry& e);
-  void RemoveCandidate(BlockId id, const Entry& e);
-  void Touch(Entry& e);
+  void RemoveCandidate(const Entry& e);
+  std::optional<BlockId> PickFrom(ReuseClass c, absl::FunctionRef<bool(BlockId)> can_evict) const;
   void Remember(uint64_t key_hash, const History& h);
 
   absl::flat_hash_map<BlockId, Entry> blocks_;
-  // Per class, candidates (no resident child) by last use, oldest first.
+  // Per class: candidates (no resident child) by last use, oldest first.
   std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> candidates_;
-  absl::btree_map<uint64_t, BlockId> lru_;
-  absl::btree_set<std::pair<uint64_t, BlockId>> by_pred_;
-  absl::btree_set<std::pair<uint64_t, BlockId>> by_deadline_;
-  // Ghost history of blocks that left, oldest first in ghost_order_ (a hash may appear more
-  // than once there; ghost_ holds the newest history).
+  // Per class: every tracked block, candidate or not.
+  std::array<size_t, kNumClasses> population_{};
+  // Ghost history of blocks that left. ghost_order_ is oldest first and may name a hash more
+  // than once (it left, returned and left again); ghost_ holds the newest history.
   absl::flat_hash_map<uint64_t, History> ghost_;
   std::deque<uint64_t> ghost_order_;
   uint64_t clock_ = 0;
