@@ -1,9 +1,11 @@
 // strata-node: one Strata cache node. Flags (and --config YAML) are read here only, turned into
 // NodeOptions, and the node runs until SIGTERM or SIGINT, then shuts down gracefully.
+#include <grpc/support/log.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cachenode/node.h"
@@ -95,6 +97,11 @@ int main(int argc, char** argv) {
   if (absl::Status st = options.Validate(); !st.ok()) {
     std::cerr << "strata-node: " << st.message() << "\n";
     return 2;
+  }
+
+  // gRPC's own log lines would break the one-line error contract; STRATA_GRPC_LOG=1 keeps them.
+  if (std::getenv("STRATA_GRPC_LOG") == nullptr) {
+    gpr_set_log_function([](gpr_log_func_args*) {});
   }
 
   // Block the shutdown signals before any thread starts, so only sigwait below receives them.

@@ -112,6 +112,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   STRATA_ASSIGN_OR_RETURN(auto creds, Credentials(options));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &node->port_);
+  // Two nodes must never share a port silently (gRPC sets SO_REUSEPORT by default).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(node->cache_service_.get());

@@ -1,0 +1,334 @@
+// strata-node as a real process on a free loopback port, driven through the C++ client and raw
+// gRPC stubs.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <fstream>
+#include <random>
+
+#include "client/client.h"
+#include "proto/strata.grpc.pb.h"
+#include "tests/integration/process.h"
+
+namespace strata {
+namespace {
+
+using testing::NodeProcess;
+
+std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
+                                       const std::vector<std::string>& args) {
+  std::string error;
+  auto node = NodeProcess::Start(dir, args, &error);
+  EXPECT_NE(node, nullptr) << error;
+  return node;
+}
+
+std::unique_ptr<Client> ConnectTo(const NodeProcess& node) {
+  ClientOptions options;
+  options.address = node.address();
+  auto client = Client::Connect(options);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? std::move(*client) : nullptr;
+}
+
+const v1::TierInfo& TierNamed(const v1::StatsResponse& s, const std::string& name) {
+  for (const auto& t : s.tiers()) {
+    if (t.name() == name) return t;
+  }
+  static const v1::TierInfo kNone;
+  return kNone;
+}
+
+TEST(NodeProcessTest, ThousandBlocksRoundTripThroughDemotionAndSurviveRestart) {
+  const std::string dir = testing::FreshDir("roundtrip");
+  const std::vector<std::string> args = {"--dram",     "8MiB",  "--ssd-dir",
+                                         dir + "/ssd", "--ssd", "256MiB"};
+  auto node = StartNode(dir, args);
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node);
+  ASSERT_NE(client, nullptr);
+
+  std::mt19937_64 rng(2024);
+  std::vector<std::string> keys, values;
+  for (int i = 0; i < 1000; ++i) {
+    std::string key(16, '\0'), value(8192 + rng() % (56 * 1024), '\0');
+    for (auto& c : key) c = static_cast<char>(rng());
+    for (auto& c : value) c = static_cast<char>(rng());
+    keys.push_back(std::move(key));
+    values.push_back(std::move(value));
+  }
+  for (size_t i = 0; i < keys.size(); i += 50) {
+    std::vector<PutBlock> batch;
+    for (size_t k = i; k < i + 50; ++k) batch.push_back({keys[k], "", {}, values[k]});
+    auto results = client->Put("it/roundtrip", batch);
+    ASSERT_TRUE(results.ok()) << results.status();
+    for (const auto& st : *results) ASSERT_TRUE(st.ok()) << st;
+  }
+  auto stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  const auto& dram = TierNamed(*stats, "dram");
+  EXPECT_GT(TierNamed(*stats, "ssd").blocks(), 500u) << "8 MiB of DRAM must push most to SSD";
+  EXPECT_LE(dram.used_bytes(), dram.capacity_bytes());
+  EXPECT_EQ(dram.capacity_bytes(), 8u << 20);
+  EXPECT_GT(stats->demotions(), 0u);
+
+  for (size_t i = 0; i < keys.size(); i += 50) {
+    auto got = client->Get("it/roundtrip", absl::MakeConstSpan(keys).subspan(i, 50));
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (size_t k = 0; k < 50; ++k) {
+      ASSERT_TRUE((*got)[k].found()) << "block " << i + k << ": " << (*got)[k].status;
+      ASSERT_EQ((*got)[k].payload, values[i + k]) << "block " << i + k;
+    }
+  }
+  stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  const uint64_t in_ssd = TierNamed(*stats, "ssd").blocks();
+  ASSERT_GT(in_ssd, 0u);
+  client.reset();
+  EXPECT_EQ(node->Stop(SIGTERM), 0) << "graceful shutdown must exit 0";
+
+  // A clean restart on the same directory: every SSD block is back, byte-exact.
+  node = StartNode(dir, args);
+  ASSERT_NE(node, nullptr);
+  client = ConnectTo(*node);
+  ASSERT_NE(client, nullptr);
+  stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(TierNamed(*stats, "ssd").blocks(), in_ssd);
+  EXPECT_EQ(TierNamed(*stats, "dram").blocks(), 0u);
+  uint64_t found = 0;
+  for (size_t i = 0; i < keys.size(); i += 50) {
+    auto got = client->Get("it/roundtrip", absl::MakeConstSpan(keys).subspan(i, 50));
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (size_t k = 0; k < 50; ++k) {
+      if (!(*got)[k].found()) continue;
+      ++found;
+      ASSERT_EQ((*got)[k].payload, values[i + k]) << "block " << i + k << " after restart";
+    }
+  }
+  EXPECT_EQ(found, in_ssd);
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshDir("badinput");
+    node_ = StartNode(
+        dir_, {"--dram", "16MiB", "--ssd", "0", "--max-payload", "1MiB", "--max-batch", "64"});
+    ASSERT_NE(node_, nullptr);
+    channel_ = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::CacheService::NewStub(channel_);
+    admin_ = v1::AdminService::NewStub(channel_);
+    // Something already stored that bad requests must not disturb.
+    v1::PutRequest r = Put("ns", "keep", std::string(4096, 'k'));
+    v1::PutResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Put(&ctx, r, &resp).ok());
+  }
+
+  static v1::PutRequest Put(const std::string& ns, const std::string& key,
+                            const std::string& payload) {
+    v1::PutRequest r;
+    r.set_namespace_(ns);
+    auto* item = r.add_items();
+    item->set_key(key);
+    item->set_payload(payload);
+    return r;
+  }
+
+  void ExpectInvalid(const v1::PutRequest& r, const std::string& field) {
+    v1::PutResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->Put(&ctx, r, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find(field), std::string::npos)
+        << "'" << st.error_message() << "' does not name " << field;
+    ++rejected_;
+    ExpectStillServing();
+  }
+
+  void ExpectStillServing() {
+    v1::GetRequest get;
+    get.set_namespace_("ns");
+    get.add_keys("keep");
+    v1::GetResponse got;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->Get(&ctx, get, &got).ok());
+    ASSERT_EQ(got.items(0).result().code(), 0);
+    EXPECT_EQ(got.items(0).payload(), std::string(4096, 'k'));
+  }
+
+  std::string dir_;
+  std::unique_ptr<NodeProcess> node_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::CacheService::Stub> stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  int rejected_ = 0;
+};
+
+TEST_F(BadInputTest, EveryBadFieldGetsInvalidArgumentAndTheNodeKeepsServing) {
+  ExpectInvalid(Put("", "k", "x"), "namespace");
+  ExpectInvalid(Put(std::string(129, 'n'), "k", "x"), "namespace");
+  ExpectInvalid(Put("has space", "k", "x"), "namespace");
+  ExpectInvalid(Put("ns", "", "x"), "items[0].key");
+  ExpectInvalid(Put("ns", std::string(65, 'k'), "x"), "items[0].key");
+  ExpectInvalid(Put("ns", "k", ""), "items[0].payload");
+  ExpectInvalid(Put("ns", "k", std::string((1 << 20) + 1, 'p')), "items[0].payload");
+  v1::PutRequest layout = Put("ns", "k", std::string(100, 'p'));
+  auto* l = layout.mutable_items(0)->mutable_layout();
+  l->set_kind(v1::LAYOUT_KIND_KV);
+  l->set_dtype(v1::DTYPE_F16);
+  l->set_layers(2);
+  l->set_kv_heads(1);
+  l->set_head_dim(8);
+  l->set_tokens(4);
+  ExpectInvalid(layout, "items[0].layout");
+  l->set_kind(static_cast<v1::LayoutKind>(42));
+  ExpectInvalid(layout, "items[0].layout.kind");
+  v1::PutRequest batch;
+  batch.set_namespace_("ns");
+  for (int i = 0; i < 65; ++i) {
+    auto* item = batch.add_items();
+    item->set_key("b" + std::to_string(i));
+    item->set_payload("x");
+  }
+  ExpectInvalid(batch, "items");
+  // Keyed calls.
+  v1::GetRequest get;
+  get.set_namespace_("ns");
+  get.add_keys(std::string(65, 'k'));
+  v1::GetResponse got;
+  grpc::ClientContext ctx;
+  grpc::Status st = stub_->Get(&ctx, get, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("keys[0]"), std::string::npos);
+  ++rejected_;
+  v1::LookupRequest lookup;
+  lookup.set_namespace_("ns/ok");
+  v1::LookupResponse lr;
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(stub_->Lookup(&ctx2, lookup, &lr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ++rejected_;
+  v1::EvictRequest evict;
+  evict.set_namespace_("bad ns");
+  v1::EvictResponse er;
+  grpc::ClientContext ctx3;
+  EXPECT_EQ(admin_->Evict(&ctx3, evict, &er).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ++rejected_;
+
+  ExpectStillServing();
+  // None of the rejected keys was stored.
+  v1::ExistsRequest exists;
+  exists.set_namespace_("ns");
+  exists.add_keys("k");
+  exists.add_keys("b0");
+  v1::ExistsResponse present;
+  grpc::ClientContext ctx4;
+  ASSERT_TRUE(stub_->Exists(&ctx4, exists, &present).ok());
+  EXPECT_FALSE(present.present(0));
+  EXPECT_FALSE(present.present(1));
+  v1::StatsResponse stats;
+  grpc::ClientContext ctx5;
+  ASSERT_TRUE(admin_->Stats(&ctx5, v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.rejected_requests(), static_cast<uint64_t>(rejected_));
+  EXPECT_EQ(stats.puts(), 1u);
+}
+
+TEST(NodeProcessTest, FullNodeAnswersResourceExhaustedAndKeepsWhatItHas) {
+  const std::string dir = testing::FreshDir("full");
+  const std::string config = dir + "/node.yaml";
+  std::ofstream(config) << "dram: 1MiB\nssd: 0\nleases: {max_bytes: 1GiB, max_ttl_ms: 60000}\n";
+  auto node = StartNode(dir, {"--config", config});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node);
+  ASSERT_NE(client, nullptr);
+  std::vector<std::string> keys;
+  const std::string value(200 * 1024, 'v');
+  for (int i = 0; i < 4; ++i) {
+    keys.push_back("k" + std::to_string(i));
+    PutBlock b{keys.back(), "", {}, value};
+    auto r = client->Put("ns", absl::MakeConstSpan(&b, 1));
+    ASSERT_TRUE(r.ok() && (*r)[0].ok());
+  }
+  auto leased = client->Lookup("ns", keys, 60'000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(*leased, 4u);
+  PutBlock extra{"extra", "", {}, std::string(300 * 1024, 'e')};
+  auto r = client->Put("ns", absl::MakeConstSpan(&extra, 1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].code(), absl::StatusCode::kResourceExhausted) << (*r)[0];
+  // The raw call answers RESOURCE_EXHAUSTED itself (single key).
+  auto channel = grpc::CreateChannel(node->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::CacheService::NewStub(channel);
+  v1::PutRequest req;
+  req.set_namespace_("ns");
+  req.add_items()->set_key("extra");
+  req.mutable_items(0)->set_payload(std::string(300 * 1024, 'e'));
+  v1::PutResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub->Put(&ctx, req, &resp).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto got = client->Get("ns", keys);
+  ASSERT_TRUE(got.ok());
+  for (const auto& g : *got) EXPECT_EQ(g.payload, value);
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+TEST(NodeProcessTest, ServesPrometheusMetrics) {
+  const std::string dir = testing::FreshDir("metrics");
+  auto node = StartNode(dir, {"--dram", "4MiB", "--ssd", "0"});
+  ASSERT_NE(node, nullptr);
+  // The startup summary names the metrics URL.
+  std::ifstream out(dir + "/node.out");
+  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << text;
+  const int port = std::stoi(text.substr(at + 17));
+  httplib::Client http("127.0.0.1", port);
+  auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("strata_tier_capacity_bytes{tier=\"dram\"} 4194304"), std::string::npos)
+      << res->body;
+  EXPECT_NE(res->body.find("strata_hits_total 0"), std::string::npos);
+  EXPECT_EQ(node->Stop(SIGINT), 0);
+}
+
+TEST(NodeProcessTest, BadFlagsAndConfigRefuseToStartWithOneLine) {
+  const std::string node = testing::BinDir() + "/strata-node";
+  auto one_line = [](const std::string& s) { return !s.empty() && s.find('\n') == s.size() - 1; };
+  auto r = testing::Run({node, "--dram", "12XB"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--dram"), std::string::npos) << r.err;
+
+  r = testing::Run({node, "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+
+  const std::string dir = testing::FreshDir("badconfig");
+  std::ofstream(dir + "/bad.yaml") << "dram: 64MiB\nturbo: true\n";
+  r = testing::Run({node, "--config", dir + "/bad.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("turbo"), std::string::npos) << r.err;
+
+  r = testing::Run({node, "--dram-policy", "random"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("random"), std::string::npos) << r.err;
+
+  // A port already in use: the second node refuses with one line naming --listen.
+  auto first = StartNode(dir, {"--dram", "4MiB", "--ssd", "0"});
+  ASSERT_NE(first, nullptr);
+  r = testing::Run({node, "--listen", first->address(), "--dram", "4MiB", "--ssd", "0",
+                    "--metrics-listen", "off"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+  EXPECT_EQ(first->Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,149 @@
+#include "tests/integration/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace strata::testing {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
+            const std::string& err_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+// Waits up to timeout for `pid`; returns its exit code (128+signal when signalled), or -1 after
+// killing it at the deadline.
+int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+std::string BinDir() {
+  const char* dir = std::getenv("STRATA_BIN_DIR");
+  return dir ? dir : "./bin";
+}
+
+std::string FreshDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("strata-it-" + name + "-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+RunResult Run(const std::vector<std::string>& argv, int timeout_s) {
+  static int counter = 0;
+  const std::string base =
+      std::filesystem::temp_directory_path() /
+      ("strata-run-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  RunResult r;
+  const pid_t pid = Spawn(argv, base + ".out", base + ".err");
+  if (pid < 0) return r;
+  r.exit_code = WaitFor(pid, std::chrono::seconds(timeout_s));
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  std::filesystem::remove(base + ".out");
+  std::filesystem::remove(base + ".err");
+  return r;
+}
+
+std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
+                                                const std::vector<std::string>& args,
+                                                std::string* error) {
+  const std::string port_file = dir + "/port";
+  std::filesystem::remove(port_file);
+  std::vector<std::string> argv = {
+      BinDir() + "/strata-node", "--listen",   "127.0.0.1:0", "--port-file", port_file,
+      "--metrics-listen",        "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto node = std::unique_ptr<NodeProcess>(new NodeProcess());
+  node->pid_ = Spawn(argv, dir + "/node.out", dir + "/node.err");
+  if (node->pid_ < 0) {
+    *error = "cannot spawn " + argv[0];
+    return nullptr;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(node->pid_, &status, WNOHANG) == node->pid_) {
+      node->pid_ = -1;
+      *error = "strata-node exited: " + Slurp(dir + "/node.err");
+      return nullptr;
+    }
+    std::ifstream in(port_file);
+    int port = 0;
+    if (in >> port && port > 0) {
+      node->port_ = port;
+      return node;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  *error = "strata-node did not write its port file within 60 s";
+  return nullptr;
+}
+
+int NodeProcess::Stop(int signal) {
+  if (pid_ < 0) return -1;
+  kill(pid_, signal);
+  const int code = WaitFor(pid_, std::chrono::seconds(60));
+  pid_ = -1;
+  return code;
+}
+
+NodeProcess::~NodeProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+}  // namespace strata::testing
