@@ -434,10 +434,14 @@ struct UcxTransport::State {
       auto b = batches.find(batch_id);
       if (b != batches.end()) OneDone(b->second.get(), status);
     }
-    peer.regions.clear();  // rkeys before their endpoint
+    // Close first (a forced close purges the requests that may still use the rkeys), then
+    // destroy the rkeys (see UcpRkeyPtr): no op of this generation can use them again.
+    std::map<uint64_t, RemoteRegionState> rkeys = std::move(peer.regions);
+    peer.regions.clear();
     ucp_ep_h ep = peer.ep;
     peer.ep = nullptr;
     CloseEndpoint(ep);
+    rkeys.clear();
   }
 
   void ProcessPeerErrors() {
@@ -506,6 +510,12 @@ struct UcxTransport::State {
     if (status != UCS_OK) {
       peer.failed = true;
       peer.failure = UcsToStatus(status, "ucp_ep_create");
+      if (status == UCS_ERR_UNREACHABLE && !options.allow_endpoints_without_peer_error_handling) {
+        peer.failure = absl::UnavailableError(absl::StrCat(
+            peer.failure.message(),
+            ": no transport with peer error handling reaches the peer (UCX 1.13 shared memory "
+            "has none): add tcp to UCX_TLS or set allow_endpoints_without_peer_error_handling"));
+      }
       return peer.failure;
     }
     peer.ep = ep;
@@ -819,16 +829,19 @@ absl::Status UcxTransport::Init() {
   STRATA_RETURN_IF_ERROR(
       UcsToStatus(ucp_config_read(nullptr, nullptr, &raw_config), "ucp_config_read"));
   internal::UcpConfigPtr config(raw_config);
-  // Defaults Strata relies on, before the caller's overrides. A batch of 64 ops puts 128+
-  // messages (rendezvous requests, acks) on a shared-memory FIFO at once; UCX's default of 64
-  // entries makes senders wait for the peer to be scheduled (20x slower at 64 x 64 KiB here).
-  for (const auto& [key, value] : {std::pair<const char*, const char*>{"MM_FIFO_SIZE", "256"}}) {
-    // Swallowed on purpose: an older or newer UCX without this knob just keeps its default.
-    ucp_config_modify(config.get(), key, value);
-  }
   for (const auto& [key, value] : options_.ucx_config) {
     STRATA_RETURN_IF_ERROR(UcsToStatus(ucp_config_modify(config.get(), key.c_str(), value.c_str()),
                                        absl::StrCat("ucp_config_modify ", key)));
+  }
+  // A batch of 64 ops puts 128+ messages (rendezvous requests, acks) on a shared-memory FIFO at
+  // once; with UCX's default of 64 entries senders wait for the peer to be scheduled (20x slower
+  // at 64 x 64 KiB here). Applied only where shared memory may be used (UCX warns otherwise),
+  // and only if the caller did not set it.
+  bool fifo_set = false;
+  for (const auto& [key, value] : options_.ucx_config) fifo_set |= key == "MM_FIFO_SIZE";
+  if (!fifo_set && internal::ConfigMayUseSharedMemory(config.get())) {
+    // Swallowed on purpose: a UCX without this knob keeps its default.
+    ucp_config_modify(config.get(), "MM_FIFO_SIZE", "256");
   }
   ucp_params_t params;
   std::memset(&params, 0, sizeof(params));

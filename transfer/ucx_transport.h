@@ -26,7 +26,9 @@
 // batch towards it fails UNAVAILABLE once its requests are gone, and the peer stays failed until
 // Connect starts a new generation. Unpacked rkeys live with their endpoint and die with it.
 //
-// Thread safety: as Transport.
+// Thread safety: as Transport. Callbacks run on the progress thread, except those of batches
+// still in flight at destruction, which run on the destroying thread before the destructor
+// returns.
 #ifndef STRATA_TRANSFER_UCX_TRANSPORT_H_
 #define STRATA_TRANSFER_UCX_TRANSPORT_H_
 
@@ -68,11 +70,14 @@ struct UcxTransportOptions {
   // Active messages at least this large go by rendezvous (zero-copy); smaller ones are copied
   // eagerly.
   size_t am_rendezvous_threshold = 16 * 1024;
-  // Endpoints are created with UCP_ERR_HANDLING_MODE_PEER. UCX 1.13's shared-memory transports
-  // do not support it; when this is true and no transport with peer-failure support reaches the
-  // peer over them, the endpoint is created without error handling instead (failures are then
-  // detected by deadlines and transport errors). When false, such peers are reached over tcp.
-  bool allow_endpoints_without_peer_error_handling = true;
+  // Endpoints are created with UCP_ERR_HANDLING_MODE_PEER, so a peer's failure is reported and
+  // its requests are purged. UCX 1.13's shared-memory transports (sysv, posix) do not support that
+  // mode: with the default UCX_TLS a same-host peer is then reached over tcp, and with UCX_TLS=sm
+  // Connect fails UNAVAILABLE. Setting this opts in to shared memory: such endpoints are created
+  // without error handling; a dead peer is detected by batch deadlines. Caveat (UCX 1.13): a peer
+  // that dies while this process is in the middle of a cma copy from or to it aborts this process
+  // (UCX treats that cma error as fatal on endpoints without error handling).
+  bool allow_endpoints_without_peer_error_handling = false;
   // Name for UCX logs.
   std::string name = "strata";
 };

@@ -70,6 +70,8 @@ UcxTransportOptions Options(const std::string& tls, const std::string& protocol,
   UcxTransportOptions options;
   options.ucx_config = {{"TLS", UcxTls(tls)}, {"NET_DEVICES", "lo"}};
   options.name = "strata-bench";
+  // Shared memory in UCX 1.13 needs endpoints without peer error handling (see the option).
+  options.allow_endpoints_without_peer_error_handling = tls != "tcp";
   if (protocol == "rma") options.protocol = UcxTransportOptions::ProtocolPolicy::kRma;
   if (protocol == "am") options.protocol = UcxTransportOptions::ProtocolPolicy::kActiveMessage;
   if (progress == "busy") options.progress_mode = UcxTransportOptions::ProgressMode::kBusyPoll;

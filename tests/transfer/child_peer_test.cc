@@ -260,11 +260,22 @@ TEST_P(ChildPeerTest, ByteExactBothWays) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_P(ChildPeerTest, KilledMidTransferIsUnavailableAndNodeKeepsServing) {
+// Over tcp the child is killed while batches are in flight. Over shm it is killed between
+// batches: UCX 1.13 shm endpoints have no peer error handling, and a peer dying during a cma copy
+// aborts the copying process (see
+// UcxTransportOptions::allow_endpoints_without_peer_error_handling), so there only the detection of
+// a dead peer by deadline is tested.
+TEST_P(ChildPeerTest, KilledPeerIsUnavailableAndNodeKeepsServing) {
   auto child = ChildPeer::Start(GetParam(), 1);
   ASSERT_NE(child, nullptr);
   Attach(*child);
-  std::thread killer([&child] {
+  const bool mid_transfer = GetParam() == "tcp";
+  if (!mid_transfer) {
+    ASSERT_TRUE(node_->Run({Op(OpKind::kGet, 0, 0, 1 << 20)}, absl::Seconds(5)).ok());
+    child->Kill();
+  }
+  std::thread killer([&child, mid_transfer] {
+    if (!mid_transfer) return;
     absl::SleepFor(absl::Milliseconds(60));
     child->Kill();
   });

@@ -62,6 +62,8 @@ UcxTransportOptions UcxOptionsFor(const std::string& tls,
   options.ucx_config = {{"TLS", tls}, {"NET_DEVICES", "lo"}};
   options.protocol = protocol;
   options.name = "strata-test";
+  // Shared memory in UCX 1.13 needs endpoints without peer error handling (see the option).
+  options.allow_endpoints_without_peer_error_handling = tls == "sm";
   return options;
 }
 

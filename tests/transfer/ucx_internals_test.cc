@@ -75,6 +75,15 @@ TEST(EndpointLanesTest, PeerFailureSupport) {
       ParseContextHasPeerFailureTransport("#      resource 1  :  md 1  dev 1  flags -- tcp/lo\n"));
 }
 
+TEST(EndpointLanesTest, SharedMemoryInTlsConfig) {
+  EXPECT_TRUE(ParseConfigMayUseSharedMemory("UCX_NET_DEVICES=lo\nUCX_TLS=sm\n"));
+  EXPECT_TRUE(ParseConfigMayUseSharedMemory("UCX_TLS=all\n"));
+  EXPECT_TRUE(ParseConfigMayUseSharedMemory("UCX_TLS=^tcp\n"));
+  EXPECT_TRUE(ParseConfigMayUseSharedMemory("UCX_TLS=tcp,posix\n"));
+  EXPECT_FALSE(ParseConfigMayUseSharedMemory("UCX_TLS=tcp\n"));
+  EXPECT_FALSE(ParseConfigMayUseSharedMemory("UCX_TLS=tcp,cma\n"));
+}
+
 TEST(EndpointLanesTest, ContextResources) {
   EXPECT_TRUE(ParseContextHasNativeRma("#      resource 4  :  md 4  dev 2  flags -- cma/memory\n"));
   EXPECT_FALSE(

@@ -45,8 +45,11 @@ using UcpRkeyBufferPtr = std::unique_ptr<void, UcpRkeyBufferDeleter>;
 struct UcpRkeyDeleter {
   void operator()(ucp_rkey* rkey) const { ucp_rkey_destroy(rkey); }
 };
-// An unpacked remote key; valid only with the endpoint it was unpacked on, so it must be
-// destroyed before that endpoint is closed.
+// An unpacked remote key; valid only with the endpoint it was unpacked on. UCX asks for it to be
+// destroyed after the operations using it are flushed and before its endpoint is destroyed; a
+// forced close does both at once (it purges the operations, then releases the endpoint), so
+// UcxTransport closes first and destroys the rkeys right after: no operation can use them then,
+// and in UCX 1.13 releasing an rkey touches only its memory domains, not the endpoint.
 using UcpRkeyPtr = std::unique_ptr<ucp_rkey, UcpRkeyDeleter>;
 
 }  // namespace strata::transfer::internal

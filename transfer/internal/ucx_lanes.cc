@@ -114,6 +114,25 @@ bool ParseContextHasPeerFailureTransport(std::string_view text) {
                {"tcp", "rc_verbs", "rc_mlx5", "dc_mlx5", "ud_verbs", "ud_mlx5"});
 }
 
+bool ParseConfigMayUseSharedMemory(std::string_view text) {
+  for (absl::string_view line : absl::StrSplit(AsAbsl(text), '\n')) {
+    if (!absl::ConsumePrefix(&line, "UCX_TLS=")) continue;
+    if (absl::StartsWith(line, "^")) return true;  // "all but ..."
+    for (absl::string_view tl : absl::StrSplit(line, ',')) {
+      if (tl == "all" || tl == "sm" || tl == "shm" || tl == "sysv" || tl == "posix" || tl == "mm") {
+        return true;
+      }
+    }
+    return false;
+  }
+  return true;  // not printed: assume the default, which includes shared memory
+}
+
+bool ConfigMayUseSharedMemory(const ucp_config_t* config) {
+  return ParseConfigMayUseSharedMemory(PrintToString(
+      [config](FILE* f) { ucp_config_print(config, f, nullptr, UCS_CONFIG_PRINT_CONFIG); }));
+}
+
 bool ContextHasPeerFailureTransport(ucp_context_h context) {
   return ParseContextHasPeerFailureTransport(
       PrintToString([context](FILE* f) { ucp_context_print_info(context, f); }));

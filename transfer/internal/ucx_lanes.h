@@ -41,6 +41,12 @@ bool ContextHasNativeRma(ucp_context_h context);
 // (tcp, rdma). Without one -- UCX_TLS=sm in UCX 1.13, whose sysv/posix transports cannot report
 // peer failure -- ucp_ep_create in that mode can only fail (and logs an error saying so).
 bool ParseContextHasPeerFailureTransport(std::string_view text);
+
+// Whether the configuration's UCX_TLS can select a shared-memory transport (sm, shm, sysv, posix,
+// all, or a negated list), from the text ucp_config_print writes. Shared-memory settings applied
+// to a configuration without one make UCX warn on every worker.
+bool ParseConfigMayUseSharedMemory(std::string_view text);
+bool ConfigMayUseSharedMemory(const ucp_config_t* config);
 bool ContextHasPeerFailureTransport(ucp_context_h context);
 
 }  // namespace strata::transfer::internal
