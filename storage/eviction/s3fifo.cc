@@ -9,10 +9,9 @@ void S3FifoPolicy::OnInsert(BlockId id, const BlockInfo& info) {
   Entry e;
   e.key_hash = info.key_hash;
   auto ghost = ghost_.find(info.key_hash);
-  if (ghost != ghost_.end()) {
-    // Seen recently and evicted from small too early: admit to main. The stale ghost_order_
-    // entry is dropped lazily by AddGhost.
-    ghost_.erase(ghost);
+  if (ghost != ghost_.end() && ghost->second.live) {
+    // Seen recently and evicted from small too early: admit to main.
+    ghost->second.live = false;
     e.queue = Queue::kMain;
     main_.push_front(id);
     e.pos = main_.begin();
@@ -45,15 +44,22 @@ void S3FifoPolicy::OnErase(BlockId id) {
 }
 
 void S3FifoPolicy::AddGhost(uint64_t key_hash) {
-  ++ghost_[key_hash];
+  Ghost& g = ghost_[key_hash];
+  ++g.copies;
+  g.live = true;
   ghost_order_.push_back(key_hash);
-  const size_t limit = std::max<size_t>(main_.size(), 1);
+  const size_t limit = std::max<size_t>(blocks_.size(), 1);
   while (ghost_order_.size() > limit) {
-    const uint64_t old = ghost_order_.front();
+    auto old = ghost_.find(ghost_order_.front());
     ghost_order_.pop_front();
-    auto g = ghost_.find(old);
-    if (g != ghost_.end() && --g->second == 0) ghost_.erase(g);
+    // Forgetting the oldest copy forgets the hash only when no newer copy is queued.
+    if (old != ghost_.end() && --old->second.copies == 0) ghost_.erase(old);
   }
+}
+
+bool S3FifoPolicy::TEST_in_ghost(uint64_t key_hash) const {
+  auto it = ghost_.find(key_hash);
+  return it != ghost_.end() && it->second.live;
 }
 
 bool S3FifoPolicy::TEST_in_main(BlockId id) const {

@@ -4,8 +4,8 @@
 // - main: a FIFO with a 2-bit access counter per block, managed as a CLOCK: a block at its tail
 //   with a non-zero counter is decremented and moved back to the head instead of leaving.
 // - ghost: the key hashes (BlockInfo::key_hash) of blocks that left the small queue unused,
-//   bounded to as many entries as the main queue holds. A block re-inserted while its hash is
-//   in the ghost goes straight to main.
+//   bounded to as many entries as there are tracked blocks. A block re-inserted while its hash
+//   is in the ghost goes straight to main.
 //
 // When the small queue is over its share, its tail is examined first: a block that was accessed
 // while in small is promoted to main; one that was not (a one-hit wonder) is the victim, and its
@@ -38,7 +38,7 @@ class S3FifoPolicy final : public EvictionPolicy {
   size_t size() const override { return blocks_.size(); }
 
   bool TEST_in_main(BlockId id) const;
-  bool TEST_in_ghost(uint64_t key_hash) const { return ghost_.contains(key_hash); }
+  bool TEST_in_ghost(uint64_t key_hash) const;
 
  private:
   enum class Queue : uint8_t { kSmall, kMain };
@@ -57,8 +57,13 @@ class S3FifoPolicy final : public EvictionPolicy {
   // Front = newest.
   std::list<BlockId> small_;
   std::list<BlockId> main_;
-  // Ghost: key hash -> number of live copies in ghost_order_ (a hash may be queued twice).
-  absl::flat_hash_map<uint64_t, uint32_t> ghost_;
+  // Ghost: key hash -> its copies in ghost_order_ (a hash may be queued more than once) and
+  // whether it is still remembered (a ghost hit consumes it; its copies drain later).
+  struct Ghost {
+    uint32_t copies = 0;
+    bool live = false;
+  };
+  absl::flat_hash_map<uint64_t, Ghost> ghost_;
   std::deque<uint64_t> ghost_order_;
 };
 
