@@ -54,6 +54,24 @@ absl::StatusOr<std::unique_ptr<TieredStore>> TieredStore::Open(
   for (const std::string& p : options.policies) {
     STRATA_RETURN_IF_ERROR(MakeEvictionPolicy(p).status());
   }
+  if (options.tier_codecs.size() > tiers.size()) {
+    return absl::InvalidArgumentError("store: more tier codecs than tiers");
+  }
+  for (size_t t = 0; t < options.tier_codecs.size(); ++t) {
+    STRATA_ASSIGN_OR_RETURN(const Codec* codec, GetCodec(options.tier_codecs[t]));
+    if (!codec->lossless()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("codec of tier ", AsAbsl(tiers[t]->name()), ": '", options.tier_codecs[t],
+                       "' is lossy; lossy codecs apply only to namespaces that opt in"));
+    }
+  }
+  for (const auto& rule : options.namespace_codecs) {
+    if (rule.tier >= tiers.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace codec for '", rule.ns_prefix, "': no tier ", rule.tier));
+    }
+    STRATA_RETURN_IF_ERROR(GetCodec(rule.codec).status());
+  }
   std::unique_ptr<TieredStore> store(new TieredStore(options, std::move(tiers)));
   STRATA_RETURN_IF_ERROR(store->Recover());
   return store;
@@ -71,6 +89,12 @@ TieredStore::TieredStore(const TieredStoreOptions& options,
     tier_blocks_[t] = 0;
     tier_hits_[t] = 0;
     policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : "lru");
+    // Names were checked in Open().
+    tier_codecs_.push_back(
+        FindCodec(t < options_.tier_codecs.size() ? options_.tier_codecs[t] : "raw"));
+  }
+  for (const auto& rule : options_.namespace_codecs) {
+    codec_rules_.push_back({rule.ns_prefix, rule.tier, FindCodec(rule.codec)});
   }
   const size_t n = options_.shards == 0 ? 8 : options_.shards;
   for (size_t i = 0; i < n; ++i) {
@@ -103,6 +127,66 @@ BlockId TieredStore::NextBlockId(size_t shard_index) {
 
 bool TieredStore::Intact(const BlockRecord& record, std::string_view bytes) {
   return bytes.size() == record.payload_bytes && BlockChecksum(bytes) == record.checksum;
+}
+
+const Codec* TieredStore::CodecFor(std::string_view id, size_t t) const {
+  const std::string_view ns = id.substr(0, id.find('\0'));
+  const Codec* best = nullptr;
+  size_t best_len = 0;
+  for (const CodecRule& rule : codec_rules_) {
+    if (rule.tier != t || ns.substr(0, rule.ns_prefix.size()) != rule.ns_prefix) continue;
+    if (best == nullptr || rule.ns_prefix.size() > best_len) {
+      best = rule.codec;
+      best_len = rule.ns_prefix.size();
+    }
+  }
+  return best != nullptr ? best : tier_codecs_[t];
+}
+
+absl::Status TieredStore::Materialize(const BlockRecord& record, size_t t, std::string_view stored,
+                                      std::string* scratch, std::string_view* payload) const {
+  if (record.codec_id == 0) {
+    *payload = stored;
+    if (tiers_[t]->verify_reads() && !Intact(record, stored)) {
+      return absl::DataLossError("checksum mismatch");
+    }
+    return absl::OkStatus();
+  }
+  const Codec* codec = FindCodecById(record.codec_id);
+  if (codec == nullptr) {
+    return absl::DataLossError(absl::StrCat("unknown codec id ", record.codec_id));
+  }
+  absl::StatusOr<std::string> decoded = codec->Decode(record.layout, stored);
+  if (!decoded.ok()) return absl::DataLossError(decoded.status().message());
+  *scratch = std::move(*decoded);
+  *payload = *scratch;
+  // A decoded block is always verified: decoding is the expensive part.
+  if (!Intact(record, *payload)) return absl::DataLossError("checksum mismatch after decode");
+  return absl::OkStatus();
+}
+
+std::string_view TieredStore::EncodeFor(std::string_view id, size_t t, std::string_view payload,
+                                        BlockRecord* record, std::string* scratch) const {
+  record->codec_id = 0;
+  record->stored_bytes = payload.size();
+  const Codec* codec = CodecFor(id, t);
+  if (codec == nullptr || codec->id() == CodecId::kRaw) return payload;
+  // A codec that cannot take this block (a lossy codec and an opaque block) leaves it plain.
+  if (!codec->CheckLayout(record->layout, payload.size()).ok()) return payload;
+  absl::StatusOr<std::string> encoded = codec->Encode(record->layout, payload);
+  if (!encoded.ok()) return payload;
+  if (codec->lossless() && encoded->size() >= payload.size()) return payload;  // no gain
+  if (!codec->lossless()) {
+    // The block now is what the codec reconstructs: its checksum describes those bytes, so
+    // every later read verifies exactly what it serves.
+    absl::StatusOr<std::string> decoded = codec->Decode(record->layout, *encoded);
+    if (!decoded.ok()) return payload;
+    record->checksum = BlockChecksum(*decoded);
+  }
+  record->codec_id = codec->numeric_id();
+  record->stored_bytes = encoded->size();
+  *scratch = std::move(*encoded);
+  return *scratch;
 }
 
 BlockInfo TieredStore::InfoFor(const Entry& e) const {
@@ -290,12 +374,30 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
       }
       Entry& e = it->second;
       if (room_below) {
-        std::string bytes;
-        absl::Status read = tiers_[t]->Read(e.id, e.slot, &bytes);
+        // Re-encode for the tier below when its codec differs (the block moves as it is
+        // otherwise).
+        std::string stored, plain, encoded;
+        BlockRecord record = e.record;
+        std::string_view bytes;
+        absl::Status read = tiers_[t]->Read(e.id, e.slot, &stored);
+        if (read.ok()) {
+          bytes = stored;
+          const Codec* below = CodecFor(e.id, t + 1);
+          const uint8_t below_id = below != nullptr ? below->numeric_id() : 0;
+          if (below_id != e.record.codec_id) {
+            std::string_view payload;
+            read = Materialize(e.record, t, stored, &plain, &payload);
+            if (read.ok()) {
+              record.codec_id = 0;
+              bytes = EncodeFor(e.id, t + 1, payload, &record, &encoded);
+            }
+          }
+        }
         absl::StatusOr<TierSlot> moved = read.ok()
-                                             ? tiers_[t + 1]->Write(e.id, victim, e.record, bytes)
+                                             ? tiers_[t + 1]->Write(e.id, victim, record, bytes)
                                              : absl::StatusOr<TierSlot>(read);
         if (moved.ok()) {
+          e.record = std::move(record);
           (void)tiers_[t]->Erase(e.id, e.slot);  // a memory tier's erase cannot fail
           shard.policies[t]->OnErase(victim);
           tier_blocks_[t].fetch_sub(1);
@@ -330,6 +432,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   record.payload_bytes = payload.size();
   record.codec_id = 0;
   record.stored_bytes = payload.size();
+  BlockRecord plain_record = record;
   counters_.puts.fetch_add(1);
   counters_.put_bytes.fetch_add(payload.size());
 
@@ -353,9 +456,12 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   absl::Status last = absl::ResourceExhaustedError("no tier can hold the block");
   size_t placed_tier = tiers_.size();
   TierSlot slot;
+  std::string encoded;
   for (size_t t = 0; t < tiers_.size(); ++t) {
-    if (tiers_[t]->ChargeFor(payload.size()) > tiers_[t]->capacity_bytes()) continue;
-    absl::StatusOr<TierSlot> s = PlaceIn(t, id, block, record, payload);
+    record = plain_record;
+    const std::string_view bytes = EncodeFor(id, t, payload, &record, &encoded);
+    if (tiers_[t]->ChargeFor(bytes.size()) > tiers_[t]->capacity_bytes()) continue;
+    absl::StatusOr<TierSlot> s = PlaceIn(t, id, block, record, bytes);
     if (s.ok()) {
       slot = *s;
       placed_tier = t;
@@ -432,20 +538,18 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     Entry& e = shard.entries[block];
     t = e.tier;
     if (!tiers_[t]->persistent()) {
-      // Memory tiers are served under the shard lock: the slot cannot be freed meanwhile.
-      // Zero-copy where the tier allows it, else a copy.
-      std::string copy;
-      std::string_view bytes;
+      // Memory tiers are served under the shard lock, so the slot cannot be freed meanwhile:
+      // zero-copy where the tier allows it and the block is plain, else through a copy.
+      std::string stored, decoded;
+      std::string_view bytes, payload;
       absl::Status read;
       if (std::optional<std::string_view> view = tiers_[t]->View(e.slot)) {
         bytes = *view;
       } else {
-        read = tiers_[t]->Read(id, e.slot, &copy);
-        bytes = copy;
+        read = tiers_[t]->Read(id, e.slot, &stored);
+        bytes = stored;
       }
-      if (read.ok() && tiers_[t]->verify_reads() && !Intact(e.record, bytes)) {
-        read = absl::DataLossError("checksum mismatch");
-      }
+      if (read.ok()) read = Materialize(e.record, t, bytes, &decoded, &payload);
       if (absl::IsDataLoss(read)) {
         counters_.checksum_failures.fetch_add(1);
         counters_.misses.fetch_add(1);
@@ -455,43 +559,42 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
         return absl::NotFoundError("miss (block failed its checksum and was deleted)");
       }
       if (!read.ok()) return absl::UnavailableError(read.message());
-      sink(BlockView{e.record, bytes, tiers_[t]->name()});
+      sink(BlockView{e.record, payload, tiers_[t]->name()});
       shard.policies[t]->OnAccess(block);
       counters_.hits.fetch_add(1);
-      counters_.get_bytes.fetch_add(bytes.size());
+      counters_.get_bytes.fetch_add(payload.size());
       tier_hits_[t].fetch_add(1);
       if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
       const BlockRecord record_copy = e.record;
       const TierSlot from = e.slot;
-      if (copy.empty()) copy.assign(bytes);  // the view dies with the lock
+      const std::string owned(payload);  // views die with the lock
       lock.Release();
-      Promote(shard, id, block, t, from, record_copy, copy);
+      Promote(shard, id, block, t, from, record_copy, owned);
       return absl::OkStatus();
     }
     record = e.record;
     slot = e.slot;
   }
 
-  std::string bytes;
-  absl::Status read = tiers_[t]->Read(id, slot, &bytes);
-  if (absl::IsNotFound(read)) {  // removed or evicted meanwhile
+  // Persistent tiers are read without the lock; a block removed meanwhile reads as NOT_FOUND.
+  std::string stored, decoded;
+  std::string_view payload;
+  absl::Status read = tiers_[t]->Read(id, slot, &stored);
+  if (absl::IsNotFound(read)) {
     counters_.misses.fetch_add(1);
     return absl::NotFoundError("miss");
   }
-  if (read.ok() &&
-      (bytes.size() != record.payload_bytes || BlockChecksum(bytes) != record.checksum)) {
-    read = absl::DataLossError("checksum mismatch");
-  }
+  if (read.ok()) read = Materialize(record, t, stored, &decoded, &payload);
   if (absl::IsDataLoss(read)) {
     DropCorrupt(id, block);
     counters_.misses.fetch_add(1);
-    return absl::NotFoundError(absl::StrCat("miss (block failed its checksum and was deleted)"));
+    return absl::NotFoundError("miss (block failed its checksum and was deleted)");
   }
   if (!read.ok()) return absl::UnavailableError(read.message());
 
-  sink(BlockView{record, bytes, tiers_[t]->name()});
+  sink(BlockView{record, payload, tiers_[t]->name()});
   counters_.hits.fetch_add(1);
-  counters_.get_bytes.fetch_add(bytes.size());
+  counters_.get_bytes.fetch_add(payload.size());
   tier_hits_[t].fetch_add(1);
   {
     absl::MutexLock lock(&shard.mu);
@@ -499,15 +602,19 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     if (it == shard.entries.end()) return absl::OkStatus();
     shard.policies[it->second.tier]->OnAccess(block);
   }
-  if (options_.promote_on_hit && t > 0) Promote(shard, id, block, t, slot, record, bytes);
+  if (options_.promote_on_hit && t > 0) Promote(shard, id, block, t, slot, record, payload);
   return absl::OkStatus();
 }
 
 void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
-                          const TierSlot& from, const BlockRecord& record, std::string_view bytes) {
+                          const TierSlot& from, const BlockRecord& record,
+                          std::string_view payload) {
   // Write a copy to the first tier, then switch the entry over if it is unchanged. Promotion is
   // an optimisation: when it cannot happen, the hit already served stands.
-  absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, record, bytes);
+  BlockRecord up_record = record;
+  std::string encoded;
+  const std::string_view up_bytes = EncodeFor(id, 0, payload, &up_record, &encoded);
+  absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, up_record, up_bytes);
   if (!up.ok()) return;
   bool switched = false;
   {
@@ -523,6 +630,7 @@ void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size
       if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
       e.tier = 0;
       e.slot = *up;
+      e.record = up_record;
       if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
       shard.policies[0]->OnInsert(block, InfoFor(e));
       shard.policies[0]->OnResidentChildren(block, e.resident_children);

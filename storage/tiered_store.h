@@ -38,6 +38,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/block_layout.h"
+#include "kernels/codec.h"
 #include "storage/block_record.h"
 #include "storage/eviction_policy.h"
 #include "storage/tier.h"
@@ -52,6 +53,15 @@ struct TieredStoreOptions {
   size_t shards = 0;
   // Eviction policy per tier, by name (storage/eviction_policy.h); missing entries use "lru".
   std::vector<std::string> policies;
+  // Codec per tier by name (kernels/codec.h); missing entries are "raw". Tier defaults must be
+  // lossless: lossy codecs apply only to namespaces that opt in through `namespace_codecs`.
+  std::vector<std::string> tier_codecs;
+  struct NamespaceCodec {
+    std::string ns_prefix;  // namespaces starting with this (the longest matching prefix wins)
+    size_t tier = 0;
+    std::string codec;
+  };
+  std::vector<NamespaceCodec> namespace_codecs;
   // Move a block hit in a lower tier to the first tier.
   bool promote_on_hit = true;
   // Lease bounds: longest lease, and most bytes leased at once (0: half the first tier).
@@ -191,9 +201,21 @@ class TieredStore {
                   std::string_view parent_key);
   void EndLeaseLocked(Entry& e);
   void DropCorrupt(std::string_view id, BlockId block);
-  // Moves a block just read from `from_tier` into the first tier. Nothing locked on entry.
+  // Moves a block just read from `from_tier` (its decoded payload) into the first tier.
+  // Nothing locked on entry.
   void Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
-               const TierSlot& from, const BlockRecord& record, std::string_view bytes);
+               const TierSlot& from, const BlockRecord& record, std::string_view payload);
+  // The codec blocks of `id` use in tier t (nullptr or raw: stored plain).
+  const Codec* CodecFor(std::string_view id, size_t t) const;
+  // Stored bytes -> payload: decodes an encoded block, verifies the checksum (always after a
+  // decode; for plain blocks when the tier asks for it). DATA_LOSS when either fails.
+  absl::Status Materialize(const BlockRecord& record, size_t t, std::string_view stored,
+                           std::string* scratch, std::string_view* payload) const;
+  // Payload -> the bytes tier t stores for `id`; sets record's codec fields (and, for lossy
+  // codecs, the checksum of what the block now decodes to). Falls back to plain bytes when the
+  // codec cannot take the block or gains nothing. REQUIRES: record describes `payload` plainly.
+  std::string_view EncodeFor(std::string_view id, size_t t, std::string_view payload,
+                             BlockRecord* record, std::string* scratch) const;
 
   // Constant after construction
   const TieredStoreOptions options_;
@@ -201,6 +223,13 @@ class TieredStore {
   const uint64_t max_leased_bytes_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::string> policy_names_;
+  struct CodecRule {
+    std::string ns_prefix;
+    size_t tier;
+    const Codec* codec;
+  };
+  std::vector<const Codec*> tier_codecs_;
+  std::vector<CodecRule> codec_rules_;
 
   std::atomic<uint64_t> next_block_{1};
   std::atomic<size_t> evict_cursor_{0};
