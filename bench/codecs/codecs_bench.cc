@@ -10,7 +10,8 @@
 //              bound and its ratios pay for scales on 8-element rows)
 //   synthetic  f16 blocks of head_dim 128, 8 KV heads, 256 tokens, Gaussian with four fixed
 //              outlier channels per head in K (x5 spread, offset 3), Gaussian queries
-// Extra fields: on real data k_pre_rope_rel_mse and attn_rel_err_pre_rope (K stored before RoPE,
+// Extra fields: attn_rel_err_k_only (decoded K, original V: the keys' share of the error); on
+// real data k_pre_rope_rel_mse and attn_rel_err_pre_rope (K stored before RoPE,
 // rotated after decoding, as KVQuant does), and a "bf16-cast" reference row ("reference": true):
 // the same errors for merely storing the f16 blocks as bf16, the yardstick for how sensitive each
 // data set's attention is. A single-core memcpy of the same bytes is measured in the same run as
@@ -87,6 +88,8 @@ struct Row {
   double ratio = 0, k_rel_mse = 0, v_rel_mse = 0, attn_rel_err = 0, k_pre_rope_rel_mse = -1;
   // Real data: attention error when K is stored before RoPE and rotated after decoding.
   double attn_rel_err_pre_rope = -1;
+  // Attention error with decoded K and original V (lossy codecs).
+  double attn_rel_err_k_only = -1;
   double encode_gbps = 0, decode_gbps = 0;
   double memcpy_gbps = 0;  // the same bytes copied in the same runs, interleaved
   double gpu_encode_gbps = -1, gpu_decode_gbps = -1, gpu_d2d_copy_gbps = -1;
@@ -396,6 +399,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   uint64_t encoded_total = 0;
   double err[2] = {0, 0}, norm[2] = {0, 0}, pre_err[2] = {0, 0}, pre_norm[2] = {0, 0};
   double attn_err = 0, attn_norm = 0, pre_attn_err = 0, pre_attn_norm = 0;
+  double k_only_err = 0, k_only_norm = 0;
   std::vector<std::string> all_encoded;
   std::vector<float> o_ref, o_dec;
   for (const Sequence& seq : ds.sequences) {
@@ -436,7 +440,17 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
         attn_norm += a * a;
       }
     }
+    if (!codec.lossless()) {
+      // Decoded K with the original V: how much of the error the keys cause.
+      SeqFloats k_only = ref;
+      const size_t plane = size_t{ref.tokens} * l.kv_heads * l.head_dim;
+      for (size_t i = 0; i < k_only.x.size(); ++i) {
+        if ((i / plane) % 2 == 0) k_only.x[i] = got.x[i];
+      }
+      AccumulateAttention(l, ref, k_only, seq.queries, &k_only_err, &k_only_norm);
+    }
   }
+  if (k_only_norm > 0) row.attn_rel_err_k_only = std::sqrt(k_only_err / k_only_norm);
   row.ratio = static_cast<double>(ds.bytes()) / static_cast<double>(encoded_total);
   row.k_rel_mse = norm[0] > 0 ? err[0] / norm[0] : 0;
   row.v_rel_mse = norm[1] > 0 ? err[1] / norm[1] : 0;
@@ -520,6 +534,9 @@ void PrintJson(const std::vector<Row>& rows, double memcpy_gbps, const char* pat
         r.k_rel_mse, r.v_rel_mse, r.attn_rel_err, r.encode_gbps, r.decode_gbps);
     if (!r.reference) std::printf(", \"memcpy_gbps\": %.3f", r.memcpy_gbps);
     if (r.reference) std::printf(", \"reference\": true");
+    if (r.attn_rel_err_k_only >= 0) {
+      std::printf(", \"attn_rel_err_k_only\": %.4g", r.attn_rel_err_k_only);
+    }
     if (r.k_pre_rope_rel_mse >= 0) {
       std::printf(", \"k_pre_rope_rel_mse\": %.4g, \"attn_rel_err_pre_rope\": %.4g",
                   r.k_pre_rope_rel_mse, r.attn_rel_err_pre_rope);
