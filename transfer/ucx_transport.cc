@@ -42,10 +42,6 @@ struct AmHeader {
   uint32_t reserved = 0;
 };
 
-// In event mode, how long the progress thread keeps polling after the last event while work is
-// in flight, before it arms the worker and sleeps.
-constexpr absl::Duration kSpinAfterActivity = absl::Microseconds(200);
-
 // How long an expired batch may wait for UCX to purge its requests before it is reported anyway.
 constexpr absl::Duration kAbandonGrace = absl::Milliseconds(500);
 
@@ -954,11 +950,11 @@ void UcxTransport::ProgressLoop() {
       continue;
     }
     if (busy || has_commands_.load()) continue;
-    // Work in flight: keep polling briefly after the last event before sleeping. Some progress
-    // raises no event (a send queued on a full shared-memory FIFO is retried only by progress),
-    // and a round trip is often shorter than an epoll wakeup.
+    // Work in flight: optionally keep polling a while after the last event before sleeping (see
+    // Options::poll_after_activity), and never sleep more than 1 ms: some progress raises no
+    // event (a send queued on a full shared-memory FIFO is retried only by progress).
     const bool active = !s.batches.empty() || live_requests_.load() > 0;
-    if (active && now - last_activity < kSpinAfterActivity) continue;
+    if (active && now - last_activity < options_.poll_after_activity) continue;
     ucs_status_t armed = ucp_worker_arm(worker);
     if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
     if (has_commands_.load() || stop_.load()) continue;
