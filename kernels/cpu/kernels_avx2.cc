@@ -166,7 +166,27 @@ STRATA_AVX2 void AbsMaxEncodeT(const void* src, size_t rows, size_t dim, float* 
     scales[r] = scale;
     const __m256 vinv = _mm256_set1_ps(inv);
     uint8_t* out = codes + r * dim;
-    for (size_t i = 0; i < vec_end; i += 8) {
+    size_t i = 0;
+    // 32 codes per step, packed with two packs and one permute instead of four narrow stores.
+    for (; i + 32 <= dim; i += 32) {
+      __m256i c[4];
+      for (int k = 0; k < 4; ++k) {
+        __m256 y = _mm256_mul_ps(Load8(dtype, row + (i + 8 * k) * esize), vinv);
+        y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+        if constexpr (is_int8) {
+          c[k] = _mm256_cvtps_epi32(y);
+        } else {
+          c[k] = Fp8Codes(y);
+        }
+      }
+      const __m256i w01 = _mm256_packs_epi32(c[0], c[1]);
+      const __m256i w23 = _mm256_packs_epi32(c[2], c[3]);
+      const __m256i b = is_int8 ? _mm256_packs_epi16(w01, w23) : _mm256_packus_epi16(w01, w23);
+      _mm256_storeu_si256(
+          reinterpret_cast<__m256i*>(out + i),
+          _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    for (; i < vec_end; i += 8) {
       __m256 y = _mm256_mul_ps(Load8(dtype, row + i * esize), vinv);
       y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
       if constexpr (is_int8) {
