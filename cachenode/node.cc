@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                                                        .page_bytes = options.dram_page_bytes}));
   tiers.push_back(std::move(dram));
   std::vector<std::string> policies = {options.dram.policy};
+  std::vector<std::string> codecs = {options.dram.codec};
   if (options.ssd_bytes > 0) {
     std::error_code ec;
     std::filesystem::create_directories(options.ssd_dir, ec);
@@ -90,6 +91,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
         auto ssd, SsdTier::Open({.dir = options.ssd_dir, .capacity_bytes = options.ssd_bytes}));
     tiers.push_back(std::move(ssd));
     policies.push_back(options.ssd.policy);
+    codecs.push_back(options.ssd.codec);
   } else {
     node->absent_.push_back({"ssd", "--ssd 0"});
   }
@@ -100,6 +102,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   so.low_watermark = options.dram.low_watermark;
   so.shards = options.index_shards;
   so.policies = policies;
+  so.tier_codecs = codecs;
+  for (const auto& nc : options.namespace_codecs) {
+    const size_t tier = nc.tier == "dram" ? 0 : 1;
+    if (tier < codecs.size()) so.namespace_codecs.push_back({nc.prefix, tier, nc.codec});
+  }
   so.promote_on_hit = options.promote_on_hit;
   so.max_lease_ms = options.max_lease_ms;
   so.max_leased_bytes = options.max_leased_bytes;
@@ -171,7 +178,8 @@ std::string Node::Summary() const {
   }
   for (const TierStats& t : stats.tiers) {
     absl::StrAppend(&s, "  tier ", t.name, "  ", FormatSize(t.capacity_bytes), ", policy ",
-                    t.policy, ", ", t.blocks, " blocks (", FormatSize(t.used_bytes), ") held");
+                    t.policy, ", codec ", t.codec, ", ", t.blocks, " blocks (",
+                    FormatSize(t.used_bytes), ") held");
     if (t.name == "ssd") absl::StrAppend(&s, ", dir ", options_.ssd_dir);
     absl::StrAppend(&s, "\n");
   }

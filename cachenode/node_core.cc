@@ -105,13 +105,21 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
   std::vector<absl::Status> results;
   for (const std::string& key : request.keys()) {
     v1::GetItem* item = response->add_items();
-    absl::Status st = store_->Get(request.namespace_(), key, [&](const BlockView& v) {
-      if (v.payload.size() > budget) return;
-      budget -= v.payload.size();
-      item->set_payload(v.payload.data(), v.payload.size());
-      LayoutToProto(v.record.layout, item->mutable_layout());
-      item->set_tier(v.tier.data(), v.tier.size());
-    });
+    absl::Status st = store_->Get(
+        request.namespace_(), key,
+        [&](const BlockView& v) {
+          if (v.payload.size() > budget) return;
+          budget -= v.payload.size();
+          item->set_payload(v.payload.data(), v.payload.size());
+          LayoutToProto(v.record.layout, item->mutable_layout());
+          item->set_tier(v.tier.data(), v.tier.size());
+          if (v.encoded) {
+            item->set_codec(v.record.codec_id);
+            item->set_checksum(v.record.checksum);
+            item->set_payload_bytes(v.record.payload_bytes);
+          }
+        },
+        request.accept_encoded());
     if (st.ok() && item->payload().empty()) {
       st = absl::ResourceExhaustedError(
           "response size limit reached (limits.max_message); fetch this key in a smaller batch");
@@ -167,6 +175,7 @@ void NodeCore::FillTiers(google::protobuf::RepeatedPtrField<v1::TierInfo>* tiers
       info->set_used_bytes(stats.tiers[t].used_bytes);
       info->set_blocks(stats.tiers[t].blocks);
       info->set_policy(stats.tiers[t].policy);
+      info->set_codec(stats.tiers[t].codec);
       if (std::string_view(name) == "ssd") info->set_detail(options_.ssd_dir);
     }
     if (!found) {

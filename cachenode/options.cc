@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
+#include "kernels/codec.h"
 #include "storage/eviction_policy.h"
 
 namespace strata {
@@ -59,11 +60,25 @@ absl::Status NodeOptions::Validate() const {
   for (const auto& [name, t] :
        {std::pair<const char*, const TierOptions*>{"dram", &dram}, {"ssd", &ssd}}) {
     STRATA_RETURN_IF_ERROR(MakeEvictionPolicy(t->policy).status());
+    const Codec* codec = FindCodec(t->codec);
+    if (codec == nullptr || !codec->lossless()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tiers.", name, ".codec: '", t->codec,
+          codec == nullptr ? "' is not a codec" : "' is lossy; use namespace_codecs to opt in"));
+    }
     if (!(t->low_watermark > 0 && t->low_watermark <= t->high_watermark &&
           t->high_watermark <= 1.0)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tiers.", name, ": watermarks must satisfy 0 < low_watermark <= high_watermark <= 1"));
     }
+  }
+  for (size_t i = 0; i < namespace_codecs.size(); ++i) {
+    const auto& nc = namespace_codecs[i];
+    if (nc.tier != "dram" && nc.tier != "ssd") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespace_codecs[", i, "].tier: '", nc.tier, "' (dram or ssd)"));
+    }
+    STRATA_RETURN_IF_ERROR(GetCodec(nc.codec).status());
   }
   if (limits.max_batch == 0) return absl::InvalidArgumentError("limits.max_batch: must be > 0");
   if (limits.max_payload_bytes == 0) {
@@ -256,6 +271,32 @@ class ConfigReader {
       else
         st = Error(key, "unknown key");
       STRATA_RETURN_IF_ERROR(st);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status NamespaceCodecs(const YAML::Node& v) {
+    if (!v.IsSequence()) {
+      return Error("namespace_codecs", "expected a list of {prefix, tier, codec}");
+    }
+    o_->namespace_codecs.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string at = absl::StrCat("namespace_codecs[", i, "]");
+      if (!v[i].IsMap()) return Error(at, "expected {prefix, tier, codec}");
+      NodeOptions::NamespaceCodec nc;
+      for (const auto& kv : v[i]) {
+        const std::string name = kv.first.as<std::string>();
+        absl::Status st;
+        if (name == "prefix")
+          st = Str(at + ".prefix", kv.second, &nc.prefix);
+        else if (name == "tier")
+          st = Str(at + ".tier", kv.second, &nc.tier);
+        else if (name == "codec")
+          st = Str(at + ".codec", kv.second, &nc.codec);
+        else
+          st = Error(at + "." + name, "unknown key");
+        STRATA_RETURN_IF_ERROR(st);
+      }
+      o_->namespace_codecs.push_back(nc);
     }
     return absl::OkStatus();
   }

@@ -16,6 +16,8 @@ namespace strata {
 struct TierOptions {
   // Eviction policy by name (storage/eviction_policy.h).
   std::string policy = "lru";
+  // Codec blocks are stored with in this tier (kernels/codec.h); must be lossless.
+  std::string codec = "raw";
   // Fractions of capacity: above high, victims leave until usage is at or below low.
   double high_watermark = 0.95;
   double low_watermark = 0.85;
@@ -37,7 +39,15 @@ struct NodeOptions {
   uint64_t ssd_bytes = 8ull << 30;  // 0 turns the SSD tier off
   uint64_t hbm_bytes = 0;           // 0 turns the HBM tier off
   TierOptions dram;
-  TierOptions ssd;
+  TierOptions ssd{.codec = "shuffle-zstd"};
+  // Per-namespace codecs (lossy ones only here): namespaces starting with `prefix` use `codec`
+  // in `tier` ("dram" or "ssd").
+  struct NamespaceCodec {
+    std::string prefix;
+    std::string tier;
+    std::string codec;
+  };
+  std::vector<NamespaceCodec> namespace_codecs;
   bool promote_on_hit = true;
   size_t index_shards = 8;
 

@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/checksum.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "kernels/codec.h"
 #include "proto/convert.h"
 #include "proto/strata.grpc.pb.h"
 
@@ -19,6 +21,22 @@ namespace {
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// A block the node sent encoded: decode it and check it against its checksum. DATA_LOSS (for
+// that key) when it does not decode or does not match: never hand back wrong bytes.
+absl::Status DecodeEncoded(const v1::GetItem& item, std::string* out) {
+  BlockLayout layout;
+  absl::StatusOr<std::string> decoded = DecodeAnyBlock(item.payload(), &layout);
+  if (!decoded.ok()) {
+    return absl::DataLossError(absl::StrCat("encoded block: ", decoded.status().message()));
+  }
+  if (decoded->size() != item.payload_bytes() ||
+      BlockChecksum(decoded->data(), decoded->size()) != item.checksum()) {
+    return absl::DataLossError("encoded block: checksum mismatch after decoding");
+  }
+  *out = std::move(*decoded);
+  return absl::OkStatus();
 }
 
 bool IsLoopback(const std::string& address) {
@@ -141,6 +159,7 @@ absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
     const size_t n = std::min(limits_.max_batch, keys.size() - start);
     v1::GetRequest request;
     request.set_namespace_(ns.data(), ns.size());
+    request.set_accept_encoded(options_.accept_encoded);
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::GetResponse response;
     grpc::ClientContext ctx;
@@ -155,10 +174,14 @@ absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
       GetResult r;
       r.status = KeyResultToStatus(item.result());
       if (r.status.ok()) {
-        r.payload = std::move(*item.mutable_payload());
         auto layout = LayoutFromProto(item.layout(), "layout");
         if (layout.ok()) r.layout = *layout;
         r.tier = item.tier();
+        if (item.codec() != 0) {
+          r.status = DecodeEncoded(item, &r.payload);
+        } else {
+          r.payload = std::move(*item.mutable_payload());
+        }
       }
       results.push_back(std::move(r));
     }

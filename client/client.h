@@ -33,6 +33,9 @@ struct ClientOptions {
   std::string tls_ca_file;
   // Bearer token sent with every call (for nodes with auth on); empty: none.
   std::string token;
+  // Ask the node for blocks as stored (compressed or quantized) and decode them here, so fewer
+  // bytes cross the network. Every decoded block is checked against its checksum.
+  bool accept_encoded = false;
   // Largest message the client accepts (a batch's payloads together).
   uint64_t max_message_bytes = 512ull << 20;
 };

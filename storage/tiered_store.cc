@@ -520,7 +520,7 @@ void TieredStore::DropCorrupt(std::string_view id, BlockId block) {
 }
 
 absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
-                              absl::FunctionRef<void(const BlockView&)> sink) {
+                              absl::FunctionRef<void(const BlockView&)> sink, bool accept_encoded) {
   const std::string id = MakeId(ns, key);
   Shard& shard = ShardFor(id);
   BlockId block = 0;
@@ -549,7 +549,12 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
         read = tiers_[t]->Read(id, e.slot, &stored);
         bytes = stored;
       }
-      if (read.ok()) read = Materialize(e.record, t, bytes, &decoded, &payload);
+      const bool pass_encoded = accept_encoded && e.record.codec_id != 0;
+      if (pass_encoded) {
+        payload = bytes;  // the caller decodes and verifies
+      } else if (read.ok()) {
+        read = Materialize(e.record, t, bytes, &decoded, &payload);
+      }
       if (absl::IsDataLoss(read)) {
         counters_.checksum_failures.fetch_add(1);
         counters_.misses.fetch_add(1);
@@ -559,7 +564,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
         return absl::NotFoundError("miss (block failed its checksum and was deleted)");
       }
       if (!read.ok()) return absl::UnavailableError(read.message());
-      sink(BlockView{e.record, payload, tiers_[t]->name()});
+      sink(BlockView{e.record, payload, tiers_[t]->name(), pass_encoded});
       shard.policies[t]->OnAccess(block);
       counters_.hits.fetch_add(1);
       counters_.get_bytes.fetch_add(payload.size());
@@ -567,8 +572,13 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
       const BlockRecord record_copy = e.record;
       const TierSlot from = e.slot;
-      const std::string owned(payload);  // views die with the lock
+      std::string owned(payload);  // views die with the lock
       lock.Release();
+      if (pass_encoded) {
+        std::string_view plain;
+        if (!Materialize(record_copy, t, owned, &decoded, &plain).ok()) return absl::OkStatus();
+        owned.assign(plain);
+      }
       Promote(shard, id, block, t, from, record_copy, owned);
       return absl::OkStatus();
     }
@@ -584,7 +594,12 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     counters_.misses.fetch_add(1);
     return absl::NotFoundError("miss");
   }
-  if (read.ok()) read = Materialize(record, t, stored, &decoded, &payload);
+  const bool pass_encoded = accept_encoded && record.codec_id != 0;
+  if (pass_encoded) {
+    payload = stored;  // the caller decodes and verifies
+  } else if (read.ok()) {
+    read = Materialize(record, t, stored, &decoded, &payload);
+  }
   if (absl::IsDataLoss(read)) {
     DropCorrupt(id, block);
     counters_.misses.fetch_add(1);
@@ -592,7 +607,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   }
   if (!read.ok()) return absl::UnavailableError(read.message());
 
-  sink(BlockView{record, payload, tiers_[t]->name()});
+  sink(BlockView{record, payload, tiers_[t]->name(), pass_encoded});
   counters_.hits.fetch_add(1);
   counters_.get_bytes.fetch_add(payload.size());
   tier_hits_[t].fetch_add(1);
@@ -602,7 +617,11 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     if (it == shard.entries.end()) return absl::OkStatus();
     shard.policies[it->second.tier]->OnAccess(block);
   }
-  if (options_.promote_on_hit && t > 0) Promote(shard, id, block, t, slot, record, payload);
+  if (!options_.promote_on_hit || t == 0) return absl::OkStatus();
+  if (pass_encoded && !Materialize(record, t, stored, &decoded, &payload).ok()) {
+    return absl::OkStatus();  // served as stored; a block that does not decode stays put
+  }
+  Promote(shard, id, block, t, slot, record, payload);
   return absl::OkStatus();
 }
 
@@ -734,8 +753,8 @@ StoreStats TieredStore::Stats() const {
   StoreStats s;
   for (size_t t = 0; t < tiers_.size(); ++t) {
     s.tiers.push_back(TierStats{std::string(tiers_[t]->name()), policy_names_[t],
-                                tiers_[t]->capacity_bytes(), tiers_[t]->used_bytes(),
-                                tier_blocks_[t].load()});
+                                std::string(tier_codecs_[t]->name()), tiers_[t]->capacity_bytes(),
+                                tiers_[t]->used_bytes(), tier_blocks_[t].load()});
     s.hits_by_tier.push_back(tier_hits_[t].load());
   }
   s.hits = counters_.hits;

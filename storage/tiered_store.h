@@ -74,6 +74,7 @@ struct TieredStoreOptions {
 struct TierStats {
   std::string name;
   std::string policy;
+  std::string codec;
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
   uint64_t blocks = 0;
@@ -99,11 +100,13 @@ struct StoreStats {
   uint64_t recovery_dropped = 0;
 };
 
-// What Get hands its sink: valid only during the call.
+// What Get hands its sink: valid only during the call. When `encoded`, payload holds the block
+// as stored, encoded with record.codec_id (the caller asked for encoded bytes and decodes them).
 struct BlockView {
   const BlockRecord& record;
   std::string_view payload;
   std::string_view tier;
+  bool encoded = false;
 };
 
 class TieredStore {
@@ -122,8 +125,9 @@ class TieredStore {
 
   // Calls `sink` with the block and answers OK, or NOT_FOUND on a miss (including a block that
   // failed its checksum). UNAVAILABLE when a tier cannot be read right now.
+  // With `accept_encoded`, a block stored encoded is handed over as stored (BlockView::encoded).
   absl::Status Get(std::string_view ns, std::string_view key,
-                   absl::FunctionRef<void(const BlockView&)> sink);
+                   absl::FunctionRef<void(const BlockView&)> sink, bool accept_encoded = false);
 
   bool Exists(std::string_view ns, std::string_view key);
   // True when the key was present.

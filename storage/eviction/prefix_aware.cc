@@ -1,28 +1,36 @@
 #include "storage/eviction/prefix_aware.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace strata {
+
+PrefixAwarePolicy::PrefixAwarePolicy() {
+  for (uint32_t uses = 2; uses <= kMaxUses; ++uses) {
+    weight_[uses] = std::pow(static_cast<double>(uses - 1), kUsesExponent);
+  }
+}
 
 PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
   if (!h.had_child) return kTail;
   return h.uses >= 2 ? kReused : kInterior;
 }
 
-void PrefixAwarePolicy::AddCandidate(BlockId id, const Entry& e) {
-  candidates_[e.cls].emplace(e.last_use, id);
+size_t PrefixAwarePolicy::ListOf(const Entry& e) {
+  if (e.cls != kReused) return e.cls;
+  return std::min(e.history.uses, kMaxUses);  // 2 .. kMaxUses
 }
 
-void PrefixAwarePolicy::RemoveCandidate(const Entry& e) { candidates_[e.cls].erase(e.last_use); }
-
-void PrefixAwarePolicy::Reclassify(BlockId id, Entry& e) {
-  const bool candidate = e.resident_children == 0;
-  if (candidate) RemoveCandidate(e);
+template <typename Change>
+void PrefixAwarePolicy::Update(BlockId id, Entry& e, Change change) {
+  const bool was_candidate = e.resident_children == 0;
+  if (was_candidate) candidates_[ListOf(e)].erase(e.last_use);
   --population_[e.cls];
+  change(e);
   e.cls = ClassOf(e.history);
   ++population_[e.cls];
-  if (candidate) AddCandidate(id, e);
+  if (e.resident_children == 0) candidates_[ListOf(e)].emplace(e.last_use, id);
 }
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
@@ -39,38 +47,33 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   e.cls = ClassOf(e.history);
   e.last_use = ++clock_;
   ++population_[e.cls];
-  AddCandidate(id, e);
+  candidates_[ListOf(e)].emplace(e.last_use, id);
   blocks_.emplace(id, e);
 }
 
 void PrefixAwarePolicy::OnAccess(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  Entry& e = it->second;
-  const bool candidate = e.resident_children == 0;
-  if (candidate) RemoveCandidate(e);
-  if (e.history.uses < UINT32_MAX) ++e.history.uses;
-  e.last_use = ++clock_;
-  if (candidate) AddCandidate(id, e);
-  Reclassify(id, e);
+  Update(id, it->second, [this](Entry& e) {
+    if (e.history.uses < UINT32_MAX) ++e.history.uses;
+    e.last_use = ++clock_;
+  });
 }
 
 void PrefixAwarePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  Entry& e = it->second;
-  if (e.resident_children == 0) RemoveCandidate(e);
-  e.resident_children = resident_children;
-  if (resident_children > 0) e.history.had_child = true;
-  if (e.resident_children == 0) AddCandidate(id, e);
-  Reclassify(id, e);
+  Update(id, it->second, [resident_children](Entry& e) {
+    e.resident_children = resident_children;
+    if (resident_children > 0) e.history.had_child = true;
+  });
 }
 
 void PrefixAwarePolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
   const Entry& e = it->second;
-  if (e.resident_children == 0) RemoveCandidate(e);
+  if (e.resident_children == 0) candidates_[ListOf(e)].erase(e.last_use);
   --population_[e.cls];
   Remember(e.key_hash, e.history);
   blocks_.erase(it);
@@ -94,24 +97,44 @@ std::optional<PrefixAwarePolicy::ReuseClass> PrefixAwarePolicy::TEST_class(Block
   return it->second.cls;
 }
 
-std::optional<BlockId> PrefixAwarePolicy::PickFrom(
-    ReuseClass c, absl::FunctionRef<bool(BlockId)> can_evict) const {
-  for (const auto& [last_use, id] : candidates_[c]) {
+std::optional<BlockId> PrefixAwarePolicy::PickLru(
+    size_t list, absl::FunctionRef<bool(BlockId)> can_evict) const {
+  for (const auto& [last_use, id] : candidates_[list]) {
     if (can_evict(id)) return id;
   }
   return std::nullopt;
 }
 
-std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
-  if (auto v = PickFrom(kTail, can_evict)) return v;
-  const double interior_share = blocks_.empty() ? 0
-                                                : static_cast<double>(population_[kInterior]) /
-                                                      static_cast<double>(blocks_.size());
-  if (interior_share >= kInteriorShare) {
-    if (auto v = PickFrom(kInterior, can_evict)) return v;
+std::optional<BlockId> PrefixAwarePolicy::PickReused(
+    absl::FunctionRef<bool(BlockId)> can_evict) const {
+  // Within a list the oldest candidate has the lowest score, so only list heads compete.
+  std::optional<BlockId> best;
+  double best_score = 0;
+  for (size_t list = 2; list < kNumLists; ++list) {
+    for (const auto& [last_use, id] : candidates_[list]) {
+      if (!can_evict(id)) continue;
+      const double score = weight_[list] / static_cast<double>(clock_ - last_use + 1);
+      if (!best || score < best_score) {
+        best = id;
+        best_score = score;
+      }
+      break;
+    }
   }
-  if (auto v = PickFrom(kReused, can_evict)) return v;
-  return PickFrom(kInterior, can_evict);
+  return best;
+}
+
+std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
+  if (auto v = PickLru(kTail, can_evict)) return v;
+  const double interior_share =
+      blocks_.empty() ? 0
+                      : static_cast<double>(population_[kInterior]) /
+                            static_cast<double>(blocks_.size());
+  if (interior_share >= kInteriorShare) {
+    if (auto v = PickLru(kInterior, can_evict)) return v;
+  }
+  if (auto v = PickReused(can_evict)) return v;
+  return PickLru(kInterior, can_evict);
 }
 
 }  // namespace strata

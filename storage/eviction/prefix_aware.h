@@ -22,10 +22,17 @@
 // second turn of a conversation promotes its prefix to kReused even if the first turn's blocks
 // were evicted.
 // Only blocks with no resident child are candidates (as in leaf-lru: a parent never leaves under
-// a resident child, and the tier stays prefix-closed). The victim is the least recently used
-// candidate of, in order: kTail; kInterior while that class holds at least kInteriorShare of the
-// tracked blocks (a small window in which a quickly continued conversation still hits); kReused;
-// kInterior.
+// a resident child, and the tier stays prefix-closed). The victim is, in order:
+//   - the least recently used kTail candidate;
+//   - the least recently used kInterior candidate, while that class holds at least
+//     kInteriorShare of the tracked blocks (a small window in which a quickly continued
+//     conversation still hits);
+//   - among kReused candidates, the one with the lowest weight(uses) / age, where age counts
+//     policy events since the last use and weight(u) = (u - 1)^kUsesExponent with uses capped at
+//     kMaxUses: least recently used within equal uses, and blocks with many uses aged a little
+//     faster, because their reuse probability falls faster with age (a conversation with many
+//     turns behind it is nearer its end);
+//   - the least recently used kInterior candidate.
 //
 // Costs: O(log n) per event; PickVictim visits rejected candidates only. Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_PREFIX_AWARE_H_
@@ -49,8 +56,12 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   enum ReuseClass : uint8_t { kTail = 0, kInterior = 1, kReused = 2 };
   static constexpr size_t kNumClasses = 3;
   static constexpr double kInteriorShare = 0.05;
+  static constexpr double kUsesExponent = -0.25;
+  static constexpr uint32_t kMaxUses = 8;
   static constexpr size_t kGhostPerBlock = 8;
   static constexpr size_t kMinGhost = 1 << 16;
+
+  PrefixAwarePolicy();
 
   std::string_view name() const override { return "prefix-aware"; }
   void OnInsert(BlockId id, const BlockInfo& info) override;
@@ -77,17 +88,24 @@ class PrefixAwarePolicy final : public EvictionPolicy {
     ReuseClass cls = kTail;
   };
 
+  // kTail and kInterior candidates are in one list each; kReused ones in one list per use count
+  // (2 .. kMaxUses).
+  static constexpr size_t kNumLists = 2 + kMaxUses - 1;
+
   static ReuseClass ClassOf(const History& h);
-  // Moves `e` to the class its history says, keeping population_ and candidates_ in step.
-  void Reclassify(BlockId id, Entry& e);
-  void AddCandidate(BlockId id, const Entry& e);
-  void RemoveCandidate(const Entry& e);
-  std::optional<BlockId> PickFrom(ReuseClass c, absl::FunctionRef<bool(BlockId)> can_evict) const;
+  static size_t ListOf(const Entry& e);
+  // Applies `change` to `e`, keeping its class, population_ and candidate list in step.
+  template <typename Change>
+  void Update(BlockId id, Entry& e, Change change);
+  std::optional<BlockId> PickLru(size_t list, absl::FunctionRef<bool(BlockId)> can_evict) const;
+  std::optional<BlockId> PickReused(absl::FunctionRef<bool(BlockId)> can_evict) const;
   void Remember(uint64_t key_hash, const History& h);
 
   absl::flat_hash_map<BlockId, Entry> blocks_;
-  // Per class: candidates (no resident child) by last use, oldest first.
-  std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> candidates_;
+  // Per list: candidates (no resident child) by last use, oldest first.
+  std::array<absl::btree_map<uint64_t, BlockId>, kNumLists> candidates_;
+  // weight(uses) of kReused lists, indexed by list.
+  std::array<double, kNumLists> weight_{};
   // Per class: every tracked block, candidate or not.
   std::array<size_t, kNumClasses> population_{};
   // Ghost history of blocks that left. ghost_order_ is oldest first and may name a hash more
