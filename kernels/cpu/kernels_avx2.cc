@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define STRATA_HAVE_AVX2_PATH 1
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -530,10 +531,18 @@ constexpr Kernels kAvx2 = {
     KiviQuantizeAvx2, KiviDequantizeAvx2, ShuffleAvx2,      UnshuffleAvx2,
 };
 
+// CPUID, not __builtin_cpu_supports: clang 14 does not know "f16c" there. AVX2 (leaf 7 EBX
+// bit 5), FMA and F16C (leaf 1 ECX bits 12 and 29), and the OS saving YMM state (OSXSAVE, XCR0).
 bool CpuSupportsAvx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-         __builtin_cpu_supports("fma");
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool fma = ecx & (1u << 12), f16c = ecx & (1u << 29), osxsave = ecx & (1u << 27);
+  if (!fma || !f16c || !osxsave) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6u) != 0x6u) return false;  // SSE and AVX state enabled
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);
 }
 
 }  // namespace
