@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -194,29 +195,33 @@ void ExpectWithinBound(const Codec& codec, const BlockLayout& layout, const std:
 
 TEST(LossyCodecTest, RoundTripWithinBoundEveryDtype) {
   for (const char* name : {"int8", "fp8-e4m3", "kivi4", "kivi2", "kivi4-g64", "kivi2-g128"}) {
-    const Codec* codec = FindCodec(name);
-    for (const Shape& shape : kShapes) {
-      for (DType d : kFloatTypes) {
-        const BlockLayout layout = shape.make(d);
-        if (layout.kind == LayoutKind::kMlaLatent && std::string_view(name).starts_with("kivi")) {
-          continue;
+    for (CpuPath path : {CpuPath::kAuto, CpuPath::kPortable}) {
+      const std::unique_ptr<Codec> owned = MakeCodec(name, path);
+      const Codec* codec = owned.get();
+      for (const Shape& shape : kShapes) {
+        for (DType d : kFloatTypes) {
+          const BlockLayout layout = shape.make(d);
+          if (layout.kind == LayoutKind::kMlaLatent && std::string_view(name).starts_with("kivi")) {
+            continue;
+          }
+          SCOPED_TRACE(::testing::Message() << name << " " << shape.label << " " << DTypeName(d)
+                                            << (path == CpuPath::kPortable ? " portable" : ""));
+          const std::string src = MakeBlock(layout, 11);
+          auto enc = codec->Encode(layout, src);
+          ASSERT_TRUE(enc.ok()) << enc.status();
+          EXPECT_EQ(enc->size(), codec->MaxEncodedSize(layout, src.size()));
+          EXPECT_LT(enc->size(), src.size());
+          auto dec = codec->Decode(layout, *enc);
+          ASSERT_TRUE(dec.ok()) << dec.status();
+          ASSERT_EQ(dec->size(), src.size());
+          ExpectWithinBound(*codec, layout, src, *dec);
+          // Any id decodes through the generic entry point too.
+          BlockLayout seen;
+          auto any = DecodeAnyBlock(*enc, &seen);
+          ASSERT_TRUE(any.ok()) << any.status();
+          EXPECT_EQ(seen, layout);
+          EXPECT_TRUE(*any == *dec);
         }
-        SCOPED_TRACE(::testing::Message() << name << " " << shape.label << " " << DTypeName(d));
-        const std::string src = MakeBlock(layout, 11);
-        auto enc = codec->Encode(layout, src);
-        ASSERT_TRUE(enc.ok()) << enc.status();
-        EXPECT_EQ(enc->size(), codec->MaxEncodedSize(layout, src.size()));
-        EXPECT_LT(enc->size(), src.size());
-        auto dec = codec->Decode(layout, *enc);
-        ASSERT_TRUE(dec.ok()) << dec.status();
-        ASSERT_EQ(dec->size(), src.size());
-        ExpectWithinBound(*codec, layout, src, *dec);
-        // Any id decodes through the generic entry point too.
-        BlockLayout seen;
-        auto any = DecodeAnyBlock(*enc, &seen);
-        ASSERT_TRUE(any.ok()) << any.status();
-        EXPECT_EQ(seen, layout);
-        EXPECT_TRUE(*any == *dec);
       }
     }
   }
