@@ -48,12 +48,18 @@ STRATA_HD float BitsFloat(uint32_t u) {
 #endif
 }
 
-// Round half to even; the default rounding mode on every target (cvtps2dq, rintf).
+// Round half to even, as cvtps2dq and rintf do in the default rounding mode. On the host,
+// adding and subtracting 2^23 rounds |x| < 2^23 to an integer without a libm call (baseline
+// x86-64 has no roundss); larger floats are integers already. Callers clamp first: x is never NaN.
+// (-0.4 gives +0 rather than -0; every caller converts the result to an integer.)
 STRATA_HD float RoundEven(float x) {
 #if defined(__CUDA_ARCH__)
   return rintf(x);
 #else
-  return std::nearbyint(x);
+  constexpr float kTwo23 = 8388608.0f;
+  if (!(std::fabs(x) < kTwo23)) return x;
+  const float magic = x < 0 ? -kTwo23 : kTwo23;
+  return (x + magic) - magic;
 #endif
 }
 
