@@ -126,10 +126,9 @@ std::optional<BlockId> PrefixAwarePolicy::PickReused(
 
 std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
   if (auto v = PickLru(kTail, can_evict)) return v;
-  const double interior_share =
-      blocks_.empty() ? 0
-                      : static_cast<double>(population_[kInterior]) /
-                            static_cast<double>(blocks_.size());
+  const double interior_share = blocks_.empty() ? 0
+                                                : static_cast<double>(population_[kInterior]) /
+                                                      static_cast<double>(blocks_.size());
   if (interior_share >= kInteriorShare) {
     if (auto v = PickLru(kInterior, can_evict)) return v;
   }
