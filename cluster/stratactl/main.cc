@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "cluster/replay/replay_cli.h"
 #include "cluster/stratactl/ctl.h"
 #include "cluster/stratactl/data_commands.h"
 
@@ -23,6 +24,27 @@ int main(int argc, char** argv) {
   DemoArgs demo;
   AddDataCommands(app, g, data, &run);
   AddDemoCommands(app, g, demo, &run);
+
+  // Trace replay and workload generation parse their own flags (cluster/replay/replay_cli.h);
+  // a global --json given before the verb is passed on.
+  auto* replay = app.add_subcommand("replay", "replay a Mooncake trace against eviction policies");
+  replay->prefix_command()->allow_extras()->fallthrough(false);
+  replay->callback([&g, &run, replay] {
+    run = [&g, replay] {
+      std::vector<std::string> args = replay->remaining();
+      if (g.json) args.push_back("--json");
+      return strata::replay::RunReplayCommand(args, std::cout, std::cerr);
+    };
+  });
+  auto* trace = app.add_subcommand("trace", "trace tools");
+  trace->require_subcommand(1);
+  auto* generate = trace->add_subcommand("generate", "write a multi-turn chat workload trace");
+  generate->prefix_command()->allow_extras()->fallthrough(false);
+  generate->callback([&run, generate] {
+    run = [generate] {
+      return strata::replay::RunGenerateTraceCommand(generate->remaining(), std::cout, std::cerr);
+    };
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
