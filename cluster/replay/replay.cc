@@ -47,7 +47,9 @@ bool OfflinePrefixCache::EvictOne() {
   const uint64_t epoch = epoch_;
   std::optional<BlockId> victim = policy_->PickVictim([&](BlockId id) {
     auto h = id_to_hash_.find(id);
-    return h != id_to_hash_.end() && blocks_[h->second].pinned_epoch != epoch;
+    if (h == id_to_hash_.end()) return false;
+    auto b = blocks_.find(h->second);
+    return b != blocks_.end() && b->second.pinned_epoch != epoch;
   });
   if (!victim.has_value()) return false;
   auto h = id_to_hash_.find(*victim);
