@@ -101,7 +101,7 @@ class LoopbackTransport final : public Transport {
   void WorkerLoop();
   absl::Status Execute(const Batch& batch);
   absl::Status Resolve(const TransferOp& op, size_t index, Copy* copy)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(fabric_->mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, fabric_->mu_);
 
   // Constant after construction.
   std::shared_ptr<LoopbackFabric> fabric_;

@@ -129,7 +129,8 @@ class Transport {
   // Registers [base, base+length) for remote access. The memory must stay valid until
   // DeregisterMemory (or the transport's destruction). REQUIRES: length > 0.
   virtual absl::StatusOr<LocalRegion> RegisterMemory(void* base, size_t length) = 0;
-  // After it returns, no new op touches the region; ops already posted on it complete first.
+  // No new op may use the region. Returns once the ops already using it (including a peer's
+  // read being answered from it) have completed; after OK the memory may be freed.
   virtual absl::Status DeregisterMemory(RegionId id) = 0;
 
   // Connects to the peer named `name` at `address`; see "Generations" above.

@@ -1039,7 +1039,7 @@ absl::StatusOr<LocalRegion> UcxTransport::RegisterMemory(void* base, size_t leng
 }
 
 absl::Status UcxTransport::DeregisterMemory(RegionId id) {
-  return RunSync([this, id]() -> absl::Status {
+  STRATA_RETURN_IF_ERROR(RunSync([this, id]() -> absl::Status {
     State& s = *state_;
     auto it = s.regions.find(id);
     if (it == s.regions.end() || it->second.dying) {
@@ -1052,7 +1052,25 @@ absl::Status UcxTransport::DeregisterMemory(RegionId id) {
       live_regions_.fetch_sub(1);
     }
     return absl::OkStatus();
-  });
+  }));
+  if (OnProgressThread()) return absl::OkStatus();  // cannot wait for ourselves
+  // Ops already using the region (ours, or a peer's read being answered from it) finish first:
+  // once this returns OK the memory may be freed.
+  const absl::Time deadline = absl::Now() + options_.sync_call_timeout;
+  for (;;) {
+    auto gone = std::make_shared<bool>(false);
+    STRATA_RETURN_IF_ERROR(RunSync([this, id, gone]() -> absl::Status {
+      *gone = state_->regions.count(id) == 0;
+      return absl::OkStatus();
+    }));
+    if (*gone) return absl::OkStatus();
+    if (absl::Now() > deadline) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "DeregisterMemory: region ", id,
+          " is still in use by transfers in flight; keep the memory valid until they end"));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 absl::StatusOr<PeerHandle> UcxTransport::Connect(std::string_view name, std::string_view address) {

@@ -99,9 +99,9 @@ class UcxTransport final : public Transport {
 
   Capabilities GetCapabilities() const override;
   std::string LocalAddress() const override;
-  // Registration is slow (ucp_mem_map): register few, large regions, once. Deregistering a region
-  // that ops are still using defers the unmap until they complete; the memory must stay valid
-  // until then.
+  // Registration is slow (ucp_mem_map): register few, large regions, once. Deregistering waits
+  // (up to sync_call_timeout) for ops still using the region; FAILED_PRECONDITION if they did not
+  // finish, in which case the memory must stay valid (the unmap happens when they do).
   absl::StatusOr<LocalRegion> RegisterMemory(void* base, size_t length) override;
   absl::Status DeregisterMemory(RegionId id) override;
   absl::StatusOr<PeerHandle> Connect(std::string_view name, std::string_view address) override;

@@ -200,12 +200,12 @@ int Reap(Child& child, absl::Duration timeout) {
 // --- the client peer (child process) ----------------------------------------------------------
 
 int ServePeer(const Flags& flags) {
+  std::vector<char> buffer(kPeerBytes, 7);  // touched: pre-faulted; outlives the transport
   auto transport = UcxTransport::Create(Options(flags.tls.value_or("shm"), "auto", flags.progress));
   if (!transport.ok()) {
     std::fprintf(stderr, "serve-peer: %s\n", transport.status().ToString().c_str());
     return 1;
   }
-  std::vector<char> buffer(kPeerBytes, 7);  // touched: pre-faulted
   auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
   if (!region.ok()) return 1;
   const auto& d = region->descriptor;
@@ -340,8 +340,8 @@ struct Result {
 };
 
 struct Node {
+  std::vector<char> pool;  // declared first: outlives the transport that may touch it
   std::unique_ptr<UcxTransport> transport;
-  std::vector<char> pool;
   transfer::LocalRegion region;
   transfer::RemoteRegionHandle remote;
   std::string chosen;

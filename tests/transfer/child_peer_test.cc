@@ -75,9 +75,9 @@ int RunChildPeer() {
   const char* seed_env = std::getenv("STRATA_TRANSFER_CHILD_SEED");
   if (seed_env == nullptr || !absl::SimpleAtoi(seed_env, &seed)) return 2;
   const char* tls = std::getenv("UCX_TLS");
+  std::vector<uint8_t> buffer(kChildBytes);  // outlives the transport
   auto transport = UcxTransport::Create(UcxOptionsFor(tls != nullptr ? tls : "sm"));
   if (!transport.ok()) return 3;
-  std::vector<uint8_t> buffer(kChildBytes);
   FillPattern(buffer.data(), buffer.size(), seed);
   auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
   if (!region.ok()) return 4;
@@ -217,8 +217,8 @@ class ChildPeerTest : public ::testing::TestWithParam<std::string> {
     return op;
   }
 
+  std::unique_ptr<Buffer> pool_;  // outlives node_ (members are destroyed in reverse)
   std::unique_ptr<UcxTransport> node_;
-  std::unique_ptr<Buffer> pool_;
   PeerHandle peer_;
   RemoteRegionHandle remote_;
 };

@@ -53,11 +53,13 @@ class ConformanceTest : public ::testing::TestWithParam<Backend> {
     return op;
   }
 
+  // Buffers first: members are destroyed in reverse, and the transports must be gone (every
+  // transfer finished or purged) before the memory they may touch is freed.
+  std::unique_ptr<Buffer> pool_;
+  std::unique_ptr<Buffer> client_buffer_;
   std::unique_ptr<TransportFactory> factory_;
   std::unique_ptr<Transport> node_;
   std::unique_ptr<Transport> client_;
-  std::unique_ptr<Buffer> pool_;
-  std::unique_ptr<Buffer> client_buffer_;
   PeerHandle peer_;
   RemoteRegionHandle remote_;
 };
@@ -203,8 +205,8 @@ TEST_P(ConformanceTest, DisconnectFailsLaterOpsWithUnavailable) {
 // process's memory, and the re-registered region works.
 TEST_P(ConformanceTest, PeerRestartInvalidatesOldGeneration) {
   ASSERT_TRUE(node_->Run({Op(OpKind::kPut, 0, 0, 4096)}, kTimeout).ok());
-  client_buffer_.reset();
   client_.reset();
+  client_buffer_.reset();
   auto restarted = factory_->Make();
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   client_ = std::move(*restarted);
@@ -260,6 +262,7 @@ TEST_P(ConformanceTest, DeadPeerGivesUnavailableAndOthersKeepWorking) {
   op.remote_region = *other_remote;
   ASSERT_TRUE(node_->Run({op}, kTimeout).ok());
   EXPECT_EQ(0, std::memcmp(pool_->data, (*other_buffer)->data, 1 << 20));
+  other_client.reset();  // before its buffer (declared later, destroyed first)
   if (auto* ucx = dynamic_cast<UcxTransport*>(node_.get())) {
     EXPECT_EQ(ucx->TEST_LiveBatches(), 0u);
   }

@@ -73,12 +73,13 @@ class FaultTransportTest : public ::testing::TestWithParam<Backend> {
     return status;
   }
 
+  // Buffers first: destroyed after the transports that may touch them.
+  std::unique_ptr<Buffer> pool_;
+  std::unique_ptr<Buffer> client_buffer_;
   std::unique_ptr<TransportFactory> factory_;
   std::unique_ptr<Transport> inner_;
   std::unique_ptr<Transport> client_;
   std::unique_ptr<FaultTransport> fault_;
-  std::unique_ptr<Buffer> pool_;
-  std::unique_ptr<Buffer> client_buffer_;
   RemoteRegionHandle remote_;
   uint64_t seed_ = 100;
 };
