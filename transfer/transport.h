@@ -17,7 +17,8 @@
 //   UNAVAILABLE        the peer failed, was disconnected, reconnected (the handle belongs to an
 //                      older generation) or did not complete by the deadline. Retry after
 //                      Connect + AddRemoteRegion; the destination bytes are undefined.
-//   FAILED_PRECONDITION the transport is shutting down.
+//   FAILED_PRECONDITION the transport is shutting down (or, from DeregisterMemory, the region is
+//                      still in use by transfers in flight).
 // A failed batch never reports OK, and once its callback has run the transport no longer touches
 // the memory named by the batch.
 //
