@@ -256,7 +256,8 @@ TEST(NodeProcessTest, FullNodeAnswersResourceExhaustedAndKeepsWhatItHas) {
   auto leased = client->Lookup("ns", keys, 60'000);
   ASSERT_TRUE(leased.ok());
   ASSERT_EQ(*leased, 4u);
-  PutBlock extra{"extra", "", {}, std::string(300 * 1024, 'e')};
+  const std::string extra_value(300 * 1024, 'e');
+  PutBlock extra{"extra", "", {}, extra_value};
   auto r = client->Put("ns", absl::MakeConstSpan(&extra, 1));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)[0].code(), absl::StatusCode::kResourceExhausted) << (*r)[0];
