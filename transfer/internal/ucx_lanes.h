@@ -6,7 +6,8 @@
 // rma_bw#0") and one "put[N]:" / "get[N]:" line per RMA lane. With the v1 protocols (1.13's
 // default) ucp_put_nbx/ucp_get_nbx run natively only on an RMA lane whose memory domain can reach
 // memory the peer registered with ucp_mem_map; otherwise UCX emulates them in software over
-// active messages, which needs the peer's CPU and measured 0.2 GB/s over shm here. Of the
+// active messages, which needs the peer's CPU and is slower than Strata's own AM rendezvous here
+// (docs/data-plane.md: 2-4x over tcp; over shm from par to 20x depending on size and load). Of the
 // transports UCX ships, the RMA lanes that reach registered memory are RDMA (rc/dc) and xpmem.
 // sysv/posix RMA lanes reach only memory they allocated themselves, and cma and knem are used only
 // as rendezvous (rma_bw) lanes -- which the active-message rendezvous path uses, zero-copy.
