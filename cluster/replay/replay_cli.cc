@@ -6,12 +6,14 @@
 #include <fstream>
 #include <iomanip>
 #include <string_view>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "cluster/replay/belady.h"
 #include "cluster/replay/generator.h"
+#include "cluster/replay/live_backend.h"
 #include "cluster/replay/progress.h"
 #include "cluster/replay/replay.h"
 #include "cluster/replay/trace.h"
@@ -55,6 +57,148 @@ bool ParseRange(const std::string& text, uint32_t& lo, uint32_t& hi) {
   return absl::SimpleAtoi(parts[0], &lo) && absl::SimpleAtoi(parts[1], &hi) && lo <= hi;
 }
 
+// Sleeps until each request's arrival time (relative to the first Serve) before serving it.
+class TimedBackend final : public ReplayBackend {
+ public:
+  explicit TimedBackend(ReplayBackend* inner) : inner_(inner) {}
+  std::string Describe() const override { return inner_->Describe() + " (timed)"; }
+  absl::StatusOr<RequestOutcome> Serve(const TraceRequest& request) override {
+    if (!started_) {
+      start_ = std::chrono::steady_clock::now();
+      started_ = true;
+    }
+    std::this_thread::sleep_until(
+        start_ + std::chrono::microseconds(static_cast<int64_t>(request.timestamp_ms * 1000)));
+    return inner_->Serve(request);
+  }
+
+ private:
+  ReplayBackend* const inner_;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+struct LiveArgs {
+  std::string node;
+  std::string ns;
+  bool no_timing = false;
+  bool keep = false;
+  bool json = false;
+  uint64_t capacity_blocks = 0;  // 0: derived from the node's capacity
+};
+
+// Replays `trace` against a running node and reports the node's hit ratios next to the offline
+// Belady and LRU at the same capacity in blocks.
+int RunLive(const std::vector<TraceRequest>& trace, const LiveArgs& a,
+            const BlockGeometry& geometry, std::ostream& out, std::ostream& err) {
+  ClientOptions co;
+  co.address = a.node;
+  auto client = Client::Connect(co);
+  if (!client.ok()) {
+    err << "replay: " << client.status().message() << '\n';
+    return kError;
+  }
+  auto info = (*client)->NodeInfo();
+  if (!info.ok()) {
+    err << "replay: " << info.status().message() << '\n';
+    return kError;
+  }
+  if (geometry.block_bytes > info->max_payload_bytes()) {
+    err << "replay: --block-bytes " << geometry.block_bytes << " exceeds the node's max payload "
+        << info->max_payload_bytes() << '\n';
+    return kUsage;
+  }
+  uint64_t node_bytes = 0;
+  std::string policy = "?";
+  for (const auto& t : info->tiers()) {
+    if (!t.available()) continue;
+    node_bytes += t.capacity_bytes();
+    if (t.name() == "dram") policy = t.policy();
+  }
+  OfflineCacheOptions cache;
+  cache.geometry = geometry;
+  cache.capacity_blocks = a.capacity_blocks != 0
+                              ? a.capacity_blocks
+                              : std::max<uint64_t>(1, node_bytes / geometry.block_bytes);
+  (void)(*client)->Evict(a.ns);  // start from an empty namespace
+
+  LiveNodeBackend live(client->get(), a.ns, geometry);
+  TimedBackend timed(&live);
+  ReplayBackend& backend = a.no_timing ? static_cast<ReplayBackend&>(live) : timed;
+  ProgressBar bar(err, "replay");
+  ReplayOptions options;
+  options.geometry = geometry;
+  options.progress = [&](size_t done, size_t total) { bar.Update(done, total); };
+  const auto start = std::chrono::steady_clock::now();
+  auto stats = Replay(trace, backend, options);
+  bar.Finish();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!stats.ok()) {
+    err << "replay: " << stats.status().message() << '\n';
+    return kError;
+  }
+  auto node_stats = (*client)->Stats();
+  if (!a.keep) (void)(*client)->Evict(a.ns);  // best effort: leave the node as found
+  auto belady = ReplayBeladyLeaves(trace, cache);
+  auto lru_cache = OfflinePrefixCache::Create("lru", cache);
+  absl::StatusOr<ReplayStats> lru =
+      lru_cache.ok() ? Replay(trace, **lru_cache, ReplayOptions{geometry, nullptr})
+                     : absl::StatusOr<ReplayStats>(lru_cache.status());
+  if (!belady.ok() || !lru.ok()) {
+    err << "replay: " << (belady.ok() ? lru.status() : belady.status()).message() << '\n';
+    return kError;
+  }
+  const ReplayStats& s = *stats;
+  nlohmann::json tiers = nlohmann::json::array();
+  for (const auto& [name, hits] : live.tier_hits()) {
+    tiers.push_back({{"name", name},
+                     {"hit_blocks", hits},
+                     {"hit_ratio", s.blocks ? double(hits) / double(s.blocks) : 0.0}});
+  }
+  if (a.json) {
+    nlohmann::json j;
+    j["policy"] = policy;
+    j["mode"] = "live";
+    j["node"] = a.node;
+    j["capacity_blocks"] = cache.capacity_blocks;
+    j["requests"] = s.requests;
+    j["blocks"] = s.blocks;
+    j["hit_blocks"] = s.hit_blocks;
+    j["hit_ratio"] = s.hit_ratio();
+    j["token_hit_ratio"] = s.token_hit_ratio();
+    j["belady_hit_ratio"] = belady->hit_ratio();
+    j["lru_hit_ratio"] = lru->hit_ratio();
+    j["tiers"] = tiers;
+    j["stored_blocks"] = s.stored_blocks;
+    j["unstored_blocks"] = s.unstored_blocks;
+    j["stored_bytes"] = s.stored_bytes;
+    j["served_bytes"] = s.served_bytes;
+    j["wrong_blocks"] = live.wrong_blocks();
+    if (node_stats.ok()) {
+      j["node_demotions"] = node_stats->demotions();
+      j["node_evictions"] = node_stats->evictions();
+    }
+    j["block_bytes"] = geometry.block_bytes;
+    j["elapsed_s"] = elapsed;
+    out << j.dump() << '\n';
+  } else {
+    out << std::fixed << std::setprecision(4) << "live replay against " << a.node << " (policy "
+        << policy << "), " << s.requests << " requests in " << std::setprecision(2) << elapsed
+        << " s\n"
+        << std::setprecision(4) << "  hit ratio " << s.hit_ratio() << "  token hit ratio "
+        << s.token_hit_ratio() << "\n  offline at " << cache.capacity_blocks << " blocks: belady "
+        << belady->hit_ratio() << "  lru " << lru->hit_ratio() << "\n";
+    for (const auto& [name, hits] : live.tier_hits()) {
+      out << "  " << name << " hits " << hits << '\n';
+    }
+    out << "  stored " << FormatSize(s.stored_bytes) << "  served " << FormatSize(s.served_bytes)
+        << "  refused " << s.unstored_blocks << " blocks  wrong bytes in " << live.wrong_blocks()
+        << " blocks\n";
+  }
+  return live.wrong_blocks() == 0 ? kOk : kError;
+}
+
 }  // namespace
 
 int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -76,10 +220,19 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
   app.add_flag("--json", json, "print one JSON object per policy");
   app.add_flag("--no-timing", no_timing, "send requests back to back (live replay)");
   app.add_option("--block-tokens", block_tokens, "tokens per trace block")->capture_default_str();
-  app.add_option("--block-bytes", block_bytes_text, "bytes per block (SIZE; default 64MiB)");
+  app.add_option("--block-bytes", block_bytes_text,
+                 "bytes per block (SIZE; default 64MiB offline, 64KiB live)");
+  LiveArgs live;
+  live.node = "127.0.0.1:7100";
+  live.ns = "strata-replay";
+  size_t max_requests = 0;
+  app.add_option("--node", live.node, "live replay: node address HOST:PORT");
+  app.add_option("--ns", live.ns, "live replay: namespace (evicted before and after)");
+  app.add_flag("--keep", live.keep, "live replay: leave the replayed blocks in the node");
+  app.add_option("--max-requests", max_requests, "replay only the first N requests");
   if (auto done = Parse(app, args, out, err)) return *done;
 
-  if (blocks_opt->count() == 0 && frac_opt->count() == 0) {
+  if (offline && blocks_opt->count() == 0 && frac_opt->count() == 0) {
     err << "replay: one of --capacity-blocks or --capacity-fraction is required\n";
     return kUsage;
   }
@@ -117,19 +270,24 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
       return kUsage;
     }
   }
-  if (!offline) {
-    // The live mode drives a node through a ReplayBackend over strata::Client (Lookup the
-    // prefix, Put the rest, timestamps honoured unless --no-timing); it lands with the client.
-    err << "replay: live replay needs --offline until the client lands\n";
-    return kError;
-  }
-
   auto trace = ReadTraceFile(trace_path);
   if (!trace.ok()) {
     err << "replay: " << trace.status().message() << '\n';
     return kError;
   }
+  if (max_requests > 0 && trace->size() > max_requests) trace->resize(max_requests);
   const uint64_t distinct = CountDistinctBlocks(*trace);
+  if (!offline) {
+    if (block_bytes_text.empty()) geometry.block_bytes = 64 * 1024;
+    live.no_timing = no_timing;
+    live.json = json;
+    if (blocks_opt->count() > 0) live.capacity_blocks = capacity_blocks;
+    if (frac_opt->count() > 0) {
+      live.capacity_blocks = std::max<uint64_t>(
+          1, static_cast<uint64_t>(capacity_fraction * static_cast<double>(distinct)));
+    }
+    return RunLive(*trace, live, geometry, out, err);
+  }
   OfflineCacheOptions cache;
   cache.geometry = geometry;
   cache.capacity_blocks =

@@ -1,5 +1,6 @@
 // stratactl: the operator CLI. Global flags, then a verb (DESIGN.md section 7).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 
 #include "cluster/replay/replay_cli.h"
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
     run = [&g, replay] {
       std::vector<std::string> args = replay->remaining();
       if (g.json) args.push_back("--json");
+      // The global --node names the node a live replay drives, unless the verb has its own.
+      if (std::find(args.begin(), args.end(), "--node") == args.end()) {
+        args.insert(args.end(), {"--node", g.node});
+      }
       return strata::replay::RunReplayCommand(args, std::cout, std::cerr);
     };
   });

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -145,6 +146,30 @@ TEST_F(StratactlTest, InfoAndDemoMultiturnReuseTheSharedPrefix) {
   EXPECT_GE(j["turns"][3]["reused_tokens"].get<int>(), 1024);  // the shared system prompt
   EXPECT_GT(j["verified_blocks"].get<int>(), 0);
   EXPECT_GT(j["reuse_ratio"].get<double>(), 0.5);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(StratactlTest, LiveReplayDrivesTheNodeAndMatchesTheOfflineAccounting) {
+  const char* shared = std::getenv("STRATA_SHARED_DIR");
+  const std::string trace =
+      std::string(shared ? shared : "../shared") + "/data/traces/synthetic_trace.jsonl";
+  if (!std::ifstream(trace)) GTEST_SKIP() << "no trace at " << trace;
+  // 150 requests of 8 KiB blocks fit the node (DRAM spills to SSD, nothing is dropped), so the
+  // live hits must equal the offline accounting exactly.
+  auto r = Ctl({"--json", "replay", "--trace", trace, "--no-timing", "--max-requests", "150",
+                "--block-bytes", "8KiB", "--ns", "ctl/replay"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["mode"], "live");
+  EXPECT_EQ(j["wrong_blocks"], 0);
+  EXPECT_GT(j["hit_ratio"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(j["hit_ratio"].get<double>(), j["lru_hit_ratio"].get<double>());
+  EXPECT_EQ(j["unstored_blocks"], 0);
 }
 
 }  // namespace

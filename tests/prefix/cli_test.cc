@@ -103,9 +103,11 @@ TEST_F(ReplayCliTest, UsageErrorsExitTwoWithOneLine) {
 }
 
 TEST_F(ReplayCliTest, OtherErrorsExitOne) {
-  const Result live = Replay({"--trace", trace_, "--policy", "lru", "--capacity-blocks", "5"});
+  // Live mode (no --offline) with no node listening: one line, exit 1.
+  const Result live = Replay({"--trace", trace_, "--capacity-blocks", "5", "--node",
+                              "127.0.0.1:1"});
   EXPECT_EQ(live.status, 1);
-  EXPECT_THAT(live.err, HasSubstr("live replay needs --offline until the client lands"));
+  EXPECT_THAT(live.err, HasSubstr("no strata node answers at 127.0.0.1:1"));
   const Result missing =
       Replay({"--trace", (dir_ / "none.jsonl").string(), "--capacity-blocks", "5", "--offline"});
   EXPECT_EQ(missing.status, 1);
