@@ -354,13 +354,15 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
     {
       absl::MutexLock lock(&shard.mu);
       const int64_t now = Now();
-      auto pick = shard.policies[t]->PickVictim([&](BlockId b) {
-        auto it = shard.entries.find(b);
-        return b != keep && it != shard.entries.end() && CanEvictLocked(it->second, now);
-      });
+      auto pick =
+          shard.policies[t]->PickVictim([&](BlockId b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+            auto it = shard.entries.find(b);
+            return b != keep && it != shard.entries.end() && CanEvictLocked(it->second, now);
+          });
       if (!pick) continue;
       victim = *pick;
-      stored = shard.entries[victim].slot.stored_bytes;
+      // An upper bound on what the tier below stores after re-encoding.
+      stored = shard.entries[victim].record.payload_bytes;
     }
     // Make room below without holding any shard lock, then move the victim if it is still
     // where it was.
