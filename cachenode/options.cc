@@ -166,6 +166,8 @@ class ConfigReader {
         st = Limits(v);
       else if (key == "leases")
         st = Leases(v);
+      else if (key == "namespace_codecs")
+        st = NamespaceCodecs(v);
       else
         st = Error(key, "unknown key");
       STRATA_RETURN_IF_ERROR(st);
@@ -241,6 +243,8 @@ class ConfigReader {
         absl::Status st;
         if (name == "policy")
           st = Str(key, f.second, &t->policy);
+        else if (name == "codec")
+          st = Str(key, f.second, &t->codec);
         else if (name == "high_watermark")
           st = Fraction(key, f.second, &t->high_watermark);
         else if (name == "low_watermark")

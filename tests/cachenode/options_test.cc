@@ -72,6 +72,31 @@ leases: {max_ttl_ms: 1000, max_bytes: 1MiB}
   std::remove(path.c_str());
 }
 
+TEST(ConfigFile, PoliciesAndCodecsAreChosenPerTier) {
+  NodeOptions o;
+  const std::string path = WriteConfig(R"(
+tiers:
+  dram: {policy: prefix-aware, codec: raw}
+  ssd: {policy: s3fifo, codec: shuffle-lz4}
+namespace_codecs:
+  - {prefix: "acme/", tier: ssd, codec: kivi4}
+)");
+  const absl::Status applied = ApplyConfigFile(path, &o);
+  ASSERT_TRUE(applied.ok()) << applied;
+  EXPECT_EQ(o.dram.policy, "prefix-aware");
+  EXPECT_EQ(o.ssd.policy, "s3fifo");
+  EXPECT_EQ(o.ssd.codec, "shuffle-lz4");
+  ASSERT_EQ(o.namespace_codecs.size(), 1u);
+  EXPECT_EQ(o.namespace_codecs[0].codec, "kivi4");
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  o.ssd.codec = "int8";  // lossy as a tier default: refused
+  EXPECT_NE(o.Validate().message().find("lossy"), absl::string_view::npos);
+  o.ssd.codec = "raw";
+  o.namespace_codecs[0].tier = "tape";
+  EXPECT_NE(o.Validate().message().find("namespace_codecs[0].tier"), absl::string_view::npos);
+  std::remove(path.c_str());
+}
+
 TEST(ConfigFile, ErrorsNameTheFileAndKey) {
   NodeOptions o;
   std::string path = WriteConfig("dram: 64MiB\nbogus: 1\n");
