@@ -3,8 +3,17 @@
 namespace strata {
 namespace {
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+// Runs one call through the core's admission (graceful shutdown refuses new calls) and finishes
+// it with the core's status.
+template <typename Fn>
+grpc::ServerUnaryReactor* Serve(NodeCore* core, grpc::CallbackServerContext* ctx, Fn&& call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!core->BeginCall()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+    return reactor;
+  }
+  const absl::Status status = call();
+  core->EndCall();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -20,49 +29,49 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* ctx,
                                                 const v1::PutRequest* request,
                                                 v1::PutResponse* response) {
-  return Finish(ctx, core_->Put(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Put(*request, response); });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* ctx,
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
-  return Finish(ctx, core_->Get(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Get(*request, response); });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* ctx,
                                                    const v1::ExistsRequest* request,
                                                    v1::ExistsResponse* response) {
-  return Finish(ctx, core_->Exists(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Exists(*request, response); });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* ctx,
                                                    const v1::RemoveRequest* request,
                                                    v1::RemoveResponse* response) {
-  return Finish(ctx, core_->Remove(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Remove(*request, response); });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* ctx,
                                                    const v1::LookupRequest* request,
                                                    v1::LookupResponse* response) {
-  return Finish(ctx, core_->Lookup(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Lookup(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::NodeInfo(grpc::CallbackServerContext* ctx,
                                                      const v1::NodeInfoRequest* /*request*/,
                                                      v1::NodeInfoResponse* response) {
-  return Finish(ctx, core_->NodeInfo(response));
+  return Serve(core_, ctx, [&] { return core_->NodeInfo(response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Stats(grpc::CallbackServerContext* ctx,
                                                   const v1::StatsRequest* /*request*/,
                                                   v1::StatsResponse* response) {
-  return Finish(ctx, core_->Stats(response));
+  return Serve(core_, ctx, [&] { return core_->Stats(response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Evict(grpc::CallbackServerContext* ctx,
                                                   const v1::EvictRequest* request,
                                                   v1::EvictResponse* response) {
-  return Finish(ctx, core_->Evict(*request, response));
+  return Serve(core_, ctx, [&] { return core_->Evict(*request, response); });
 }
 
 }  // namespace strata

@@ -152,8 +152,12 @@ absl::Status Node::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
   if (server_) {
+    // Refuse new calls and let the ones in flight finish (bounded by the grace period), then
+    // close every connection at once: gRPC's own Shutdown(deadline) would also wait out the
+    // whole grace period for idle client connections.
+    const int unfinished = core_->Drain(options_.shutdown_grace_ms);
     server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(options_.shutdown_grace_ms));
+                      std::chrono::milliseconds(unfinished > 0 ? 0 : 100));
     server_->Wait();
   }
   metrics_.reset();

@@ -1,5 +1,7 @@
 #include "cachenode/node_core.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -39,6 +41,26 @@ NodeCore::NodeCore(TieredStore* store, const NodeOptions& options,
       started_(std::chrono::steady_clock::now()),
       node_id_(options.node_id.empty() ? options.listen : options.node_id),
       listen_(options.listen) {}
+
+bool NodeCore::BeginCall() {
+  in_flight_.fetch_add(1);
+  if (draining_.load()) {
+    in_flight_.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void NodeCore::EndCall() { in_flight_.fetch_sub(1); }
+
+int NodeCore::Drain(uint32_t grace_ms) {
+  draining_.store(true);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return in_flight_.load();
+}
 
 absl::Status NodeCore::Reject(absl::Status status) {
   if (absl::IsInvalidArgument(status)) rejected_.fetch_add(1);
@@ -194,6 +216,7 @@ absl::Status NodeCore::NodeInfo(v1::NodeInfoResponse* response) const {
   FillTiers(response->mutable_tiers());
   response->set_max_batch(static_cast<uint32_t>(options_.limits.max_batch));
   response->set_max_payload_bytes(options_.limits.max_payload_bytes);
+  response->set_max_message_bytes(options_.max_message_bytes);
   response->set_uptime_ms(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::steady_clock::now() - started_)

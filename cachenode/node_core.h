@@ -50,6 +50,14 @@ class NodeCore {
   }
   uint64_t rejected_requests() const { return rejected_.load(); }
 
+  // Call admission for graceful shutdown. BeginCall is false once draining (the call is answered
+  // UNAVAILABLE: retry elsewhere or later); every true BeginCall is paired with EndCall.
+  bool BeginCall();
+  void EndCall();
+  // Stops admitting calls and waits until the ones in flight have finished or `grace_ms` passed.
+  // Returns the number still in flight.
+  int Drain(uint32_t grace_ms);
+
  private:
   // Counts INVALID_ARGUMENT answers on the way out.
   absl::Status Reject(absl::Status status);
@@ -64,6 +72,8 @@ class NodeCore {
   std::string node_id_;
   std::string listen_;
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
 };
 
 // The call's status from its per-key results (see the class comment).

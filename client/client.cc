@@ -82,11 +82,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   STRATA_ASSIGN_OR_RETURN(v1::NodeInfoResponse info, client->NodeInfo());
   if (info.max_batch() > 0) client->limits_.max_batch = info.max_batch();
   if (info.max_payload_bytes() > 0) client->limits_.max_payload_bytes = info.max_payload_bytes();
+  if (info.max_message_bytes() > 0 && info.max_message_bytes() < client->max_message_bytes_) {
+    client->max_message_bytes_ = info.max_message_bytes();
+  }
   return client;
 }
 
 Client::Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs)
-    : options_(options), stubs_(std::move(stubs)) {}
+    : options_(options), stubs_(std::move(stubs)), max_message_bytes_(options.max_message_bytes) {}
 
 Client::~Client() = default;
 
@@ -117,7 +120,7 @@ absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
   std::vector<absl::Status> results;
   results.reserve(blocks.size());
   // Split by batch size and by message size, so one call never exceeds what the node accepts.
-  const uint64_t message_budget = options_.max_message_bytes - 64 * 1024;
+  const uint64_t message_budget = max_message_bytes_ - 64 * 1024;
   size_t i = 0;
   while (i < blocks.size()) {
     v1::PutRequest request;

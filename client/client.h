@@ -88,6 +88,8 @@ class Client {
   const ClientOptions options_;
   std::unique_ptr<Stubs> stubs_;
   RequestLimits limits_;
+  // The smaller of ours and the node's: no request is built larger than both accept.
+  uint64_t max_message_bytes_ = 0;
 };
 
 }  // namespace strata

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "cachenode/metrics.h"
 #include "storage/dram_tier.h"
 #include "storage/mem_tier.h"
@@ -225,6 +228,21 @@ TEST_F(NodeCoreTest, FullNodeAnswersResourceExhaustedForASingleKey) {
   FAIL() << "a node whose blocks are all leased kept accepting Puts " << s.tiers[0].blocks << " "
          << s.tiers[1].blocks << " " << s.leased_bytes << " ev=" << s.evictions << " "
          << s.tiers[1].used_bytes;
+}
+
+TEST_F(NodeCoreTest, DrainRefusesNewCallsAndWaitsForInFlightOnes) {
+  ASSERT_TRUE(core_->BeginCall());  // one call in flight
+  std::thread finisher([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    core_->EndCall();
+  });
+  EXPECT_EQ(core_->Drain(/*grace_ms=*/10'000), 0);  // returned once the call ended
+  finisher.join();
+  EXPECT_FALSE(core_->BeginCall());
+  // A call that never ends is abandoned after the grace period.
+  NodeCore other(store_.get(), options_, {});
+  ASSERT_TRUE(other.BeginCall());
+  EXPECT_EQ(other.Drain(/*grace_ms=*/20), 1);
 }
 
 TEST(CallStatusFromResults, OnlyAUniformFailureFailsTheCall) {

@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <random>
 
@@ -387,6 +388,64 @@ TEST(NodeProcessTest, EncodedGetsCrossTheWireCompressedAndDecodeExactly) {
     EXPECT_EQ((*got)[i].payload, values[i]) << i;
   }
   EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(NodeProcessTest, ClientSplitsBatchesToTheNodesMessageLimit) {
+  const std::string dir = testing::FreshDir("msglimit");
+  const std::string config = dir + "/node.yaml";
+  std::ofstream(config)
+      << "dram: 128MiB\nssd: 0\nlimits: {max_payload: 4MiB, max_message: 16MiB}\n";
+  auto node = StartNode(dir, {"--config", config});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node);
+  ASSERT_NE(client, nullptr);
+  // 12 x 4 MiB = 48 MiB in one call: the client must send it as several messages under 16 MiB.
+  std::vector<std::string> keys, values;
+  std::vector<PutBlock> blocks;
+  for (int i = 0; i < 12; ++i) {
+    keys.push_back("m" + std::to_string(i));
+    values.push_back(std::string(4 << 20, static_cast<char>('a' + i)));
+  }
+  for (int i = 0; i < 12; ++i) blocks.push_back({keys[i], "", {}, values[i]});
+  auto put = client->Put("ns", blocks);
+  ASSERT_TRUE(put.ok()) << put.status();
+  for (const auto& st : *put) EXPECT_TRUE(st.ok()) << st;
+  auto got = client->Get("ns", std::vector<std::string>{keys[0], keys[11]});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)[0].payload, values[0]);
+  EXPECT_EQ((*got)[1].payload, values[11]);
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+// Connected but idle clients do not hold a graceful shutdown for its whole grace period.
+TEST(NodeProcessTest, ShutdownDoesNotWaitOutTheGracePeriodForIdleClients) {
+  const std::string dir = testing::FreshDir("drain");
+  const std::string config = dir + "/node.yaml";
+  std::ofstream(config) << "dram: 4MiB\nssd: 0\nshutdown_grace_ms: 60000\n";
+  auto node = StartNode(dir, {"--config", config});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node);  // stays connected through the shutdown
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Stats().ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
+      << "shutdown waited for an idle client connection";
+  // The client sees the node gone as UNAVAILABLE, a retryable error.
+  auto after = client->Stats();
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable) << after.status();
 }
 
 }  // namespace
