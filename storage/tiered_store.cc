@@ -54,33 +54,22 @@ absl::StatusOr<std::unique_ptr<TieredStore>> TieredStore::Open(
   for (const std::string& p : options.policies) {
     STRATA_RETURN_IF_ERROR(MakeEvictionPolicy(p).status());
   }
-  if (options.tier_codecs.size() > tiers.size()) {
-    return absl::InvalidArgumentError("store: more tier codecs than tiers");
-  }
-  for (size_t t = 0; t < options.tier_codecs.size(); ++t) {
-    STRATA_ASSIGN_OR_RETURN(const Codec* codec, GetCodec(options.tier_codecs[t]));
-    if (!codec->lossless()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("codec of tier ", AsAbsl(tiers[t]->name()), ": '", options.tier_codecs[t],
-                       "' is lossy; lossy codecs apply only to namespaces that opt in"));
-    }
-  }
-  for (const auto& rule : options.namespace_codecs) {
-    if (rule.tier >= tiers.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("namespace codec for '", rule.ns_prefix, "': no tier ", rule.tier));
-    }
-    STRATA_RETURN_IF_ERROR(GetCodec(rule.codec).status());
-  }
-  std::unique_ptr<TieredStore> store(new TieredStore(options, std::move(tiers)));
+  std::vector<std::string> tier_names;
+  for (const auto& t : tiers) tier_names.emplace_back(t->name());
+  std::vector<TierCodecs::Rule> rules;
+  for (const auto& r : options.namespace_codecs) rules.push_back({r.ns_prefix, r.tier, r.codec});
+  STRATA_ASSIGN_OR_RETURN(TierCodecs codecs,
+                          TierCodecs::Create(tier_names, options.tier_codecs, rules));
+  std::unique_ptr<TieredStore> store(new TieredStore(options, std::move(tiers), std::move(codecs)));
   STRATA_RETURN_IF_ERROR(store->Recover());
   return store;
 }
 
 TieredStore::TieredStore(const TieredStoreOptions& options,
-                         std::vector<std::unique_ptr<Tier>> tiers)
+                         std::vector<std::unique_ptr<Tier>> tiers, TierCodecs codecs)
     : options_(options),
       tiers_(std::move(tiers)),
+      codecs_(std::move(codecs)),
       max_leased_bytes_(options.max_leased_bytes != 0 ? options.max_leased_bytes
                                                       : tiers_[0]->capacity_bytes() / 2),
       tier_blocks_(new std::atomic<uint64_t>[tiers_.size()]),
@@ -89,12 +78,6 @@ TieredStore::TieredStore(const TieredStoreOptions& options,
     tier_blocks_[t] = 0;
     tier_hits_[t] = 0;
     policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : "lru");
-    // Names were checked in Open().
-    tier_codecs_.push_back(
-        FindCodec(t < options_.tier_codecs.size() ? options_.tier_codecs[t] : "raw"));
-  }
-  for (const auto& rule : options_.namespace_codecs) {
-    codec_rules_.push_back({rule.ns_prefix, rule.tier, FindCodec(rule.codec)});
   }
   const size_t n = options_.shards == 0 ? 8 : options_.shards;
   for (size_t i = 0; i < n; ++i) {
@@ -123,70 +106,6 @@ TieredStore::Shard& TieredStore::ShardOf(BlockId block) {
 
 BlockId TieredStore::NextBlockId(size_t shard_index) {
   return (next_block_.fetch_add(1, std::memory_order_relaxed) << kShardBits) | shard_index;
-}
-
-bool TieredStore::Intact(const BlockRecord& record, std::string_view bytes) {
-  return bytes.size() == record.payload_bytes && BlockChecksum(bytes) == record.checksum;
-}
-
-const Codec* TieredStore::CodecFor(std::string_view id, size_t t) const {
-  const std::string_view ns = id.substr(0, id.find('\0'));
-  const Codec* best = nullptr;
-  size_t best_len = 0;
-  for (const CodecRule& rule : codec_rules_) {
-    if (rule.tier != t || ns.substr(0, rule.ns_prefix.size()) != rule.ns_prefix) continue;
-    if (best == nullptr || rule.ns_prefix.size() > best_len) {
-      best = rule.codec;
-      best_len = rule.ns_prefix.size();
-    }
-  }
-  return best != nullptr ? best : tier_codecs_[t];
-}
-
-absl::Status TieredStore::Materialize(const BlockRecord& record, size_t t, std::string_view stored,
-                                      std::string* scratch, std::string_view* payload) const {
-  if (record.codec_id == 0) {
-    *payload = stored;
-    if (tiers_[t]->verify_reads() && !Intact(record, stored)) {
-      return absl::DataLossError("checksum mismatch");
-    }
-    return absl::OkStatus();
-  }
-  const Codec* codec = FindCodecById(record.codec_id);
-  if (codec == nullptr) {
-    return absl::DataLossError(absl::StrCat("unknown codec id ", record.codec_id));
-  }
-  absl::StatusOr<std::string> decoded = codec->Decode(record.layout, stored);
-  if (!decoded.ok()) return absl::DataLossError(decoded.status().message());
-  *scratch = std::move(*decoded);
-  *payload = *scratch;
-  // A decoded block is always verified: decoding is the expensive part.
-  if (!Intact(record, *payload)) return absl::DataLossError("checksum mismatch after decode");
-  return absl::OkStatus();
-}
-
-std::string_view TieredStore::EncodeFor(std::string_view id, size_t t, std::string_view payload,
-                                        BlockRecord* record, std::string* scratch) const {
-  record->codec_id = 0;
-  record->stored_bytes = payload.size();
-  const Codec* codec = CodecFor(id, t);
-  if (codec == nullptr || codec->id() == CodecId::kRaw) return payload;
-  // A codec that cannot take this block (a lossy codec and an opaque block) leaves it plain.
-  if (!codec->CheckLayout(record->layout, payload.size()).ok()) return payload;
-  absl::StatusOr<std::string> encoded = codec->Encode(record->layout, payload);
-  if (!encoded.ok()) return payload;
-  if (codec->lossless() && encoded->size() >= payload.size()) return payload;  // no gain
-  if (!codec->lossless()) {
-    // The block now is what the codec reconstructs: its checksum describes those bytes, so
-    // every later read verifies exactly what it serves.
-    absl::StatusOr<std::string> decoded = codec->Decode(record->layout, *encoded);
-    if (!decoded.ok()) return payload;
-    record->checksum = BlockChecksum(*decoded);
-  }
-  record->codec_id = codec->numeric_id();
-  record->stored_bytes = encoded->size();
-  *scratch = std::move(*encoded);
-  return *scratch;
 }
 
 BlockInfo TieredStore::InfoFor(const Entry& e) const {
@@ -384,14 +303,15 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
         absl::Status read = tiers_[t]->Read(e.id, e.slot, &stored);
         if (read.ok()) {
           bytes = stored;
-          const Codec* below = CodecFor(e.id, t + 1);
+          const Codec* below = codecs_.For(e.id, t + 1);
           const uint8_t below_id = below != nullptr ? below->numeric_id() : 0;
           if (below_id != e.record.codec_id) {
             std::string_view payload;
-            read = Materialize(e.record, t, stored, &plain, &payload);
+            read = TierCodecs::Materialize(e.record, tiers_[t]->verify_reads(), stored, &plain,
+                                           &payload);
             if (read.ok()) {
               record.codec_id = 0;
-              bytes = EncodeFor(e.id, t + 1, payload, &record, &encoded);
+              bytes = codecs_.Encode(e.id, t + 1, payload, &record, &encoded);
             }
           }
         }
@@ -461,7 +381,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   std::string encoded;
   for (size_t t = 0; t < tiers_.size(); ++t) {
     record = plain_record;
-    const std::string_view bytes = EncodeFor(id, t, payload, &record, &encoded);
+    const std::string_view bytes = codecs_.Encode(id, t, payload, &record, &encoded);
     if (tiers_[t]->ChargeFor(bytes.size()) > tiers_[t]->capacity_bytes()) continue;
     absl::StatusOr<TierSlot> s = PlaceIn(t, id, block, record, bytes);
     if (s.ok()) {
@@ -555,7 +475,8 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       if (pass_encoded) {
         payload = bytes;  // the caller decodes and verifies
       } else if (read.ok()) {
-        read = Materialize(e.record, t, bytes, &decoded, &payload);
+        read =
+            TierCodecs::Materialize(e.record, tiers_[t]->verify_reads(), bytes, &decoded, &payload);
       }
       if (absl::IsDataLoss(read)) {
         counters_.checksum_failures.fetch_add(1);
@@ -578,7 +499,10 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       lock.Release();
       if (pass_encoded) {
         std::string_view plain;
-        if (!Materialize(record_copy, t, owned, &decoded, &plain).ok()) return absl::OkStatus();
+        if (!TierCodecs::Materialize(record_copy, tiers_[t]->verify_reads(), owned, &decoded,
+                                     &plain)
+                 .ok())
+          return absl::OkStatus();
         owned.assign(plain);
       }
       Promote(shard, id, block, t, from, record_copy, owned);
@@ -600,7 +524,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   if (pass_encoded) {
     payload = stored;  // the caller decodes and verifies
   } else if (read.ok()) {
-    read = Materialize(record, t, stored, &decoded, &payload);
+    read = TierCodecs::Materialize(record, tiers_[t]->verify_reads(), stored, &decoded, &payload);
   }
   if (absl::IsDataLoss(read)) {
     DropCorrupt(id, block);
@@ -620,7 +544,9 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
     shard.policies[it->second.tier]->OnAccess(block);
   }
   if (!options_.promote_on_hit || t == 0) return absl::OkStatus();
-  if (pass_encoded && !Materialize(record, t, stored, &decoded, &payload).ok()) {
+  if (pass_encoded &&
+      !TierCodecs::Materialize(record, tiers_[t]->verify_reads(), stored, &decoded, &payload)
+           .ok()) {
     return absl::OkStatus();  // served as stored; a block that does not decode stays put
   }
   Promote(shard, id, block, t, slot, record, payload);
@@ -634,7 +560,7 @@ void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size
   // an optimisation: when it cannot happen, the hit already served stands.
   BlockRecord up_record = record;
   std::string encoded;
-  const std::string_view up_bytes = EncodeFor(id, 0, payload, &up_record, &encoded);
+  const std::string_view up_bytes = codecs_.Encode(id, 0, payload, &up_record, &encoded);
   absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, up_record, up_bytes);
   if (!up.ok()) return;
   bool switched = false;
@@ -755,7 +681,7 @@ StoreStats TieredStore::Stats() const {
   StoreStats s;
   for (size_t t = 0; t < tiers_.size(); ++t) {
     s.tiers.push_back(TierStats{std::string(tiers_[t]->name()), policy_names_[t],
-                                std::string(tier_codecs_[t]->name()), tiers_[t]->capacity_bytes(),
+                                std::string(codecs_.Default(t).name()), tiers_[t]->capacity_bytes(),
                                 tiers_[t]->used_bytes(), tier_blocks_[t].load()});
     s.hits_by_tier.push_back(tier_hits_[t].load());
   }

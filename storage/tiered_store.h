@@ -38,10 +38,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/block_layout.h"
-#include "kernels/codec.h"
 #include "storage/block_record.h"
 #include "storage/eviction_policy.h"
 #include "storage/tier.h"
+#include "storage/tier_codecs.h"
 
 namespace strata {
 
@@ -175,7 +175,8 @@ class TieredStore {
         leased_bytes{0}, recovered{0}, recovery_dropped{0};
   };
 
-  TieredStore(const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers);
+  TieredStore(const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers,
+              TierCodecs codecs);
   absl::Status Recover();
 
   static std::string MakeId(std::string_view ns, std::string_view key);
@@ -185,8 +186,6 @@ class TieredStore {
   BlockId NextBlockId(size_t shard_index);
   int64_t Now() const;
   BlockInfo InfoFor(const Entry& e) const;
-  // The stored bytes match the record's size and checksum (raw codec).
-  static bool Intact(const BlockRecord& record, std::string_view bytes);
 
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
@@ -209,31 +208,14 @@ class TieredStore {
   // Nothing locked on entry.
   void Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
                const TierSlot& from, const BlockRecord& record, std::string_view payload);
-  // The codec blocks of `id` use in tier t (nullptr or raw: stored plain).
-  const Codec* CodecFor(std::string_view id, size_t t) const;
-  // Stored bytes -> payload: decodes an encoded block, verifies the checksum (always after a
-  // decode; for plain blocks when the tier asks for it). DATA_LOSS when either fails.
-  absl::Status Materialize(const BlockRecord& record, size_t t, std::string_view stored,
-                           std::string* scratch, std::string_view* payload) const;
-  // Payload -> the bytes tier t stores for `id`; sets record's codec fields (and, for lossy
-  // codecs, the checksum of what the block now decodes to). Falls back to plain bytes when the
-  // codec cannot take the block or gains nothing. REQUIRES: record describes `payload` plainly.
-  std::string_view EncodeFor(std::string_view id, size_t t, std::string_view payload,
-                             BlockRecord* record, std::string* scratch) const;
 
   // Constant after construction
   const TieredStoreOptions options_;
   const std::vector<std::unique_ptr<Tier>> tiers_;
+  const TierCodecs codecs_;
   const uint64_t max_leased_bytes_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::string> policy_names_;
-  struct CodecRule {
-    std::string ns_prefix;
-    size_t tier;
-    const Codec* codec;
-  };
-  std::vector<const Codec*> tier_codecs_;
-  std::vector<CodecRule> codec_rules_;
 
   std::atomic<uint64_t> next_block_{1};
   std::atomic<size_t> evict_cursor_{0};
