@@ -192,40 +192,41 @@ absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
   return results;
 }
 
-absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
-                                                 absl::Span<const std::string> keys) {
+// Sends `keys` in batches of at most max_batch through the stub method `rpc` and collects the
+// per-key booleans `field` picks from each response; the first failing batch fails the call.
+template <typename Request, typename Response, typename Rpc, typename Field>
+absl::StatusOr<std::vector<bool>> Client::KeyedFlags(std::string_view ns,
+                                                     absl::Span<const std::string> keys, Rpc rpc,
+                                                     Field field) {
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   std::vector<bool> out;
   for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
     const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    v1::ExistsRequest request;
+    Request request;
     request.set_namespace_(ns.data(), ns.size());
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
-    v1::ExistsResponse response;
+    Response response;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
-    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Exists(&ctx, request, &response)));
-    out.insert(out.end(), response.present().begin(), response.present().end());
+    STRATA_RETURN_IF_ERROR(FromGrpc((stubs_->cache.get()->*rpc)(&ctx, request, &response)));
+    const auto& flags = field(response);
+    out.insert(out.end(), flags.begin(), flags.end());
   }
   return out;
 }
 
+absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
+                                                 absl::Span<const std::string> keys) {
+  return KeyedFlags<v1::ExistsRequest, v1::ExistsResponse>(
+      ns, keys, &v1::CacheService::Stub::Exists,
+      [](const v1::ExistsResponse& r) -> const auto& { return r.present(); });
+}
+
 absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
                                                  absl::Span<const std::string> keys) {
-  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
-  std::vector<bool> out;
-  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
-    const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    v1::RemoveRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
-    v1::RemoveResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Remove(&ctx, request, &response)));
-    out.insert(out.end(), response.removed().begin(), response.removed().end());
-  }
-  return out;
+  return KeyedFlags<v1::RemoveRequest, v1::RemoveResponse>(
+      ns, keys, &v1::CacheService::Stub::Remove,
+      [](const v1::RemoveResponse& r) -> const auto& { return r.removed(); });
 }
 
 absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,

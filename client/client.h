@@ -84,6 +84,10 @@ class Client {
   struct Stubs;
   Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs);
   absl::Status CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const;
+  template <typename Request, typename Response, typename Rpc, typename Field>
+  absl::StatusOr<std::vector<bool>> KeyedFlags(std::string_view ns,
+                                               absl::Span<const std::string> keys, Rpc rpc,
+                                               Field field);
 
   const ClientOptions options_;
   std::unique_ptr<Stubs> stubs_;

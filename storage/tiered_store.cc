@@ -140,11 +140,7 @@ absl::Status TieredStore::Recover() {
           e.record = record;
           e.tier = t;
           e.slot = slot;
-          e.key_hash = XXH3_64bits(id.data(), id.size());
-          shard.policies[t]->OnInsert(block, InfoFor(e));
-          shard.ids.emplace(e.id, block);
-          shard.entries.emplace(block, std::move(e));
-          tier_blocks_[t].fetch_add(1);
+          InsertLocked(shard, block, std::move(e));
           counters_.recovered.fetch_add(1);
         },
         &dropped));
@@ -262,6 +258,33 @@ void TieredStore::EnforceWatermark(size_t t, BlockId keep) {
   }
 }
 
+void TieredStore::MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_tier,
+                             const TierSlot& to_slot, BlockRecord to_record) {
+  // The old copy goes; an erase that fails leaves bytes the index no longer points at (a
+  // persistent tier's recovery finds and drops them, a memory tier's erase cannot fail).
+  (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  shard.policies[e.tier]->OnErase(block);
+  tier_blocks_[e.tier].fetch_sub(1);
+  const bool leased = e.lease_until_ms != 0;
+  if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
+  e.tier = to_tier;
+  e.slot = to_slot;
+  e.record = std::move(to_record);
+  if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
+  shard.policies[to_tier]->OnInsert(block, InfoFor(e));
+  shard.policies[to_tier]->OnResidentChildren(block, e.resident_children);
+  tier_blocks_[to_tier].fetch_add(1);
+}
+
+void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
+  e.key_hash = XXH3_64bits(e.id.data(), e.id.size());
+  shard.policies[e.tier]->OnInsert(block, InfoFor(e));
+  if (e.resident_children) shard.policies[e.tier]->OnResidentChildren(block, e.resident_children);
+  tier_blocks_[e.tier].fetch_add(1);
+  shard.ids.emplace(e.id, block);
+  shard.entries.emplace(block, std::move(e));
+}
+
 bool TieredStore::EvictOne(size_t t, BlockId keep) {
   const size_t n = shards_.size();
   const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
@@ -319,18 +342,7 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
                                              ? tiers_[t + 1]->Write(e.id, victim, record, bytes)
                                              : absl::StatusOr<TierSlot>(read);
         if (moved.ok()) {
-          e.record = std::move(record);
-          (void)tiers_[t]->Erase(e.id, e.slot);  // a memory tier's erase cannot fail
-          shard.policies[t]->OnErase(victim);
-          tier_blocks_[t].fetch_sub(1);
-          const bool leased = e.lease_until_ms != 0;
-          if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
-          e.tier = t + 1;
-          e.slot = *moved;
-          if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
-          shard.policies[t + 1]->OnInsert(victim, InfoFor(e));
-          shard.policies[t + 1]->OnResidentChildren(victim, e.resident_children);
-          tier_blocks_[t + 1].fetch_add(1);
+          MoveLocked(shard, victim, e, t + 1, *moved, std::move(record));
           counters_.demotions.fetch_add(1);
           return true;
         }
@@ -413,12 +425,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     e.tier = placed_tier;
     e.slot = slot;
     e.resident_children = children;
-    e.key_hash = XXH3_64bits(id.data(), id.size());
-    shard.policies[placed_tier]->OnInsert(block, InfoFor(e));
-    if (children) shard.policies[placed_tier]->OnResidentChildren(block, children);
-    shard.ids.emplace(id, block);
-    shard.entries.emplace(block, std::move(e));
-    tier_blocks_[placed_tier].fetch_add(1);
+    InsertLocked(shard, block, std::move(e));
   }
   ChangeChildCount(replaced_parent, -1);
   if (!parent.empty()) LinkParent(ns, block, id, parent);
@@ -569,19 +576,7 @@ void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size
     auto it = shard.entries.find(block);
     if (it != shard.entries.end() && it->second.tier == from_tier &&
         it->second.slot.offset == from.offset) {
-      Entry& e = it->second;
-      (void)tiers_[from_tier]->Erase(e.id, e.slot);  // leftovers are dropped on recovery
-      shard.policies[from_tier]->OnErase(block);
-      tier_blocks_[from_tier].fetch_sub(1);
-      const bool leased = e.lease_until_ms != 0;
-      if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
-      e.tier = 0;
-      e.slot = *up;
-      e.record = up_record;
-      if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
-      shard.policies[0]->OnInsert(block, InfoFor(e));
-      shard.policies[0]->OnResidentChildren(block, e.resident_children);
-      tier_blocks_[0].fetch_add(1);
+      MoveLocked(shard, block, it->second, 0, *up, std::move(up_record));
       counters_.promotions.fetch_add(1);
       switched = true;
     }

@@ -198,6 +198,12 @@ class TieredStore {
   void EnforceWatermark(size_t t, BlockId keep);
   // Removes an entry from its tier, its policies and the index; returns its parent link.
   BlockId EraseLocked(Shard& shard, BlockId block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Adds a new entry to the index, its tier's policy and the tier's block count.
+  void InsertLocked(Shard& shard, BlockId block, Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Points `e` (block `block`) at its new copy in `to_tier` after the old copy is erased,
+  // carrying its lease, policy membership and resident-child count across.
+  void MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_tier, const TierSlot& to_slot,
+                  BlockRecord to_record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   bool CanEvictLocked(const Entry& e, int64_t now) const;
   void ChangeChildCount(BlockId parent, int delta);
   void LinkParent(std::string_view ns, BlockId child, std::string_view child_id,
