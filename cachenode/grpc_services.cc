@@ -56,6 +56,42 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* 
   return Serve(core_, ctx, [&] { return core_->Lookup(*request, response); });
 }
 
+grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* ctx,
+                                                  const v1::HelloRequest* request,
+                                                  v1::HelloResponse* response) {
+  return Serve(core_, ctx, [&] { return core_->Hello(*request, response); });
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(
+    grpc::CallbackServerContext* ctx, const v1::RegisterRegionRequest* request,
+    v1::RegisterRegionResponse* response) {
+  return Serve(core_, ctx, [&] { return core_->RegisterRegion(*request, response); });
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::DeregisterRegion(
+    grpc::CallbackServerContext* ctx, const v1::DeregisterRegionRequest* request,
+    v1::DeregisterRegionResponse* /*response*/) {
+  return Serve(core_, ctx, [&] { return core_->DeregisterRegion(*request); });
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::Goodbye(grpc::CallbackServerContext* ctx,
+                                                    const v1::GoodbyeRequest* request,
+                                                    v1::GoodbyeResponse* /*response*/) {
+  return Serve(core_, ctx, [&] { return core_->Goodbye(*request); });
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext* ctx,
+                                                    const v1::GetIntoRequest* request,
+                                                    v1::GetIntoResponse* response) {
+  return Serve(core_, ctx, [&] { return core_->GetInto(*request, response); });
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext* ctx,
+                                                    const v1::PutFromRequest* request,
+                                                    v1::PutFromResponse* response) {
+  return Serve(core_, ctx, [&] { return core_->PutFrom(*request, response); });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::NodeInfo(grpc::CallbackServerContext* ctx,
                                                      const v1::NodeInfoRequest* /*request*/,
                                                      v1::NodeInfoResponse* response) {

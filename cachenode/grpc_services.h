@@ -29,6 +29,23 @@ class CacheServiceImpl final : public v1::CacheService::CallbackService {
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx,
                                    const v1::LookupRequest* request,
                                    v1::LookupResponse* response) override;
+  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const v1::HelloRequest* request,
+                                  v1::HelloResponse* response) override;
+  grpc::ServerUnaryReactor* RegisterRegion(grpc::CallbackServerContext* ctx,
+                                           const v1::RegisterRegionRequest* request,
+                                           v1::RegisterRegionResponse* response) override;
+  grpc::ServerUnaryReactor* DeregisterRegion(grpc::CallbackServerContext* ctx,
+                                             const v1::DeregisterRegionRequest* request,
+                                             v1::DeregisterRegionResponse* response) override;
+  grpc::ServerUnaryReactor* Goodbye(grpc::CallbackServerContext* ctx,
+                                    const v1::GoodbyeRequest* request,
+                                    v1::GoodbyeResponse* response) override;
+  grpc::ServerUnaryReactor* GetInto(grpc::CallbackServerContext* ctx,
+                                    const v1::GetIntoRequest* request,
+                                    v1::GetIntoResponse* response) override;
+  grpc::ServerUnaryReactor* PutFrom(grpc::CallbackServerContext* ctx,
+                                    const v1::PutFromRequest* request,
+                                    v1::PutFromResponse* response) override;
 
  private:
   NodeCore* const core_;

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--ssd-policy", ssd_policy, "eviction policy of the SSD tier (default lru)");
   app.add_option("--max-batch", max_batch, "most keys per call (default 1024)");
   app.add_option("--max-payload", max_payload, "largest block payload (default 16MiB)");
+  std::string data_plane;
+  app.add_option("--data-plane", data_plane,
+                 "UCX data plane: tcp (default), shm (same-host clients; see docs) or off")
+      ->check(CLI::IsMember({"tcp", "shm", "off"}));
   app.add_option("--etcd", etcd, "etcd endpoints URL[,URL...] (cluster mode)");
   app.add_option("--cluster", cluster, "cluster name (cluster mode)");
   app.add_option("--advertise", advertise, "address other nodes and clients use");
@@ -81,6 +85,10 @@ int main(int argc, char** argv) {
   if (app.count("--dram-policy")) options.dram.policy = dram_policy;
   if (app.count("--ssd-policy")) options.ssd.policy = ssd_policy;
   if (app.count("--max-batch")) options.limits.max_batch = max_batch;
+  if (app.count("--data-plane")) {
+    options.data_plane.enabled = data_plane != "off";
+    if (data_plane != "off") options.data_plane.tls = data_plane;
+  }
   if (app.count("--etcd")) options.etcd = {etcd};
   if (app.count("--cluster")) options.cluster = cluster;
   if (app.count("--advertise")) options.advertise = advertise;

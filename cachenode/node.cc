@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   STRATA_ASSIGN_OR_RETURN(auto dram, DramTier::Create({.capacity_bytes = options.dram_bytes,
                                                        .page_bytes = options.dram_page_bytes}));
+  const DramRegion& pool = dram->region();
   tiers.push_back(std::move(dram));
   std::vector<std::string> policies = {options.dram.policy};
   std::vector<std::string> codecs = {options.dram.codec};
@@ -113,6 +114,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   STRATA_ASSIGN_OR_RETURN(node->store_, TieredStore::Open(so, std::move(tiers)));
 
   node->core_ = std::make_unique<NodeCore>(node->store_.get(), options, node->absent_);
+  // The data plane is an accelerator: without it (UCX unusable here) clients use Get and Put.
+  if (!options.data_plane.enabled) {
+    node->data_plane_detail_ = "off (data_plane.enabled: false)";
+  } else if (auto dp = DataPlane::Start(options.data_plane, node->store_.get(), pool,
+                                        IsLoopbackHost(host));
+             dp.ok()) {
+    node->data_plane_ = *std::move(dp);
+    node->data_plane_detail_ = node->data_plane_->Describe();
+    node->core_->SetDataPlane(node->data_plane_.get(), node->data_plane_detail_);
+  } else {
+    node->data_plane_detail_ = absl::StrCat("off (", dp.status().message(), ")");
+  }
+  if (!node->data_plane_) node->core_->SetDataPlane(nullptr, node->data_plane_detail_);
   node->cache_service_ = std::make_unique<CacheServiceImpl>(node->core_.get());
   node->admin_service_ = std::make_unique<AdminServiceImpl>(node->core_.get());
 
@@ -161,6 +175,7 @@ absl::Status Node::Shutdown() {
     server_->Wait();
   }
   metrics_.reset();
+  data_plane_.reset();  // releases its pins before the store closes
   absl::Status flushed = store_ ? store_->Flush() : absl::OkStatus();
   store_.reset();  // closes RocksDB
   return flushed;
@@ -191,6 +206,7 @@ std::string Node::Summary() const {
     absl::StrAppend(&s, "  recovered ", stats.recovered_blocks, " blocks from SSD (",
                     stats.recovery_dropped, " unreadable records dropped)\n");
   }
+  absl::StrAppend(&s, "  data      ", data_plane_detail_, "\n");
   absl::StrAppend(&s, "  limits    batch ", options_.limits.max_batch, ", payload ",
                   FormatSize(options_.limits.max_payload_bytes), ", message ",
                   FormatSize(options_.max_message_bytes), "\n");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cachenode/data_plane.h"
 #include "cachenode/grpc_services.h"
 #include "cachenode/metrics.h"
 #include "cachenode/node_core.h"
@@ -36,6 +37,8 @@ class Node {
   // Human-readable startup summary (tiers, capacities, addresses), several lines.
   std::string Summary() const;
   NodeCore& core() { return *core_; }
+  // Null when the node runs without a data plane.
+  DataPlane* data_plane() { return data_plane_.get(); }
   TieredStore& store() { return *store_; }
 
  private:
@@ -44,6 +47,8 @@ class Node {
   const NodeOptions options_;
   std::vector<AbsentTier> absent_;
   std::unique_ptr<TieredStore> store_;
+  std::unique_ptr<DataPlane> data_plane_;  // before the store goes: it pins blocks
+  std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<CacheServiceImpl> cache_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;

@@ -77,30 +77,33 @@ absl::Status NodeCore::ValidateKeys(const std::string& ns,
   return absl::OkStatus();
 }
 
+absl::Status NodeCore::ValidateBlock(size_t i, const std::string& key, const std::string& parent,
+                                     const v1::BlockLayout& layout_proto, uint64_t size,
+                                     std::string_view size_field, BlockLayout* layout) const {
+  STRATA_RETURN_IF_ERROR(ValidateKey(key, options_.limits, Field("items", i, "key")));
+  if (!parent.empty()) {
+    STRATA_RETURN_IF_ERROR(ValidateKey(parent, options_.limits, Field("items", i, "parent")));
+    if (parent == key) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Field("items", i, "parent"), ": a block cannot be its own parent"));
+    }
+  }
+  STRATA_RETURN_IF_ERROR(ValidatePayloadSize(size, options_.limits, Field("items", i, size_field)));
+  const std::string layout_field = Field("items", i, "layout");
+  STRATA_ASSIGN_OR_RETURN(*layout, LayoutFromProto(layout_proto, layout_field));
+  return layout->Validate(size, layout_field);
+}
+
 absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* response) {
   // Validate everything first: a bad request stores nothing.
-  std::vector<BlockLayout> layouts;
-  layouts.reserve(request.items_size());
+  std::vector<BlockLayout> layouts(request.items_size());
   absl::Status valid = [&]() -> absl::Status {
     STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
     STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
     for (int i = 0; i < request.items_size(); ++i) {
       const v1::PutItem& item = request.items(i);
-      STRATA_RETURN_IF_ERROR(ValidateKey(item.key(), options_.limits, Field("items", i, "key")));
-      if (!item.parent().empty()) {
-        STRATA_RETURN_IF_ERROR(
-            ValidateKey(item.parent(), options_.limits, Field("items", i, "parent")));
-        if (item.parent() == item.key()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(Field("items", i, "parent"), ": a block cannot be its own parent"));
-        }
-      }
-      STRATA_RETURN_IF_ERROR(ValidatePayloadSize(item.payload().size(), options_.limits,
-                                                 Field("items", i, "payload")));
-      const std::string layout_field = Field("items", i, "layout");
-      STRATA_ASSIGN_OR_RETURN(BlockLayout layout, LayoutFromProto(item.layout(), layout_field));
-      STRATA_RETURN_IF_ERROR(layout.Validate(item.payload().size(), layout_field));
-      layouts.push_back(layout);
+      STRATA_RETURN_IF_ERROR(ValidateBlock(i, item.key(), item.parent(), item.layout(),
+                                           item.payload().size(), "payload", &layouts[i]));
     }
     return absl::OkStatus();
   }();
@@ -150,6 +153,73 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
     results.push_back(std::move(st));
   }
   return CallStatusFromResults(results);
+}
+
+absl::Status NodeCore::RequireDataPlane() const {
+  if (data_plane_ != nullptr) return absl::OkStatus();
+  return absl::UnimplementedError(
+      absl::StrCat("this node runs without a data plane (", AsAbsl(data_plane_detail_),
+                   "): use Get and Put"));
+}
+
+absl::Status NodeCore::Hello(const v1::HelloRequest& request, v1::HelloResponse* response) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  if (request.client_name().size() > 256) {
+    return Reject(absl::InvalidArgumentError("client_name: longer than 256 bytes"));
+  }
+  return data_plane_->Hello(request, response);
+}
+
+absl::Status NodeCore::RegisterRegion(const v1::RegisterRegionRequest& request,
+                                      v1::RegisterRegionResponse* response) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  absl::Status st = data_plane_->RegisterRegion(request, response);
+  return absl::IsInvalidArgument(st) ? Reject(st) : st;
+}
+
+absl::Status NodeCore::DeregisterRegion(const v1::DeregisterRegionRequest& request) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  return data_plane_->DeregisterRegion(request);
+}
+
+absl::Status NodeCore::Goodbye(const v1::GoodbyeRequest& request) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  return data_plane_->Goodbye(request);
+}
+
+absl::Status NodeCore::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  absl::Status valid = [&]() -> absl::Status {
+    STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
+    STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
+    for (int i = 0; i < request.items_size(); ++i) {
+      STRATA_RETURN_IF_ERROR(
+          ValidateKey(request.items(i).key(), options_.limits, Field("items", i, "key")));
+    }
+    return absl::OkStatus();
+  }();
+  if (!valid.ok()) return Reject(valid);
+  absl::Status st = data_plane_->GetInto(request, response);
+  return absl::IsInvalidArgument(st) ? Reject(st) : st;
+}
+
+absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromResponse* response) {
+  STRATA_RETURN_IF_ERROR(RequireDataPlane());
+  std::vector<BlockLayout> layouts(request.items_size());
+  absl::Status valid = [&]() -> absl::Status {
+    STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
+    STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
+    for (int i = 0; i < request.items_size(); ++i) {
+      const v1::PutFromItem& item = request.items(i);
+      STRATA_RETURN_IF_ERROR(
+          ValidateBlock(i, item.key(), item.parent(), item.layout(), item.size(), "size",
+                        &layouts[i]));
+    }
+    return absl::OkStatus();
+  }();
+  if (!valid.ok()) return Reject(valid);
+  absl::Status st = data_plane_->PutFrom(request, layouts, response);
+  return absl::IsInvalidArgument(st) ? Reject(st) : st;
 }
 
 absl::Status NodeCore::Exists(const v1::ExistsRequest& request, v1::ExistsResponse* response) {
@@ -217,6 +287,8 @@ absl::Status NodeCore::NodeInfo(v1::NodeInfoResponse* response) const {
   response->set_max_batch(static_cast<uint32_t>(options_.limits.max_batch));
   response->set_max_payload_bytes(options_.limits.max_payload_bytes);
   response->set_max_message_bytes(options_.max_message_bytes);
+  response->set_data_plane(data_plane_ != nullptr);
+  response->set_data_plane_detail(data_plane_detail_);
   response->set_uptime_ms(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::steady_clock::now() - started_)
@@ -240,6 +312,16 @@ absl::Status NodeCore::Stats(v1::StatsResponse* response) const {
   response->set_rejected_requests(rejected_.load());
   response->set_no_space(s.no_space);
   response->set_lookups(s.lookups);
+  response->set_dp_pinned_blocks(store_->pinned_blocks());
+  if (data_plane_ != nullptr) {
+    const DataPlaneStats dp = data_plane_->Stats();
+    response->set_dp_sessions(dp.sessions);
+    response->set_dp_regions(dp.regions);
+    response->set_dp_get_bytes(dp.get_bytes);
+    response->set_dp_put_bytes(dp.put_bytes);
+    response->set_dp_failed_batches(dp.failed_batches);
+    response->set_dp_sessions_dropped(dp.sessions_dropped);
+  }
   for (size_t t = 0; t < s.tiers.size(); ++t) {
     (*response->mutable_hits_by_tier())[s.tiers[t].name] = s.hits_by_tier[t];
   }

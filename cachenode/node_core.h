@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "cachenode/data_plane.h"
 #include "cachenode/options.h"
 #include "proto/strata.pb.h"
 #include "storage/tiered_store.h"
@@ -38,6 +39,15 @@ class NodeCore {
   absl::Status Remove(const v1::RemoveRequest& request, v1::RemoveResponse* response);
   absl::Status Lookup(const v1::LookupRequest& request, v1::LookupResponse* response);
 
+  // Data plane (data_plane.h). UNIMPLEMENTED when the node runs without one.
+  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response);
+  absl::Status RegisterRegion(const v1::RegisterRegionRequest& request,
+                              v1::RegisterRegionResponse* response);
+  absl::Status DeregisterRegion(const v1::DeregisterRegionRequest& request);
+  absl::Status Goodbye(const v1::GoodbyeRequest& request);
+  absl::Status GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response);
+  absl::Status PutFrom(const v1::PutFromRequest& request, v1::PutFromResponse* response);
+
   absl::Status NodeInfo(v1::NodeInfoResponse* response) const;
   absl::Status Stats(v1::StatsResponse* response) const;
   absl::Status Evict(const v1::EvictRequest& request, v1::EvictResponse* response);
@@ -49,6 +59,11 @@ class NodeCore {
     node_id_ = node_id.empty() ? listen_ : std::move(node_id);
   }
   uint64_t rejected_requests() const { return rejected_.load(); }
+  // Set once, before serving; nullptr (the default) means no data plane. Must outlive the calls.
+  void SetDataPlane(DataPlane* data_plane, std::string detail) {
+    data_plane_ = data_plane;
+    data_plane_detail_ = std::move(detail);
+  }
 
   // Call admission for graceful shutdown. BeginCall is false once draining (the call is answered
   // UNAVAILABLE: retry elsewhere or later); every true BeginCall is paired with EndCall.
@@ -64,6 +79,11 @@ class NodeCore {
   absl::Status ValidateKeys(const std::string& ns,
                             const google::protobuf::RepeatedPtrField<std::string>& keys);
   void FillTiers(google::protobuf::RepeatedPtrField<v1::TierInfo>* tiers) const;
+  // Checks one block of a Put or PutFrom: key, parent, size and layout (into *layout).
+  absl::Status ValidateBlock(size_t i, const std::string& key, const std::string& parent,
+                             const v1::BlockLayout& layout_proto, uint64_t size,
+                             std::string_view size_field, BlockLayout* layout) const;
+  absl::Status RequireDataPlane() const;
 
   TieredStore* const store_;
   const NodeOptions options_;
@@ -71,6 +91,8 @@ class NodeCore {
   const std::chrono::steady_clock::time_point started_;
   std::string node_id_;
   std::string listen_;
+  DataPlane* data_plane_ = nullptr;
+  std::string data_plane_detail_ = "off";
   std::atomic<uint64_t> rejected_{0};
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};

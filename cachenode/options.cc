@@ -101,6 +101,26 @@ absl::Status NodeOptions::Validate() const {
   if (!tls_client_ca.empty() && tls_cert.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca: needs --tls-cert and --tls-key");
   }
+  if (data_plane.tls != "tcp" && data_plane.tls != "shm") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_plane.tls: \"", data_plane.tls, "\" (want tcp or shm)"));
+  }
+  if (data_plane.enabled && data_plane.staging_bytes < limits.max_payload_bytes) {
+    return absl::InvalidArgumentError(
+        "data_plane.staging_bytes: must hold one maximal payload (limits.max_payload)");
+  }
+  if (data_plane.transfer_timeout_ms == 0 || data_plane.session_idle_ms == 0) {
+    return absl::InvalidArgumentError(
+        "data_plane.transfer_timeout_ms and session_idle_ms: must be > 0");
+  }
+  {
+    const transfer::FaultPolicy& f = data_plane.fault;
+    if (f.fail_probability + f.drop_probability + f.delay_probability +
+            f.disconnect_probability >
+        1.0) {
+      return absl::InvalidArgumentError("data_plane.fault: probabilities add up to more than 1");
+    }
+  }
   if (!etcd.empty() || !cluster.empty()) {
     return absl::UnimplementedError(
         "--etcd/--cluster: etcd membership is not in this release; run single-node (static)");
@@ -168,6 +188,8 @@ class ConfigReader {
         st = Leases(v);
       else if (key == "namespace_codecs")
         st = NamespaceCodecs(v);
+      else if (key == "data_plane")
+        st = DataPlane(v);
       else
         st = Error(key, "unknown key");
       STRATA_RETURN_IF_ERROR(st);
@@ -301,6 +323,57 @@ class ConfigReader {
         STRATA_RETURN_IF_ERROR(st);
       }
       o_->namespace_codecs.push_back(nc);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status DataPlane(const YAML::Node& v) {
+    if (!v.IsMap()) return Error("data_plane", "expected a mapping");
+    DataPlaneOptions& d = o_->data_plane;
+    for (const auto& kv : v) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string key = "data_plane." + name;
+      absl::Status st;
+      if (name == "enabled")
+        st = Bool(key, kv.second, &d.enabled);
+      else if (name == "tls")
+        st = Str(key, kv.second, &d.tls);
+      else if (name == "staging_bytes")
+        st = Size(key, kv.second, &d.staging_bytes);
+      else if (name == "session_idle_ms")
+        st = Uint(key, kv.second, &d.session_idle_ms);
+      else if (name == "transfer_timeout_ms")
+        st = Uint(key, kv.second, &d.transfer_timeout_ms);
+      else if (name == "fault")
+        st = Fault(kv.second);
+      else
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Fault(const YAML::Node& v) {
+    if (!v.IsMap()) return Error("data_plane.fault", "expected a mapping");
+    transfer::FaultPolicy& f = o_->data_plane.fault;
+    for (const auto& kv : v) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string key = "data_plane.fault." + name;
+      absl::Status st;
+      uint32_t delay_ms = 0;
+      if (name == "seed")
+        st = Uint(key, kv.second, &f.seed);
+      else if (name == "fail")
+        st = Fraction(key, kv.second, &f.fail_probability);
+      else if (name == "drop")
+        st = Fraction(key, kv.second, &f.drop_probability);
+      else if (name == "delay")
+        st = Fraction(key, kv.second, &f.delay_probability);
+      else if (name == "disconnect")
+        st = Fraction(key, kv.second, &f.disconnect_probability);
+      else if (name == "delay_ms" && (st = Uint(key, kv.second, &delay_ms)).ok())
+        f.delay = absl::Milliseconds(delay_ms);
+      else if (name != "delay_ms")
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
     }
     return absl::OkStatus();
   }

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "common/validation.h"
+#include "transfer/fault_transport.h"
 
 namespace strata {
 
@@ -21,6 +22,23 @@ struct TierOptions {
   // Fractions of capacity: above high, victims leave until usage is at or below low.
   double high_watermark = 0.95;
   double low_watermark = 0.85;
+};
+
+struct DataPlaneOptions {
+  // Off: Hello and the transfer calls answer UNIMPLEMENTED; clients use Get/Put.
+  bool enabled = true;
+  // UCX transports: "tcp" (endpoints with peer-failure handling: a dying client cannot harm the
+  // node) or "shm" (shared memory + CMA for clients on this host: faster, but with UCX 1.13 a
+  // client dying in the middle of a copy aborts the node; see docs/data-plane.md).
+  std::string tls = "tcp";
+  // Registered bounce area for blocks that cannot be sent in place (SSD, encoded) and for Puts.
+  uint64_t staging_bytes = 64ull << 20;
+  // Sessions unused this long are dropped (their keys and regions with them).
+  uint32_t session_idle_ms = 600'000;
+  // Deadline of one batch of transfers.
+  uint32_t transfer_timeout_ms = 10'000;
+  // Injected faults (chaos testing; transfer/fault_transport.h). All zero: none.
+  transfer::FaultPolicy fault;
 };
 
 struct NodeOptions {
@@ -56,6 +74,9 @@ struct NodeOptions {
   uint64_t max_message_bytes = 512ull << 20;
   uint32_t max_lease_ms = 60'000;
   uint64_t max_leased_bytes = 0;  // 0: half of DRAM
+
+  // The UCX data plane (Hello, GetInto, PutFrom).
+  DataPlaneOptions data_plane;
 
   // Graceful shutdown: in-flight calls get this long to finish.
   uint32_t shutdown_grace_ms = 5000;

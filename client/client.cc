@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "client/internal/data_session.h"
+#include "client/internal/stubs.h"
 #include "common/checksum.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -16,12 +18,6 @@
 
 namespace strata {
 namespace {
-
-// The one place grpc::Status becomes absl::Status on the client side.
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
 
 // A block the node sent encoded: decode it and check it against its checksum. DATA_LOSS (for
 // that key) when it does not decode or does not match: never hand back wrong bytes.
@@ -46,11 +42,6 @@ bool IsLoopback(const std::string& address) {
 
 }  // namespace
 
-struct Client::Stubs {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::CacheService::Stub> cache;
-  std::unique_ptr<v1::AdminService::Stub> admin;
-};
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
@@ -69,6 +60,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  // A restarted node is back within seconds: reconnect quickly rather than after gRPC's default
+  // backoff (1 s growing to 120 s), so calls recover soon after it answers again.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto stubs = std::make_unique<Stubs>();
   stubs->channel = grpc::CreateCustomChannel(options.address, creds, args);
   stubs->cache = v1::CacheService::NewStub(stubs->channel);
@@ -85,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   if (info.max_message_bytes() > 0 && info.max_message_bytes() < client->max_message_bytes_) {
     client->max_message_bytes_ = info.max_message_bytes();
   }
+  STRATA_RETURN_IF_ERROR(client->StartDataPlane(info));
   return client;
 }
 
@@ -92,17 +89,6 @@ Client::Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs)
     : options_(options), stubs_(std::move(stubs)), max_message_bytes_(options.max_message_bytes) {}
 
 Client::~Client() = default;
-
-namespace {
-
-// Deadline and credentials of every call.
-void Prepare(grpc::ClientContext* ctx, const ClientOptions& options) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(options.deadline_ms));
-  if (!options.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options.token);
-}
-
-}  // namespace
 
 absl::Status Client::CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const {
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));

@@ -8,7 +8,9 @@
 #ifndef STRATA_CLIENT_CLIENT_H_
 #define STRATA_CLIENT_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +40,53 @@ struct ClientOptions {
   bool accept_encoded = false;
   // Largest message the client accepts (a batch's payloads together).
   uint64_t max_message_bytes = 512ull << 20;
+  // How GetInto/PutFrom move bytes. kAuto: the UCX data plane when the node offers it and UCX
+  // works here, gRPC bytes otherwise, and gRPC bytes for a call whose UCX attempts failed.
+  enum class DataPath { kAuto, kUcx, kGrpc };
+  DataPath data_path = DataPath::kAuto;
+  // UCX attempts per call before giving up (kUcx) or falling back (kAuto); each failed attempt
+  // opens a new session (Hello, re-register) first.
+  int ucx_attempts = 3;
+};
+
+class DataSession;
+
+// Memory registered for GetInto/PutFrom (Client::RegisterBuffer). Deregisters on destruction.
+// REQUIRES: the Client outlives it, and the memory stays valid while it lives.
+class RegisteredBuffer {
+ public:
+  ~RegisteredBuffer();
+  RegisteredBuffer(const RegisteredBuffer&) = delete;
+  RegisteredBuffer& operator=(const RegisteredBuffer&) = delete;
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  friend class Client;
+  RegisteredBuffer(DataSession* session, char* data, size_t size, uint64_t id)
+      : session_(session), data_(data), size_(size), id_(id) {}
+  DataSession* const session_;  // null on the gRPC path
+  char* const data_;
+  const size_t size_;
+  const uint64_t id_;
+};
+
+// One key's outcome of GetInto: OK with the block's size at its offset, NOT_FOUND (a miss),
+// OUT_OF_RANGE (the block is `size` bytes, more than the capacity given), or the key's error.
+struct GetIntoResult {
+  absl::Status status;
+  uint64_t size = 0;
+  BlockLayout layout;
+  std::string tier;
+  bool found() const { return status.ok(); }
+};
+
+struct PutFromBlock {
+  std::string_view key;
+  std::string_view parent;  // "" for a chain's first block
+  BlockLayout layout;       // opaque by default
+  uint64_t offset = 0;      // where the block's bytes are in the buffer
+  uint64_t size = 0;
 };
 
 struct PutBlock {
@@ -73,6 +122,36 @@ class Client {
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
 
+  // Zero-copy transfers (docs/data-plane.md section 7). RegisterBuffer registers [ptr, ptr+len)
+  // once (slow: register few, large buffers). GetInto writes each key's block at offsets[i]
+  // (at most capacities[i] bytes); PutFrom stores blocks from the buffer. Both are batched
+  // like Get/Put, validate before sending (INVALID_ARGUMENT naming the field), and never leave
+  // wrong bytes behind a key answered OK. The async forms run the call on another thread: keys,
+  // spans and the buffer must outlive the future.
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(void* ptr, size_t len);
+  absl::StatusOr<std::vector<GetIntoResult>> GetInto(std::string_view ns,
+                                                     absl::Span<const std::string> keys,
+                                                     const RegisteredBuffer& buffer,
+                                                     absl::Span<const uint64_t> offsets,
+                                                     absl::Span<const uint64_t> capacities);
+  absl::StatusOr<std::vector<absl::Status>> PutFrom(std::string_view ns,
+                                                    const RegisteredBuffer& buffer,
+                                                    absl::Span<const PutFromBlock> blocks);
+  std::future<absl::StatusOr<std::vector<GetIntoResult>>> GetIntoAsync(
+      std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
+      absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities);
+  std::future<absl::StatusOr<std::vector<absl::Status>>> PutFromAsync(
+      std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks);
+  // "ucx" when GetInto/PutFrom use the UCX data plane, "grpc" otherwise.
+  std::string_view data_path() const { return data_ ? "ucx" : "grpc"; }
+  struct DataPathCounters {
+    uint64_t ucx_calls = 0;   // batches moved over UCX
+    uint64_t grpc_calls = 0;  // batches moved as gRPC bytes (path or fallback)
+    uint64_t fallbacks = 0;   // batches that fell back after UCX attempts failed
+    uint64_t sessions = 0;    // sessions opened (Hello), 1 + reconnects
+  };
+  DataPathCounters data_path_counters() const;
+
   absl::StatusOr<v1::NodeInfoResponse> NodeInfo();
   absl::StatusOr<v1::StatsResponse> Stats();
   absl::StatusOr<v1::EvictResponse> Evict(std::string_view ns);
@@ -81,8 +160,32 @@ class Client {
   const std::string& address() const { return options_.address; }
 
  private:
+  friend class DataSession;
   struct Stubs;
   Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs);
+  absl::Status StartDataPlane(const v1::NodeInfoResponse& info);
+  absl::Status CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
+                            const RegisteredBuffer& buffer, absl::Span<const uint64_t> offsets,
+                            absl::Span<const uint64_t> capacities) const;
+  absl::Status CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
+                            absl::Span<const PutFromBlock> blocks) const;
+  // One batch (at most max_batch keys) over UCX; UNAVAILABLE after ucx_attempts failures.
+  absl::StatusOr<std::vector<GetIntoResult>> GetIntoUcx(std::string_view ns,
+                                                        absl::Span<const std::string> keys,
+                                                        const RegisteredBuffer& buffer,
+                                                        absl::Span<const uint64_t> offsets,
+                                                        absl::Span<const uint64_t> capacities);
+  absl::StatusOr<std::vector<GetIntoResult>> GetIntoGrpc(std::string_view ns,
+                                                         absl::Span<const std::string> keys,
+                                                         const RegisteredBuffer& buffer,
+                                                         absl::Span<const uint64_t> offsets,
+                                                         absl::Span<const uint64_t> capacities);
+  absl::StatusOr<std::vector<absl::Status>> PutFromUcx(std::string_view ns,
+                                                       const RegisteredBuffer& buffer,
+                                                       absl::Span<const PutFromBlock> blocks);
+  absl::StatusOr<std::vector<absl::Status>> PutFromGrpc(std::string_view ns,
+                                                        const RegisteredBuffer& buffer,
+                                                        absl::Span<const PutFromBlock> blocks);
   absl::Status CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const;
   template <typename Request, typename Response, typename Rpc, typename Field>
   absl::StatusOr<std::vector<bool>> KeyedFlags(std::string_view ns,
@@ -94,6 +197,9 @@ class Client {
   RequestLimits limits_;
   // The smaller of ours and the node's: no request is built larger than both accept.
   uint64_t max_message_bytes_ = 0;
+  // The UCX side of the data plane; null on the gRPC path.
+  std::unique_ptr<DataSession> data_;
+  std::atomic<uint64_t> ucx_calls_{0}, grpc_calls_{0}, fallbacks_{0};
 };
 
 }  // namespace strata

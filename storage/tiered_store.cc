@@ -182,7 +182,11 @@ BlockId TieredStore::EraseLocked(Shard& shard, BlockId block) {
   // An erase that fails leaves bytes behind in the tier, never a wrong answer: the index no
   // longer points at them. Recovery of a persistent tier would find them again; it also finds
   // the newer version, if any, and keeps that one.
-  (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  if (e.pins > 0) {
+    shard.orphans[block] = Shard::Orphan{e.pins, e.id, e.tier, e.slot};  // freed by Unpin
+  } else {
+    (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  }
   shard.policies[e.tier]->OnErase(block);
   tier_blocks_[e.tier].fetch_sub(1);
   const BlockId parent = e.parent_block;
@@ -262,7 +266,11 @@ void TieredStore::MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_ti
                              const TierSlot& to_slot, BlockRecord to_record) {
   // The old copy goes; an erase that fails leaves bytes the index no longer points at (a
   // persistent tier's recovery finds and drops them, a memory tier's erase cannot fail).
-  (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  if (e.pins > 0) {
+    shard.orphans[block] = Shard::Orphan{e.pins, e.id, e.tier, e.slot};  // freed by Unpin
+  } else {
+    (void)tiers_[e.tier]->Erase(e.id, e.slot);
+  }
   shard.policies[e.tier]->OnErase(block);
   tier_blocks_[e.tier].fetch_sub(1);
   const bool leased = e.lease_until_ms != 0;

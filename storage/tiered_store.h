@@ -109,6 +109,15 @@ struct BlockView {
   bool encoded = false;
 };
 
+// A block held in place for a zero-copy read (the data plane sends it straight from its tier's
+// memory). See TieredStore::Pin.
+struct BlockPin {
+  BlockId block = 0;
+  std::string_view bytes;  // the block's plain payload, inside the tier's memory
+  BlockRecord record;
+  std::string_view tier;
+};
+
 class TieredStore {
  public:
   // Takes the tiers fastest first (at least one) and recovers what persistent tiers hold.
@@ -136,6 +145,17 @@ class TieredStore {
   size_t Lookup(std::string_view ns, absl::Span<const std::string> keys, uint32_t lease_ms = 0);
   // Ends leases on these keys early.
   void ReleaseLeases(std::string_view ns, absl::Span<const std::string> keys);
+
+  // Pins a block that a memory tier holds plain, so its bytes can be sent as they lie: until
+  // Unpin, `bytes` stay valid and unchanged and the block is neither evicted nor moved. Removing
+  // or replacing it meanwhile hides it from readers at once; its space is freed at the last
+  // Unpin. Counts as a hit. NOT_FOUND on a miss; FAILED_PRECONDITION when the block exists but
+  // cannot be read in place (a persistent tier, or stored encoded): use Get, which copies and
+  // promotes. Every OK Pin must be paired with one Unpin before the store is destroyed.
+  absl::StatusOr<BlockPin> Pin(std::string_view ns, std::string_view key);
+  void Unpin(const BlockPin& pin);
+  // Pins not yet released.
+  uint64_t pinned_blocks() const { return pinned_.load(); }
 
   struct EvictResult {
     uint64_t blocks = 0;
@@ -168,6 +188,14 @@ class TieredStore {
     absl::flat_hash_map<std::string, BlockId> ids ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<BlockId, Entry> entries ABSL_GUARDED_BY(mu);
     std::vector<std::unique_ptr<EvictionPolicy>> policies ABSL_GUARDED_BY(mu);
+    // Blocks erased while pinned: their tier space is freed at the last Unpin.
+    struct Orphan {
+      uint32_t pins = 0;
+      std::string id;
+      size_t tier = 0;
+      TierSlot slot;
+    };
+    absl::flat_hash_map<BlockId, Orphan> orphans ABSL_GUARDED_BY(mu);
   };
   struct Counters {
     std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, put_bytes{0}, get_bytes{0}, demotions{0},
@@ -225,6 +253,7 @@ class TieredStore {
 
   std::atomic<uint64_t> next_block_{1};
   std::atomic<size_t> evict_cursor_{0};
+  std::atomic<uint64_t> pinned_{0};
   std::unique_ptr<std::atomic<uint64_t>[]> tier_blocks_;
   std::unique_ptr<std::atomic<uint64_t>[]> tier_hits_;
   mutable Counters counters_;

@@ -23,6 +23,7 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g) {
   o.tls_ca_file = g.tls_ca;
   o.token = g.token;
   o.deadline_ms = g.deadline_ms;
+  o.data_path = g.data_path;
   return Client::Connect(o);
 }
 

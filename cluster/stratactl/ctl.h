@@ -26,6 +26,8 @@ struct Globals {
   std::string tls_ca;
   std::string token;
   uint32_t deadline_ms = 30'000;
+  // How GetInto/PutFrom move bytes (the bench's ucx paths).
+  ClientOptions::DataPath data_path = ClientOptions::DataPath::kAuto;
 };
 
 // Prints "stratactl: <message>" and returns the exit status for `status` (INVALID_ARGUMENT is a

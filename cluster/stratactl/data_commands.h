@@ -19,6 +19,10 @@ struct BenchArgs {
   size_t blocks = 256;
   std::string block_bytes = "256KiB";
   size_t batch = 16;
+  // bytes: Put/Get carry the blocks; ucx: PutFrom/GetInto over the UCX data plane (fails when the
+  // node has none); auto: PutFrom/GetInto, UCX when available.
+  std::string path = "bytes";
+  size_t rounds = 1;  // times the Get phase runs
 };
 
 // Where parsed flags land; owned by main() and alive while the chosen command runs.

@@ -97,11 +97,11 @@ RunResult Run(const std::vector<std::string>& argv, int timeout_s) {
 
 std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
                                                 const std::vector<std::string>& args,
-                                                std::string* error) {
+                                                std::string* error, int port) {
   const std::string port_file = dir + "/port";
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {
-      BinDir() + "/strata-node", "--listen",   "127.0.0.1:0", "--port-file", port_file,
+      BinDir() + "/strata-node", "--listen",   "127.0.0.1:" + std::to_string(port), "--port-file", port_file,
       "--metrics-listen",        "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto node = std::unique_ptr<NodeProcess>(new NodeProcess());
@@ -144,6 +144,46 @@ NodeProcess::~NodeProcess() {
     int status = 0;
     waitpid(pid_, &status, 0);
   }
+}
+
+std::unique_ptr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv) {
+  static int counter = 0;
+  auto child = std::unique_ptr<ChildProcess>(new ChildProcess());
+  child->base_ = std::filesystem::temp_directory_path() /
+                 ("strata-child-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+  child->pid_ = Spawn(argv, child->base_ + ".out", child->base_ + ".err");
+  if (child->pid_ < 0) return nullptr;
+  return child;
+}
+
+bool ChildProcess::running() {
+  if (pid_ < 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::Stop(int signal) {
+  if (pid_ < 0) return -1;
+  kill(pid_, signal);
+  const int code = WaitFor(pid_, std::chrono::seconds(30));
+  pid_ = -1;
+  return code;
+}
+
+std::string ChildProcess::err() const { return Slurp(base_ + ".err"); }
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  std::filesystem::remove(base_ + ".out");
+  std::filesystem::remove(base_ + ".err");
 }
 
 }  // namespace strata::testing

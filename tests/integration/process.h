@@ -31,9 +31,10 @@ class NodeProcess {
   // Starts strata-node --listen 127.0.0.1:0 --port-file DIR/port plus `args`; waits (bounded)
   // for the port file. Returns nullptr, with the node's stderr in *error, when it does not come
   // up.
+  // `port` 0 lets the OS choose (a restart passes the port the node had).
   static std::unique_ptr<NodeProcess> Start(const std::string& dir,
                                             const std::vector<std::string>& args,
-                                            std::string* error);
+                                            std::string* error, int port = 0);
   ~NodeProcess();  // SIGKILL if still running
 
   // Sends `signal` and waits (bounded) for the exit status; SIGKILL after the bound.
@@ -45,6 +46,23 @@ class NodeProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+};
+
+// Any program started in the background (stdout and stderr to files under the temp dir);
+// killed with SIGKILL on destruction if still running.
+class ChildProcess {
+ public:
+  static std::unique_ptr<ChildProcess> Start(const std::vector<std::string>& argv);
+  ~ChildProcess();
+  // Sends `signal` and waits (bounded); returns the exit code (128+signal when signalled).
+  int Stop(int signal);
+  bool running();
+  std::string err() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string base_;
 };
 
 }  // namespace strata::testing

@@ -1,0 +1,490 @@
+#include "cachenode/data_plane.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "cachenode/node_core.h"
+#include "common/checksum.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "proto/convert.h"
+#include "transfer/ucx_transport.h"
+
+namespace strata {
+namespace {
+
+using transfer::OpKind;
+using transfer::TransferOp;
+
+constexpr uint64_t kStagingPage = 64 << 10;
+constexpr absl::Duration kSweepEvery = absl::Milliseconds(200);
+
+std::string Item(size_t i, std::string_view member) {
+  return absl::StrCat("items[", i, "].", AsAbsl(member));
+}
+
+bool FaultsOn(const transfer::FaultPolicy& f) {
+  return f.fail_probability > 0 || f.drop_probability > 0 || f.delay_probability > 0 ||
+         f.disconnect_probability > 0;
+}
+
+}  // namespace
+
+DataPlane::DataPlane(const DataPlaneOptions& options, TieredStore* store, const DramRegion& pool)
+    : options_(options),
+      store_(store),
+      pool_(pool),
+      staging_pages_(std::max<uint64_t>(1, options.staging_bytes / kStagingPage)) {}
+
+absl::StatusOr<std::unique_ptr<DataPlane>> DataPlane::Start(const DataPlaneOptions& options,
+                                                            TieredStore* store,
+                                                            const DramRegion& pool,
+                                                            bool loopback) {
+  if (options.tls != "tcp" && options.tls != "shm") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_plane.tls: \"", options.tls, "\" (want tcp or shm)"));
+  }
+  std::unique_ptr<DataPlane> plane(new DataPlane(options, store, pool));
+  STRATA_RETURN_IF_ERROR(plane->Init(loopback));
+  return plane;
+}
+
+absl::Status DataPlane::Init(bool loopback) {
+  transfer::UcxTransportOptions uo;
+  uo.name = "strata-node";
+  uo.ucx_config.push_back({"TLS", options_.tls == "shm" ? "sm,tcp" : "tcp"});
+  if (loopback) uo.ucx_config.push_back({"NET_DEVICES", "lo"});
+  uo.allow_endpoints_without_peer_error_handling = options_.tls == "shm";
+  uo.sync_call_timeout = absl::Seconds(5);
+  auto ucx = transfer::UcxTransport::Create(uo);
+  if (!ucx.ok()) {
+    return absl::Status(ucx.status().code(),
+                        absl::StrCat("data plane: UCX: ", ucx.status().message()));
+  }
+  ucx_ = *std::move(ucx);
+  transport_ = ucx_.get();
+  if (FaultsOn(options_.fault)) {
+    fault_ = std::make_unique<transfer::FaultTransport>(ucx_.get(), options_.fault);
+    transport_ = fault_.get();
+  }
+  STRATA_ASSIGN_OR_RETURN(transfer::LocalRegion pool_region,
+                          transport_->RegisterMemory(pool_.data(), pool_.size()));
+  pool_region_ = pool_region.id;
+  STRATA_ASSIGN_OR_RETURN(staging_, DramRegion::Map(staging_pages_.total_pages() * kStagingPage));
+  STRATA_ASSIGN_OR_RETURN(transfer::LocalRegion staging_region,
+                          transport_->RegisterMemory(staging_->data(), staging_->size()));
+  staging_region_ = staging_region.id;
+  next_session_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  sweeper_ = std::thread([this] { SweepLoop(); });
+  return absl::OkStatus();
+}
+
+DataPlane::~DataPlane() {
+  std::vector<uint64_t> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (const auto& [id, s] : sessions_) ids.push_back(id);
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+  {
+    // Calls in flight finish by their deadline; their pins and staging go with them.
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& [id, s] : sessions_) {
+        if (s.in_flight > 0) return false;
+      }
+      return true;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&idle),
+                         absl::Milliseconds(options_.transfer_timeout_ms) + absl::Seconds(1));
+  }
+  for (uint64_t id : ids) Drop(id, /*counted=*/false);
+  fault_.reset();
+  ucx_.reset();  // fails what is left, unmaps the regions
+}
+
+void DataPlane::SweepLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), kSweepEvery);
+    if (stopping_) break;
+    const absl::Time now = absl::Now();
+    std::vector<uint64_t> stale;
+    std::vector<std::pair<uint64_t, transfer::PeerHandle>> check;
+    for (const auto& [id, s] : sessions_) {
+      if (s.in_flight > 0) continue;
+      if (now - s.last_used > absl::Milliseconds(options_.session_idle_ms)) {
+        stale.push_back(id);
+      } else {
+        check.push_back({id, s.peer});
+      }
+    }
+    mu_.Unlock();
+    for (const auto& [id, peer] : check) {
+      auto info = ucx_->DescribePeer(peer);
+      if (!info.ok() || info->failed) stale.push_back(id);
+    }
+    for (uint64_t id : stale) Drop(id, /*counted=*/true);
+    mu_.Lock();
+  }
+}
+
+void DataPlane::Drop(uint64_t session_id, bool counted) {
+  Session session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return;
+    session = std::move(it->second);
+    sessions_.erase(it);
+  }
+  for (const auto& [id, region] : session.regions) {
+    (void)transport_->RemoveRemoteRegion(region.handle);
+  }
+  (void)transport_->Disconnect(session.peer);
+  if (counted) dropped_.fetch_add(1);
+}
+
+absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse* response) {
+  if (request.worker_address().empty()) {
+    return absl::InvalidArgumentError("worker_address: empty");
+  }
+  uint64_t id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("node is shutting down");
+    do {
+      id = ++next_session_;
+    } while (id == 0 || sessions_.contains(id));
+  }
+  const std::string name = absl::StrCat("session-", id);
+  STRATA_ASSIGN_OR_RETURN(transfer::PeerHandle peer,
+                          transport_->Connect(name, request.worker_address()));
+  auto info = transport_->DescribePeer(peer);
+  {
+    absl::MutexLock lock(&mu_);
+    Session& s = sessions_[id];
+    s.id = id;
+    s.name = request.client_name();
+    s.peer = peer;
+    s.last_used = absl::Now();
+  }
+  response->set_session_id(id);
+  response->set_node_address(transport_->LocalAddress());
+  response->set_protocol(info.ok() ? transfer::ProtocolName(info->protocol) : "unknown");
+  response->set_session_idle_ms(options_.session_idle_ms);
+  response->set_max_transfer_bytes(transport_->GetCapabilities().max_message_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status DataPlane::RegisterRegion(const v1::RegisterRegionRequest& request,
+                                       v1::RegisterRegionResponse* response) {
+  if (request.length() == 0) return absl::InvalidArgumentError("length: 0");
+  if (request.packed_rkey().empty()) return absl::InvalidArgumentError("packed_rkey: empty");
+  if (request.base() + request.length() < request.base()) {
+    return absl::InvalidArgumentError("base + length overflows");
+  }
+  transfer::PeerHandle peer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(request.session_id());
+    if (it == sessions_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
+    }
+    peer = it->second.peer;
+  }
+  transfer::RegionDescriptor d{request.base(), request.length(), request.packed_rkey()};
+  auto handle = transport_->AddRemoteRegion(peer, d);
+  if (!handle.ok()) {
+    if (absl::IsInvalidArgument(handle.status())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("packed_rkey: not a key this node can use: ", handle.status().message()));
+    }
+    return handle.status();
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(request.session_id());
+  if (it == sessions_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
+  }
+  Session& s = it->second;
+  const uint64_t region_id = s.next_region++;
+  s.regions[region_id] = Region{*handle, request.length()};
+  s.last_used = absl::Now();
+  response->set_region_id(region_id);
+  return absl::OkStatus();
+}
+
+absl::Status DataPlane::DeregisterRegion(const v1::DeregisterRegionRequest& request) {
+  Region region;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(request.session_id());
+    if (it == sessions_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
+    }
+    auto r = it->second.regions.find(request.region_id());
+    if (r == it->second.regions.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("region_id: ", request.region_id(), " is not registered"));
+    }
+    region = r->second;
+    it->second.regions.erase(r);
+  }
+  // Ops already posted against it finish or fail by their deadline; no new op can name it.
+  return transport_->RemoveRemoteRegion(region.handle);
+}
+
+absl::Status DataPlane::Goodbye(const v1::GoodbyeRequest& request) {
+  Drop(request.session_id(), /*counted=*/false);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DataPlane::Region> DataPlane::Acquire(uint64_t session_id, uint64_t region_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unknown data-plane session ", session_id, ": Hello again"));
+  }
+  auto r = it->second.regions.find(region_id);
+  if (r == it->second.regions.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("region_id: ", region_id, " is not registered"));
+  }
+  ++it->second.in_flight;
+  it->second.last_used = absl::Now();
+  return r->second;
+}
+
+void DataPlane::Release(uint64_t session_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return;
+  --it->second.in_flight;
+  it->second.last_used = absl::Now();
+}
+
+absl::StatusOr<std::optional<DataPlane::Staged>> DataPlane::Stage(uint64_t bytes, bool wait,
+                                                                  absl::Time deadline) {
+  const uint64_t pages = std::max<uint64_t>(1, (bytes + kStagingPage - 1) / kStagingPage);
+  absl::MutexLock lock(&staging_mu_);
+  if (pages > staging_pages_.total_pages()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("block of ", bytes, " bytes exceeds the data plane's staging area (",
+                     staging_->size(), " bytes; data_plane.staging_bytes)"));
+  }
+  while (true) {
+    if (std::optional<uint64_t> first = staging_pages_.Allocate(pages)) {
+      const uint64_t offset = *first * kStagingPage;
+      return std::optional<Staged>(Staged{*first, pages, staging_->data() + offset, offset});
+    }
+    if (!wait) return std::optional<Staged>();
+    if (staging_freed_.WaitWithDeadline(&staging_mu_, deadline)) {
+      return absl::ResourceExhaustedError("data plane staging area busy until the deadline");
+    }
+  }
+}
+
+void DataPlane::Unstage(const Staged& staged) {
+  absl::MutexLock lock(&staging_mu_);
+  staging_pages_.Free(staged.first_page, staged.pages);
+  staging_freed_.SignalAll();
+}
+
+absl::Status DataPlane::Transfer(uint64_t session_id, std::vector<TransferOp> ops) {
+  if (ops.empty()) return absl::OkStatus();
+  absl::Status st =
+      transport_->Run(std::move(ops), absl::Milliseconds(options_.transfer_timeout_ms));
+  if (st.ok()) return st;
+  failed_batches_.fetch_add(1);
+  // The endpoint is failed (or its generation gone): the session's keys are useless now.
+  Drop(session_id, /*counted=*/true);
+  return absl::UnavailableError(absl::StrCat("transfer failed: ", st.message()));
+}
+
+absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
+  STRATA_ASSIGN_OR_RETURN(Region region, Acquire(request.session_id(), request.region_id()));
+  const uint64_t session = request.session_id();
+  absl::Cleanup release = [&] { Release(session); };
+  for (int i = 0; i < request.items_size(); ++i) {
+    const v1::GetIntoItem& item = request.items(i);
+    STRATA_RETURN_IF_ERROR(
+        transfer::CheckRange(item.offset(), item.capacity(), region.length, Item(i, "offset")));
+  }
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);
+  const std::string& ns = request.namespace_();
+  const size_t n = request.items_size();
+  std::vector<absl::Status> results(n);
+  for (size_t i = 0; i < n; ++i) response->add_items();
+
+  // Rounds: as many keys as the staging area takes without waiting; a round that needs staging
+  // and holds none waits for it, so two calls never wait on each other's pages.
+  size_t next = 0;
+  while (next < n) {
+    std::vector<TransferOp> ops;
+    std::vector<BlockPin> pins;
+    std::vector<Staged> staged;
+    std::vector<size_t> moving;  // items whose bytes this round sends
+    for (; next < n; ++next) {
+      const v1::GetIntoItem& item = request.items(next);
+      v1::GetIntoResult* out = response->mutable_items(next);
+      absl::StatusOr<BlockPin> pin = store_->Pin(ns, item.key());
+      std::string_view bytes;
+      BlockLayout layout;
+      std::string tier;
+      uint64_t local_region = pool_region_, local_offset = 0;
+      std::string copy;
+      if (pin.ok()) {
+        bytes = pin->bytes;
+        layout = pin->record.layout;
+        tier = std::string(pin->tier);
+        local_offset = static_cast<uint64_t>(bytes.data() - pool_.data());
+      } else if (absl::IsFailedPrecondition(pin.status())) {
+        absl::Status got = store_->Get(ns, item.key(), [&](const BlockView& v) {
+          copy.assign(v.payload);
+          layout = v.record.layout;
+          tier = std::string(v.tier);
+        });
+        if (!got.ok()) {
+          results[next] = got;
+          continue;
+        }
+        bytes = copy;
+      } else {
+        results[next] = pin.status();
+        continue;
+      }
+      out->set_size(bytes.size());
+      LayoutToProto(layout, out->mutable_layout());
+      out->set_tier(tier);
+      if (bytes.size() > item.capacity()) {
+        results[next] = absl::OutOfRangeError(absl::StrCat(
+            "block is ", bytes.size(), " bytes, capacity ", item.capacity(), " at offset ",
+            item.offset()));
+        if (pin.ok()) store_->Unpin(*pin);
+        continue;
+      }
+      if (bytes.empty()) continue;  // nothing to move
+      if (!pin.ok()) {
+        absl::StatusOr<std::optional<Staged>> s = Stage(bytes.size(), ops.empty(), deadline);
+        if (!s.ok()) {
+          results[next] = s.status();
+          continue;
+        }
+        if (!s->has_value()) break;  // send this round first; the key is retried next round
+        std::memcpy((*s)->data, bytes.data(), bytes.size());
+        staged.push_back(**s);
+        local_region = staging_region_;
+        local_offset = (*s)->offset;
+      } else {
+        pins.push_back(*pin);
+      }
+      ops.push_back(TransferOp{OpKind::kPut, local_region, local_offset, region.handle,
+                               item.offset(), bytes.size()});
+      moving.push_back(next);
+    }
+    absl::Status moved = Transfer(session, std::move(ops));
+    for (const BlockPin& p : pins) store_->Unpin(p);
+    for (const Staged& s : staged) Unstage(s);
+    for (size_t i : moving) {
+      if (moved.ok()) {
+        get_bytes_.fetch_add(response->items(i).size());
+      } else {
+        results[i] = moved;
+      }
+    }
+    if (!moved.ok()) {
+      // The session is gone: every key not yet sent fails the same way.
+      for (; next < n; ++next) results[next] = moved;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    StatusToKeyResult(results[i], response->mutable_items(i)->mutable_result());
+  }
+  return CallStatusFromResults(results);
+}
+
+absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
+                                const std::vector<BlockLayout>& layouts,
+                                v1::PutFromResponse* response) {
+  STRATA_ASSIGN_OR_RETURN(Region region, Acquire(request.session_id(), request.region_id()));
+  const uint64_t session = request.session_id();
+  absl::Cleanup release = [&] { Release(session); };
+  for (int i = 0; i < request.items_size(); ++i) {
+    const v1::PutFromItem& item = request.items(i);
+    STRATA_RETURN_IF_ERROR(
+        transfer::CheckRange(item.offset(), item.size(), region.length, Item(i, "offset")));
+  }
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);
+  const std::string& ns = request.namespace_();
+  const size_t n = request.items_size();
+  std::vector<absl::Status> results(n);
+  size_t next = 0;
+  while (next < n) {
+    std::vector<TransferOp> ops;
+    std::vector<std::pair<size_t, Staged>> staged;
+    for (; next < n; ++next) {
+      const v1::PutFromItem& item = request.items(next);
+      absl::StatusOr<std::optional<Staged>> s = Stage(item.size(), ops.empty(), deadline);
+      if (!s.ok()) {
+        results[next] = s.status();
+        continue;
+      }
+      if (!s->has_value()) break;
+      staged.push_back({next, **s});
+      ops.push_back(TransferOp{OpKind::kGet, staging_region_, (*s)->offset, region.handle,
+                               item.offset(), item.size()});
+    }
+    absl::Status moved = Transfer(session, std::move(ops));
+    for (const auto& [i, s] : staged) {
+      const v1::PutFromItem& item = request.items(i);
+      if (!moved.ok()) {
+        results[i] = moved;
+      } else {
+        put_bytes_.fetch_add(item.size());
+        const std::string_view bytes(s.data, item.size());
+        if (BlockChecksum(bytes) != item.checksum()) {
+          results[i] = absl::DataLossError(absl::StrCat(
+              Item(i, "checksum"), ": the bytes read from the client do not match it; not stored"));
+        } else {
+          results[i] = store_->Put(ns, item.key(), item.parent(), layouts[i], bytes);
+        }
+      }
+      Unstage(s);
+    }
+    if (!moved.ok()) {
+      for (; next < n; ++next) results[next] = moved;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) StatusToKeyResult(results[i], response->add_results());
+  return CallStatusFromResults(results);
+}
+
+DataPlaneStats DataPlane::Stats() const {
+  DataPlaneStats st;
+  {
+    absl::MutexLock lock(&mu_);
+    st.sessions = sessions_.size();
+    for (const auto& [id, s] : sessions_) st.regions += s.regions.size();
+  }
+  st.get_bytes = get_bytes_.load();
+  st.put_bytes = put_bytes_.load();
+  st.failed_batches = failed_batches_.load();
+  st.sessions_dropped = dropped_.load();
+  return st;
+}
+
+std::string DataPlane::Describe() const {
+  std::string s = absl::StrCat("ucx ", options_.tls, ", staging ", staging_->size() >> 20, " MiB");
+  if (fault_) absl::StrAppend(&s, ", fault injection on");
+  return s;
+}
+
+}  // namespace strata

@@ -1,0 +1,145 @@
+// DataPlane: the node side of the UCX data plane (DESIGN.md section 5, docs/data-plane.md
+// section 7). Clients open sessions (Hello: their UCX worker address), register a few large
+// buffers (RegisterRegion: base, length, packed rkey), and name (region, offset) per key; the node
+// moves the bytes with the Transport and answers once they are at their destination.
+//
+//  - GetInto: a block the DRAM tier holds plain is pinned in the store and written to the client
+//    straight from the DRAM pool, which is registered once (zero-copy on the node). Blocks read
+//    from SSD or stored encoded are decoded by the store into a registered staging area first.
+//  - PutFrom: the node reads each block into the staging area, checks it against the client's
+//    XXH3-64, and stores it (one copy into the tier; nothing is stored from a failed read).
+//  - Every (offset, size) is checked against the registered region before anything moves:
+//    INVALID_ARGUMENT naming the item. The client's keys are dropped, and its memory never touched
+//    again, when it says Goodbye or deregisters, when its endpoint fails (UCX peer error), when a
+//    transfer towards it fails, or when the session stays idle longer than session_idle_ms.
+//    Operations towards a dead client fail by deadline (transfer_timeout_ms), never hang.
+//  - An unknown session answers FAILED_PRECONDITION (the node restarted or dropped it: Hello
+//    again); a failed transfer answers UNAVAILABLE on its keys (retry, or use Get/Put).
+//
+// Thread-safe: sessions live in a map under one mutex, held only to look up or change them;
+// transfers run outside it.
+#ifndef STRATA_CACHENODE_DATA_PLANE_H_
+#define STRATA_CACHENODE_DATA_PLANE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cachenode/options.h"
+#include "common/block_layout.h"
+#include "proto/strata.pb.h"
+#include "storage/dram_tier.h"
+#include "storage/page_allocator.h"
+#include "storage/tiered_store.h"
+#include "transfer/fault_transport.h"
+#include "transfer/transport.h"
+
+namespace strata {
+
+struct DataPlaneStats {
+  uint64_t sessions = 0;
+  uint64_t regions = 0;
+  uint64_t get_bytes = 0;
+  uint64_t put_bytes = 0;
+  uint64_t failed_batches = 0;
+  uint64_t sessions_dropped = 0;
+};
+
+class DataPlane {
+ public:
+  // Creates the transport and registers the DRAM pool and the staging area. `store` and `pool`
+  // must outlive the data plane. `loopback`: keep UCX on the loopback device.
+  static absl::StatusOr<std::unique_ptr<DataPlane>> Start(const DataPlaneOptions& options,
+                                                          TieredStore* store,
+                                                          const DramRegion& pool, bool loopback);
+  // Drops every session and waits for transfers in flight (their pins are released).
+  ~DataPlane();
+  DataPlane(const DataPlane&) = delete;
+  DataPlane& operator=(const DataPlane&) = delete;
+
+  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response);
+  absl::Status RegisterRegion(const v1::RegisterRegionRequest& request,
+                              v1::RegisterRegionResponse* response);
+  absl::Status DeregisterRegion(const v1::DeregisterRegionRequest& request);
+  absl::Status Goodbye(const v1::GoodbyeRequest& request);
+  // REQUIRES: namespace and keys validated by the caller (NodeCore).
+  absl::Status GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response);
+  // REQUIRES: namespace, keys, parents, sizes validated; layouts[i] is item i's layout.
+  absl::Status PutFrom(const v1::PutFromRequest& request, const std::vector<BlockLayout>& layouts,
+                       v1::PutFromResponse* response);
+
+  DataPlaneStats Stats() const;
+  // "ucx tcp", "ucx shm", with the fault policy when one is set.
+  std::string Describe() const;
+  const std::string& tls() const { return options_.tls; }
+
+ private:
+  struct Region {
+    transfer::RemoteRegionHandle handle;
+    uint64_t length = 0;
+  };
+  struct Session {
+    uint64_t id = 0;
+    std::string name;
+    transfer::PeerHandle peer;
+    absl::flat_hash_map<uint64_t, Region> regions;
+    uint64_t next_region = 1;
+    absl::Time last_used;
+    int in_flight = 0;
+  };
+  // Pages of the staging area held by one call.
+  struct Staged {
+    uint64_t first_page = 0;
+    uint64_t pages = 0;
+    char* data = nullptr;
+    uint64_t offset = 0;  // in the staging area
+  };
+  DataPlane(const DataPlaneOptions& options, TieredStore* store, const DramRegion& pool);
+  absl::Status Init(bool loopback);
+  void SweepLoop();
+  // Drops the session: its regions, endpoint and keys. Takes mu_.
+  void Drop(uint64_t session_id, bool counted);
+  // Looks up the session and region, marks the session busy. FAILED_PRECONDITION for an unknown
+  // session, INVALID_ARGUMENT for an unknown region.
+  absl::StatusOr<Region> Acquire(uint64_t session_id, uint64_t region_id);
+  void Release(uint64_t session_id);
+  // Staging pages for `bytes`: without waiting when `wait` is false (nullopt when full), else
+  // until space frees up or `deadline` (RESOURCE_EXHAUSTED).
+  absl::StatusOr<std::optional<Staged>> Stage(uint64_t bytes, bool wait, absl::Time deadline);
+  void Unstage(const Staged& staged);
+  // Runs one batch; on failure, drops the session when its endpoint failed.
+  absl::Status Transfer(uint64_t session_id, std::vector<transfer::TransferOp> ops);
+
+  const DataPlaneOptions options_;
+  TieredStore* const store_;
+  const DramRegion& pool_;
+  std::unique_ptr<transfer::Transport> ucx_;
+  std::unique_ptr<transfer::FaultTransport> fault_;
+  transfer::Transport* transport_ = nullptr;  // fault_ when set, else ucx_
+  transfer::RegionId pool_region_ = 0;
+  std::unique_ptr<DramRegion> staging_;
+  transfer::RegionId staging_region_ = 0;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex staging_mu_;
+  absl::CondVar staging_freed_;
+  PageAllocator staging_pages_ ABSL_GUARDED_BY(staging_mu_);
+
+  std::atomic<uint64_t> get_bytes_{0}, put_bytes_{0}, failed_batches_{0}, dropped_{0};
+  std::thread sweeper_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CACHENODE_DATA_PLANE_H_

@@ -1,0 +1,516 @@
+// The data plane end to end: strata-node as a real process, the client library in this process
+// moving blocks between its own registered buffers and the node over UCX (tcp on loopback) or as
+// gRPC bytes. The same round-trip tests run on both paths.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "client/client.h"
+#include "common/checksum.h"
+#include "proto/strata.grpc.pb.h"
+#include "tests/integration/process.h"
+#include "transfer/ucx_transport.h"
+
+namespace strata {
+namespace {
+
+using testing::NodeProcess;
+using Path = ClientOptions::DataPath;
+
+std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
+                                       const std::vector<std::string>& args, int port = 0) {
+  std::string error;
+  auto node = NodeProcess::Start(dir, args, &error, port);
+  EXPECT_NE(node, nullptr) << error;
+  return node;
+}
+
+std::unique_ptr<Client> ConnectTo(const NodeProcess& node, Path path, int attempts = 3) {
+  ClientOptions options;
+  options.address = node.address();
+  options.data_path = path;
+  options.ucx_attempts = attempts;
+  options.deadline_ms = 20'000;
+  auto client = Client::Connect(options);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? std::move(*client) : nullptr;
+}
+
+std::string WriteConfig(const std::string& dir, const std::string& yaml) {
+  const std::string path = dir + "/node.yaml";
+  std::ofstream(path) << yaml;
+  return path;
+}
+
+// Blocks laid out at random offsets (random gaps) in a buffer, with random contents.
+struct Blocks {
+  std::vector<std::string> keys;
+  std::vector<uint64_t> offsets, sizes;
+  uint64_t end = 0;
+};
+
+Blocks Layout(std::mt19937_64& rng, size_t n, uint64_t max_size, uint64_t base_gap) {
+  Blocks b;
+  uint64_t at = rng() % 4096;
+  for (size_t i = 0; i < n; ++i) {
+    b.keys.push_back("block-" + std::to_string(i));
+    b.sizes.push_back(1 + rng() % max_size);
+    b.offsets.push_back(at);
+    at += b.sizes.back() + rng() % base_gap;
+  }
+  b.end = at;
+  return b;
+}
+
+void Fill(std::mt19937_64& rng, std::string& buf) {
+  for (size_t i = 0; i + 8 <= buf.size(); i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(buf.data() + i, &v, 8);
+  }
+}
+
+std::vector<PutFromBlock> PutBlocks(const Blocks& b, size_t from, size_t n) {
+  std::vector<PutFromBlock> out;
+  for (size_t i = from; i < from + n && i < b.keys.size(); ++i) {
+    out.push_back(PutFromBlock{b.keys[i], "", {}, b.offsets[i], b.sizes[i]});
+  }
+  return out;
+}
+
+class DataPlaneTest : public ::testing::TestWithParam<Path> {};
+
+// Random sizes and offsets both ways; 8 MiB of DRAM pushes blocks to SSD, so GetInto serves from
+// the DRAM pool in place and from SSD through the node's staging area.
+TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
+  const std::string dir = testing::FreshDir("dp-roundtrip");
+  auto node = StartNode(dir, {"--dram", "8MiB", "--ssd-dir", dir + "/ssd", "--ssd", "128MiB"});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node, GetParam());
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->data_path(), GetParam() == Path::kUcx ? "ucx" : "grpc");
+
+  std::mt19937_64 rng(GetParam() == Path::kUcx ? 11 : 12);
+  const Blocks src = Layout(rng, 120, 200 << 10, 8192);
+  std::string src_mem(src.end + 4096, '\0'), dst_mem(src.end + 4096 + (1 << 20), '\0');
+  Fill(rng, src_mem);
+  auto src_buf = client->RegisterBuffer(src_mem.data(), src_mem.size());
+  auto dst_buf = client->RegisterBuffer(dst_mem.data(), dst_mem.size());
+  ASSERT_TRUE(src_buf.ok() && dst_buf.ok());
+
+  for (size_t i = 0; i < src.keys.size(); i += 20) {
+    auto put = client->PutFrom("dp/rt", **src_buf, PutBlocks(src, i, 20));
+    ASSERT_TRUE(put.ok()) << put.status();
+    for (const absl::Status& st : *put) ASSERT_TRUE(st.ok()) << st;
+  }
+  // Read back in a shuffled order, to other random offsets, with exact and roomy capacities.
+  std::vector<size_t> order(src.keys.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::string> keys;
+  std::vector<uint64_t> offsets, capacities;
+  uint64_t at = 0;
+  for (size_t i : order) {
+    keys.push_back(src.keys[i]);
+    offsets.push_back(at);
+    capacities.push_back(src.sizes[i] + (i % 2) * (rng() % 1000));
+    at += capacities.back() + rng() % 512;
+  }
+  ASSERT_LE(at, dst_mem.size());
+  for (size_t i = 0; i < keys.size(); i += 32) {
+    const size_t n = std::min<size_t>(32, keys.size() - i);
+    auto got = client->GetInto("dp/rt", absl::MakeConstSpan(keys).subspan(i, n), **dst_buf,
+                               absl::MakeConstSpan(offsets).subspan(i, n),
+                               absl::MakeConstSpan(capacities).subspan(i, n));
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t block = order[i + k];
+      ASSERT_TRUE((*got)[k].status.ok()) << keys[i + k] << ": " << (*got)[k].status;
+      ASSERT_EQ((*got)[k].size, src.sizes[block]);
+      ASSERT_EQ(std::memcmp(dst_mem.data() + offsets[i + k], src_mem.data() + src.offsets[block],
+                            src.sizes[block]),
+                0)
+          << keys[i + k] << " differs";
+    }
+  }
+  // A miss, and a block larger than the room given.
+  const std::vector<std::string> odd = {"never-stored", src.keys[0]};
+  const std::vector<uint64_t> odd_offsets = {0, 4096}, odd_caps = {4096, 1};
+  auto odd_got = client->GetInto("dp/rt", odd, **dst_buf, odd_offsets, odd_caps);
+  ASSERT_TRUE(odd_got.ok()) << odd_got.status();
+  EXPECT_TRUE(absl::IsNotFound((*odd_got)[0].status)) << (*odd_got)[0].status;
+  EXPECT_TRUE(absl::IsOutOfRange((*odd_got)[1].status)) << (*odd_got)[1].status;
+  EXPECT_EQ((*odd_got)[1].size, src.sizes[0]);
+
+  auto stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->hits_by_tier().at("ssd"), 0u) << "some blocks must come from SSD";
+  EXPECT_EQ(stats->dp_pinned_blocks(), 0u);
+  const Client::DataPathCounters c = client->data_path_counters();
+  if (GetParam() == Path::kUcx) {
+    EXPECT_GT(c.ucx_calls, 0u);
+    EXPECT_EQ(c.grpc_calls, 0u);
+    EXPECT_EQ(c.fallbacks, 0u);
+    EXPECT_EQ(stats->dp_sessions(), 1u);
+    EXPECT_GE(stats->dp_get_bytes(), at / 2);
+  } else {
+    EXPECT_EQ(c.ucx_calls, 0u);
+    EXPECT_GT(c.grpc_calls, 0u);
+  }
+  node->Stop(SIGTERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, DataPlaneTest, ::testing::Values(Path::kUcx, Path::kGrpc),
+                         [](const auto& info) {
+                           return std::string(info.param == Path::kUcx ? "ucx" : "grpc");
+                         });
+
+// A session made by hand with raw stubs, so the node's own checks are what answer.
+TEST(DataPlaneChecks, OutOfRegionOffsetsAndUnknownSessionsAreRefused) {
+  const std::string dir = testing::FreshDir("dp-checks");
+  auto node = StartNode(dir, {"--dram", "16MiB", "--ssd", "0"});
+  ASSERT_NE(node, nullptr);
+  auto transport = transfer::UcxTransport::Create(
+      {.ucx_config = {{"TLS", "tcp"}, {"NET_DEVICES", "lo"}}, .name = "test"});
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  std::string mem(1 << 20, 'x');
+  auto region = (*transport)->RegisterMemory(mem.data(), mem.size());
+  ASSERT_TRUE(region.ok());
+
+  auto channel = grpc::CreateChannel(node->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::CacheService::NewStub(channel);
+  auto call = [&](auto method, const auto& request, auto* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ((*stub).*method)(&ctx, request, response);
+  };
+  v1::HelloRequest hello;
+  hello.set_worker_address((*transport)->LocalAddress());
+  v1::HelloResponse session;
+  ASSERT_TRUE(call(&v1::CacheService::Stub::Hello, hello, &session).ok());
+  v1::RegisterRegionRequest reg;
+  reg.set_session_id(session.session_id());
+  reg.set_base(region->descriptor.base);
+  reg.set_length(region->descriptor.length);
+  reg.set_packed_rkey(region->descriptor.packed_rkey);
+  v1::RegisterRegionResponse registered;
+  ASSERT_TRUE(call(&v1::CacheService::Stub::RegisterRegion, reg, &registered).ok());
+
+  // Put one block the ordinary way, so GetInto has something it could send.
+  {
+    v1::PutRequest put;
+    put.set_namespace_("dp/checks");
+    auto* item = put.add_items();
+    item->set_key("k");
+    item->set_payload(std::string(1000, 'p'));
+    v1::PutResponse r;
+    ASSERT_TRUE(call(&v1::CacheService::Stub::Put, put, &r).ok());
+  }
+  v1::GetIntoRequest get;
+  get.set_namespace_("dp/checks");
+  get.set_session_id(session.session_id());
+  get.set_region_id(registered.region_id());
+  auto* g = get.add_items();
+  g->set_key("k");
+  g->set_offset(mem.size() - 500);
+  g->set_capacity(1000);  // past the end of the region
+  v1::GetIntoResponse got;
+  grpc::Status st = call(&v1::CacheService::Stub::GetInto, get, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("items[0].offset"), std::string::npos) << st.error_message();
+  EXPECT_EQ(mem.substr(mem.size() - 500), std::string(500, 'x')) << "nothing may be written";
+
+  g->set_offset(UINT64_MAX - 10);  // overflow
+  st = call(&v1::CacheService::Stub::GetInto, get, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::PutFromRequest put;
+  put.set_namespace_("dp/checks");
+  put.set_session_id(session.session_id());
+  put.set_region_id(registered.region_id());
+  auto* p = put.add_items();
+  p->set_key("k2");
+  p->set_offset(mem.size());
+  p->set_size(1);
+  v1::PutFromResponse put_response;
+  st = call(&v1::CacheService::Stub::PutFrom, put, &put_response);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("items[0].offset"), std::string::npos) << st.error_message();
+
+  // A wrong checksum: DATA_LOSS, nothing stored.
+  p->set_offset(0);
+  p->set_size(4096);
+  p->set_checksum(BlockChecksum(mem.data(), 4096) ^ 1);
+  st = call(&v1::CacheService::Stub::PutFrom, put, &put_response);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DATA_LOSS) << st.error_message();
+  v1::ExistsRequest exists;
+  exists.set_namespace_("dp/checks");
+  exists.add_keys("k2");
+  v1::ExistsResponse present;
+  ASSERT_TRUE(call(&v1::CacheService::Stub::Exists, exists, &present).ok());
+  EXPECT_FALSE(present.present(0));
+
+  get.set_region_id(registered.region_id() + 100);
+  g->set_offset(0);
+  st = call(&v1::CacheService::Stub::GetInto, get, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  get.set_session_id(session.session_id() + 1);
+  st = call(&v1::CacheService::Stub::GetInto, get, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+
+  // The valid request still works after all that.
+  get.set_session_id(session.session_id());
+  get.set_region_id(registered.region_id());
+  st = call(&v1::CacheService::Stub::GetInto, get, &got);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(got.items(0).size(), 1000u);
+  EXPECT_EQ(mem.substr(0, 1000), std::string(1000, 'p'));
+
+  // The client library refuses the same mistakes before sending anything.
+  auto client = ConnectTo(*node, Path::kUcx);
+  ASSERT_NE(client, nullptr);
+  std::string small(4096, '\0');
+  auto buf = client->RegisterBuffer(small.data(), small.size());
+  ASSERT_TRUE(buf.ok());
+  const std::vector<std::string> keys = {"k"};
+  const std::vector<uint64_t> offsets = {4000}, caps = {1000};
+  auto bad = client->GetInto("dp/checks", keys, **buf, offsets, caps);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  node->Stop(SIGTERM);
+}
+
+struct FaultCase {
+  std::string name;
+  std::string yaml;
+};
+
+class DataPlaneFaultTest : public ::testing::TestWithParam<FaultCase> {};
+
+// Every fault reaches a UCX-only client as UNAVAILABLE (never an OK with wrong bytes), and an
+// auto client falls back to gRPC bytes and gets the right ones.
+TEST_P(DataPlaneFaultTest, FaultsGiveUnavailableOrFallbackNeverWrongBytes) {
+  const std::string dir = testing::FreshDir("dp-fault-" + GetParam().name);
+  const std::string config = WriteConfig(dir, "data_plane:\n  transfer_timeout_ms: 400\n"
+                                              "  fault:\n" +
+                                                  GetParam().yaml);
+  auto node = StartNode(dir, {"--dram", "32MiB", "--ssd", "0", "--config", config});
+  ASSERT_NE(node, nullptr);
+  std::mt19937_64 rng(5);
+  const Blocks b = Layout(rng, 16, 64 << 10, 1024);
+  std::string src(b.end, '\0');
+  Fill(rng, src);
+  {
+    auto seed = ConnectTo(*node, Path::kGrpc);
+    ASSERT_NE(seed, nullptr);
+    std::vector<PutBlock> puts;
+    for (size_t i = 0; i < b.keys.size(); ++i) {
+      puts.push_back({b.keys[i], "", {}, std::string_view(src).substr(b.offsets[i], b.sizes[i])});
+    }
+    auto r = seed->Put("dp/fault", puts);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  std::vector<uint64_t> caps(b.sizes);
+
+  auto strict = ConnectTo(*node, Path::kUcx, /*attempts=*/2);
+  ASSERT_NE(strict, nullptr);
+  std::string mem(b.end, '\0');
+  auto buf = strict->RegisterBuffer(mem.data(), mem.size());
+  ASSERT_TRUE(buf.ok());
+  auto got = strict->GetInto("dp/fault", b.keys, **buf, b.offsets, caps);
+  EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+  auto put = strict->PutFrom("dp/fault2", **buf, PutBlocks(b, 0, 4));
+  EXPECT_TRUE(absl::IsUnavailable(put.status())) << put.status();
+
+  auto fallback = ConnectTo(*node, Path::kAuto, /*attempts=*/2);
+  ASSERT_NE(fallback, nullptr);
+  ASSERT_EQ(fallback->data_path(), "ucx");
+  std::string mem2(b.end, '\0');
+  auto buf2 = fallback->RegisterBuffer(mem2.data(), mem2.size());
+  ASSERT_TRUE(buf2.ok());
+  auto got2 = fallback->GetInto("dp/fault", b.keys, **buf2, b.offsets, caps);
+  ASSERT_TRUE(got2.ok()) << got2.status();
+  for (size_t i = 0; i < b.keys.size(); ++i) {
+    ASSERT_TRUE((*got2)[i].status.ok()) << (*got2)[i].status;
+    ASSERT_EQ(mem2.substr(b.offsets[i], b.sizes[i]), src.substr(b.offsets[i], b.sizes[i]));
+  }
+  EXPECT_GE(fallback->data_path_counters().fallbacks, 1u);
+  EXPECT_GE(fallback->data_path_counters().sessions, 2u) << "each failed attempt reconnects";
+  auto stats = fallback->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->dp_failed_batches(), 0u);
+  EXPECT_EQ(stats->dp_pinned_blocks(), 0u) << "failed transfers must release their pins";
+  node->Stop(SIGTERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, DataPlaneFaultTest,
+    ::testing::Values(FaultCase{"fail", "    fail: 1.0\n"}, FaultCase{"drop", "    drop: 1.0\n"},
+                      FaultCase{"delay", "    delay: 1.0\n    delay_ms: 1000\n"},
+                      FaultCase{"disconnect", "    disconnect: 1.0\n"}),
+    [](const auto& info) { return info.param.name; });
+
+// Faults on some batches: retries on new sessions get through; every OK is exact.
+TEST(DataPlaneFaults, IntermittentFaultsAreRetriedAndNeverCorrupt) {
+  const std::string dir = testing::FreshDir("dp-flaky");
+  const std::string config =
+      WriteConfig(dir,
+                  "data_plane:\n  transfer_timeout_ms: 400\n  fault:\n    seed: 7\n"
+                  "    fail: 0.15\n    disconnect: 0.1\n    drop: 0.05\n");
+  auto node = StartNode(dir, {"--dram", "32MiB", "--ssd", "0", "--config", config});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node, Path::kUcx, /*attempts=*/4);
+  ASSERT_NE(client, nullptr);
+  std::mt19937_64 rng(9);
+  const Blocks b = Layout(rng, 8, 32 << 10, 512);
+  std::string src(b.end, '\0'), dst(b.end, '\0');
+  Fill(rng, src);
+  auto sbuf = client->RegisterBuffer(src.data(), src.size());
+  auto dbuf = client->RegisterBuffer(dst.data(), dst.size());
+  ASSERT_TRUE(sbuf.ok() && dbuf.ok());
+  int ok_calls = 0;
+  for (int round = 0; round < 20; ++round) {
+    const std::string ns = "dp/flaky" + std::to_string(round);
+    auto put = client->PutFrom(ns, **sbuf, PutBlocks(b, 0, b.keys.size()));
+    if (!put.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(put.status())) << put.status();
+      continue;
+    }
+    std::fill(dst.begin(), dst.end(), '\0');
+    auto got = client->GetInto(ns, b.keys, **dbuf, b.offsets, b.sizes);
+    if (!got.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+      continue;
+    }
+    for (size_t i = 0; i < b.keys.size(); ++i) {
+      ASSERT_TRUE((*got)[i].status.ok()) << (*got)[i].status;
+      ASSERT_EQ(dst.substr(b.offsets[i], b.sizes[i]), src.substr(b.offsets[i], b.sizes[i]))
+          << "round " << round << " " << b.keys[i];
+    }
+    ++ok_calls;
+  }
+  EXPECT_GE(ok_calls, 14) << "4 attempts per call should get through ~30% faults";
+  EXPECT_GT(client->data_path_counters().sessions, 1u);
+  node->Stop(SIGTERM);
+}
+
+// A client killed while it moves blocks: the node keeps serving others and frees the session,
+// its regions and every pin.
+TEST(DataPlaneProcesses, KilledClientLeavesNodeServingWithResourcesFreed) {
+  const std::string dir = testing::FreshDir("dp-kill");
+  const std::string config = WriteConfig(dir, "data_plane:\n  session_idle_ms: 4000\n");
+  auto node = StartNode(dir, {"--dram", "64MiB", "--ssd", "0", "--config", config});
+  ASSERT_NE(node, nullptr);
+  auto child = testing::ChildProcess::Start(
+      {testing::BinDir() + "/stratactl", "--node", node->address(), "bench", "--path", "ucx",
+       "--blocks", "32", "--block-bytes", "256KiB", "--batch", "8", "--rounds", "1000000"});
+  ASSERT_NE(child, nullptr);
+  auto client = ConnectTo(*node, Path::kGrpc);
+  ASSERT_NE(client, nullptr);
+  // Wait until the child's transfers flow, then kill it in the middle of them.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  uint64_t moved = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto s = client->Stats();
+    ASSERT_TRUE(s.ok());
+    moved = s->dp_get_bytes();
+    if (moved > (32u << 20)) break;
+    ASSERT_TRUE(child->running()) << child->err();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(moved, 32u << 20) << "the child never got going: " << child->err();
+  EXPECT_EQ(child->Stop(SIGKILL), 128 + SIGKILL);
+
+  // Another client is served, over UCX, right away.
+  auto other = ConnectTo(*node, Path::kUcx);
+  ASSERT_NE(other, nullptr);
+  std::string mem(1 << 20, '\0');
+  std::mt19937_64 rng(3);
+  Fill(rng, mem);
+  auto buf = other->RegisterBuffer(mem.data(), mem.size());
+  ASSERT_TRUE(buf.ok());
+  auto put = other->PutFrom("dp/other", **buf, {PutFromBlock{"a", "", {}, 0, 500'000}});
+  ASSERT_TRUE(put.ok()) << put.status();
+  ASSERT_TRUE((*put)[0].ok());
+  const std::vector<std::string> keys = {"a"};
+  const std::vector<uint64_t> offsets = {500'000}, caps = {500'000};
+  auto got = other->GetInto("dp/other", keys, **buf, offsets, caps);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(std::memcmp(mem.data(), mem.data() + 500'000, 500'000), 0);
+
+  // The dead client's session goes (its endpoint fails, or at the latest it idles out).
+  uint64_t sessions = 99, pinned = 99;
+  const auto freed_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < freed_by) {
+    auto s = client->Stats();
+    ASSERT_TRUE(s.ok());
+    sessions = s->dp_sessions();
+    pinned = s->dp_pinned_blocks();
+    if (sessions == 1 && pinned == 0) break;  // only `other` is left
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(sessions, 1u);
+  EXPECT_EQ(pinned, 0u);
+  EXPECT_EQ(kill(node->pid(), 0), 0) << "the node must still run";
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+// The node restarts (stopped, then started on the same port): the connected client reconnects,
+// opens a new session and re-registers its buffers by itself. DRAM is not persisted, so the
+// blocks are stored again after the restart.
+TEST(DataPlaneProcesses, NodeRestartIsSurvivedByAConnectedClient) {
+  const std::string dir = testing::FreshDir("dp-restart");
+  const std::vector<std::string> args = {"--dram", "16MiB", "--ssd", "0"};
+  auto node = StartNode(dir, args);
+  ASSERT_NE(node, nullptr);
+  const int port = node->port();
+  auto client = ConnectTo(*node, Path::kUcx, /*attempts=*/4);
+  ASSERT_NE(client, nullptr);
+  std::mt19937_64 rng(21);
+  const Blocks b = Layout(rng, 12, 100 << 10, 256);
+  std::string src(b.end, '\0'), dst(b.end, '\0');
+  Fill(rng, src);
+  auto sbuf = client->RegisterBuffer(src.data(), src.size());
+  auto dbuf = client->RegisterBuffer(dst.data(), dst.size());
+  ASSERT_TRUE(sbuf.ok() && dbuf.ok());
+  auto put = client->PutFrom("dp/restart", **sbuf, PutBlocks(b, 0, b.keys.size()));
+  ASSERT_TRUE(put.ok()) << put.status();
+
+  ASSERT_EQ(node->Stop(SIGKILL), 128 + SIGKILL);
+  node = StartNode(dir, args, port);
+  ASSERT_NE(node, nullptr);
+
+  // The first calls may meet the channel still reconnecting (UNAVAILABLE); the client must get
+  // through without being rebuilt.
+  absl::StatusOr<std::vector<absl::Status>> put2 = absl::UnavailableError("not tried");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    put2 = client->PutFrom("dp/restart", **sbuf, PutBlocks(b, 0, b.keys.size()));
+    if (put2.ok()) break;
+    ASSERT_TRUE(absl::IsUnavailable(put2.status())) << put2.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(put2.ok()) << put2.status();
+  for (const absl::Status& st : *put2) ASSERT_TRUE(st.ok()) << st;
+  auto got = client->GetInto("dp/restart", b.keys, **dbuf, b.offsets, b.sizes);
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (size_t i = 0; i < b.keys.size(); ++i) {
+    ASSERT_TRUE((*got)[i].status.ok()) << b.keys[i] << ": " << (*got)[i].status;
+    ASSERT_EQ(dst.substr(b.offsets[i], b.sizes[i]), src.substr(b.offsets[i], b.sizes[i]));
+  }
+  EXPECT_EQ(client->data_path_counters().sessions, 2u) << "one session before, one after";
+  EXPECT_EQ(client->data_path_counters().fallbacks, 0u);
+  auto stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->dp_sessions(), 1u);
+  EXPECT_EQ(stats->dp_regions(), 2u) << "both buffers re-registered";
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace strata
