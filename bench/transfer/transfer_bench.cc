@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "bench/bench_command.h"
 #include "bench/bench_util.h"
+#include "bench/transfer/node_cases.h"
 #include "transfer/transport.h"
 #include "transfer/ucx_transport.h"
 
@@ -57,6 +58,7 @@ struct Flags {
   std::optional<size_t> batch;
   std::optional<std::string> tls;       // shm | tcp
   std::optional<std::string> op;        // get | put
+  std::optional<std::string> path;      // transport | ucx | grpc
   std::string protocol = "auto";        // auto | rma | am
   std::string progress = "event";       // event | busy: the node's progress thread
   std::string peer_progress = "event";  // event | busy: the client peer's
@@ -320,6 +322,7 @@ std::optional<double> PerftestTagBw(const std::string& perftest, const std::stri
 // --- the cases --------------------------------------------------------------------------------
 
 struct Case {
+  std::string path = "transport";  // transport (two processes, no node) | ucx | grpc (a node)
   std::string tls;
   std::string protocol;  // as requested: auto | rma | am
   size_t block_bytes = 0;
@@ -427,9 +430,9 @@ void PrintJson(const std::vector<Result>& results) {
   for (size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
     std::printf(
-        "%s\n  {\"path\": \"ucx\", \"tls\": \"%s\", \"block_bytes\": %zu, \"batch\": %zu, "
+        "%s\n  {\"path\": \"%s\", \"tls\": \"%s\", \"block_bytes\": %zu, \"batch\": %zu, "
         "\"op\": \"%s\", \"protocol\": \"%s\", ",
-        i == 0 ? "" : ",", r.c.tls.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(),
+        i == 0 ? "" : ",", r.c.path.c_str(), r.c.tls.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(),
         r.chosen.c_str());
     if (r.ok) {
       std::printf("\"gbps\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f, ", r.gbps, r.p50_us,
@@ -449,17 +452,19 @@ void PrintJson(const std::vector<Result>& results) {
 }
 
 void PrintTable(const std::vector<Result>& results) {
-  std::printf("%-4s %-4s %-5s %9s %5s %4s %8s %9s %9s %8s %9s %7s %7s\n", "path", "tls", "proto",
+  std::printf("%-9s %-4s %-5s %9s %5s %4s %8s %9s %9s %8s %9s %7s %7s\n", "path", "tls", "proto",
               "block", "batch", "op", "GB/s", "p50_us", "p99_us", "memcpy", "perftest", "x_mcpy",
               "x_perf");
   for (const Result& r : results) {
     if (!r.ok) {
-      std::printf("ucx  %-4s %-5s %9zu %5zu %4s  error: %s\n", r.c.tls.c_str(), r.chosen.c_str(),
+      std::printf("%-9s %-4s %-5s %9zu %5zu %4s  error: %s\n", r.c.path.c_str(), r.c.tls.c_str(),
+                  r.chosen.c_str(),
                   r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.error.c_str());
       continue;
     }
     std::printf(
-        "ucx  %-4s %-5s %9zu %5zu %4s %8.2f %9.1f %9.1f %8.2f %9s %7.2f %7s\n", r.c.tls.c_str(),
+        "%-9s %-4s %-5s %9zu %5zu %4s %8.2f %9.1f %9.1f %8.2f %9s %7.2f %7s\n", r.c.path.c_str(),
+        r.c.tls.c_str(),
         r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps, r.p50_us, r.p99_us,
         r.memcpy_gbps,
         r.perftest_gbps ? std::to_string(*r.perftest_gbps).substr(0, 6).c_str() : "-",
@@ -470,14 +475,16 @@ void PrintTable(const std::vector<Result>& results) {
 
 void Usage() {
   std::printf(
-      "usage: strata-bench transfer [--json] [--block-bytes N] [--batch N] [--path ucx]\n"
+      "usage: strata-bench transfer [--json] [--block-bytes N] [--batch N]\n"
+      "                             [--path transport|ucx|grpc]\n"
       "                             [--tls shm|tcp] [--op get|put] [--protocol auto|rma|am]\n"
       "                             [--progress event|busy] [--peer-progress event|busy]\n"
       "                             [--seconds S] [--no-perftest]\n"
       "Without case flags, sweeps block {64KiB,256KiB,1MiB,4MiB} x batch {1,16,64} x tls\n"
       "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
       "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
-      "the client's buffer.\n");
+      "the client's buffer. path transport: the Transport between two processes, no node;\n"
+      "ucx: a strata-node process and the client's GetInto/PutFrom; grpc: the same node, Get/Put.\n");
 }
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -501,8 +508,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->block_bytes = n;
     } else if (a == "--batch" && value(&v) && absl::SimpleAtoi(v, &n) && n > 0 && n <= kMaxBatch) {
       flags->batch = n;
-    } else if (a == "--path" && value(&v) && v == "ucx") {
-      // The gRPC-bytes path arrives with the node integration.
+    } else if (a == "--path" && value(&v) && (v == "transport" || v == "ucx" || v == "grpc")) {
+      flags->path = v;
     } else if (a == "--tls" && value(&v) && (v == "shm" || v == "tcp")) {
       flags->tls = v;
     } else if (a == "--op" && value(&v) && (v == "get" || v == "put")) {
@@ -531,7 +538,8 @@ int RunTransferBench(int argc, char** argv) {
   if (flags.serve_peer) return ServePeer(flags);
   signal(SIGPIPE, SIG_IGN);
 
-  const bool single = flags.block_bytes || flags.batch || flags.tls || flags.op;
+  const bool single = flags.block_bytes || flags.batch || flags.tls || flags.op || flags.path;
+  const bool transport_rows = !flags.path || *flags.path == "transport";
   std::vector<Case> cases;
   const std::vector<std::string> tls_list =
       flags.tls ? std::vector<std::string>{*flags.tls} : std::vector<std::string>{"shm", "tcp"};
@@ -542,16 +550,24 @@ int RunTransferBench(int argc, char** argv) {
       flags.batch ? std::vector<size_t>{*flags.batch} : std::vector<size_t>{1, 16, 64};
   const std::vector<std::string> ops =
       flags.op ? std::vector<std::string>{*flags.op} : std::vector<std::string>{"get", "put"};
+  std::vector<NodeCase> node_cases;
+  const std::vector<std::string> node_paths =
+      !flags.path ? std::vector<std::string>{"ucx", "grpc"}
+                  : (*flags.path == "transport" ? std::vector<std::string>{}
+                                                : std::vector<std::string>{*flags.path});
   for (const auto& tls : tls_list) {
     for (size_t block : blocks) {
       for (size_t batch : batches) {
-        for (const auto& op : ops) cases.push_back({tls, flags.protocol, block, batch, op});
+        for (const auto& op : ops) {
+          if (transport_rows) cases.push_back({"transport", tls, flags.protocol, block, batch, op});
+          for (const auto& path : node_paths) node_cases.push_back({path, tls, block, batch, op});
+        }
       }
     }
     if (!single) {
       // The protocol auto did not pick, for comparison (get, batch 16); "other" is resolved once
       // the auto endpoint has chosen.
-      for (size_t block : blocks) cases.push_back({tls, "other", block, 16, "get"});
+      for (size_t block : blocks) cases.push_back({"transport", tls, "other", block, 16, "get"});
     }
   }
 
@@ -560,6 +576,7 @@ int RunTransferBench(int argc, char** argv) {
   std::map<std::pair<std::string, size_t>, std::optional<double>> perftest_cache;
   std::vector<Result> results;
   for (const auto& tls : tls_list) {
+    if (!transport_rows) break;
     std::optional<Peer> peer = StartPeer(tls, flags.peer_progress);
     if (!peer) {
       std::fprintf(stderr, "strata-bench transfer: could not start the peer process (%s)\n",
@@ -600,7 +617,25 @@ int RunTransferBench(int argc, char** argv) {
     }
     nodes.clear();  // close endpoints before the peer goes away
     Reap(peer->child, absl::Seconds(5));
-    if (perftest) {
+  }
+  for (const NodeCaseResult& n : RunNodeCases(node_cases, flags.seconds_per_case)) {
+    Result r;
+    r.c = Case{n.c.path, n.c.tls, "-", n.c.block_bytes, n.c.batch, n.c.op};
+    r.chosen = n.protocol;
+    r.ok = n.ok;
+    r.error = n.error;
+    r.gbps = n.gbps;
+    r.p50_us = n.p50_us;
+    r.p99_us = n.p99_us;
+    auto mkey = std::make_pair(n.c.block_bytes, n.c.batch);
+    if (!memcpy_cache.count(mkey)) {
+      memcpy_cache[mkey] = MeasureMemcpyGbps(n.c.block_bytes, n.c.batch, 5, 128ull << 20);
+    }
+    r.memcpy_gbps = memcpy_cache[mkey];
+    results.push_back(r);
+  }
+  if (perftest) {
+    for (const auto& tls : tls_list) {
       for (size_t block : blocks) {
         perftest_cache[{tls, block}] = PerftestTagBw(*perftest, tls, block);
       }

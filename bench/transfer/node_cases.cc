@@ -1,0 +1,240 @@
+#include "bench/transfer/node_cases.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
+#include "client/client.h"
+
+extern char** environ;
+
+namespace strata::bench {
+namespace {
+
+constexpr size_t kMaxBatch = 64;
+constexpr size_t kMaxBlock = 4 << 20;
+
+// A strata-node child process on a free loopback port.
+class NodeChild {
+ public:
+  static std::unique_ptr<NodeChild> Start(const std::string& tls, std::string* error) {
+    auto node = std::unique_ptr<NodeChild>(new NodeChild());
+    node->dir_ = std::filesystem::temp_directory_path() /
+                 absl::StrCat("strata-bench-node-", getpid(), "-", tls);
+    std::filesystem::remove_all(node->dir_);
+    std::filesystem::create_directories(node->dir_);
+    const std::string config = node->dir_ + "/node.yaml";
+    std::ofstream(config) << "data_plane:\n  tls: " << tls << "\n  staging_bytes: 288MiB\n";
+    const std::string exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+                            "strata-node";
+    std::vector<std::string> args = {exe,           "--listen", "127.0.0.1:0", "--port-file",
+                                     node->dir_ + "/port", "--metrics-listen", "off",
+                                     "--dram",      "640MiB",   "--ssd",       "0",
+                                     "--config",    config};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string log = node->dir_ + "/node.log";
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    const int rc = posix_spawn(&node->pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      *error = "cannot start " + exe;
+      return nullptr;
+    }
+    for (int i = 0; i < 2000; ++i) {  // up to 20 s
+      int port = 0;
+      std::ifstream in(node->dir_ + "/port");
+      if (in >> port && port > 0) {
+        node->address_ = absl::StrCat("127.0.0.1:", port);
+        return node;
+      }
+      int status = 0;
+      if (waitpid(node->pid_, &status, WNOHANG) == node->pid_) {
+        node->pid_ = -1;
+        std::ifstream err(log);
+        *error = std::string(std::istreambuf_iterator<char>(err), {});
+        return nullptr;
+      }
+      usleep(10'000);
+    }
+    *error = "strata-node did not come up within 20 s";
+    return nullptr;
+  }
+  ~NodeChild() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      for (int i = 0; i < 1000 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(10'000);
+      if (waitpid(pid_, &status, WNOHANG) == 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+      }
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string address_;
+};
+
+NodeCaseResult RunOne(Client& client, RegisteredBuffer& buf, const NodeCase& c, double seconds) {
+  NodeCaseResult r;
+  r.c = c;
+  const std::string ns = "bench/transfer";
+  std::vector<std::string> keys;
+  std::vector<uint64_t> offsets, sizes;
+  std::vector<PutFromBlock> put_from;
+  std::vector<PutBlock> puts;
+  for (size_t i = 0; i < c.batch; ++i) {
+    keys.push_back(absl::StrCat("b", c.block_bytes, "-", i));
+    offsets.push_back(i * c.block_bytes);
+    sizes.push_back(c.block_bytes);
+  }
+  for (size_t i = 0; i < c.batch; ++i) {
+    put_from.push_back({keys[i], "", {}, offsets[i], sizes[i]});
+    puts.push_back({keys[i], "", {}, std::string_view(buf.data() + offsets[i], sizes[i])});
+  }
+  auto once = [&]() -> absl::Status {
+    if (c.op == "put") {
+      auto st = c.path == "ucx" ? client.PutFrom(ns, buf, put_from) : client.Put(ns, puts);
+      if (!st.ok()) return st.status();
+      for (const absl::Status& s : *st) {
+        if (!s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    if (c.path == "ucx") {
+      auto got = client.GetInto(ns, keys, buf, offsets, sizes);
+      if (!got.ok()) return got.status();
+      for (const GetIntoResult& g : *got) {
+        if (!g.status.ok()) return g.status;
+      }
+      return absl::OkStatus();
+    }
+    auto got = client.Get(ns, keys);
+    if (!got.ok()) return got.status();
+    for (size_t i = 0; i < got->size(); ++i) {  // the bytes land in the same buffer
+      if (!(*got)[i].status.ok()) return (*got)[i].status;
+      std::memcpy(buf.data() + offsets[i], (*got)[i].payload.data(), (*got)[i].payload.size());
+    }
+    return absl::OkStatus();
+  };
+  // Store the blocks (a Get needs them), then warm up.
+  auto seeded = client.Put(ns, puts);
+  if (!seeded.ok()) {
+    r.error = seeded.status().ToString();
+    return r;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (absl::Status st = once(); !st.ok()) {
+      r.error = st.ToString();
+      return r;
+    }
+  }
+  std::vector<double> latencies_us;
+  const double start = NowSeconds();
+  double elapsed = 0;
+  size_t iterations = 0;
+  while ((elapsed < seconds || iterations < 5) && iterations < 20000) {
+    const double t0 = NowSeconds();
+    if (absl::Status st = once(); !st.ok()) {
+      r.error = st.ToString();
+      return r;
+    }
+    const double t1 = NowSeconds();
+    latencies_us.push_back((t1 - t0) * 1e6);
+    ++iterations;
+    elapsed = t1 - start;
+  }
+  (void)client.Evict(ns);
+  r.gbps = static_cast<double>(iterations * c.batch * c.block_bytes) / elapsed / 1e9;
+  r.p50_us = Median(latencies_us);
+  r.p99_us = Percentile(latencies_us, 0.99);
+  r.ok = true;
+  return r;
+}
+
+}  // namespace
+
+std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds) {
+  std::vector<NodeCaseResult> results;
+  std::vector<std::string> tls_seen;
+  for (const NodeCase& c : cases) {
+    if (std::find(tls_seen.begin(), tls_seen.end(), c.tls) == tls_seen.end()) {
+      tls_seen.push_back(c.tls);
+    }
+  }
+  // One buffer for every case, pre-faulted with varied bytes.
+  std::vector<char> memory(kMaxBatch * kMaxBlock);
+  for (size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<char>(i * 131 + (i >> 12));
+  for (const std::string& tls : tls_seen) {
+    std::string error;
+    auto node = NodeChild::Start(tls, &error);
+    std::unique_ptr<Client> clients[2];  // ucx, grpc
+    std::unique_ptr<RegisteredBuffer> buffers[2];
+    std::string protocol = "-";
+    for (int k = 0; node && k < 2; ++k) {
+      ClientOptions o;
+      o.address = node->address();
+      o.data_path = k == 0 ? ClientOptions::DataPath::kUcx : ClientOptions::DataPath::kGrpc;
+      o.ucx_attempts = 1;  // a benchmark reports failures, it does not hide them
+      auto client = Client::Connect(o);
+      if (!client.ok()) {
+        error = client.status().ToString();
+        node.reset();
+        break;
+      }
+      clients[k] = *std::move(client);
+      auto buf = clients[k]->RegisterBuffer(memory.data(), memory.size());
+      if (!buf.ok()) {
+        error = buf.status().ToString();
+        node.reset();
+        break;
+      }
+      buffers[k] = *std::move(buf);
+    }
+    for (const NodeCase& c : cases) {
+      if (c.tls != tls) continue;
+      NodeCaseResult r;
+      if (!node) {
+        r.c = c;
+        r.error = error;
+      } else {
+        const int k = c.path == "ucx" ? 0 : 1;
+        r = RunOne(*clients[k], *buffers[k], c, seconds);
+        r.protocol = c.path == "ucx" ? "node" : "-";
+      }
+      std::fprintf(stderr, "  node %s %s %zu x %zu %s: %.2f GB/s%s\n", c.path.c_str(),
+                   c.tls.c_str(), c.batch, c.block_bytes, c.op.c_str(), r.gbps,
+                   r.ok ? "" : (" error: " + r.error).c_str());
+      results.push_back(std::move(r));
+    }
+    for (int k = 0; k < 2; ++k) {
+      buffers[k].reset();
+      clients[k].reset();
+    }
+  }
+  return results;
+}
+
+}  // namespace strata::bench
