@@ -27,6 +27,22 @@ struct Kernels {
   // Inverse of absmax_encode, writing elements of `dtype` to dst.
   void (*absmax_decode)(AbsMaxFormat format, DType dtype, const uint8_t* codes, const float* scales,
                         size_t rows, size_t dim, void* dst);
+  // Rows of a K plane with channel parameters (quant_math.h, "centered key rows"): row r uses
+  // offset[p * dim + i], inv_cscale[p * dim + i] (1 / channel scale) and max_cscale[p], where
+  // p = r % period. Each row is stored centered (scales[r] >= 0, codes of
+  // CenterElement(x, offset, inv_cscale)) when UseCenteredRow allows it, else plain (scales[r] has
+  // kPlainRowBit set, codes as absmax_encode).
+  void (*absmax_encode_centered)(AbsMaxFormat format, DType dtype, const void* src, size_t rows,
+                                 size_t dim, size_t period, const float* offset,
+                                 const float* inv_cscale, const float* max_cscale, float* scales,
+                                 uint8_t* codes);
+  // Inverse of absmax_encode_centered: UncenterElement(q, scale, cscale, offset) for centered rows,
+  // q * |scale| for rows marked plain.
+  void (*absmax_decode_centered)(AbsMaxFormat format, DType dtype, const uint8_t* codes,
+                                 const float* scales, size_t rows, size_t dim, size_t period,
+                                 const float* offset, const float* cscale, void* dst);
+  // Column-wise minimum and maximum of `rows` rows of n elements of dtype. REQUIRES: rows >= 1.
+  void (*plane_min_max)(DType dtype, const void* src, size_t rows, size_t n, float* mn, float* mx);
   // n elements of dtype <-> float.
   void (*load_f32)(DType dtype, const void* src, size_t n, float* dst);
   void (*store_f32)(DType dtype, const float* src, size_t n, void* dst);

@@ -100,6 +100,85 @@ void AbsMaxDecode(AbsMaxFormat format, DType dtype, const uint8_t* codes, const 
   }
 }
 
+template <bool kInt8>
+void QuantizeRow(DType dtype, const uint8_t* row, size_t dim, const float* offset,
+                 const float* inv_cscale, float inv, uint8_t* out) {
+  for (size_t i = 0; i < dim; ++i) {
+    float x = LoadElement(dtype, row, i);
+    if (offset != nullptr) x = CenterElement(x, offset[i], inv_cscale[i]);
+    out[i] = kInt8 ? static_cast<uint8_t>(QuantizeInt8(x, inv)) : QuantizeFp8(x, inv);
+  }
+}
+
+void AbsMaxEncodeCentered(AbsMaxFormat format, DType dtype, const void* src, size_t rows,
+                          size_t dim, size_t period, const float* offset, const float* inv_cscale,
+                          const float* max_cscale, float* scales, uint8_t* codes) {
+  const size_t esize = DTypeSize(dtype);
+  const auto* s = static_cast<const uint8_t*>(src);
+  const bool int8 = format == AbsMaxFormat::kInt8;
+  const float qmax = int8 ? kInt8Max : kFp8Max;
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* row = s + r * dim * esize;
+    const size_t p = r % period;
+    const float* o = offset + p * dim;
+    const float* ic = inv_cscale + p * dim;
+    float plain_max = 0.0f, centered_max = 0.0f;
+    for (size_t i = 0; i < dim; ++i) {
+      const float x = LoadElement(dtype, row, i);
+      const float a = std::fabs(x);
+      plain_max = a > plain_max ? a : plain_max;
+      const float c = std::fabs(CenterElement(x, o[i], ic[i]));
+      centered_max = c > centered_max ? c : centered_max;
+    }
+    const float plain = AbsMaxScale(plain_max, qmax);
+    const float centered = AbsMaxScale(centered_max, qmax);
+    const bool use_centered = UseCenteredRow(centered, max_cscale[p], plain);
+    const float scale = use_centered ? centered : plain;
+    scales[r] = use_centered ? centered : BitsFloat(FloatBits(plain) | kPlainRowBit);
+    const float inv = InverseScale(scale);
+    const float* ro = use_centered ? o : nullptr;
+    if (int8) {
+      QuantizeRow<true>(dtype, row, dim, ro, ic, inv, codes + r * dim);
+    } else {
+      QuantizeRow<false>(dtype, row, dim, ro, ic, inv, codes + r * dim);
+    }
+  }
+}
+
+void AbsMaxDecodeCentered(AbsMaxFormat format, DType dtype, const uint8_t* codes,
+                          const float* scales, size_t rows, size_t dim, size_t period,
+                          const float* offset, const float* cscale, void* dst) {
+  const size_t esize = DTypeSize(dtype);
+  auto* d = static_cast<uint8_t*>(dst);
+  for (size_t r = 0; r < rows; ++r) {
+    const uint32_t bits = FloatBits(scales[r]);
+    const bool plain = (bits & kPlainRowBit) != 0;
+    const float scale = BitsFloat(bits & ~kPlainRowBit);
+    const size_t p = r % period;
+    const uint8_t* in = codes + r * dim;
+    uint8_t* row = d + r * dim * esize;
+    for (size_t i = 0; i < dim; ++i) {
+      const float q = format == AbsMaxFormat::kInt8 ? static_cast<float>(static_cast<int8_t>(in[i]))
+                                                    : E4M3ToFloat(in[i]);
+      StoreElement(dtype, row, i,
+                   plain ? q * scale
+                         : UncenterElement(q, scale, cscale[p * dim + i], offset[p * dim + i]));
+    }
+  }
+}
+
+void PlaneMinMax(DType dtype, const void* src, size_t rows, size_t n, float* mn, float* mx) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  for (size_t i = 0; i < n; ++i) mn[i] = mx[i] = LoadElement(dtype, s, i);
+  for (size_t r = 1; r < rows; ++r) {
+    for (size_t i = 0; i < n; ++i) {
+      const float v = LoadElement(dtype, s, r * n + i);
+      mn[i] = v < mn[i] ? v : mn[i];
+      mx[i] = v > mx[i] ? v : mx[i];
+    }
+  }
+}
+
 void ColumnMinMax(const float* x, size_t rows, size_t n, float* mn, float* mx) {
   for (size_t i = 0; i < n; ++i) mn[i] = mx[i] = x[i];
   for (size_t r = 1; r < rows; ++r) {
@@ -175,8 +254,9 @@ void Unshuffle(const uint8_t* src, size_t n, size_t esize, uint8_t* dst) {
 }
 
 constexpr Kernels kPortable = {
-    "portable",  AbsMaxEncode, AbsMaxDecode, LoadF32,        StoreF32, ColumnMinMax,
-    GroupMinMax, KiviParams,   KiviQuantize, KiviDequantize, Shuffle,  Unshuffle,
+    "portable",   AbsMaxEncode,   AbsMaxDecode,   AbsMaxEncodeCentered, AbsMaxDecodeCentered,
+    PlaneMinMax,  LoadF32,        StoreF32,       ColumnMinMax,         GroupMinMax,
+    KiviParams,   KiviQuantize,   KiviDequantize, Shuffle,              Unshuffle,
 };
 
 }  // namespace

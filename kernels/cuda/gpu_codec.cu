@@ -4,8 +4,12 @@
 // CPU encoders bit for bit. cudaError_t is turned into absl::Status here and nowhere else.
 //
 // Work split:
+//   absmax params   kv layouts (centered keys): one thread per (layer, K channel): its min/max
+//                   over the block's tokens, in token order as the CPU, then its fp16 offset and
+//                   channel scale
 //   absmax encode   one warp per row (layer, K|V, token, head): lanes stride the row, the
-//                   absolute maximum is reduced with shuffles, every lane quantizes its elements
+//                   absolute maxima (plain and centered) and the largest channel scale are
+//                   reduced with shuffles, every lane quantizes its elements
 //   absmax decode   one thread per element
 //   kivi keys       one thread per (layer, token group, code byte of a row): it owns that byte's
 //                   2 or 4 channels, finds their min/max over the group, writes their fp16
@@ -24,6 +28,7 @@
 #include "kernels/codec.h"
 #include "kernels/codec_format.h"
 #include "kernels/gpu_codec.h"
+#include "kernels/internal/codecs.h"
 #include "kernels/internal/kivi_layout.h"
 #include "kernels/internal/quant_math.h"
 
@@ -106,42 +111,132 @@ __device__ __forceinline__ uint16_t GetU16(const uint8_t* p) {
 
 // ---- int8 / fp8 ----
 
+// Where the rows of an absmax body live (kernels/cpu/absmax_codecs.cc). p0 = 0: plain rows
+// only; 1 or 2: the K plane of each layer has channel parameters (offsets, and for 2 channel
+// scales) at the start of the body.
+struct AbsMaxGeometry {
+  uint64_t rows;
+  uint32_t dim;
+  uint32_t heads;        // kv layouts; 1 for mla_latent
+  uint64_t plane_rows;   // tokens * heads
+  uint32_t p0;
+  uint64_t param_bytes;  // layers * heads * dim * 2 * p0
+
+  __device__ bool is_centered_plane(uint64_t row) const {
+    return p0 != 0 && (row / plane_rows) % 2 == 0;
+  }
+  // The channel parameters of element i of a K row.
+  __device__ void channel(const uint8_t* body, uint64_t row, uint32_t i, float* offset,
+                          float* cscale) const {
+    const uint64_t c = uint64_t{heads} * dim;
+    const uint64_t layer = row / (2 * plane_rows);
+    const uint64_t ch = (row % heads) * dim + i;
+    const uint8_t* params = body + layer * p0 * c * 2;
+    *offset = quant::HalfToFloat(GetU16(params + 2 * ch));
+    *cscale = p0 == 2 ? quant::HalfToFloat(GetU16(params + 2 * (c + ch))) : 1.0f;
+  }
+};
+
+// Thread per (layer, K channel).
+template <int kDType>
+__global__ void CenterParamsKernel(const uint8_t* src, AbsMaxGeometry g, uint32_t layers,
+                                   uint8_t* body) {
+  const uint64_t c = uint64_t{g.heads} * g.dim;
+  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (idx >= layers * c) return;
+  const uint64_t layer = idx / c, ch = idx % c;
+  const uint64_t tokens = g.plane_rows / g.heads;
+  const uint8_t* k_plane =
+      src + layer * 2 * tokens * c * (kDType == static_cast<int>(DType::kF32) ? 4 : 2);
+  float lo = LoadElem<kDType>(k_plane, ch), hi = lo;
+  for (uint64_t t = 1; t < tokens; ++t) {
+    const float v = LoadElem<kDType>(k_plane, t * c + ch);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  uint16_t o16, s16;
+  quant::CenterChannelParams(lo, hi, g.p0 == 2, &o16, &s16);
+  uint8_t* params = body + layer * g.p0 * c * 2;
+  PutU16(params + 2 * ch, o16);
+  if (g.p0 == 2) PutU16(params + 2 * (c + ch), s16);
+}
+
+__device__ __forceinline__ float WarpMax(float v) {
+  for (int off = 16; off > 0; off /= 2) {
+    const float o = __shfl_xor_sync(0xffffffffu, v, off);
+    v = o > v ? o : v;
+  }
+  return v;
+}
+
 template <int kDType, bool kInt8>
-__global__ void AbsMaxEncodeKernel(const uint8_t* src, uint64_t rows, uint32_t dim, uint8_t* body) {
+__global__ void AbsMaxEncodeKernel(const uint8_t* src, AbsMaxGeometry g, uint8_t* body) {
   const uint64_t warp = (uint64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
   const uint32_t lane = threadIdx.x % 32;
-  if (warp >= rows) return;  // whole warps exit together: rows are warp-uniform
+  if (warp >= g.rows) return;  // whole warps exit together: rows are warp-uniform
   constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint32_t dim = g.dim;
+  const float qmax = kInt8 ? quant::kInt8Max : quant::kFp8Max;
   const uint8_t* row = src + warp * dim * kSize;
-  float amax = 0.0f;
-  for (uint32_t i = lane; i < dim; i += 32) {
-    const float a = fabsf(LoadElem<kDType>(row, i));
-    amax = a > amax ? a : amax;
-  }
-  for (int off = 16; off > 0; off /= 2) {
-    const float o = __shfl_xor_sync(0xffffffffu, amax, off);
-    amax = o > amax ? o : amax;
-  }
-  const float scale = quant::AbsMaxScale(amax, kInt8 ? quant::kInt8Max : quant::kFp8Max);
-  const float inv = quant::InverseScale(scale);
-  if (lane == 0) PutU32(body + warp * 4, quant::FloatBits(scale));
-  uint8_t* codes = body + rows * 4 + warp * dim;
+  const bool centered_plane = g.is_centered_plane(warp);
+  float amax = 0.0f, cmax = 0.0f, csmax = 0.0f;
   for (uint32_t i = lane; i < dim; i += 32) {
     const float x = LoadElem<kDType>(row, i);
+    const float a = fabsf(x);
+    amax = a > amax ? a : amax;
+    if (centered_plane) {
+      float o, cs;
+      g.channel(body, warp, i, &o, &cs);
+      const float c = fabsf(quant::CenterElement(x, o, 1.0f / cs));
+      cmax = c > cmax ? c : cmax;
+      csmax = cs > csmax ? cs : csmax;
+    }
+  }
+  amax = WarpMax(amax);
+  const float plain = quant::AbsMaxScale(amax, qmax);
+  bool centered = false;
+  float scale = plain;
+  if (centered_plane) {
+    cmax = WarpMax(cmax);
+    csmax = WarpMax(csmax);
+    const float cscale = quant::AbsMaxScale(cmax, qmax);
+    centered = quant::UseCenteredRow(cscale, csmax, plain);
+    if (centered) scale = cscale;
+  }
+  const float inv = quant::InverseScale(scale);
+  if (lane == 0) {
+    const uint32_t bits = quant::FloatBits(scale);
+    PutU32(body + g.param_bytes + warp * 4,
+           centered_plane && !centered ? bits | quant::kPlainRowBit : bits);
+  }
+  uint8_t* codes = body + g.param_bytes + g.rows * 4 + warp * dim;
+  for (uint32_t i = lane; i < dim; i += 32) {
+    float x = LoadElem<kDType>(row, i);
+    if (centered) {
+      float o, cs;
+      g.channel(body, warp, i, &o, &cs);
+      x = quant::CenterElement(x, o, 1.0f / cs);
+    }
     codes[i] =
         kInt8 ? static_cast<uint8_t>(quant::QuantizeInt8(x, inv)) : quant::QuantizeFp8(x, inv);
   }
 }
 
 template <int kDType, bool kInt8>
-__global__ void AbsMaxDecodeKernel(const uint8_t* body, uint64_t rows, uint32_t dim, uint8_t* dst) {
+__global__ void AbsMaxDecodeKernel(const uint8_t* body, AbsMaxGeometry g, uint8_t* dst) {
   const uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (i >= rows * dim) return;
-  const uint64_t r = i / dim;
-  const float scale = quant::BitsFloat(GetU32(body + r * 4));
-  const uint8_t c = body[rows * 4 + i];
+  if (i >= g.rows * g.dim) return;
+  const uint64_t r = i / g.dim;
+  const uint32_t bits = GetU32(body + g.param_bytes + r * 4);
+  const uint8_t c = body[g.param_bytes + g.rows * 4 + i];
   const float q = kInt8 ? static_cast<float>(static_cast<int8_t>(c)) : quant::E4M3ToFloat(c);
-  StoreElem<kDType>(dst, i, q * scale);
+  if (g.is_centered_plane(r) && (bits & quant::kPlainRowBit) == 0) {
+    float o, cs;
+    g.channel(body, r, static_cast<uint32_t>(i % g.dim), &o, &cs);
+    StoreElem<kDType>(dst, i, quant::UncenterElement(q, quant::BitsFloat(bits), cs, o));
+  } else {
+    StoreElem<kDType>(dst, i, q * quant::BitsFloat(bits & ~quant::kPlainRowBit));
+  }
 }
 
 // ---- kivi ----
@@ -269,7 +364,23 @@ uint64_t AbsMaxRows(const BlockLayout& l) {
                                    : uint64_t{l.layers} * l.tokens;
 }
 
+AbsMaxGeometry MakeAbsMaxGeometry(const BlockLayout& l, uint8_t p0) {
+  AbsMaxGeometry g;
+  g.rows = AbsMaxRows(l);
+  g.dim = l.head_dim;
+  g.heads = l.kind == LayoutKind::kKv ? l.kv_heads : 1;
+  g.plane_rows = uint64_t{l.tokens} * g.heads;
+  g.p0 = p0;
+  g.param_bytes = uint64_t{l.layers} * g.heads * l.head_dim * 2 * p0;
+  return g;
+}
+
 bool IsKivi(const Codec& c) { return c.id() == CodecId::kKivi4 || c.id() == CodecId::kKivi2; }
+
+// The header param0 the encoder writes for this block (kivi: bits; absmax: body format).
+uint8_t EncodedParam0(const Codec& c, const BlockLayout& l) {
+  return IsKivi(c) ? c.param0() : internal::AbsMaxParam0(c.id(), l);
+}
 
 KiviGeometry Geometry(const BlockLayout& l, uint8_t bits, uint8_t log2_group) {
   return quant::MakeKiviGeometry(l.kv_heads, l.head_dim, l.tokens, uint64_t{1} << log2_group, bits);
@@ -279,14 +390,16 @@ template <int kDType>
 void LaunchEncodeTyped(const Codec& codec, const BlockLayout& l, const uint8_t* src, uint8_t* body,
                        int* error, cudaStream_t stream) {
   if (!IsKivi(codec)) {
-    const uint64_t rows = AbsMaxRows(l);
-    const unsigned blocks = Blocks(rows * 32);
+    const AbsMaxGeometry g = MakeAbsMaxGeometry(l, EncodedParam0(codec, l));
+    if (g.p0 != 0) {
+      CenterParamsKernel<kDType><<<Blocks(uint64_t{l.layers} * g.heads * g.dim), kThreads, 0,
+                                   stream>>>(src, g, l.layers, body);
+    }
+    const unsigned blocks = Blocks(g.rows * 32);
     if (codec.id() == CodecId::kInt8) {
-      AbsMaxEncodeKernel<kDType, true>
-          <<<blocks, kThreads, 0, stream>>>(src, rows, l.head_dim, body);
+      AbsMaxEncodeKernel<kDType, true><<<blocks, kThreads, 0, stream>>>(src, g, body);
     } else {
-      AbsMaxEncodeKernel<kDType, false>
-          <<<blocks, kThreads, 0, stream>>>(src, rows, l.head_dim, body);
+      AbsMaxEncodeKernel<kDType, false><<<blocks, kThreads, 0, stream>>>(src, g, body);
     }
     return;
   }
@@ -307,14 +420,12 @@ template <int kDType>
 void LaunchDecodeTyped(const Codec& codec, const BlockLayout& l, uint8_t p0, uint8_t p1,
                        const uint8_t* body, uint8_t* dst, cudaStream_t stream) {
   if (!IsKivi(codec)) {
-    const uint64_t rows = AbsMaxRows(l);
-    const unsigned blocks = Blocks(rows * l.head_dim);
+    const AbsMaxGeometry g = MakeAbsMaxGeometry(l, p0);
+    const unsigned blocks = Blocks(g.rows * g.dim);
     if (codec.id() == CodecId::kInt8) {
-      AbsMaxDecodeKernel<kDType, true>
-          <<<blocks, kThreads, 0, stream>>>(body, rows, l.head_dim, dst);
+      AbsMaxDecodeKernel<kDType, true><<<blocks, kThreads, 0, stream>>>(body, g, dst);
     } else {
-      AbsMaxDecodeKernel<kDType, false>
-          <<<blocks, kThreads, 0, stream>>>(body, rows, l.head_dim, dst);
+      AbsMaxDecodeKernel<kDType, false><<<blocks, kThreads, 0, stream>>>(body, g, dst);
     }
     return;
   }
@@ -392,10 +503,12 @@ absl::StatusOr<EncodedHeader> ValidateHeader(const Codec& codec, const BlockLayo
     }
     body = uint64_t{layout.layers} * Geometry(layout, h->param0, h->param1).layer_bytes();
   } else {
-    if (h->param0 != 0 || h->param1 != 0) {
+    if (h->param0 > 2 || h->param1 != 0 ||
+        (h->param0 != 0 && layout.kind != LayoutKind::kKv)) {
       return absl::DataLossError("encoded block: invalid parameters");
     }
-    body = AbsMaxRows(layout) * (4 + uint64_t{layout.head_dim});
+    const AbsMaxGeometry g = MakeAbsMaxGeometry(layout, h->param0);
+    body = g.param_bytes + g.rows * (4 + uint64_t{layout.head_dim});
   }
   if (h->body_bytes != body) {
     return absl::DataLossError(
@@ -443,7 +556,7 @@ absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& l
   auto stream = static_cast<cudaStream_t>(stream_ptr);
   EncodedHeader h;
   h.codec_id = codec.numeric_id();
-  h.param0 = codec.param0();
+  h.param0 = EncodedParam0(codec, layout);
   h.param1 = codec.param1();
   h.layout = layout;
   h.payload_bytes = src_bytes;
@@ -572,7 +685,8 @@ absl::StatusOr<DeviceThroughput> MeasureDeviceThroughput(const Codec& codec,
         if (op == kEncode) {
           LaunchEncode(codec, layout, d_src->get(), body, err, nullptr);
         } else if (op == kDecode) {
-          LaunchDecode(codec, layout, codec.param0(), codec.param1(), body, d_dec->get(), nullptr);
+          LaunchDecode(codec, layout, EncodedParam0(codec, layout), codec.param1(), body,
+                       d_dec->get(), nullptr);
         } else {
           cudaMemcpyAsync(d_dec->get(), d_src->get(), src.size(), cudaMemcpyDeviceToDevice);
         }

@@ -17,6 +17,9 @@ namespace strata::internal {
 std::unique_ptr<Codec> NewLosslessCodec(CodecId id, CpuPath path);
 // int8 and fp8-e4m3.
 std::unique_ptr<Codec> NewAbsMaxCodec(CodecId id, CpuPath path);
+// The body format (header param0) int8 / fp8-e4m3 write for `layout`: 2 (int8) or 1 (fp8),
+// centered keys, for kv layouts; 0 (plain) for mla_latent (kernels/cpu/absmax_codecs.cc).
+uint8_t AbsMaxParam0(CodecId id, const BlockLayout& layout);
 // kivi4 / kivi2 with group size 32, 64 or 128.
 std::unique_ptr<Codec> NewKiviCodec(CodecId id, uint32_t group, CpuPath path);
 

@@ -191,6 +191,65 @@ STRATA_HD uint8_t QuantizeFp8(float x, float inv) {
   return FloatToE4M3(ClampF(x * inv, -kFp8Max, kFp8Max));
 }
 
+// ---- centered key rows (int8 and fp8 with channel parameters) ----
+//
+// Keys have fixed outlier channels: a channel can sit at +18 for every token while the others
+// vary around 0, so a per-row absmax scale spends its range on the channel's mean. The K plane
+// of each layer therefore carries, per channel (kv head x dim) over the block's tokens, an fp16
+// offset (the midrange) and, for int8, an fp16 channel scale (the half-range about the offset);
+// a row is quantized as y = (x - offset) / channel_scale with its own absmax scale, and decoded
+// as x' = q * scale * channel_scale + offset. A row whose centered step would exceed its plain
+// absmax step in any channel is stored plain instead (UseCenteredRow), so no element's error
+// bound is ever larger than the plain codec's.
+
+inline constexpr uint16_t kHalfOne = 0x3c00u;
+
+// fp16 offset and channel scale of a K channel whose values over the block's tokens lie in
+// [mn, mx]. The offset is the midrange rounded to nearest (0 when that is not finite; -0 becomes
+// 0). The channel scale is the larger distance from the offset to mn or mx, rounded to nearest,
+// when `with_scale` and that is a positive normal fp16; 1 otherwise. Any offset and scale give a
+// correct round trip; these only make it tight.
+STRATA_HD void CenterChannelParams(float mn, float mx, bool with_scale, uint16_t* offset16,
+                                   uint16_t* scale16) {
+  uint16_t o = FloatToHalf(0.5f * mn + 0.5f * mx);
+  if (!HalfIsFinite(o) || o == 0x8000u) o = 0;
+  *offset16 = o;
+  uint16_t s = kHalfOne;
+  if (with_scale) {
+    const float of = HalfToFloat(o);
+    const float above = mx - of, below = of - mn;
+    const uint16_t h = FloatToHalf(above > below ? above : below);
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    if ((h & 0x8000u) == 0 && exp != 0 && exp != 0x1fu) s = h;
+  }
+  *scale16 = s;
+}
+
+STRATA_HD float CenterElement(float x, float offset, float inv_cscale) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(__fsub_rn(x, offset), inv_cscale);
+#else
+  return (x - offset) * inv_cscale;
+#endif
+}
+
+STRATA_HD float UncenterElement(float q, float scale, float cscale, float offset) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(__fmul_rn(__fmul_rn(q, scale), cscale), offset);  // never contracted to FMA
+#else
+  return q * scale * cscale + offset;
+#endif
+}
+
+// A K row is stored centered when its centered step, scaled by the largest channel scale among
+// its elements, is no larger than its plain step (false for NaN).
+STRATA_HD bool UseCenteredRow(float centered_scale, float max_cscale, float plain_scale) {
+  return centered_scale * max_cscale <= plain_scale;
+}
+
+// Row scales are stored as f32 with the sign bit marking a row stored plain (x' = q * |scale|).
+inline constexpr uint32_t kPlainRowBit = 0x80000000u;
+
 // ---- KIVI-style asymmetric min/max quantizer ----
 
 // Parameters of one group with data range [mn, mx] and 2^bits - 1 levels: the minimum rounded

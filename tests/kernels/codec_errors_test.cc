@@ -146,6 +146,33 @@ TEST(CodecCorruptionTest, HeaderFieldsAreValidated) {
             absl::StatusCode::kDataLoss);
 }
 
+// int8 / fp8-e4m3 record their body format in param0 (0 plain, 1 centered keys, 2 centered
+// keys with channel scales); a format the layout cannot have, or one that does not match the
+// body's size, is DATA_LOSS before anything is decoded.
+TEST(CodecCorruptionTest, AbsMaxBodyFormatIsValidated) {
+  const BlockLayout kv = KvLayout(DType::kF16, 2, 2, 8, 5);
+  const BlockLayout mla = MlaLayout(DType::kF16, 2, 16, 5);
+  for (const char* name : {"int8", "fp8-e4m3"}) {
+    const Codec* codec = FindCodec(name);
+    auto enc = codec->Encode(kv, MakeBlock(kv, 6));
+    ASSERT_TRUE(enc.ok());
+    EXPECT_EQ((*enc)[4], std::string_view(name) == "int8" ? 2 : 1) << name;
+    for (char p0 : {0, 1, 2, 3}) {
+      if (p0 == (*enc)[4]) continue;
+      std::string e = *enc;
+      e[4] = p0;
+      const absl::Status s = codec->Decode(kv, e).status();
+      EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << name << " param0 " << int{p0};
+    }
+    auto plain = codec->Encode(mla, MakeBlock(mla, 6));
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ((*plain)[4], 0) << name;
+    std::string e = *plain;
+    e[4] = 2;
+    EXPECT_THAT(Message(codec->Decode(mla, e).status()), HasSubstr("non-kv")) << name;
+  }
+}
+
 // Bounded fuzz loop with a fixed seed: random byte flips, truncations and extensions of valid
 // encodings. A lossy body with flipped bits may decode (to wrong numbers); anything else must be
 // DATA_LOSS or INVALID_ARGUMENT. Under ASan this also proves no out-of-bounds access.
