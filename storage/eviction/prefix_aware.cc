@@ -1,36 +1,24 @@
 #include "storage/eviction/prefix_aware.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
 namespace strata {
-
-PrefixAwarePolicy::PrefixAwarePolicy() {
-  for (uint32_t uses = 2; uses <= kMaxUses; ++uses) {
-    weight_[uses] = std::pow(static_cast<double>(uses - 1), kUsesExponent);
-  }
-}
 
 PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
   if (!h.had_child) return kTail;
   return h.uses >= 2 ? kReused : kInterior;
 }
 
-size_t PrefixAwarePolicy::ListOf(const Entry& e) {
-  if (e.cls != kReused) return e.cls;
-  return std::min(e.history.uses, kMaxUses);  // 2 .. kMaxUses
-}
-
 template <typename Change>
 void PrefixAwarePolicy::Update(BlockId id, Entry& e, Change change) {
   const bool was_candidate = e.resident_children == 0;
-  if (was_candidate) candidates_[ListOf(e)].erase(e.last_use);
+  if (was_candidate) candidates_[e.cls].erase(e.last_use);
   --population_[e.cls];
   change(e);
   e.cls = ClassOf(e.history);
   ++population_[e.cls];
-  if (e.resident_children == 0) candidates_[ListOf(e)].emplace(e.last_use, id);
+  if (e.resident_children == 0) candidates_[e.cls].emplace(e.last_use, id);
 }
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
@@ -39,16 +27,17 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   e.key_hash = info.key_hash;
   auto ghost = ghost_.find(info.key_hash);
   if (ghost != ghost_.end()) {
-    e.history = ghost->second;
-    // Its ghost_order_ entry stays; dropping it later erases nothing or a newer copy (harmless).
+    e.history = ghost->second.history;
+    // Its ghost_order_ entry stays and is skipped when it expires (its seq no longer matches).
     ghost_.erase(ghost);
   }
   if (e.history.uses < UINT32_MAX) ++e.history.uses;
   e.cls = ClassOf(e.history);
   e.last_use = ++clock_;
   ++population_[e.cls];
-  candidates_[ListOf(e)].emplace(e.last_use, id);
+  candidates_[e.cls].emplace(e.last_use, id);
   blocks_.emplace(id, e);
+  max_tracked_ = std::max(max_tracked_, blocks_.size());
 }
 
 void PrefixAwarePolicy::OnAccess(BlockId id) {
@@ -73,21 +62,27 @@ void PrefixAwarePolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
   const Entry& e = it->second;
-  if (e.resident_children == 0) candidates_[ListOf(e)].erase(e.last_use);
+  if (e.resident_children == 0) candidates_[e.cls].erase(e.last_use);
   --population_[e.cls];
   Remember(e.key_hash, e.history);
   blocks_.erase(it);
 }
 
+size_t PrefixAwarePolicy::ghost_limit() const {
+  return std::max(kMinGhost, kGhostPerBlock * max_tracked_);
+}
+
 void PrefixAwarePolicy::Remember(uint64_t key_hash, const History& h) {
-  ghost_[key_hash] = h;
-  ghost_order_.push_back(key_hash);
-  const size_t limit = std::max(kMinGhost, kGhostPerBlock * blocks_.size());
-  while (ghost_order_.size() > limit) {
-    // When a hash is queued twice this drops its newer history early; the history is only an
-    // estimate, and losing it costs one misclassification.
-    ghost_.erase(ghost_order_.front());
+  const uint64_t seq = ++departures_;
+  ghost_[key_hash] = Ghost{h, seq};
+  ghost_order_.push_back({key_hash, seq});
+  while (ghost_order_.size() > ghost_limit()) {
+    const auto [old_hash, old_seq] = ghost_order_.front();
     ghost_order_.pop_front();
+    // A hash that left, returned and left again is queued twice: only its newest departure
+    // expires its history.
+    auto old = ghost_.find(old_hash);
+    if (old != ghost_.end() && old->second.seq == old_seq) ghost_.erase(old);
   }
 }
 
@@ -97,31 +92,16 @@ std::optional<PrefixAwarePolicy::ReuseClass> PrefixAwarePolicy::TEST_class(Block
   return it->second.cls;
 }
 
+bool PrefixAwarePolicy::TEST_in_ghost(uint64_t key_hash) const {
+  return ghost_.contains(key_hash);
+}
+
 std::optional<BlockId> PrefixAwarePolicy::PickLru(
-    size_t list, absl::FunctionRef<bool(BlockId)> can_evict) const {
-  for (const auto& [last_use, id] : candidates_[list]) {
+    ReuseClass cls, absl::FunctionRef<bool(BlockId)> can_evict) const {
+  for (const auto& [last_use, id] : candidates_[cls]) {
     if (can_evict(id)) return id;
   }
   return std::nullopt;
-}
-
-std::optional<BlockId> PrefixAwarePolicy::PickReused(
-    absl::FunctionRef<bool(BlockId)> can_evict) const {
-  // Within a list the oldest candidate has the lowest score, so only list heads compete.
-  std::optional<BlockId> best;
-  double best_score = 0;
-  for (size_t list = 2; list < kNumLists; ++list) {
-    for (const auto& [last_use, id] : candidates_[list]) {
-      if (!can_evict(id)) continue;
-      const double score = weight_[list] / static_cast<double>(clock_ - last_use + 1);
-      if (!best || score < best_score) {
-        best = id;
-        best_score = score;
-      }
-      break;
-    }
-  }
-  return best;
 }
 
 std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
@@ -132,7 +112,7 @@ std::optional<BlockId> PrefixAwarePolicy::PickVictim(absl::FunctionRef<bool(Bloc
   if (interior_share >= kInteriorShare) {
     if (auto v = PickLru(kInterior, can_evict)) return v;
   }
-  if (auto v = PickReused(can_evict)) return v;
+  if (auto v = PickLru(kReused, can_evict)) return v;
   return PickLru(kInterior, can_evict);
 }
 

@@ -17,21 +17,22 @@
 //   kInterior  had a resident child, used by one request;
 //   kReused    had a resident child, used (inserted or accessed) by two or more requests.
 // History survives eviction in a ghost table keyed by BlockInfo::key_hash (uses and whether the
-// block had a child), bounded to kGhostPerBlock entries per tracked block and at least
-// kMinGhost: a block that returns after eviction resumes its history (a "ghost hit"), so the
-// second turn of a conversation promotes its prefix to kReused even if the first turn's blocks
-// were evicted.
+// block had a child): a block that returns while its ghost is remembered resumes its history (a
+// "ghost hit"), so the second turn of a conversation promotes its prefix to kReused even if the
+// first turn's blocks were evicted. The ghost remembers the last kGhostPerBlock x (the most
+// blocks ever tracked) departures, at least kMinGhost: about twice the tier's capacity, as ARC
+// and S3-FIFO size their ghosts by the cache. A block that returns after longer than that starts
+// a new history. This forgetting matters: a conversation that comes back only after the tier
+// has turned over twice is likely to pause as long again, and keeping its old use count would
+// let it displace conversations that return within the tier's reach (on Mooncake's synthetic
+// trace an unbounded history loses 1-4 points of hit ratio at 5-13% capacity, docs/prefix.md).
 // Only blocks with no resident child are candidates (as in leaf-lru: a parent never leaves under
 // a resident child, and the tier stays prefix-closed). The victim is, in order:
 //   - the least recently used kTail candidate;
 //   - the least recently used kInterior candidate, while that class holds at least
 //     kInteriorShare of the tracked blocks (a small window in which a quickly continued
 //     conversation still hits);
-//   - among kReused candidates, the one with the lowest weight(uses) / age, where age counts
-//     policy events since the last use and weight(u) = (u - 1)^kUsesExponent with uses capped at
-//     kMaxUses: least recently used within equal uses, and blocks with many uses aged a little
-//     faster, because their reuse probability falls faster with age (a conversation with many
-//     turns behind it is nearer its end);
+//   - the least recently used kReused candidate;
 //   - the least recently used kInterior candidate.
 //
 // Costs: O(log n) per event; PickVictim visits rejected candidates only. Thread-compatible.
@@ -41,6 +42,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <utility>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
@@ -56,12 +58,11 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   enum ReuseClass : uint8_t { kTail = 0, kInterior = 1, kReused = 2 };
   static constexpr size_t kNumClasses = 3;
   static constexpr double kInteriorShare = 0.05;
-  static constexpr double kUsesExponent = -0.25;
-  static constexpr uint32_t kMaxUses = 8;
-  static constexpr size_t kGhostPerBlock = 8;
-  static constexpr size_t kMinGhost = 1 << 16;
+  // Ghost entries per block of the tier's high-water mark, and the floor for small tiers.
+  static constexpr size_t kGhostPerBlock = 2;
+  static constexpr size_t kMinGhost = 1024;
 
-  PrefixAwarePolicy();
+  PrefixAwarePolicy() = default;
 
   std::string_view name() const override { return "prefix-aware"; }
   void OnInsert(BlockId id, const BlockInfo& info) override;
@@ -74,6 +75,7 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   // The class of a tracked block; nullopt when untracked.
   std::optional<ReuseClass> TEST_class(BlockId id) const;
   size_t TEST_ghost_size() const { return ghost_.size(); }
+  bool TEST_in_ghost(uint64_t key_hash) const;
 
  private:
   struct History {
@@ -88,30 +90,32 @@ class PrefixAwarePolicy final : public EvictionPolicy {
     ReuseClass cls = kTail;
   };
 
-  // kTail and kInterior candidates are in one list each; kReused ones in one list per use count
-  // (2 .. kMaxUses).
-  static constexpr size_t kNumLists = 2 + kMaxUses - 1;
+  struct Ghost {
+    History history;
+    // Departure number (departures_ when it left); matches its newest ghost_order_ entry.
+    uint64_t seq = 0;
+  };
 
   static ReuseClass ClassOf(const History& h);
-  static size_t ListOf(const Entry& e);
   // Applies `change` to `e`, keeping its class, population_ and candidate list in step.
   template <typename Change>
   void Update(BlockId id, Entry& e, Change change);
-  std::optional<BlockId> PickLru(size_t list, absl::FunctionRef<bool(BlockId)> can_evict) const;
-  std::optional<BlockId> PickReused(absl::FunctionRef<bool(BlockId)> can_evict) const;
+  std::optional<BlockId> PickLru(ReuseClass cls, absl::FunctionRef<bool(BlockId)> can_evict) const;
   void Remember(uint64_t key_hash, const History& h);
+  size_t ghost_limit() const;
 
   absl::flat_hash_map<BlockId, Entry> blocks_;
-  // Per list: candidates (no resident child) by last use, oldest first.
-  std::array<absl::btree_map<uint64_t, BlockId>, kNumLists> candidates_;
-  // weight(uses) of kReused lists, indexed by list.
-  std::array<double, kNumLists> weight_{};
+  // Most blocks ever tracked at once: the tier's capacity, as far as the policy can tell.
+  size_t max_tracked_ = 0;
+  // Per class: candidates (no resident child) by last use, oldest first.
+  std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> candidates_;
   // Per class: every tracked block, candidate or not.
   std::array<size_t, kNumClasses> population_{};
-  // Ghost history of blocks that left. ghost_order_ is oldest first and may name a hash more
-  // than once (it left, returned and left again); ghost_ holds the newest history.
-  absl::flat_hash_map<uint64_t, History> ghost_;
-  std::deque<uint64_t> ghost_order_;
+  // Ghost history of blocks that left, and (hash, seq) of each departure, oldest first; a hash
+  // that left twice is queued twice, and only the entry matching ghost_[hash].seq expires it.
+  absl::flat_hash_map<uint64_t, Ghost> ghost_;
+  std::deque<std::pair<uint64_t, uint64_t>> ghost_order_;
+  uint64_t departures_ = 0;
   uint64_t clock_ = 0;
 };
 

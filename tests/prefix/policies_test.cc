@@ -196,6 +196,29 @@ TEST(PrefixAwareTest, GhostHistoryPromotesAReturningPrefix) {
   EXPECT_EQ(policy.TEST_class(11), PrefixAwarePolicy::kTail);
 }
 
+TEST(PrefixAwareTest, GhostForgetsAfterTwiceTheTierHasLeftAndKeepsTheNewestDeparture) {
+  PrefixAwarePolicy policy;
+  BlockId next = 0;
+  // A one-block "tier" whose high-water mark stays 1: the ghost holds kMinGhost departures.
+  auto leave = [&](uint64_t key) {
+    const BlockId id = ++next;
+    policy.OnInsert(id, Info(key));
+    policy.OnErase(id);
+  };
+  leave(5);
+  // Key 5 returns and leaves again half-way: its first departure expires first, and must not
+  // take the newer history with it.
+  for (uint64_t k = 0; k < PrefixAwarePolicy::kMinGhost / 2; ++k) leave(1000 + k);
+  leave(5);
+  for (uint64_t k = 0; k < PrefixAwarePolicy::kMinGhost - 1; ++k) leave(100000 + k);
+  EXPECT_TRUE(policy.TEST_in_ghost(5));
+  EXPECT_EQ(policy.TEST_ghost_size(), PrefixAwarePolicy::kMinGhost);
+  // One departure more and key 5's newest departure is the oldest remembered one, then gone.
+  leave(200000);
+  EXPECT_FALSE(policy.TEST_in_ghost(5));
+  EXPECT_TRUE(policy.TEST_in_ghost(200000));
+}
+
 // Random forests: a prefix-aware policy never offers a block with a resident child.
 class LeafOnlyTest : public ::testing::TestWithParam<std::string> {};
 
