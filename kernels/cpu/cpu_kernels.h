@@ -51,10 +51,11 @@ struct Kernels {
   // Minimum and maximum of each run of `group` values of x[0, n) (the last run may be shorter):
   // ceil(n / group) results.
   void (*group_min_max)(const float* x, size_t n, size_t group, float* mn, float* mx);
-  // KIVI parameters of n groups with ranges [mn[i], mx[i]] (quant::KiviGroupParams): fp16 step
-  // and minimum written little-endian to scale16[2i] and min16[2i], and as floats the minimum
-  // and the inverse step. False when any group does not fit fp16 (outputs then unspecified).
-  bool (*kivi_params)(const float* mn, const float* mx, size_t n, float levels, uint8_t* scale16,
+  // KIVI parameters of n groups with ranges [mn[i], mx[i]] for `bits`-bit codes
+  // (quant::KiviParamsForBits): fp16 step and minimum written little-endian to scale16[2i] and
+  // min16[2i], and as floats the minimum and the inverse step. False when any group does not fit
+  // fp16 (outputs then unspecified).
+  bool (*kivi_params)(const float* mn, const float* mx, size_t n, int bits, uint8_t* scale16,
                       uint8_t* min16, float* min_out, float* inv_out);
   // Codes for n elements with minimum mn[i / group] and inverse step inv[i / group] (group 1:
   // per element; otherwise REQUIRES group % 8 == 0), packed `bits` (2 or 4) per code, element i

@@ -614,10 +614,17 @@ STRATA_AVX2 void GroupMinMaxAvx2(const float* x, size_t n, size_t group, float* 
 }
 
 // vcvtps2ph with directed rounding is exactly FloatToHalfDown / FloatToHalfUp (largest half <= x,
-// smallest half >= x, overflowing the same way), so this matches KiviGroupParams bit for bit.
-STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, float levels,
-                                uint8_t* scale16, uint8_t* min16, float* min_out, float* inv_out) {
+// smallest half >= x, overflowing the same way), so this matches KiviParamsForBits bit for bit:
+// kMidRise, KiviMidRiseParams with 4 buckets (2 bits); otherwise KiviGroupParams.
+template <bool kMidRise>
+STRATA_AVX2 bool KiviParamsT(const float* mn, const float* mx, size_t n, int bits,
+                             uint8_t* scale16, uint8_t* min16, float* min_out, float* inv_out) {
+  const float levels = static_cast<float>((1 << bits) - 1);
   const __m256 vlevels = _mm256_set1_ps(levels);
+  const __m256 vbuckets = _mm256_set1_ps(static_cast<float>(1 << bits));
+  const __m256 vbuckets_less_half = _mm256_set1_ps(static_cast<float>(1 << bits) - 0.5f);
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 two = _mm256_set1_ps(2.0f);
   const __m256 zero = _mm256_setzero_ps();
   const __m256 one = _mm256_set1_ps(1.0f);
   const __m128i exp_mask = _mm_set1_epi16(0x7c00);
@@ -628,9 +635,25 @@ STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, floa
     const __m256 lo = _mm256_loadu_ps(mn + i);
     const __m256 hi = _mm256_loadu_ps(mx + i);
     ordered = _mm256_and_ps(ordered, _mm256_cmp_ps(lo, hi, _CMP_LE_OQ));
-    const __m128i m16 = _mm256_cvtps_ph(lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    if constexpr (kMidRise) {
+      ordered = _mm256_and_ps(ordered, _mm256_cmp_ps(lo, _mm256_set1_ps(-kHalfMax), _CMP_GE_OQ));
+      ordered = _mm256_and_ps(ordered, _mm256_cmp_ps(hi, _mm256_set1_ps(kHalfMax), _CMP_LE_OQ));
+    }
+    __m128i m16;
+    __m256 step;
+    if constexpr (kMidRise) {
+      const __m256 ideal = _mm256_div_ps(_mm256_sub_ps(hi, lo), vbuckets);
+      m16 = _mm256_cvtps_ph(_mm256_add_ps(lo, _mm256_mul_ps(half, ideal)),
+                            _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      const __m256 mf = _mm256_cvtph_ps(m16);
+      const __m256 above = _mm256_div_ps(_mm256_sub_ps(hi, mf), vbuckets_less_half);
+      const __m256 below = _mm256_mul_ps(two, _mm256_sub_ps(lo, mf));
+      step = _mm256_max_ps(above, below);  // above > below ? above : below
+    } else {
+      m16 = _mm256_cvtps_ph(lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      step = _mm256_div_ps(_mm256_sub_ps(hi, _mm256_cvtph_ps(m16)), vlevels);
+    }
     const __m256 mf = _mm256_cvtph_ps(m16);
-    const __m256 step = _mm256_div_ps(_mm256_sub_ps(hi, mf), vlevels);
     const __m128i s16 = _mm256_cvtps_ph(step, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
     const __m256 sf = _mm256_cvtph_ps(s16);
     bad = _mm_or_si128(bad, _mm_cmpeq_epi16(_mm_and_si128(m16, exp_mask), exp_mask));
@@ -645,13 +668,19 @@ STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, floa
   bool ok = _mm_testz_si128(bad, bad) && _mm256_movemask_ps(ordered) == 0xff;
   for (size_t i = vec_end; i < n; ++i) {
     uint16_t m = 0, s = 0;
-    ok &= KiviGroupParams(mn[i], mx[i], levels, &m, &s);
+    ok &= KiviParamsForBits(mn[i], mx[i], static_cast<uint32_t>(bits), &m, &s);
     std::memcpy(scale16 + 2 * i, &s, 2);
     std::memcpy(min16 + 2 * i, &m, 2);
     min_out[i] = HalfToFloat(m);
     inv_out[i] = InverseScale(HalfToFloat(s));
   }
   return ok;
+}
+
+STRATA_AVX2 bool KiviParamsAvx2(const float* mn, const float* mx, size_t n, int bits,
+                                uint8_t* scale16, uint8_t* min16, float* min_out, float* inv_out) {
+  if (bits == 2) return KiviParamsT<true>(mn, mx, n, bits, scale16, min16, min_out, inv_out);
+  return KiviParamsT<false>(mn, mx, n, bits, scale16, min16, min_out, inv_out);
 }
 
 // kGrouped: mn / inv (scale) hold one value per `group` elements (group % 8 == 0), else one per

@@ -203,12 +203,12 @@ void GroupMinMax(const float* x, size_t n, size_t group, float* mn, float* mx) {
   }
 }
 
-bool KiviParams(const float* mn, const float* mx, size_t n, float levels, uint8_t* scale16,
+bool KiviParams(const float* mn, const float* mx, size_t n, int bits, uint8_t* scale16,
                 uint8_t* min16, float* min_out, float* inv_out) {
   bool ok = true;
   for (size_t i = 0; i < n; ++i) {
     uint16_t m = 0, s = 0;
-    ok &= KiviGroupParams(mn[i], mx[i], levels, &m, &s);
+    ok &= KiviParamsForBits(mn[i], mx[i], static_cast<uint32_t>(bits), &m, &s);
     StoreU16(scale16 + 2 * i, s);
     StoreU16(min16 + 2 * i, m);
     min_out[i] = HalfToFloat(m);

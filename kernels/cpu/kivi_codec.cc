@@ -2,7 +2,10 @@
 // outlier channels, so they are quantized per channel over groups of G tokens; values have none
 // and are quantized per token over groups of G channels. Scale and minimum are fp16, the minimum
 // rounded down and the scale up so every code stays in range and |x - x'| <= scale / 2 (plus the
-// rounding of x' to the block's dtype). Body layout: kernels/internal/kivi_layout.h.
+// rounding of x' to the block's dtype). kivi4 puts its codes at both ends of each group's range
+// (mid-tread), kivi2 at the centres of four equal buckets (mid-rise: a quarter of the range per
+// step instead of a third); quant::KiviParamsForBits says why. Decoding is the same for both.
+// Body layout: kernels/internal/kivi_layout.h.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -80,7 +83,6 @@ class KiviCodec final : public Codec {
     const size_t c = g.channels;
     const size_t ngv = g.value_groups;
     const size_t esize = DTypeSize(layout.dtype);
-    const float levels = static_cast<float>((1 << bits_) - 1);
     std::vector<float> buf(std::min<uint64_t>(g.group, g.tokens) * c);
     std::vector<float> lo(c), hi(c), mn(c), inv(c);
     for (uint32_t l = 0; l < layout.layers; ++l) {
@@ -95,7 +97,7 @@ class KiviCodec final : public Codec {
         kernels_.load_f32(layout.dtype, k_src + t0 * c * esize, rows * c, buf.data());
         kernels_.column_min_max(buf.data(), rows, c, lo.data(), hi.data());
         auto* params = reinterpret_cast<uint8_t*>(section + kg * c * 4);
-        if (!kernels_.kivi_params(lo.data(), hi.data(), c, levels, params, params + 2 * c,
+        if (!kernels_.kivi_params(lo.data(), hi.data(), c, bits_, params, params + 2 * c,
                                   mn.data(), inv.data())) {
           return OutOfRange(l, "K", t0);
         }
@@ -111,7 +113,7 @@ class KiviCodec final : public Codec {
         kernels_.group_min_max(buf.data(), c, g.group, lo.data(), hi.data());
         auto* params = reinterpret_cast<uint8_t*>(section + g.value_params_offset() + t * ngv * 4);
         // kivi_params reads group i before writing output i, so it may work in place.
-        if (!kernels_.kivi_params(lo.data(), hi.data(), ngv, levels, params, params + 2 * ngv,
+        if (!kernels_.kivi_params(lo.data(), hi.data(), ngv, bits_, params, params + 2 * ngv,
                                   lo.data(), hi.data())) {
           return OutOfRange(l, "V", t);
         }

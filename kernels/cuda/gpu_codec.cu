@@ -265,7 +265,7 @@ __global__ void KiviKeyEncodeKernel(const uint8_t* k_plane, KiviGeometry g, uint
       hi = v > hi ? v : hi;
     }
     uint16_t m16 = 0, s16 = 0;
-    if (!quant::KiviGroupParams(lo, hi, levels, &m16, &s16)) atomicOr(error, 1);
+    if (!quant::KiviParamsForBits(lo, hi, g.bits, &m16, &s16)) atomicOr(error, 1);
     PutU16(params + 2 * ch, s16);
     PutU16(params + 2 * (g.channels + ch), m16);
     mn[j] = quant::HalfToFloat(m16);
@@ -300,7 +300,7 @@ __global__ void KiviValueEncodeKernel(const uint8_t* v_plane, KiviGeometry g, ui
     hi = v > hi ? v : hi;
   }
   uint16_t m16 = 0, s16 = 0;
-  if (!quant::KiviGroupParams(lo, hi, levels, &m16, &s16)) atomicOr(error, 1);
+  if (!quant::KiviParamsForBits(lo, hi, g.bits, &m16, &s16)) atomicOr(error, 1);
   uint8_t* params = section + g.value_params_offset() + t * g.value_groups * 4;
   PutU16(params + 2 * vg, s16);
   PutU16(params + 2 * (g.value_groups + vg), m16);

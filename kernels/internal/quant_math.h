@@ -265,6 +265,40 @@ STRATA_HD bool KiviGroupParams(float mn, float mx, float levels, uint16_t* min16
   return HalfIsFinite(*scale16);
 }
 
+inline constexpr float kHalfMax = 65504.0f;
+
+// Mid-rise parameters of a group with range [mn, mx] and `buckets` = 2^bits codes: the range is
+// cut into `buckets` equal buckets and the codes reconstruct their centres, so the step is
+// range / 2^bits instead of range / (2^bits - 1). The stored minimum is the first centre rounded
+// down to fp16; the step, rounded up, is widened to cover what that rounding moved, so codes
+// stay in range and |x - x'| <= step / 2 as with KiviGroupParams. Decoding is unchanged
+// (x' = q * step + min). False when the data is not finite, exceeds the fp16 range, or the
+// parameters do not fit fp16.
+STRATA_HD bool KiviMidRiseParams(float mn, float mx, float buckets, uint16_t* min16,
+                                 uint16_t* scale16) {
+  // Data beyond fp16 (or NaN) is refused outright, whatever the rounded parameters would be.
+  if (!(mn <= mx && mn >= -kHalfMax && mx <= kHalfMax)) return false;
+  const float ideal = (mx - mn) / buckets;
+  *min16 = FloatToHalfDown(mn + 0.5f * ideal);
+  if (!HalfIsFinite(*min16)) return false;
+  const float m = HalfToFloat(*min16);
+  const float above = (mx - m) / (buckets - 0.5f);  // the top code's centre within step/2 of mx
+  const float below = 2.0f * (mn - m);               // mn within step/2 of the minimum
+  *scale16 = FloatToHalfUp(above > below ? above : below);
+  return HalfIsFinite(*scale16);
+}
+
+// The rule each KIVI width uses. 4 bits: mid-tread (KiviGroupParams: codes at both ends of the
+// range, which real K/V groups, peaked with a few extremes, reward: measured lower error);
+// 2 bits: mid-rise (a quarter instead of a third of the range per step: measured a third less
+// K and V error on real and synthetic data). docs/codecs.md has the numbers.
+STRATA_HD bool KiviParamsForBits(float mn, float mx, uint32_t bits, uint16_t* min16,
+                                 uint16_t* scale16) {
+  return bits == 2 ? KiviMidRiseParams(mn, mx, 4.0f, min16, scale16)
+                   : KiviGroupParams(mn, mx, static_cast<float>((1u << bits) - 1u), min16,
+                                     scale16);
+}
+
 STRATA_HD uint32_t QuantizeKivi(float x, float mn, float inv, float levels) {
   return static_cast<uint32_t>(RoundEven(ClampF((x - mn) * inv, 0.0f, levels)));
 }

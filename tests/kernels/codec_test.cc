@@ -213,7 +213,7 @@ void ExpectWithinBound(const Codec& codec, const BlockLayout& layout, const std:
     const uint32_t group = name.find("g128") != name.npos  ? 128
                            : name.find("g64") != name.npos ? 64
                                                            : 32;
-    const float levels = name.starts_with("kivi4") ? 15.0f : 3.0f;
+    const uint32_t bits = name.starts_with("kivi4") ? 4 : 2;
     for (uint32_t l = 0; l < layout.layers; ++l) {
       const size_t k0 = size_t{l} * 2 * t_count * c, v0 = k0 + t_count * c;
       for (size_t t0 = 0; t0 < t_count; t0 += group) {
@@ -225,7 +225,7 @@ void ExpectWithinBound(const Codec& codec, const BlockLayout& layout, const std:
             hi = std::max(hi, x[k0 + t * c + ch]);
           }
           uint16_t m16, s16;
-          ASSERT_TRUE(quant::KiviGroupParams(lo, hi, levels, &m16, &s16));
+          ASSERT_TRUE(quant::KiviParamsForBits(lo, hi, bits, &m16, &s16));
           for (size_t t = t0; t < t1; ++t) {
             step[k0 + t * c + ch] = quant::HalfToFloat(s16);
             mins[k0 + t * c + ch] = quant::HalfToFloat(m16);
@@ -241,7 +241,7 @@ void ExpectWithinBound(const Codec& codec, const BlockLayout& layout, const std:
             hi = std::max(hi, x[v0 + t * c + ch]);
           }
           uint16_t m16, s16;
-          ASSERT_TRUE(quant::KiviGroupParams(lo, hi, levels, &m16, &s16));
+          ASSERT_TRUE(quant::KiviParamsForBits(lo, hi, bits, &m16, &s16));
           for (size_t ch = c0; ch < c1; ++ch) {
             step[v0 + t * c + ch] = quant::HalfToFloat(s16);
             mins[v0 + t * c + ch] = quant::HalfToFloat(m16);

@@ -146,20 +146,20 @@ TEST(CpuPathTest, KiviParamsAgreeIncludingEdges) {
     lo.push_back(a);
     hi.push_back(b);
   }
-  for (float levels : {3.0f, 15.0f}) {
+  for (int bits : {2, 4}) {
     for (size_t n : {size_t{8}, size_t{13}, lo.size()}) {
       std::vector<uint8_t> sa(2 * n), ma(2 * n), sb(2 * n), mb(2 * n);
       std::vector<float> mna(n), inva(n), mnb(n), invb(n);
       // Only compare blocks of 8 that are valid as a whole; each path may stop caring about
       // outputs once a group is invalid, but must agree on validity.
       const bool ok_a = cpu::PortableKernels().kivi_params(
-          lo.data(), hi.data(), n, levels, sa.data(), ma.data(), mna.data(), inva.data());
-      const bool ok_b = cpu::Avx2Kernels()->kivi_params(lo.data(), hi.data(), n, levels, sb.data(),
+          lo.data(), hi.data(), n, bits, sa.data(), ma.data(), mna.data(), inva.data());
+      const bool ok_b = cpu::Avx2Kernels()->kivi_params(lo.data(), hi.data(), n, bits, sb.data(),
                                                         mb.data(), mnb.data(), invb.data());
       EXPECT_EQ(ok_a, ok_b) << n;
       for (size_t i = 0; i < n; ++i) {
         uint16_t m = 0, s = 0;
-        if (!quant::KiviGroupParams(lo[i], hi[i], levels, &m, &s)) continue;
+        if (!quant::KiviParamsForBits(lo[i], hi[i], static_cast<uint32_t>(bits), &m, &s)) continue;
         EXPECT_EQ(std::memcmp(&sa[2 * i], &sb[2 * i], 2), 0) << lo[i] << " " << hi[i];
         EXPECT_EQ(std::memcmp(&ma[2 * i], &mb[2 * i], 2), 0) << lo[i] << " " << hi[i];
         EXPECT_EQ(mna[i], mnb[i]);

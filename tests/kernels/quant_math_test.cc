@@ -95,5 +95,43 @@ TEST(QuantizerTest, KiviParamsKeepCodesInRange) {
   EXPECT_FALSE(KiviGroupParams(-70000.0f, 1.0f, 15.0f, &m16, &s16));
 }
 
+// kivi2's mid-rise rule: four buckets over the range, codes at their centres, so the step is a
+// quarter of the range and every value is within half a step of its code, ends included.
+TEST(QuantizerTest, KiviMidRiseHalvesTheRangeIntoQuarters) {
+  uint16_t m16, s16;
+  ASSERT_TRUE(KiviMidRiseParams(-1.0f, 3.0f, 4.0f, &m16, &s16));
+  EXPECT_EQ(HalfToFloat(s16), 1.0f);   // (3 - -1) / 4
+  EXPECT_EQ(HalfToFloat(m16), -0.5f);  // the first bucket's centre
+  const float mn = HalfToFloat(m16), s = HalfToFloat(s16);
+  for (float x = -1.0f; x <= 3.0f; x += 1.0f / 64) {
+    const uint32_t q = QuantizeKivi(x, mn, InverseScale(s), 3.0f);
+    EXPECT_LE(std::fabs(DequantizeKivi(q, mn, s) - x), s / 2) << x;
+  }
+  // A minimum that fp16 cannot place near the data widens the step rather than the error.
+  ASSERT_TRUE(KiviMidRiseParams(1000.01f, 1000.02f, 4.0f, &m16, &s16));
+  const float m2 = HalfToFloat(m16), s2 = HalfToFloat(s16);
+  for (float x : {1000.01f, 1000.015f, 1000.02f}) {
+    const uint32_t q = QuantizeKivi(x, m2, InverseScale(s2), 3.0f);
+    EXPECT_LE(std::fabs(DequantizeKivi(q, m2, s2) - x), s2 / 2 * 1.0001f) << x;
+  }
+  ASSERT_TRUE(KiviMidRiseParams(0.5f, 0.5f, 4.0f, &m16, &s16));  // constant group: exact
+  EXPECT_EQ(DequantizeKivi(QuantizeKivi(0.5f, HalfToFloat(m16), InverseScale(HalfToFloat(s16)), 3),
+                           HalfToFloat(m16), HalfToFloat(s16)),
+            0.5f);
+  EXPECT_FALSE(KiviMidRiseParams(0.0f, std::numeric_limits<float>::infinity(), 4.0f, &m16, &s16));
+  EXPECT_FALSE(KiviMidRiseParams(std::nanf(""), 1.0f, 4.0f, &m16, &s16));
+  EXPECT_FALSE(KiviMidRiseParams(-70000.0f, 1.0f, 4.0f, &m16, &s16));
+  // kivi4 keeps the mid-tread rule, kivi2 takes this one.
+  uint16_t a, b;
+  ASSERT_TRUE(KiviParamsForBits(-1.0f, 3.0f, 2, &m16, &s16));
+  ASSERT_TRUE(KiviMidRiseParams(-1.0f, 3.0f, 4.0f, &a, &b));
+  EXPECT_EQ(m16, a);
+  EXPECT_EQ(s16, b);
+  ASSERT_TRUE(KiviParamsForBits(-1.0f, 3.0f, 4, &m16, &s16));
+  ASSERT_TRUE(KiviGroupParams(-1.0f, 3.0f, 15.0f, &a, &b));
+  EXPECT_EQ(m16, a);
+  EXPECT_EQ(s16, b);
+}
+
 }  // namespace
 }  // namespace strata::quant
