@@ -55,7 +55,9 @@ absl::StatusOr<std::unique_ptr<DataPlane>> DataPlane::Start(const DataPlaneOptio
 absl::Status DataPlane::Init(bool loopback) {
   transfer::UcxTransportOptions uo;
   uo.name = "strata-node";
-  uo.ucx_config.push_back({"TLS", options_.tls == "shm" ? "sm,tcp" : "tcp"});
+  // shm: shared memory only. With tcp also allowed, UCX 1.13 would give every endpoint that asks
+  // for peer-failure handling a tcp lane, so shared memory would never be used.
+  uo.ucx_config.push_back({"TLS", options_.tls == "shm" ? "sm" : "tcp"});
   if (loopback) uo.ucx_config.push_back({"NET_DEVICES", "lo"});
   uo.allow_endpoints_without_peer_error_handling = options_.tls == "shm";
   uo.sync_call_timeout = absl::Seconds(5);

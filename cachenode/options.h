@@ -28,7 +28,7 @@ struct DataPlaneOptions {
   // Off: Hello and the transfer calls answer UNIMPLEMENTED; clients use Get/Put.
   bool enabled = true;
   // UCX transports: "tcp" (endpoints with peer-failure handling: a dying client cannot harm the
-  // node) or "shm" (shared memory + CMA for clients on this host: faster, but with UCX 1.13 a
+  // node) or "shm" (shared memory + CMA, so clients on this host only: faster, but with UCX 1.13 a
   // client dying in the middle of a copy aborts the node; see docs/data-plane.md).
   std::string tls = "tcp";
   // Registered bounce area for blocks that cannot be sent in place (SSD, encoded) and for Puts.

@@ -15,7 +15,7 @@ absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(Client::Stubs* 
   std::unique_ptr<DataSession> s(new DataSession(stubs, options));
   transfer::UcxTransportOptions uo;
   uo.name = "strata-client";
-  uo.ucx_config.push_back({"TLS", shm ? "sm,tcp" : "tcp"});
+  uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
   if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
     uo.ucx_config.push_back({"NET_DEVICES", dev});
   }

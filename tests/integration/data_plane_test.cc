@@ -84,19 +84,27 @@ std::vector<PutFromBlock> PutBlocks(const Blocks& b, size_t from, size_t n) {
   return out;
 }
 
-class DataPlaneTest : public ::testing::TestWithParam<Path> {};
+struct PathCase {
+  std::string name;
+  Path path;
+  std::string tls;  // the node's --data-plane
+};
+
+class DataPlaneTest : public ::testing::TestWithParam<PathCase> {};
 
 // Random sizes and offsets both ways; 8 MiB of DRAM pushes blocks to SSD, so GetInto serves from
 // the DRAM pool in place and from SSD through the node's staging area.
 TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
-  const std::string dir = testing::FreshDir("dp-roundtrip");
-  auto node = StartNode(dir, {"--dram", "8MiB", "--ssd-dir", dir + "/ssd", "--ssd", "128MiB"});
+  const Path path = GetParam().path;
+  const std::string dir = testing::FreshDir("dp-roundtrip-" + GetParam().name);
+  auto node = StartNode(dir, {"--dram", "8MiB", "--ssd-dir", dir + "/ssd", "--ssd", "128MiB",
+                              "--data-plane", GetParam().tls});
   ASSERT_NE(node, nullptr);
-  auto client = ConnectTo(*node, GetParam());
+  auto client = ConnectTo(*node, path);
   ASSERT_NE(client, nullptr);
-  EXPECT_EQ(client->data_path(), GetParam() == Path::kUcx ? "ucx" : "grpc");
+  EXPECT_EQ(client->data_path(), path == Path::kUcx ? "ucx" : "grpc");
 
-  std::mt19937_64 rng(GetParam() == Path::kUcx ? 11 : 12);
+  std::mt19937_64 rng(path == Path::kUcx ? 11 : 12);
   const Blocks src = Layout(rng, 120, 200 << 10, 8192);
   std::string src_mem(src.end + 4096, '\0'), dst_mem(src.end + 4096 + (1 << 20), '\0');
   Fill(rng, src_mem);
@@ -153,7 +161,7 @@ TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
   EXPECT_GT(stats->hits_by_tier().at("ssd"), 0u) << "some blocks must come from SSD";
   EXPECT_EQ(stats->dp_pinned_blocks(), 0u);
   const Client::DataPathCounters c = client->data_path_counters();
-  if (GetParam() == Path::kUcx) {
+  if (path == Path::kUcx) {
     EXPECT_GT(c.ucx_calls, 0u);
     EXPECT_EQ(c.grpc_calls, 0u);
     EXPECT_EQ(c.fallbacks, 0u);
@@ -166,10 +174,12 @@ TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
   node->Stop(SIGTERM);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, DataPlaneTest, ::testing::Values(Path::kUcx, Path::kGrpc),
-                         [](const auto& info) {
-                           return std::string(info.param == Path::kUcx ? "ucx" : "grpc");
-                         });
+// shm: shared memory + CMA between the two processes (the node's opt-in mode).
+INSTANTIATE_TEST_SUITE_P(Paths, DataPlaneTest,
+                         ::testing::Values(PathCase{"ucx_tcp", Path::kUcx, "tcp"},
+                                           PathCase{"ucx_shm", Path::kUcx, "shm"},
+                                           PathCase{"grpc", Path::kGrpc, "tcp"}),
+                         [](const auto& info) { return info.param.name; });
 
 // A session made by hand with raw stubs, so the node's own checks are what answer.
 TEST(DataPlaneChecks, OutOfRegionOffsetsAndUnknownSessionsAreRefused) {
