@@ -11,13 +11,19 @@
 //   1 shuffle-lz4   byte-plane shuffle of the elements then LZ4, lossless, any layout
 //   2 shuffle-zstd  byte-plane shuffle then zstd (level 1), lossless, any layout
 //   3 fp8-e4m3      OCP E4M3FN, one f32 scale per (layer, K|V, token, head) = absmax / 448,
-//                   saturating; mla_latent: one scale per (layer, token)
+//                   saturating; mla_latent: one scale per (layer, token). Keys are centered:
+//                   an fp16 offset per (layer, K channel) over the block's tokens is taken out
+//                   before the row's absmax (kernels/internal/quant_math.h)
 //   4 int8          symmetric, one f32 scale per (layer, K|V, token, head) = absmax / 127;
-//                   mla_latent: one scale per (layer, token)
+//                   mla_latent: one scale per (layer, token). Keys are centered and scaled per
+//                   channel (fp16 offset and channel scale per (layer, K channel)); a K row that
+//                   centering would serve worse is stored plain, so no element's error exceeds
+//                   plain int8's half step
 //   5 kivi4         asymmetric min/max, 4 bits: keys per channel over groups of G tokens, values
 //   6 kivi2         per token over groups of G channels (2 bits for kivi2). G in {32, 64, 128}
 //                   is a parameter carried in the header ("kivi4" is G=32, "kivi4-g64" G=64...).
-//                   fp16 scale and minimum per group. Tail rule: when tokens % G != 0 the last key
+//                   fp16 scale and minimum per group (kivi4: codes at both ends of the
+//                   group's range; kivi2: at the centres of four equal buckets). Tail rule: when tokens % G != 0 the last key
 //                   group covers the remaining tokens, and when kv_heads * head_dim % G != 0 the
 //                   last value group covers the remaining channels; each is quantized with its own
 //                   scale and minimum (no full-precision residual). kv layouts only.

@@ -5,8 +5,11 @@
 //        2    1 format version (1)
 //        3    1 codec id (CodecId)
 //        4    1 param0   lossless codecs: 1 = body stored uncompressed (shuffled only), 0 =
-//        compressed
+//                        compressed
 //                        kivi: bits per code (4 or 2)
+//                        int8, fp8-e4m3: body format: 0 plain rows, 1 K planes centered (fp16
+//                        offsets), 2 centered and scaled (offsets and channel scales)
+//                        (kernels/cpu/absmax_codecs.cc); older encoders wrote 0 for every layout
 //        5    1 param1   kivi: log2 of the group size G (5, 6 or 7)
 //        6    2 reserved, zero
 //        8   20 BlockLayout::EncodeTo

@@ -305,9 +305,8 @@ STRATA_AVX2 void AbsMaxEncodeCenteredT(const void* src, size_t rows, size_t dim,
   constexpr size_t kRowBuffer = 512;
   alignas(32) float centered_row[kRowBuffer];
   const bool buffered = dim <= kRowBuffer;
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0, p = 0; r < rows; ++r, p = p + 1 == period ? 0 : p + 1) {
     const uint8_t* row = s + r * dim * esize;
-    const size_t p = r % period;
     const float* o = offset + p * dim;
     const float* ic = inv_cscale + p * dim;
     __m256 vplain = _mm256_setzero_ps(), vcentered = _mm256_setzero_ps();
@@ -355,12 +354,11 @@ STRATA_AVX2 void AbsMaxDecodeCenteredT(const uint8_t* codes, const float* scales
   constexpr size_t esize = dtype == DType::kF32 ? 4 : 2;
   auto* d = static_cast<uint8_t*>(dst);
   const size_t vec_end = dim & ~size_t{7};
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0, p = 0; r < rows; ++r, p = p + 1 == period ? 0 : p + 1) {
     const uint32_t bits = FloatBits(scales[r]);
     const bool plain = (bits & kPlainRowBit) != 0;
     const float scale = BitsFloat(bits & ~kPlainRowBit);
     const __m256 vscale = _mm256_set1_ps(scale);
-    const size_t p = r % period;
     const float* o = offset + p * dim;
     const float* cs = cscale + p * dim;
     const uint8_t* in = codes + r * dim;

@@ -117,9 +117,8 @@ void AbsMaxEncodeCentered(AbsMaxFormat format, DType dtype, const void* src, siz
   const auto* s = static_cast<const uint8_t*>(src);
   const bool int8 = format == AbsMaxFormat::kInt8;
   const float qmax = int8 ? kInt8Max : kFp8Max;
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0, p = 0; r < rows; ++r, p = p + 1 == period ? 0 : p + 1) {
     const uint8_t* row = s + r * dim * esize;
-    const size_t p = r % period;
     const float* o = offset + p * dim;
     const float* ic = inv_cscale + p * dim;
     float plain_max = 0.0f, centered_max = 0.0f;
@@ -150,11 +149,10 @@ void AbsMaxDecodeCentered(AbsMaxFormat format, DType dtype, const uint8_t* codes
                           const float* offset, const float* cscale, void* dst) {
   const size_t esize = DTypeSize(dtype);
   auto* d = static_cast<uint8_t*>(dst);
-  for (size_t r = 0; r < rows; ++r) {
+  for (size_t r = 0, p = 0; r < rows; ++r, p = p + 1 == period ? 0 : p + 1) {
     const uint32_t bits = FloatBits(scales[r]);
     const bool plain = (bits & kPlainRowBit) != 0;
     const float scale = BitsFloat(bits & ~kPlainRowBit);
-    const size_t p = r % period;
     const uint8_t* in = codes + r * dim;
     uint8_t* row = d + r * dim * esize;
     for (size_t i = 0; i < dim; ++i) {
