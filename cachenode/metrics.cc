@@ -13,6 +13,11 @@ void Counter(std::string* out, const char* name, const char* help, uint64_t valu
                   value, "\n");
 }
 
+void Gauge(std::string* out, const char* name, const char* help, uint64_t value) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ",
+                  value, "\n");
+}
+
 }  // namespace
 
 std::string RenderPrometheus(const v1::StatsResponse& s) {
@@ -66,6 +71,20 @@ std::string RenderPrometheus(const v1::StatsResponse& s) {
   Counter(&out, "strata_rejected_requests_total", "Requests answered INVALID_ARGUMENT.",
           s.rejected_requests());
   Counter(&out, "strata_no_space_total", "Keys answered RESOURCE_EXHAUSTED.", s.no_space());
+  Gauge(&out, "strata_dp_sessions", "Open data-plane sessions.", s.dp_sessions());
+  Gauge(&out, "strata_dp_regions", "Client regions registered with the data plane.",
+        s.dp_regions());
+  Gauge(&out, "strata_dp_pinned_blocks", "Blocks held in place by transfers in flight.",
+        s.dp_pinned_blocks());
+  Counter(&out, "strata_dp_get_bytes_total", "Bytes written into client buffers (GetInto).",
+          s.dp_get_bytes());
+  Counter(&out, "strata_dp_put_bytes_total", "Bytes read from client buffers (PutFrom).",
+          s.dp_put_bytes());
+  Counter(&out, "strata_dp_failed_batches_total", "Data-plane transfer batches that failed.",
+          s.dp_failed_batches());
+  Counter(&out, "strata_dp_sessions_dropped_total",
+          "Sessions dropped for a failed endpoint, a failed transfer or idleness.",
+          s.dp_sessions_dropped());
   return out;
 }
 

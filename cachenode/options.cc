@@ -246,7 +246,7 @@ class ConfigReader {
   }
   absl::Status Fraction(const std::string& key, const YAML::Node& v, double* out) const {
     double d = 0;
-    if (!v.IsScalar() || !absl::SimpleAtod(v.as<std::string>(), &d)) {
+    if (!v.IsScalar() || !absl::SimpleAtod(v.as<std::string>(), &d) || !(d >= 0 && d <= 1)) {
       return Error(key, "expected a number between 0 and 1");
     }
     *out = d;

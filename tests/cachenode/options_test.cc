@@ -97,6 +97,46 @@ namespace_codecs:
   std::remove(path.c_str());
 }
 
+TEST(ConfigFile, DataPlaneKeysAndTheirBounds) {
+  NodeOptions o;
+  EXPECT_TRUE(o.data_plane.enabled);
+  EXPECT_EQ(o.data_plane.tls, "tcp");
+  EXPECT_EQ(o.dram.policy, "prefix-aware");
+  std::string path = WriteConfig(R"(
+data_plane:
+  enabled: true
+  tls: shm
+  staging_bytes: 32MiB
+  session_idle_ms: 5000
+  transfer_timeout_ms: 250
+  fault: {seed: 9, fail: 0.25, drop: 0.25, delay: 0.25, delay_ms: 40, disconnect: 0.25}
+)");
+  absl::Status applied = ApplyConfigFile(path, &o);
+  ASSERT_TRUE(applied.ok()) << applied;
+  EXPECT_EQ(o.data_plane.tls, "shm");
+  EXPECT_EQ(o.data_plane.staging_bytes, 32u << 20);
+  EXPECT_EQ(o.data_plane.session_idle_ms, 5000u);
+  EXPECT_EQ(o.data_plane.transfer_timeout_ms, 250u);
+  EXPECT_EQ(o.data_plane.fault.seed, 9u);
+  EXPECT_DOUBLE_EQ(o.data_plane.fault.disconnect_probability, 0.25);
+  EXPECT_EQ(o.data_plane.fault.delay, absl::Milliseconds(40));
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+
+  o.data_plane.fault.fail_probability = 0.5;  // sums to 1.25
+  EXPECT_NE(o.Validate().message().find("data_plane.fault"), absl::string_view::npos);
+  o = NodeOptions();
+  o.data_plane.tls = "rdma";
+  EXPECT_NE(o.Validate().message().find("data_plane.tls"), absl::string_view::npos);
+  o = NodeOptions();
+  o.data_plane.staging_bytes = 1 << 20;  // below the 16 MiB max payload
+  EXPECT_NE(o.Validate().message().find("data_plane.staging_bytes"), absl::string_view::npos);
+  path = WriteConfig("data_plane: {turbo: 1}\n");
+  EXPECT_NE(ApplyConfigFile(path, &o).message().find("data_plane.turbo"), absl::string_view::npos);
+  path = WriteConfig("data_plane: {fault: {fail: 2}}\n");
+  EXPECT_EQ(ApplyConfigFile(path, &o).code(), absl::StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
 TEST(ConfigFile, ErrorsNameTheFileAndKey) {
   NodeOptions o;
   std::string path = WriteConfig("dram: 64MiB\nbogus: 1\n");

@@ -295,6 +295,8 @@ TEST(NodeProcessTest, ServesPrometheusMetrics) {
   EXPECT_NE(res->body.find("strata_tier_capacity_bytes{tier=\"dram\"} 4194304"), std::string::npos)
       << res->body;
   EXPECT_NE(res->body.find("strata_hits_total 0"), std::string::npos);
+  EXPECT_NE(res->body.find("strata_dp_sessions 0"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("strata_dp_pinned_blocks 0"), std::string::npos);
   EXPECT_EQ(node->Stop(SIGINT), 0);
 }
 
