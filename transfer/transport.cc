@@ -52,4 +52,27 @@ absl::Status CheckRange(uint64_t offset, uint64_t length, uint64_t region_length
   return absl::OkStatus();
 }
 
+std::vector<TransferOp> MergeAdjacentOps(std::vector<TransferOp> ops, uint64_t max_length) {
+  if (ops.size() < 2) return ops;
+  std::vector<TransferOp> merged;
+  merged.reserve(ops.size());
+  for (const TransferOp& op : ops) {
+    if (!merged.empty()) {
+      TransferOp& last = merged.back();
+      const RemoteRegionHandle& a = last.remote_region;
+      const RemoteRegionHandle& b = op.remote_region;
+      if (last.kind == op.kind && last.local_region == op.local_region && a.peer == b.peer &&
+          a.generation == b.generation && a.id == b.id &&
+          last.local_offset + last.length == op.local_offset &&
+          last.remote_offset + last.length == op.remote_offset &&
+          last.length + op.length <= max_length) {
+        last.length += op.length;
+        continue;
+      }
+    }
+    merged.push_back(op);
+  }
+  return merged;
+}
+
 }  // namespace strata::transfer

@@ -161,6 +161,14 @@ class Transport {
 absl::Status CheckRange(uint64_t offset, uint64_t length, uint64_t region_length,
                         std::string_view what);
 
+// Joins runs of consecutive ops that continue each other on both sides (same kind, regions and
+// peer generation; each starts where the previous one ends, locally and remotely) into single
+// ops of at most `max_length` bytes. Order is kept; a batch's bytes and destinations are the
+// same. Transports call it before posting: one large transfer costs one request and, over active
+// messages, one rendezvous and one acknowledgement instead of one per block.
+std::vector<TransferOp> MergeAdjacentOps(std::vector<TransferOp> ops,
+                                         uint64_t max_length = 256ull << 20);
+
 }  // namespace strata::transfer
 
 #endif  // STRATA_TRANSFER_TRANSPORT_H_

@@ -2,10 +2,49 @@
 // reading of UCX's endpoint configuration that picks RMA or active messages.
 #include "gtest/gtest.h"
 #include "transfer/internal/ucx_lanes.h"
+#include "transfer/transport.h"
 #include "transfer/internal/ucx_status.h"
 
 namespace strata::transfer::internal {
 namespace {
+
+TransferOp MakeOp(OpKind kind, uint64_t local, uint64_t remote, uint64_t length,
+                  uint64_t region = 1, uint64_t generation = 1) {
+  return TransferOp{kind, 7, local, RemoteRegionHandle{3, generation, region}, remote, length};
+}
+
+TEST(MergeAdjacentOpsTest, JoinsRunsThatContinueOnBothSidesOnly) {
+  std::vector<TransferOp> ops = {
+      MakeOp(OpKind::kPut, 0, 100, 10), MakeOp(OpKind::kPut, 10, 110, 5),   // joined
+      MakeOp(OpKind::kPut, 15, 200, 5),                                    // remote gap
+      MakeOp(OpKind::kPut, 20, 205, 5),                                    // joined to previous
+      MakeOp(OpKind::kGet, 25, 210, 5),                                    // other kind
+      MakeOp(OpKind::kGet, 30, 215, 5, /*region=*/2),                      // other region
+      MakeOp(OpKind::kGet, 35, 220, 5, /*region=*/2, /*generation=*/2),    // other generation
+      MakeOp(OpKind::kGet, 40, 225, 5, 2, 2), MakeOp(OpKind::kGet, 45, 230, 5, 2, 2)};
+  std::vector<TransferOp> merged = MergeAdjacentOps(ops);
+  ASSERT_EQ(merged.size(), 5u);
+  EXPECT_EQ(merged[0].length, 15u);
+  EXPECT_EQ(merged[1].local_offset, 15u);
+  EXPECT_EQ(merged[1].length, 10u);
+  EXPECT_EQ(merged[2].kind, OpKind::kGet);
+  EXPECT_EQ(merged[3].local_offset, 30u);
+  EXPECT_EQ(merged[3].length, 5u);
+  EXPECT_EQ(merged[4].local_offset, 35u);
+  EXPECT_EQ(merged[4].length, 15u);
+  uint64_t before = 0, after = 0;
+  for (const auto& op : ops) before += op.length;
+  for (const auto& op : merged) after += op.length;
+  EXPECT_EQ(before, after);
+  // The cap splits a long run.
+  std::vector<TransferOp> run;
+  for (uint64_t i = 0; i < 10; ++i) run.push_back(MakeOp(OpKind::kPut, i * 4, i * 4, 4));
+  merged = MergeAdjacentOps(run, /*max_length=*/12);
+  ASSERT_EQ(merged.size(), 4u);
+  EXPECT_EQ(merged[0].length, 12u);
+  EXPECT_EQ(merged[3].length, 4u);
+  EXPECT_EQ(merged[3].local_offset, 36u);
+}
 
 TEST(UcsToStatusTest, PeerFailuresAreUnavailable) {
   for (ucs_status_t s : {UCS_ERR_CONNECTION_RESET, UCS_ERR_ENDPOINT_TIMEOUT, UCS_ERR_CANCELED,

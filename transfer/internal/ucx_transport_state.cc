@@ -162,6 +162,7 @@ void UcxTransport::State::PostBatch(std::vector<TransferOp> ops, absl::Time dead
     completions.emplace_back(std::move(done), std::move(valid));
     return;
   }
+  ops = MergeAdjacentOps(std::move(ops));  // validated op by op; a merged op stays in its regions
   auto owned = std::make_unique<BatchState>();
   BatchState* batch = owned.get();
   batch->state = this;
