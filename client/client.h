@@ -169,6 +169,11 @@ class Client {
                             absl::Span<const uint64_t> capacities) const;
   absl::Status CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
                             absl::Span<const PutFromBlock> blocks) const;
+  template <typename Result, typename Ucx, typename Grpc>
+  absl::StatusOr<std::vector<Result>> Batched(size_t items, const RegisteredBuffer& buffer,
+                                              Ucx ucx, Grpc grpc);
+  template <typename Result, typename Attempt>
+  absl::StatusOr<std::vector<Result>> OnSession(const RegisteredBuffer& buffer, Attempt attempt);
   // One batch (at most max_batch keys) over UCX; UNAVAILABLE after ucx_attempts failures.
   absl::StatusOr<std::vector<GetIntoResult>> GetIntoUcx(std::string_view ns,
                                                         absl::Span<const std::string> keys,

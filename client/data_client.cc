@@ -113,53 +113,85 @@ absl::Status Client::CheckPutFrom(std::string_view ns, const RegisteredBuffer& b
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
-                                                           absl::Span<const std::string> keys,
-                                                           const RegisteredBuffer& buffer,
-                                                           absl::Span<const uint64_t> offsets,
-                                                           absl::Span<const uint64_t> capacities) {
-  STRATA_RETURN_IF_ERROR(CheckGetInto(ns, keys, buffer, offsets, capacities));
-  std::vector<GetIntoResult> results;
-  results.reserve(keys.size());
-  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
-    const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    auto k = keys.subspan(start, n);
-    auto o = offsets.subspan(start, n);
-    auto c = capacities.subspan(start, n);
-    absl::StatusOr<std::vector<GetIntoResult>> part =
-        absl::UnavailableError("no data plane session");
+// Splits a call into batches of at most max_batch items and moves each over UCX (retried on new
+// sessions, then falling back to gRPC bytes under kAuto) or as gRPC bytes. `ucx` and `grpc` take
+// (first item, item count).
+template <typename Result, typename Ucx, typename Grpc>
+absl::StatusOr<std::vector<Result>> Client::Batched(size_t items, const RegisteredBuffer& buffer,
+                                                    Ucx ucx, Grpc grpc) {
+  std::vector<Result> results;
+  results.reserve(items);
+  for (size_t start = 0; start < items; start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, items - start);
+    absl::StatusOr<std::vector<Result>> part = absl::UnavailableError("no data plane session");
     if (data_ && buffer.session_ != nullptr) {
-      part = GetIntoUcx(ns, k, buffer, o, c);
+      part = ucx(start, n);
       if (!part.ok() && Retryable(part.status()) &&
           options_.data_path == ClientOptions::DataPath::kAuto) {
         fallbacks_.fetch_add(1);
-        part = GetIntoGrpc(ns, k, buffer, o, c);
+        part = grpc(start, n);
       }
     } else {
-      part = GetIntoGrpc(ns, k, buffer, o, c);
+      part = grpc(start, n);
     }
     if (!part.ok()) return part.status();
-    for (GetIntoResult& r : *part) results.push_back(std::move(r));
+    for (Result& r : *part) results.push_back(std::move(r));
   }
   return results;
 }
 
-absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
-    std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
-    absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
+// Runs `attempt` on the client's session, opening one first when needed. An attempt answering a
+// retryable status (the node forgot the session, a transfer failed) drops the session and runs
+// again on a new one, up to ucx_attempts times with a growing pause.
+template <typename Result, typename Attempt>
+absl::StatusOr<std::vector<Result>> Client::OnSession(const RegisteredBuffer& buffer,
+                                                      Attempt attempt) {
   absl::Status last = absl::UnavailableError("no attempt made");
-  for (int attempt = 0; attempt < std::max(1, options_.ucx_attempts); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+  for (int i = 0; i < std::max(1, options_.ucx_attempts); ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << i));
     absl::StatusOr<DataSession::Ticket> ticket = data_->Ensure(buffer.id_);
     if (!ticket.ok()) {
       last = ticket.status();
       if (!Retryable(last)) return last;
       continue;
     }
+    absl::StatusOr<std::vector<Result>> r = attempt(*ticket);
+    if (r.ok()) {
+      ucx_calls_.fetch_add(1);
+      return r;
+    }
+    last = r.status();
+    if (!Retryable(last)) return last;
+    data_->Invalidate(ticket->session);
+  }
+  return last;
+}
+
+absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
+                                                           absl::Span<const std::string> keys,
+                                                           const RegisteredBuffer& buffer,
+                                                           absl::Span<const uint64_t> offsets,
+                                                           absl::Span<const uint64_t> capacities) {
+  STRATA_RETURN_IF_ERROR(CheckGetInto(ns, keys, buffer, offsets, capacities));
+  auto part = [&](auto method) {
+    return [&, method](size_t start, size_t n) {
+      return (this->*method)(ns, keys.subspan(start, n), buffer, offsets.subspan(start, n),
+                             capacities.subspan(start, n));
+    };
+  };
+  return Batched<GetIntoResult>(keys.size(), buffer, part(&Client::GetIntoUcx),
+                                part(&Client::GetIntoGrpc));
+}
+
+absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
+    std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
+    absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
+  return OnSession<GetIntoResult>(buffer, [&](const DataSession::Ticket& ticket)
+                                              -> absl::StatusOr<std::vector<GetIntoResult>> {
     v1::GetIntoRequest request;
     request.set_namespace_(ns.data(), ns.size());
-    request.set_session_id(ticket->session);
-    request.set_region_id(ticket->region);
+    request.set_session_id(ticket.session);
+    request.set_region_id(ticket.region);
     for (size_t i = 0; i < keys.size(); ++i) {
       v1::GetIntoItem* item = request.add_items();
       item->set_key(keys[i]);
@@ -169,39 +201,27 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
     v1::GetIntoResponse response;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
-    last = FromGrpc(stubs_->cache->GetInto(&ctx, request, &response));
-    if (!last.ok()) {
-      if (Retryable(last)) {
-        data_->Invalidate(ticket->session);
-        continue;
-      }
-      if (!PerKey(last)) return last;
+    absl::Status st = FromGrpc(stubs_->cache->GetInto(&ctx, request, &response));
+    if (!st.ok()) {
+      if (Retryable(st) || !PerKey(st)) return st;
       // Every key failed the same way; the node sends no body with an error status.
-      return std::vector<GetIntoResult>(keys.size(), GetIntoResult{last, 0, {}, ""});
+      return std::vector<GetIntoResult>(keys.size(), GetIntoResult{st, 0, {}, ""});
+    }
+    if (static_cast<size_t>(response.items_size()) != keys.size()) {
+      return absl::InternalError("GetInto: the node answered a different number of keys");
     }
     std::vector<GetIntoResult> results;
-    bool failed_transfer = false;
     for (const v1::GetIntoResult& item : response.items()) {
       GetIntoResult r;
       r.status = KeyResultToStatus(item.result());
+      if (absl::IsUnavailable(r.status)) return r.status;  // a transfer failed: retry the batch
       r.size = item.size();
       if (auto layout = LayoutFromProto(item.layout(), "layout"); layout.ok()) r.layout = *layout;
       r.tier = item.tier();
-      failed_transfer |= absl::IsUnavailable(r.status);
       results.push_back(std::move(r));
     }
-    if (results.size() != keys.size()) {
-      return absl::InternalError("GetInto: the node answered a different number of keys");
-    }
-    if (failed_transfer) {
-      last = absl::UnavailableError("a transfer of this batch failed");
-      data_->Invalidate(ticket->session);
-      continue;
-    }
-    ucx_calls_.fetch_add(1);
     return results;
-  }
-  return last;
+  });
 }
 
 absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoGrpc(
@@ -231,82 +251,56 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFrom(std::string_view ns,
                                                           const RegisteredBuffer& buffer,
                                                           absl::Span<const PutFromBlock> blocks) {
   STRATA_RETURN_IF_ERROR(CheckPutFrom(ns, buffer, blocks));
-  std::vector<absl::Status> results;
-  results.reserve(blocks.size());
-  for (size_t start = 0; start < blocks.size(); start += limits_.max_batch) {
-    auto part_blocks = blocks.subspan(start, std::min(limits_.max_batch, blocks.size() - start));
-    absl::StatusOr<std::vector<absl::Status>> part =
-        absl::UnavailableError("no data plane session");
-    if (data_ && buffer.session_ != nullptr) {
-      part = PutFromUcx(ns, buffer, part_blocks);
-      if (!part.ok() && Retryable(part.status()) &&
-          options_.data_path == ClientOptions::DataPath::kAuto) {
-        fallbacks_.fetch_add(1);
-        part = PutFromGrpc(ns, buffer, part_blocks);
-      }
-    } else {
-      part = PutFromGrpc(ns, buffer, part_blocks);
-    }
-    if (!part.ok()) return part.status();
-    results.insert(results.end(), part->begin(), part->end());
-  }
-  return results;
+  auto part = [&](auto method) {
+    return [&, method](size_t start, size_t n) {
+      return (this->*method)(ns, buffer, blocks.subspan(start, n));
+    };
+  };
+  return Batched<absl::Status>(blocks.size(), buffer, part(&Client::PutFromUcx),
+                               part(&Client::PutFromGrpc));
 }
 
 absl::StatusOr<std::vector<absl::Status>> Client::PutFromUcx(
     std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
-  absl::Status last = absl::UnavailableError("no attempt made");
-  for (int attempt = 0; attempt < std::max(1, options_.ucx_attempts); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
-    absl::StatusOr<DataSession::Ticket> ticket = data_->Ensure(buffer.id_);
-    if (!ticket.ok()) {
-      last = ticket.status();
-      if (!Retryable(last)) return last;
-      continue;
-    }
+  std::vector<uint64_t> checksums;
+  checksums.reserve(blocks.size());
+  for (const PutFromBlock& b : blocks) {
+    checksums.push_back(BlockChecksum(buffer.data() + b.offset, b.size));
+  }
+  return OnSession<absl::Status>(buffer, [&](const DataSession::Ticket& ticket)
+                                             -> absl::StatusOr<std::vector<absl::Status>> {
     v1::PutFromRequest request;
     request.set_namespace_(ns.data(), ns.size());
-    request.set_session_id(ticket->session);
-    request.set_region_id(ticket->region);
-    for (const PutFromBlock& b : blocks) {
+    request.set_session_id(ticket.session);
+    request.set_region_id(ticket.region);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const PutFromBlock& b = blocks[i];
       v1::PutFromItem* item = request.add_items();
       item->set_key(b.key.data(), b.key.size());
       item->set_parent(b.parent.data(), b.parent.size());
       LayoutToProto(b.layout, item->mutable_layout());
       item->set_offset(b.offset);
       item->set_size(b.size);
-      item->set_checksum(BlockChecksum(buffer.data() + b.offset, b.size));
+      item->set_checksum(checksums[i]);
     }
     v1::PutFromResponse response;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
-    last = FromGrpc(stubs_->cache->PutFrom(&ctx, request, &response));
-    if (!last.ok()) {
-      if (Retryable(last)) {
-        data_->Invalidate(ticket->session);
-        continue;
-      }
-      if (!PerKey(last)) return last;
-      return std::vector<absl::Status>(blocks.size(), last);
+    absl::Status st = FromGrpc(stubs_->cache->PutFrom(&ctx, request, &response));
+    if (!st.ok()) {
+      if (Retryable(st) || !PerKey(st)) return st;
+      return std::vector<absl::Status>(blocks.size(), st);
     }
-    std::vector<absl::Status> results;
-    bool failed_transfer = false;
-    for (const v1::KeyResult& r : response.results()) {
-      results.push_back(KeyResultToStatus(r));
-      failed_transfer |= absl::IsUnavailable(results.back());
-    }
-    if (results.size() != blocks.size()) {
+    if (static_cast<size_t>(response.results_size()) != blocks.size()) {
       return absl::InternalError("PutFrom: the node answered a different number of keys");
     }
-    if (failed_transfer) {
-      last = absl::UnavailableError("a transfer of this batch failed");
-      data_->Invalidate(ticket->session);
-      continue;
+    std::vector<absl::Status> results;
+    for (const v1::KeyResult& r : response.results()) {
+      results.push_back(KeyResultToStatus(r));
+      if (absl::IsUnavailable(results.back())) return results.back();  // retry the batch
     }
-    ucx_calls_.fetch_add(1);
     return results;
-  }
-  return last;
+  });
 }
 
 absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(

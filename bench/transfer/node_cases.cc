@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "bench/timed_loop.h"
 #include "client/client.h"
 
 extern char** environ;
@@ -145,31 +146,15 @@ NodeCaseResult RunOne(Client& client, RegisteredBuffer& buf, const NodeCase& c, 
     r.error = seeded.status().ToString();
     return r;
   }
-  for (int i = 0; i < 2; ++i) {
-    if (absl::Status st = once(); !st.ok()) {
-      r.error = st.ToString();
-      return r;
-    }
-  }
-  std::vector<double> latencies_us;
-  const double start = NowSeconds();
-  double elapsed = 0;
-  size_t iterations = 0;
-  while ((elapsed < seconds || iterations < 5) && iterations < 20000) {
-    const double t0 = NowSeconds();
-    if (absl::Status st = once(); !st.ok()) {
-      r.error = st.ToString();
-      return r;
-    }
-    const double t1 = NowSeconds();
-    latencies_us.push_back((t1 - t0) * 1e6);
-    ++iterations;
-    elapsed = t1 - start;
+  TimedLoop loop = RunTimedLoop(once, 2, seconds, 5);
+  if (!loop.status.ok()) {
+    r.error = loop.status.ToString();
+    return r;
   }
   (void)client.Evict(ns);
-  r.gbps = static_cast<double>(iterations * c.batch * c.block_bytes) / elapsed / 1e9;
-  r.p50_us = Median(latencies_us);
-  r.p99_us = Percentile(latencies_us, 0.99);
+  r.gbps = static_cast<double>(loop.iterations * c.batch * c.block_bytes) / loop.elapsed_s / 1e9;
+  r.p50_us = Median(loop.latencies_us);
+  r.p99_us = Percentile(loop.latencies_us, 0.99);
   r.ok = true;
   return r;
 }

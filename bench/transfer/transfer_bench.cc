@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "bench/bench_command.h"
 #include "bench/bench_util.h"
+#include "bench/timed_loop.h"
 #include "bench/transfer/node_cases.h"
 #include "transfer/transport.h"
 #include "transfer/ucx_transport.h"
@@ -393,32 +394,16 @@ Result RunCase(Node& node, const Case& c, double seconds) {
     op.length = c.block_bytes;
     ops.push_back(op);
   }
-  for (int i = 0; i < 3; ++i) {  // warm-up: connection wireup, registration caches
-    absl::Status s = node.transport->Run(ops, absl::Seconds(10));
-    if (!s.ok()) {
-      r.error = s.ToString();
-      return r;
-    }
+  // Three warm-up batches: connection wireup, registration caches.
+  TimedLoop loop = RunTimedLoop([&] { return node.transport->Run(ops, absl::Seconds(10)); }, 3,
+                                seconds, 10);
+  if (!loop.status.ok()) {
+    r.error = loop.status.ToString();
+    return r;
   }
-  std::vector<double> latencies_us;
-  const double start = NowSeconds();
-  double elapsed = 0;
-  size_t iterations = 0;
-  while ((elapsed < seconds || iterations < 10) && iterations < 20000) {
-    const double t0 = NowSeconds();
-    absl::Status s = node.transport->Run(ops, absl::Seconds(10));
-    const double t1 = NowSeconds();
-    if (!s.ok()) {
-      r.error = s.ToString();
-      return r;
-    }
-    latencies_us.push_back((t1 - t0) * 1e6);
-    ++iterations;
-    elapsed = t1 - start;
-  }
-  r.gbps = static_cast<double>(iterations * c.batch * c.block_bytes) / elapsed / 1e9;
-  r.p50_us = Median(latencies_us);
-  r.p99_us = Percentile(latencies_us, 0.99);
+  r.gbps = static_cast<double>(loop.iterations * c.batch * c.block_bytes) / loop.elapsed_s / 1e9;
+  r.p50_us = Median(loop.latencies_us);
+  r.p99_us = Percentile(loop.latencies_us, 0.99);
   r.ok = true;
   return r;
 }
