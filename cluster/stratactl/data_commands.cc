@@ -54,7 +54,9 @@ int Info(const Globals& g) {
                {"tiers", TiersJson(info->tiers())},
                {"max_batch", info->max_batch()},
                {"max_payload_bytes", info->max_payload_bytes()},
-               {"uptime_ms", info->uptime_ms()}});
+               {"uptime_ms", info->uptime_ms()},
+               {"data_plane", info->data_plane()},
+               {"data_plane_detail", info->data_plane_detail()}});
     return kExitOk;
   }
   std::cout << "node " << info->node_id() << " (strata " << info->version() << ") at "
@@ -62,6 +64,7 @@ int Info(const Globals& g) {
   PrintTiersText(info->tiers());
   std::cout << "  limits: batch " << info->max_batch() << ", payload "
             << FormatSize(info->max_payload_bytes()) << "\n";
+  std::cout << "  data plane: " << info->data_plane_detail() << "\n";
   return kExitOk;
 }
 
@@ -89,7 +92,15 @@ int Stats(const Globals& g) {
                {"checksum_failures", s->checksum_failures()},
                {"removes", s->removes()},
                {"rejected_requests", s->rejected_requests()},
-               {"no_space", s->no_space()}});
+               {"no_space", s->no_space()},
+               {"data_plane",
+                {{"sessions", s->dp_sessions()},
+                 {"regions", s->dp_regions()},
+                 {"pinned_blocks", s->dp_pinned_blocks()},
+                 {"get_bytes", s->dp_get_bytes()},
+                 {"put_bytes", s->dp_put_bytes()},
+                 {"failed_batches", s->dp_failed_batches()},
+                 {"sessions_dropped", s->dp_sessions_dropped()}}}});
     return kExitOk;
   }
   PrintTiersText(s->tiers());
@@ -97,6 +108,10 @@ int Stats(const Globals& g) {
             << ", demotions " << s->demotions() << ", promotions " << s->promotions()
             << ", evictions " << s->evictions() << ", checksum failures " << s->checksum_failures()
             << ", rejected " << s->rejected_requests() << "\n";
+  std::cout << "  data plane: " << s->dp_sessions() << " sessions, " << s->dp_regions()
+            << " regions, " << s->dp_pinned_blocks() << " pinned, "
+            << FormatSize(s->dp_get_bytes()) << " out, " << FormatSize(s->dp_put_bytes())
+            << " in, " << s->dp_failed_batches() << " failed batches\n";
   return kExitOk;
 }
 

@@ -137,6 +137,17 @@ TEST_F(StratactlTest, InfoAndDemoMultiturnReuseTheSharedPrefix) {
   auto info = Ctl({"--json", "info"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
   EXPECT_EQ(json::parse(info.out)["listen"], node_->address());
+  EXPECT_EQ(json::parse(info.out)["data_plane"], true);
+  EXPECT_EQ(json::parse(info.out)["data_plane_detail"].get<std::string>().rfind("ucx tcp", 0), 0u);
+  // A quick zero-copy load: every block read back exact over UCX, stats count its bytes.
+  auto bench = Ctl({"--json", "bench", "--path", "ucx", "--blocks", "16", "--block-bytes",
+                    "64KiB", "--batch", "4"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_EQ(json::parse(bench.out)["path"], "ucx");
+  EXPECT_EQ(json::parse(bench.out)["exact_hits"], 16);
+  auto stats = Ctl({"--json", "stats"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_GE(json::parse(stats.out)["data_plane"]["get_bytes"].get<uint64_t>(), 16u * 65536);
   auto demo = Ctl({"--json", "demo", "multiturn", "--conversations", "2", "--turns", "3"});
   ASSERT_EQ(demo.exit_code, 0) << demo.err;
   json j = json::parse(demo.out);
