@@ -84,6 +84,11 @@ struct UcxTransportOptions {
   // that dies while this process is in the middle of a cma copy from or to it aborts this process
   // (UCX treats that cma error as fatal on endpoints without error handling).
   bool allow_endpoints_without_peer_error_handling = false;
+  // Consecutive ops of a batch that continue each other on both sides are joined into ops of at
+  // most this many bytes before posting (MergeAdjacentOps); 0 turns merging off. Joining small
+  // blocks saves a request and, over active messages, a rendezvous and an acknowledgement each;
+  // joining large ones costs pipelining between them.
+  uint64_t merge_max_bytes = 1 << 20;
   // Name for UCX logs.
   std::string name = "strata";
 };

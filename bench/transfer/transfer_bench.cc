@@ -64,6 +64,7 @@ struct Flags {
   std::string progress = "event";       // event | busy: the node's progress thread
   std::string peer_progress = "event";  // event | busy: the client peer's
   double seconds_per_case = 0.5;
+  std::optional<uint64_t> merge_max;  // UcxTransportOptions::merge_max_bytes of the node side
 };
 
 std::string UcxTls(const std::string& tls) { return tls == "tcp" ? "tcp" : "sm"; }
@@ -352,8 +353,11 @@ struct Node {
 };
 
 std::optional<Node> MakeNode(const Peer& peer, const std::string& tls, const std::string& protocol,
-                             const std::string& progress, std::string* error) {
-  auto transport = UcxTransport::Create(Options(tls, protocol, progress));
+                             const std::string& progress, std::optional<uint64_t> merge_max,
+                             std::string* error) {
+  UcxTransportOptions options = Options(tls, protocol, progress);
+  if (merge_max) options.merge_max_bytes = *merge_max;
+  auto transport = UcxTransport::Create(options);
   if (!transport.ok()) {
     *error = transport.status().ToString();
     return std::nullopt;
@@ -464,7 +468,7 @@ void Usage() {
       "                             [--path transport|ucx|grpc]\n"
       "                             [--tls shm|tcp] [--op get|put] [--protocol auto|rma|am]\n"
       "                             [--progress event|busy] [--peer-progress event|busy]\n"
-      "                             [--seconds S] [--no-perftest]\n"
+      "                             [--seconds S] [--no-perftest] [--merge-max BYTES]\n"
       "Without case flags, sweeps block {64KiB,256KiB,1MiB,4MiB} x batch {1,16,64} x tls\n"
       "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
       "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
@@ -505,6 +509,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->progress = v;
     } else if (a == "--peer-progress" && value(&v) && (v == "event" || v == "busy")) {
       flags->peer_progress = v;
+    } else if (a == "--merge-max" && value(&v) && absl::SimpleAtoi(v, &n)) {
+      flags->merge_max = n;
     } else if (a == "--seconds" && value(&v) && absl::SimpleAtod(v, &flags->seconds_per_case) &&
                flags->seconds_per_case > 0 && flags->seconds_per_case <= 30) {
     } else {
@@ -579,7 +585,8 @@ int RunTransferBench(int argc, char** argv) {
       auto it = nodes.find(c.protocol);
       if (it == nodes.end()) {
         std::string error;
-        std::optional<Node> node = MakeNode(*peer, tls, c.protocol, flags.progress, &error);
+        std::optional<Node> node = MakeNode(*peer, tls, c.protocol, flags.progress, flags.merge_max,
+                                            &error);
         if (!node) {
           r.c = c;
           r.error = error;

@@ -162,7 +162,8 @@ void UcxTransport::State::PostBatch(std::vector<TransferOp> ops, absl::Time dead
     completions.emplace_back(std::move(done), std::move(valid));
     return;
   }
-  ops = MergeAdjacentOps(std::move(ops));  // validated op by op; a merged op stays in its regions
+  // Validated op by op above; a merged op stays inside its regions.
+  if (options.merge_max_bytes > 0) ops = MergeAdjacentOps(std::move(ops), options.merge_max_bytes);
   auto owned = std::make_unique<BatchState>();
   BatchState* batch = owned.get();
   batch->state = this;
