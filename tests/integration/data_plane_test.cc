@@ -409,6 +409,78 @@ TEST(DataPlaneFaults, IntermittentFaultsAreRetriedAndNeverCorrupt) {
   node->Stop(SIGTERM);
 }
 
+// Several threads share one client while the node's staging area holds less than one batch:
+// calls take turns on the staging pages (in rounds) and every block still arrives exact.
+TEST(DataPlaneConcurrency, ThreadsShareAClientThroughAStagingAreaSmallerThanABatch) {
+  const std::string dir = testing::FreshDir("dp-concurrent");
+  const std::string config = WriteConfig(dir, "data_plane:\n  staging_bytes: 2MiB\n");
+  auto node = StartNode(dir, {"--dram", "4MiB", "--ssd-dir", dir + "/ssd", "--ssd", "64MiB",
+                              "--max-payload", "1MiB", "--config", config});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node, Path::kUcx);
+  ASSERT_NE(client, nullptr);
+  constexpr int kThreads = 4;
+  constexpr size_t kBlocks = 12;
+  constexpr size_t kBlockBytes = 256 << 10;  // 3 MiB a batch, more than the 2 MiB of staging
+  std::vector<std::string> src(kThreads), dst(kThreads);
+  std::vector<std::unique_ptr<RegisteredBuffer>> sbuf(kThreads), dbuf(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    std::mt19937_64 rng(100 + t);
+    src[t].resize(kBlocks * kBlockBytes);
+    dst[t].resize(kBlocks * kBlockBytes);
+    Fill(rng, src[t]);
+    auto s = client->RegisterBuffer(src[t].data(), src[t].size());
+    auto d = client->RegisterBuffer(dst[t].data(), dst[t].size());
+    ASSERT_TRUE(s.ok() && d.ok());
+    sbuf[t] = *std::move(s);
+    dbuf[t] = *std::move(d);
+  }
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::string> keys;
+      std::vector<uint64_t> offsets, sizes;
+      std::vector<PutFromBlock> blocks;
+      for (size_t i = 0; i < kBlocks; ++i) {
+        keys.push_back("t" + std::to_string(t) + "-" + std::to_string(i));
+        offsets.push_back(i * kBlockBytes);
+        sizes.push_back(kBlockBytes);
+      }
+      for (size_t i = 0; i < kBlocks; ++i) blocks.push_back({keys[i], "", {}, offsets[i], sizes[i]});
+      for (int round = 0; round < 4; ++round) {
+        auto put = client->PutFrom("dp/conc", *sbuf[t], blocks);
+        if (!put.ok()) {
+          failures[t] = put.status().ToString();
+          return;
+        }
+        for (const absl::Status& st : *put) {
+          if (!st.ok()) failures[t] = st.ToString();
+        }
+        std::fill(dst[t].begin(), dst[t].end(), '\0');
+        auto got = client->GetInto("dp/conc", keys, *dbuf[t], offsets, sizes);
+        if (!got.ok()) {
+          failures[t] = got.status().ToString();
+          return;
+        }
+        for (const GetIntoResult& r : *got) {
+          if (!r.status.ok()) failures[t] = r.status.ToString();
+        }
+        if (dst[t] != src[t]) failures[t] = "bytes differ in round " + std::to_string(round);
+        if (!failures[t].empty()) return;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], "") << "thread " << t;
+  auto stats = client->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->hits_by_tier().at("ssd"), 0u) << "4 MiB of DRAM must send some through staging";
+  EXPECT_EQ(stats->dp_pinned_blocks(), 0u);
+  EXPECT_EQ(client->data_path_counters().fallbacks, 0u);
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
 // A client killed while it moves blocks: the node keeps serving others and frees the session,
 // its regions and every pin.
 TEST(DataPlaneProcesses, KilledClientLeavesNodeServingWithResourcesFreed) {
