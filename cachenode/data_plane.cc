@@ -41,8 +41,7 @@ DataPlane::DataPlane(const DataPlaneOptions& options, TieredStore* store, const 
 
 absl::StatusOr<std::unique_ptr<DataPlane>> DataPlane::Start(const DataPlaneOptions& options,
                                                             TieredStore* store,
-                                                            const DramRegion& pool,
-                                                            bool loopback) {
+                                                            const DramRegion& pool, bool loopback) {
   if (options.tls != "tcp" && options.tls != "shm") {
     return absl::InvalidArgumentError(
         absl::StrCat("data_plane.tls: \"", options.tls, "\" (want tcp or shm)"));
@@ -367,9 +366,9 @@ absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoRe
       LayoutToProto(layout, out->mutable_layout());
       out->set_tier(tier);
       if (bytes.size() > item.capacity()) {
-        results[next] = absl::OutOfRangeError(absl::StrCat(
-            "block is ", bytes.size(), " bytes, capacity ", item.capacity(), " at offset ",
-            item.offset()));
+        results[next] =
+            absl::OutOfRangeError(absl::StrCat("block is ", bytes.size(), " bytes, capacity ",
+                                               item.capacity(), " at offset ", item.offset()));
         if (pin.ok()) store_->Unpin(*pin);
         continue;
       }

@@ -62,9 +62,9 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* c
   return Serve(core_, ctx, [&] { return core_->Hello(*request, response); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(
-    grpc::CallbackServerContext* ctx, const v1::RegisterRegionRequest* request,
-    v1::RegisterRegionResponse* response) {
+grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(grpc::CallbackServerContext* ctx,
+                                                           const v1::RegisterRegionRequest* request,
+                                                           v1::RegisterRegionResponse* response) {
   return Serve(core_, ctx, [&] { return core_->RegisterRegion(*request, response); });
 }
 

@@ -157,9 +157,8 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
 
 absl::Status NodeCore::RequireDataPlane() const {
   if (data_plane_ != nullptr) return absl::OkStatus();
-  return absl::UnimplementedError(
-      absl::StrCat("this node runs without a data plane (", AsAbsl(data_plane_detail_),
-                   "): use Get and Put"));
+  return absl::UnimplementedError(absl::StrCat("this node runs without a data plane (",
+                                               AsAbsl(data_plane_detail_), "): use Get and Put"));
 }
 
 absl::Status NodeCore::Hello(const v1::HelloRequest& request, v1::HelloResponse* response) {
@@ -211,9 +210,8 @@ absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromRes
     STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
     for (int i = 0; i < request.items_size(); ++i) {
       const v1::PutFromItem& item = request.items(i);
-      STRATA_RETURN_IF_ERROR(
-          ValidateBlock(i, item.key(), item.parent(), item.layout(), item.size(), "size",
-                        &layouts[i]));
+      STRATA_RETURN_IF_ERROR(ValidateBlock(i, item.key(), item.parent(), item.layout(), item.size(),
+                                           "size", &layouts[i]));
     }
     return absl::OkStatus();
   }();

@@ -115,8 +115,7 @@ absl::Status NodeOptions::Validate() const {
   }
   {
     const transfer::FaultPolicy& f = data_plane.fault;
-    if (f.fail_probability + f.drop_probability + f.delay_probability +
-            f.disconnect_probability >
+    if (f.fail_probability + f.drop_probability + f.delay_probability + f.disconnect_probability >
         1.0) {
       return absl::InvalidArgumentError("data_plane.fault: probabilities add up to more than 1");
     }

@@ -15,8 +15,9 @@
 namespace strata {
 
 struct TierOptions {
-  // Eviction policy by name (storage/eviction_policy.h); the default is the recommended prefix-aware policy (docs/prefix.md:
-  // it matches or beats LRU at every capacity measured on the Mooncake trace).
+  // Eviction policy by name (storage/eviction_policy.h); the default is the recommended
+  // prefix-aware policy (docs/prefix.md: it matches or beats LRU at every capacity measured on the
+  // Mooncake trace).
   std::string policy = "prefix-aware";
   // Codec blocks are stored with in this tier (kernels/codec.h); must be lossless.
   std::string codec = "raw";

@@ -42,7 +42,6 @@ bool IsLoopback(const std::string& address) {
 
 }  // namespace
 
-
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
   if (IsLoopback(options.address)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);

@@ -170,8 +170,8 @@ class Client {
   absl::Status CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
                             absl::Span<const PutFromBlock> blocks) const;
   template <typename Result, typename Ucx, typename Grpc>
-  absl::StatusOr<std::vector<Result>> Batched(size_t items, const RegisteredBuffer& buffer,
-                                              Ucx ucx, Grpc grpc);
+  absl::StatusOr<std::vector<Result>> Batched(size_t items, const RegisteredBuffer& buffer, Ucx ucx,
+                                              Grpc grpc);
   template <typename Result, typename Attempt>
   absl::StatusOr<std::vector<Result>> OnSession(const RegisteredBuffer& buffer, Attempt attempt);
   // One batch (at most max_batch keys) over UCX; UNAVAILABLE after ucx_attempts failures.

@@ -16,8 +16,7 @@ namespace {
 
 // Node answers that mean "the session or its transfers failed": open a new session and retry.
 bool Retryable(const absl::Status& st) {
-  return absl::IsUnavailable(st) || absl::IsFailedPrecondition(st) ||
-         absl::IsDeadlineExceeded(st);
+  return absl::IsUnavailable(st) || absl::IsFailedPrecondition(st) || absl::IsDeadlineExceeded(st);
 }
 
 // Codes a call carries when every key failed the same way (node_core.h): answered per key.
@@ -79,8 +78,8 @@ absl::Status Client::CheckGetInto(std::string_view ns, absl::Span<const std::str
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   if (offsets.size() != keys.size() || capacities.size() != keys.size()) {
     return absl::InvalidArgumentError(absl::StrCat("offsets/capacities: ", offsets.size(), "/",
-                                                   capacities.size(), " entries for ",
-                                                   keys.size(), " keys"));
+                                                   capacities.size(), " entries for ", keys.size(),
+                                                   " keys"));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
     if (capacities[i] == 0 || offsets[i] > buffer.size() ||
@@ -101,12 +100,13 @@ absl::Status Client::CheckPutFrom(std::string_view ns, const RegisteredBuffer& b
     const PutFromBlock& b = blocks[i];
     const std::string field = absl::StrCat("items[", i, "]");
     STRATA_RETURN_IF_ERROR(ValidateKey(b.key, limits_, field + ".key"));
-    if (!b.parent.empty()) STRATA_RETURN_IF_ERROR(ValidateKey(b.parent, limits_, field + ".parent"));
+    if (!b.parent.empty())
+      STRATA_RETURN_IF_ERROR(ValidateKey(b.parent, limits_, field + ".parent"));
     STRATA_RETURN_IF_ERROR(ValidatePayloadSize(b.size, limits_, field + ".size"));
     if (b.offset > buffer.size() || b.size > buffer.size() - b.offset) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".offset: [", b.offset, ", +", b.size,
-                       ") is outside the registered buffer of ", buffer.size(), " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ".offset: [", b.offset, ", +", b.size,
+                                                     ") is outside the registered buffer of ",
+                                                     buffer.size(), " bytes"));
     }
     STRATA_RETURN_IF_ERROR(b.layout.Validate(b.size, field + ".layout"));
   }
@@ -186,42 +186,43 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
 absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
     std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
     absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
-  return OnSession<GetIntoResult>(buffer, [&](const DataSession::Ticket& ticket)
-                                              -> absl::StatusOr<std::vector<GetIntoResult>> {
-    v1::GetIntoRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    request.set_session_id(ticket.session);
-    request.set_region_id(ticket.region);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      v1::GetIntoItem* item = request.add_items();
-      item->set_key(keys[i]);
-      item->set_offset(offsets[i]);
-      item->set_capacity(capacities[i]);
-    }
-    v1::GetIntoResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    absl::Status st = FromGrpc(stubs_->cache->GetInto(&ctx, request, &response));
-    if (!st.ok()) {
-      if (Retryable(st) || !PerKey(st)) return st;
-      // Every key failed the same way; the node sends no body with an error status.
-      return std::vector<GetIntoResult>(keys.size(), GetIntoResult{st, 0, {}, ""});
-    }
-    if (static_cast<size_t>(response.items_size()) != keys.size()) {
-      return absl::InternalError("GetInto: the node answered a different number of keys");
-    }
-    std::vector<GetIntoResult> results;
-    for (const v1::GetIntoResult& item : response.items()) {
-      GetIntoResult r;
-      r.status = KeyResultToStatus(item.result());
-      if (absl::IsUnavailable(r.status)) return r.status;  // a transfer failed: retry the batch
-      r.size = item.size();
-      if (auto layout = LayoutFromProto(item.layout(), "layout"); layout.ok()) r.layout = *layout;
-      r.tier = item.tier();
-      results.push_back(std::move(r));
-    }
-    return results;
-  });
+  return OnSession<GetIntoResult>(
+      buffer, [&](const DataSession::Ticket& ticket) -> absl::StatusOr<std::vector<GetIntoResult>> {
+        v1::GetIntoRequest request;
+        request.set_namespace_(ns.data(), ns.size());
+        request.set_session_id(ticket.session);
+        request.set_region_id(ticket.region);
+        for (size_t i = 0; i < keys.size(); ++i) {
+          v1::GetIntoItem* item = request.add_items();
+          item->set_key(keys[i]);
+          item->set_offset(offsets[i]);
+          item->set_capacity(capacities[i]);
+        }
+        v1::GetIntoResponse response;
+        grpc::ClientContext ctx;
+        Prepare(&ctx, options_);
+        absl::Status st = FromGrpc(stubs_->cache->GetInto(&ctx, request, &response));
+        if (!st.ok()) {
+          if (Retryable(st) || !PerKey(st)) return st;
+          // Every key failed the same way; the node sends no body with an error status.
+          return std::vector<GetIntoResult>(keys.size(), GetIntoResult{st, 0, {}, ""});
+        }
+        if (static_cast<size_t>(response.items_size()) != keys.size()) {
+          return absl::InternalError("GetInto: the node answered a different number of keys");
+        }
+        std::vector<GetIntoResult> results;
+        for (const v1::GetIntoResult& item : response.items()) {
+          GetIntoResult r;
+          r.status = KeyResultToStatus(item.result());
+          if (absl::IsUnavailable(r.status)) return r.status;  // a transfer failed: retry the batch
+          r.size = item.size();
+          if (auto layout = LayoutFromProto(item.layout(), "layout"); layout.ok())
+            r.layout = *layout;
+          r.tier = item.tier();
+          results.push_back(std::move(r));
+        }
+        return results;
+      });
 }
 
 absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoGrpc(
@@ -267,40 +268,40 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromUcx(
   for (const PutFromBlock& b : blocks) {
     checksums.push_back(BlockChecksum(buffer.data() + b.offset, b.size));
   }
-  return OnSession<absl::Status>(buffer, [&](const DataSession::Ticket& ticket)
-                                             -> absl::StatusOr<std::vector<absl::Status>> {
-    v1::PutFromRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    request.set_session_id(ticket.session);
-    request.set_region_id(ticket.region);
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      const PutFromBlock& b = blocks[i];
-      v1::PutFromItem* item = request.add_items();
-      item->set_key(b.key.data(), b.key.size());
-      item->set_parent(b.parent.data(), b.parent.size());
-      LayoutToProto(b.layout, item->mutable_layout());
-      item->set_offset(b.offset);
-      item->set_size(b.size);
-      item->set_checksum(checksums[i]);
-    }
-    v1::PutFromResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    absl::Status st = FromGrpc(stubs_->cache->PutFrom(&ctx, request, &response));
-    if (!st.ok()) {
-      if (Retryable(st) || !PerKey(st)) return st;
-      return std::vector<absl::Status>(blocks.size(), st);
-    }
-    if (static_cast<size_t>(response.results_size()) != blocks.size()) {
-      return absl::InternalError("PutFrom: the node answered a different number of keys");
-    }
-    std::vector<absl::Status> results;
-    for (const v1::KeyResult& r : response.results()) {
-      results.push_back(KeyResultToStatus(r));
-      if (absl::IsUnavailable(results.back())) return results.back();  // retry the batch
-    }
-    return results;
-  });
+  return OnSession<absl::Status>(
+      buffer, [&](const DataSession::Ticket& ticket) -> absl::StatusOr<std::vector<absl::Status>> {
+        v1::PutFromRequest request;
+        request.set_namespace_(ns.data(), ns.size());
+        request.set_session_id(ticket.session);
+        request.set_region_id(ticket.region);
+        for (size_t i = 0; i < blocks.size(); ++i) {
+          const PutFromBlock& b = blocks[i];
+          v1::PutFromItem* item = request.add_items();
+          item->set_key(b.key.data(), b.key.size());
+          item->set_parent(b.parent.data(), b.parent.size());
+          LayoutToProto(b.layout, item->mutable_layout());
+          item->set_offset(b.offset);
+          item->set_size(b.size);
+          item->set_checksum(checksums[i]);
+        }
+        v1::PutFromResponse response;
+        grpc::ClientContext ctx;
+        Prepare(&ctx, options_);
+        absl::Status st = FromGrpc(stubs_->cache->PutFrom(&ctx, request, &response));
+        if (!st.ok()) {
+          if (Retryable(st) || !PerKey(st)) return st;
+          return std::vector<absl::Status>(blocks.size(), st);
+        }
+        if (static_cast<size_t>(response.results_size()) != blocks.size()) {
+          return absl::InternalError("PutFrom: the node answered a different number of keys");
+        }
+        std::vector<absl::Status> results;
+        for (const v1::KeyResult& r : response.results()) {
+          results.push_back(KeyResultToStatus(r));
+          if (absl::IsUnavailable(results.back())) return results.back();  // retry the batch
+        }
+        return results;
+      });
 }
 
 absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(
@@ -308,8 +309,8 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(
   std::vector<PutBlock> puts;
   puts.reserve(blocks.size());
   for (const PutFromBlock& b : blocks) {
-    puts.push_back(PutBlock{b.key, b.parent, b.layout,
-                            std::string_view(buffer.data() + b.offset, b.size)});
+    puts.push_back(
+        PutBlock{b.key, b.parent, b.layout, std::string_view(buffer.data() + b.offset, b.size)});
   }
   grpc_calls_.fetch_add(1);
   return Put(ns, puts);
@@ -318,15 +319,13 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(
 std::future<absl::StatusOr<std::vector<GetIntoResult>>> Client::GetIntoAsync(
     std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
     absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
-  return std::async(std::launch::async, [=, this, &buffer] {
-    return GetInto(ns, keys, buffer, offsets, capacities);
-  });
+  return std::async(std::launch::async,
+                    [=, this, &buffer] { return GetInto(ns, keys, buffer, offsets, capacities); });
 }
 
 std::future<absl::StatusOr<std::vector<absl::Status>>> Client::PutFromAsync(
     std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
-  return std::async(std::launch::async,
-                    [=, this, &buffer] { return PutFrom(ns, buffer, blocks); });
+  return std::async(std::launch::async, [=, this, &buffer] { return PutFrom(ns, buffer, blocks); });
 }
 
 }  // namespace strata

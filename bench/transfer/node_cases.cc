@@ -38,12 +38,21 @@ class NodeChild {
     std::filesystem::create_directories(node->dir_);
     const std::string config = node->dir_ + "/node.yaml";
     std::ofstream(config) << "data_plane:\n  tls: " << tls << "\n  staging_bytes: 288MiB\n";
-    const std::string exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() /
-                            "strata-node";
-    std::vector<std::string> args = {exe,           "--listen", "127.0.0.1:0", "--port-file",
-                                     node->dir_ + "/port", "--metrics-listen", "off",
-                                     "--dram",      "640MiB",   "--ssd",       "0",
-                                     "--config",    config};
+    const std::string exe =
+        std::filesystem::read_symlink("/proc/self/exe").parent_path() / "strata-node";
+    std::vector<std::string> args = {exe,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     node->dir_ + "/port",
+                                     "--metrics-listen",
+                                     "off",
+                                     "--dram",
+                                     "640MiB",
+                                     "--ssd",
+                                     "0",
+                                     "--config",
+                                     config};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -51,8 +60,7 @@ class NodeChild {
     posix_spawn_file_actions_init(&actions);
     const std::string log = node->dir_ + "/node.log";
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     const int rc = posix_spawn(&node->pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {

@@ -399,8 +399,8 @@ Result RunCase(Node& node, const Case& c, double seconds) {
     ops.push_back(op);
   }
   // Three warm-up batches: connection wireup, registration caches.
-  TimedLoop loop = RunTimedLoop([&] { return node.transport->Run(ops, absl::Seconds(10)); }, 3,
-                                seconds, 10);
+  TimedLoop loop =
+      RunTimedLoop([&] { return node.transport->Run(ops, absl::Seconds(10)); }, 3, seconds, 10);
   if (!loop.status.ok()) {
     r.error = loop.status.ToString();
     return r;
@@ -421,8 +421,8 @@ void PrintJson(const std::vector<Result>& results) {
     std::printf(
         "%s\n  {\"path\": \"%s\", \"tls\": \"%s\", \"block_bytes\": %zu, \"batch\": %zu, "
         "\"op\": \"%s\", \"protocol\": \"%s\", ",
-        i == 0 ? "" : ",", r.c.path.c_str(), r.c.tls.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(),
-        r.chosen.c_str());
+        i == 0 ? "" : ",", r.c.path.c_str(), r.c.tls.c_str(), r.c.block_bytes, r.c.batch,
+        r.c.op.c_str(), r.chosen.c_str());
     if (r.ok) {
       std::printf("\"gbps\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f, ", r.gbps, r.p50_us,
                   r.p99_us);
@@ -447,15 +447,13 @@ void PrintTable(const std::vector<Result>& results) {
   for (const Result& r : results) {
     if (!r.ok) {
       std::printf("%-9s %-4s %-5s %9zu %5zu %4s  error: %s\n", r.c.path.c_str(), r.c.tls.c_str(),
-                  r.chosen.c_str(),
-                  r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.error.c_str());
+                  r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.error.c_str());
       continue;
     }
     std::printf(
         "%-9s %-4s %-5s %9zu %5zu %4s %8.2f %9.1f %9.1f %8.2f %9s %7.2f %7s\n", r.c.path.c_str(),
-        r.c.tls.c_str(),
-        r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps, r.p50_us, r.p99_us,
-        r.memcpy_gbps,
+        r.c.tls.c_str(), r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps,
+        r.p50_us, r.p99_us, r.memcpy_gbps,
         r.perftest_gbps ? std::to_string(*r.perftest_gbps).substr(0, 6).c_str() : "-",
         r.gbps / r.memcpy_gbps,
         r.perftest_gbps ? std::to_string(r.gbps / *r.perftest_gbps).substr(0, 5).c_str() : "-");
@@ -473,7 +471,8 @@ void Usage() {
       "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
       "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
       "the client's buffer. path transport: the Transport between two processes, no node;\n"
-      "ucx: a strata-node process and the client's GetInto/PutFrom; grpc: the same node, Get/Put.\n");
+      "ucx: a strata-node process and the client's GetInto/PutFrom; grpc: the same node, "
+      "Get/Put.\n");
 }
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -585,8 +584,8 @@ int RunTransferBench(int argc, char** argv) {
       auto it = nodes.find(c.protocol);
       if (it == nodes.end()) {
         std::string error;
-        std::optional<Node> node = MakeNode(*peer, tls, c.protocol, flags.progress, flags.merge_max,
-                                            &error);
+        std::optional<Node> node =
+            MakeNode(*peer, tls, c.protocol, flags.progress, flags.merge_max, &error);
         if (!node) {
           r.c = c;
           r.error = error;

@@ -109,9 +109,9 @@ int Stats(const Globals& g) {
             << ", evictions " << s->evictions() << ", checksum failures " << s->checksum_failures()
             << ", rejected " << s->rejected_requests() << "\n";
   std::cout << "  data plane: " << s->dp_sessions() << " sessions, " << s->dp_regions()
-            << " regions, " << s->dp_pinned_blocks() << " pinned, "
-            << FormatSize(s->dp_get_bytes()) << " out, " << FormatSize(s->dp_put_bytes())
-            << " in, " << s->dp_failed_batches() << " failed batches\n";
+            << " regions, " << s->dp_pinned_blocks() << " pinned, " << FormatSize(s->dp_get_bytes())
+            << " out, " << FormatSize(s->dp_put_bytes()) << " in, " << s->dp_failed_batches()
+            << " failed batches\n";
   return kExitOk;
 }
 
@@ -397,7 +397,8 @@ void AddDataCommands(CLI::App& app, Globals& g, DataArgs& a, std::function<int()
   bench->add_option("--blocks", a.bench.blocks);
   bench->add_option("--block-bytes", a.bench.block_bytes);
   bench->add_option("--batch", a.bench.batch);
-  bench->add_option("--path", a.bench.path, "bytes (Put/Get, default), ucx or auto (PutFrom/GetInto)");
+  bench->add_option("--path", a.bench.path,
+                    "bytes (Put/Get, default), ucx or auto (PutFrom/GetInto)");
   bench->add_option("--rounds", a.bench.rounds, "times to run the Get phase (default 1)");
   bench->callback([&g, &a, run] { *run = [&g, &a] { return Bench(g, a.bench); }; });
 }

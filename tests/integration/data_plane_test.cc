@@ -24,8 +24,8 @@ namespace {
 using testing::NodeProcess;
 using Path = ClientOptions::DataPath;
 
-std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
-                                       const std::vector<std::string>& args, int port = 0) {
+std::unique_ptr<NodeProcess> StartNode(const std::string& dir, const std::vector<std::string>& args,
+                                       int port = 0) {
   std::string error;
   auto node = NodeProcess::Start(dir, args, &error, port);
   EXPECT_NE(node, nullptr) << error;
@@ -306,9 +306,10 @@ class DataPlaneFaultTest : public ::testing::TestWithParam<FaultCase> {};
 // auto client falls back to gRPC bytes and gets the right ones.
 TEST_P(DataPlaneFaultTest, FaultsGiveUnavailableOrFallbackNeverWrongBytes) {
   const std::string dir = testing::FreshDir("dp-fault-" + GetParam().name);
-  const std::string config = WriteConfig(dir, "data_plane:\n  transfer_timeout_ms: 400\n"
-                                              "  fault:\n" +
-                                                  GetParam().yaml);
+  const std::string config = WriteConfig(dir,
+                                         "data_plane:\n  transfer_timeout_ms: 400\n"
+                                         "  fault:\n" +
+                                             GetParam().yaml);
   auto node = StartNode(dir, {"--dram", "32MiB", "--ssd", "0", "--config", config});
   ASSERT_NE(node, nullptr);
   std::mt19937_64 rng(5);
@@ -447,7 +448,8 @@ TEST(DataPlaneConcurrency, ThreadsShareAClientThroughAStagingAreaSmallerThanABat
         offsets.push_back(i * kBlockBytes);
         sizes.push_back(kBlockBytes);
       }
-      for (size_t i = 0; i < kBlocks; ++i) blocks.push_back({keys[i], "", {}, offsets[i], sizes[i]});
+      for (size_t i = 0; i < kBlocks; ++i)
+        blocks.push_back({keys[i], "", {}, offsets[i], sizes[i]});
       for (int round = 0; round < 4; ++round) {
         auto put = client->PutFrom("dp/conc", *sbuf[t], blocks);
         if (!put.ok()) {

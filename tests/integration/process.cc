@@ -100,9 +100,13 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
                                                 std::string* error, int port) {
   const std::string port_file = dir + "/port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {
-      BinDir() + "/strata-node", "--listen",   "127.0.0.1:" + std::to_string(port), "--port-file", port_file,
-      "--metrics-listen",        "127.0.0.1:0"};
+  std::vector<std::string> argv = {BinDir() + "/strata-node",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--port-file",
+                                   port_file,
+                                   "--metrics-listen",
+                                   "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto node = std::unique_ptr<NodeProcess>(new NodeProcess());
   node->pid_ = Spawn(argv, dir + "/node.out", dir + "/node.err");

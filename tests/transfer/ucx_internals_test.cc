@@ -2,8 +2,8 @@
 // reading of UCX's endpoint configuration that picks RMA or active messages.
 #include "gtest/gtest.h"
 #include "transfer/internal/ucx_lanes.h"
-#include "transfer/transport.h"
 #include "transfer/internal/ucx_status.h"
+#include "transfer/transport.h"
 
 namespace strata::transfer::internal {
 namespace {
@@ -15,13 +15,15 @@ TransferOp MakeOp(OpKind kind, uint64_t local, uint64_t remote, uint64_t length,
 
 TEST(MergeAdjacentOpsTest, JoinsRunsThatContinueOnBothSidesOnly) {
   std::vector<TransferOp> ops = {
-      MakeOp(OpKind::kPut, 0, 100, 10), MakeOp(OpKind::kPut, 10, 110, 5),   // joined
-      MakeOp(OpKind::kPut, 15, 200, 5),                                    // remote gap
-      MakeOp(OpKind::kPut, 20, 205, 5),                                    // joined to previous
-      MakeOp(OpKind::kGet, 25, 210, 5),                                    // other kind
-      MakeOp(OpKind::kGet, 30, 215, 5, /*region=*/2),                      // other region
-      MakeOp(OpKind::kGet, 35, 220, 5, /*region=*/2, /*generation=*/2),    // other generation
-      MakeOp(OpKind::kGet, 40, 225, 5, 2, 2), MakeOp(OpKind::kGet, 45, 230, 5, 2, 2)};
+      MakeOp(OpKind::kPut, 0, 100, 10),
+      MakeOp(OpKind::kPut, 10, 110, 5),                                  // joined
+      MakeOp(OpKind::kPut, 15, 200, 5),                                  // remote gap
+      MakeOp(OpKind::kPut, 20, 205, 5),                                  // joined to previous
+      MakeOp(OpKind::kGet, 25, 210, 5),                                  // other kind
+      MakeOp(OpKind::kGet, 30, 215, 5, /*region=*/2),                    // other region
+      MakeOp(OpKind::kGet, 35, 220, 5, /*region=*/2, /*generation=*/2),  // other generation
+      MakeOp(OpKind::kGet, 40, 225, 5, 2, 2),
+      MakeOp(OpKind::kGet, 45, 230, 5, 2, 2)};
   std::vector<TransferOp> merged = MergeAdjacentOps(ops);
   ASSERT_EQ(merged.size(), 5u);
   EXPECT_EQ(merged[0].length, 15u);
