@@ -372,7 +372,10 @@ absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoRe
         if (pin.ok()) store_->Unpin(*pin);
         continue;
       }
-      if (bytes.empty()) continue;  // nothing to move
+      if (bytes.empty()) {  // nothing to move (Put refuses empty payloads; kept for safety)
+        if (pin.ok()) store_->Unpin(*pin);
+        continue;
+      }
       if (!pin.ok()) {
         absl::StatusOr<std::optional<Staged>> s = Stage(bytes.size(), ops.empty(), deadline);
         if (!s.ok()) {

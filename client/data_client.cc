@@ -126,7 +126,8 @@ absl::StatusOr<std::vector<Result>> Client::Batched(size_t items, const Register
     absl::StatusOr<std::vector<Result>> part = absl::UnavailableError("no data plane session");
     if (data_ && buffer.session_ != nullptr) {
       part = ucx(start, n);
-      if (!part.ok() && Retryable(part.status()) &&
+      // kAuto falls back when UCX keeps failing, or when the node (restarted) has no data plane.
+      if (!part.ok() && (Retryable(part.status()) || absl::IsUnimplemented(part.status())) &&
           options_.data_path == ClientOptions::DataPath::kAuto) {
         fallbacks_.fetch_add(1);
         part = grpc(start, n);

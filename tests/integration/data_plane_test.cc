@@ -596,5 +596,57 @@ TEST(DataPlaneProcesses, NodeRestartIsSurvivedByAConnectedClient) {
   EXPECT_EQ(node->Stop(SIGTERM), 0);
 }
 
+// The node comes back without a data plane: an auto client carries on as gRPC bytes, a UCX-only
+// client is told UNIMPLEMENTED.
+TEST(DataPlaneProcesses, NodeRestartedWithoutDataPlaneIsServedAsGrpcBytes) {
+  const std::string dir = testing::FreshDir("dp-off");
+  auto node = StartNode(dir, {"--dram", "16MiB", "--ssd", "0"});
+  ASSERT_NE(node, nullptr);
+  const int port = node->port();
+  auto autoc = ConnectTo(*node, Path::kAuto);
+  auto strict = ConnectTo(*node, Path::kUcx);
+  ASSERT_TRUE(autoc && strict);
+  std::string mem(1 << 20, '\0');
+  std::mt19937_64 rng(77);
+  Fill(rng, mem);
+  auto abuf = autoc->RegisterBuffer(mem.data(), mem.size());
+  auto sbuf = strict->RegisterBuffer(mem.data(), mem.size());
+  ASSERT_TRUE(abuf.ok() && sbuf.ok());
+  const std::vector<PutFromBlock> blocks = {{"a", "", {}, 0, 300'000}};
+  ASSERT_TRUE(autoc->PutFrom("dp/off", **abuf, blocks).ok());
+  ASSERT_EQ(autoc->data_path_counters().ucx_calls, 1u);
+
+  ASSERT_EQ(node->Stop(SIGKILL), 128 + SIGKILL);
+  node = StartNode(dir, {"--dram", "16MiB", "--ssd", "0", "--data-plane", "off"}, port);
+  ASSERT_NE(node, nullptr);
+  absl::StatusOr<std::vector<absl::Status>> put = absl::UnavailableError("not tried");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    put = autoc->PutFrom("dp/off", **abuf, blocks);
+    if (put.ok()) break;
+    ASSERT_TRUE(absl::IsUnavailable(put.status())) << put.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(put.ok()) << put.status();
+  ASSERT_TRUE((*put)[0].ok()) << (*put)[0];
+  const std::vector<std::string> keys = {"a"};
+  const std::vector<uint64_t> offsets = {400'000}, caps = {300'000};
+  auto got = autoc->GetInto("dp/off", keys, **abuf, offsets, caps);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE((*got)[0].status.ok());
+  EXPECT_EQ(std::memcmp(mem.data(), mem.data() + 400'000, 300'000), 0);
+  EXPECT_GE(autoc->data_path_counters().fallbacks, 2u);
+
+  absl::StatusOr<std::vector<GetIntoResult>> strict_got = absl::UnavailableError("not tried");
+  const auto strict_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < strict_deadline) {
+    strict_got = strict->GetInto("dp/off", keys, **sbuf, offsets, caps);
+    if (!absl::IsUnavailable(strict_got.status())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(absl::IsUnimplemented(strict_got.status())) << strict_got.status();
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace strata
