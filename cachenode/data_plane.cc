@@ -454,11 +454,12 @@ absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
       } else {
         put_bytes_.fetch_add(item.size());
         const std::string_view bytes(s.data, item.size());
-        if (BlockChecksum(bytes) != item.checksum()) {
+        const uint64_t checksum = BlockChecksum(bytes);
+        if (checksum != item.checksum()) {
           results[i] = absl::DataLossError(absl::StrCat(
               Item(i, "checksum"), ": the bytes read from the client do not match it; not stored"));
         } else {
-          results[i] = store_->Put(ns, item.key(), item.parent(), layouts[i], bytes);
+          results[i] = store_->Put(ns, item.key(), item.parent(), layouts[i], bytes, checksum);
         }
       }
       Unstage(s);

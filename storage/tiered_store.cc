@@ -365,12 +365,13 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
 }
 
 absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::string_view parent,
-                              const BlockLayout& layout, std::string_view payload) {
+                              const BlockLayout& layout, std::string_view payload,
+                              std::optional<uint64_t> checksum) {
   std::string id = MakeId(ns, key);
   BlockRecord record;
   record.parent = std::string(parent);
   record.layout = layout;
-  record.checksum = BlockChecksum(payload);
+  record.checksum = checksum.has_value() ? *checksum : BlockChecksum(payload);
   record.payload_bytes = payload.size();
   record.codec_id = 0;
   record.stored_bytes = payload.size();

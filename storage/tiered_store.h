@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,9 +129,11 @@ class TieredStore {
 
   // Stores a block. Re-putting identical content refreshes the block; different content
   // replaces it. REQUIRES: ns, key and layout already validated (common/validation.h).
-  // RESOURCE_EXHAUSTED when no tier can take it.
+  // RESOURCE_EXHAUSTED when no tier can take it. `checksum`, when given, is the payload's
+  // BlockChecksum as the caller just computed and verified it (saves hashing it again).
   absl::Status Put(std::string_view ns, std::string_view key, std::string_view parent,
-                   const BlockLayout& layout, std::string_view payload);
+                   const BlockLayout& layout, std::string_view payload,
+                   std::optional<uint64_t> checksum = std::nullopt);
 
   // Calls `sink` with the block and answers OK, or NOT_FOUND on a miss (including a block that
   // failed its checksum). UNAVAILABLE when a tier cannot be read right now.
