@@ -42,10 +42,6 @@ DataPlane::DataPlane(const DataPlaneOptions& options, TieredStore* store, const 
 absl::StatusOr<std::unique_ptr<DataPlane>> DataPlane::Start(const DataPlaneOptions& options,
                                                             TieredStore* store,
                                                             const DramRegion& pool, bool loopback) {
-  if (options.tls != "tcp" && options.tls != "shm") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data_plane.tls: \"", options.tls, "\" (want tcp or shm)"));
-  }
   std::unique_ptr<DataPlane> plane(new DataPlane(options, store, pool));
   STRATA_RETURN_IF_ERROR(plane->Init(loopback));
   return plane;
@@ -86,14 +82,10 @@ absl::Status DataPlane::Init(bool loopback) {
 DataPlane::~DataPlane() {
   std::vector<uint64_t> ids;
   {
+    // New Hellos are refused; calls in flight finish by their deadline, releasing their pins and
+    // staging pages.
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    for (const auto& [id, s] : sessions_) ids.push_back(id);
-  }
-  if (sweeper_.joinable()) sweeper_.join();
-  {
-    // Calls in flight finish by their deadline; their pins and staging go with them.
-    absl::MutexLock lock(&mu_);
     auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const auto& [id, s] : sessions_) {
         if (s.in_flight > 0) return false;
@@ -102,7 +94,9 @@ DataPlane::~DataPlane() {
     };
     mu_.AwaitWithTimeout(absl::Condition(&idle),
                          absl::Milliseconds(options_.transfer_timeout_ms) + absl::Seconds(1));
+    for (const auto& [id, s] : sessions_) ids.push_back(id);
   }
+  if (sweeper_.joinable()) sweeper_.join();
   for (uint64_t id : ids) Drop(id, /*counted=*/false);
   fault_.reset();
   ucx_.reset();  // fails what is left, unmaps the regions
@@ -169,8 +163,6 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
   {
     absl::MutexLock lock(&mu_);
     Session& s = sessions_[id];
-    s.id = id;
-    s.name = request.client_name();
     s.peer = peer;
     s.last_used = absl::Now();
   }
@@ -192,12 +184,8 @@ absl::Status DataPlane::RegisterRegion(const v1::RegisterRegionRequest& request,
   transfer::PeerHandle peer;
   {
     absl::MutexLock lock(&mu_);
-    auto it = sessions_.find(request.session_id());
-    if (it == sessions_.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
-    }
-    peer = it->second.peer;
+    STRATA_ASSIGN_OR_RETURN(Session * s, FindLocked(request.session_id()));
+    peer = s->peer;
   }
   transfer::RegionDescriptor d{request.base(), request.length(), request.packed_rkey()};
   auto handle = transport_->AddRemoteRegion(peer, d);
@@ -209,15 +197,10 @@ absl::Status DataPlane::RegisterRegion(const v1::RegisterRegionRequest& request,
     return handle.status();
   }
   absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(request.session_id());
-  if (it == sessions_.end()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
-  }
-  Session& s = it->second;
-  const uint64_t region_id = s.next_region++;
-  s.regions[region_id] = Region{*handle, request.length()};
-  s.last_used = absl::Now();
+  STRATA_ASSIGN_OR_RETURN(Session * s, FindLocked(request.session_id()));  // dropped meanwhile
+  const uint64_t region_id = s->next_region++;
+  s->regions[region_id] = Region{*handle, request.length()};
+  s->last_used = absl::Now();
   response->set_region_id(region_id);
   return absl::OkStatus();
 }
@@ -226,18 +209,14 @@ absl::Status DataPlane::DeregisterRegion(const v1::DeregisterRegionRequest& requ
   Region region;
   {
     absl::MutexLock lock(&mu_);
-    auto it = sessions_.find(request.session_id());
-    if (it == sessions_.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("unknown data-plane session ", request.session_id(), ": Hello again"));
-    }
-    auto r = it->second.regions.find(request.region_id());
-    if (r == it->second.regions.end()) {
+    STRATA_ASSIGN_OR_RETURN(Session * s, FindLocked(request.session_id()));
+    auto r = s->regions.find(request.region_id());
+    if (r == s->regions.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("region_id: ", request.region_id(), " is not registered"));
     }
     region = r->second;
-    it->second.regions.erase(r);
+    s->regions.erase(r);
   }
   // Ops already posted against it finish or fail by their deadline; no new op can name it.
   return transport_->RemoveRemoteRegion(region.handle);
@@ -248,28 +227,39 @@ absl::Status DataPlane::Goodbye(const v1::GoodbyeRequest& request) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<DataPlane::Region> DataPlane::Acquire(uint64_t session_id, uint64_t region_id) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<DataPlane::Session*> DataPlane::FindLocked(uint64_t session_id) {
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) {
     return absl::FailedPreconditionError(
         absl::StrCat("unknown data-plane session ", session_id, ": Hello again"));
   }
-  auto r = it->second.regions.find(region_id);
-  if (r == it->second.regions.end()) {
+  return &it->second;
+}
+
+template <typename Items, typename Length>
+absl::StatusOr<DataPlane::Region> DataPlane::Begin(uint64_t session_id, uint64_t region_id,
+                                                   const Items& items, Length length) {
+  absl::MutexLock lock(&mu_);
+  STRATA_ASSIGN_OR_RETURN(Session * s, FindLocked(session_id));
+  auto r = s->regions.find(region_id);
+  if (r == s->regions.end()) {
     return absl::InvalidArgumentError(absl::StrCat("region_id: ", region_id, " is not registered"));
   }
-  ++it->second.in_flight;
-  it->second.last_used = absl::Now();
+  for (int i = 0; i < items.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(transfer::CheckRange(items[i].offset(), length(items[i]),
+                                                r->second.length, Item(i, "offset")));
+  }
+  ++s->in_flight;
+  s->last_used = absl::Now();
   return r->second;
 }
 
 void DataPlane::Release(uint64_t session_id) {
   absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) return;
-  --it->second.in_flight;
-  it->second.last_used = absl::Now();
+  absl::StatusOr<Session*> s = FindLocked(session_id);
+  if (!s.ok()) return;  // dropped meanwhile
+  --(*s)->in_flight;
+  (*s)->last_used = absl::Now();
 }
 
 absl::StatusOr<std::optional<DataPlane::Staged>> DataPlane::Stage(uint64_t bytes, bool wait,
@@ -310,23 +300,55 @@ absl::Status DataPlane::Transfer(uint64_t session_id, std::vector<TransferOp> op
   return absl::UnavailableError(absl::StrCat("transfer failed: ", st.message()));
 }
 
-absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
-  STRATA_ASSIGN_OR_RETURN(Region region, Acquire(request.session_id(), request.region_id()));
-  const uint64_t session = request.session_id();
-  absl::Cleanup release = [&] { Release(session); };
-  for (int i = 0; i < request.items_size(); ++i) {
-    const v1::GetIntoItem& item = request.items(i);
-    STRATA_RETURN_IF_ERROR(
-        transfer::CheckRange(item.offset(), item.capacity(), region.length, Item(i, "offset")));
+absl::StatusOr<std::string_view> DataPlane::ReadForSend(const std::string& ns,
+                                                        const v1::GetIntoItem& item,
+                                                        v1::GetIntoResult* out,
+                                                        std::optional<BlockPin>* pin,
+                                                        std::string* copy) {
+  std::string_view bytes;
+  absl::StatusOr<BlockPin> pinned = store_->Pin(ns, item.key());
+  if (pinned.ok()) {
+    *pin = *pinned;
+    bytes = pinned->bytes;
+    LayoutToProto(pinned->record.layout, out->mutable_layout());
+    out->set_tier(std::string(pinned->tier));
+  } else if (absl::IsFailedPrecondition(pinned.status())) {
+    // Not readable in place (SSD, encoded): the store reads, verifies and decodes a copy.
+    STRATA_RETURN_IF_ERROR(store_->Get(ns, item.key(), [&](const BlockView& v) {
+      copy->assign(v.payload);
+      LayoutToProto(v.record.layout, out->mutable_layout());
+      out->set_tier(std::string(v.tier));
+    }));
+    bytes = *copy;
+  } else {
+    return pinned.status();
   }
+  out->set_size(bytes.size());
+  if (bytes.size() > item.capacity()) {
+    if (pin->has_value()) store_->Unpin(**pin);
+    pin->reset();
+    return absl::OutOfRangeError(absl::StrCat("block is ", bytes.size(), " bytes, capacity ",
+                                              item.capacity(), " at offset ", item.offset()));
+  }
+  return bytes;
+}
+
+absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
+  const uint64_t session = request.session_id();
+  STRATA_ASSIGN_OR_RETURN(Region region,
+                          Begin(session, request.region_id(), request.items(),
+                                [](const v1::GetIntoItem& item) { return item.capacity(); }));
+  absl::Cleanup release = [&] { Release(session); };
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);
-  const std::string& ns = request.namespace_();
   const size_t n = request.items_size();
   std::vector<absl::Status> results(n);
   for (size_t i = 0; i < n; ++i) response->add_items();
 
   // Rounds: as many keys as the staging area takes without waiting; a round that needs staging
-  // and holds none waits for it, so two calls never wait on each other's pages.
+  // and holds none waits for it, so two calls never wait on each other's pages. A key that did
+  // not fit keeps its copy for the next round (it is read once).
+  std::string copy;
+  bool next_copied = false;
   size_t next = 0;
   while (next < n) {
     std::vector<TransferOp> ops;
@@ -335,60 +357,41 @@ absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoRe
     std::vector<size_t> moving;  // items whose bytes this round sends
     for (; next < n; ++next) {
       const v1::GetIntoItem& item = request.items(next);
-      v1::GetIntoResult* out = response->mutable_items(next);
-      absl::StatusOr<BlockPin> pin = store_->Pin(ns, item.key());
-      std::string_view bytes;
-      BlockLayout layout;
-      std::string tier;
-      uint64_t local_region = pool_region_, local_offset = 0;
-      std::string copy;
-      if (pin.ok()) {
-        bytes = pin->bytes;
-        layout = pin->record.layout;
-        tier = std::string(pin->tier);
-        local_offset = static_cast<uint64_t>(bytes.data() - pool_.data());
-      } else if (absl::IsFailedPrecondition(pin.status())) {
-        absl::Status got = store_->Get(ns, item.key(), [&](const BlockView& v) {
-          copy.assign(v.payload);
-          layout = v.record.layout;
-          tier = std::string(v.tier);
-        });
-        if (!got.ok()) {
-          results[next] = got;
+      std::optional<BlockPin> pin;
+      std::string_view bytes = copy;
+      if (!next_copied) {
+        absl::StatusOr<std::string_view> read =
+            ReadForSend(request.namespace_(), item, response->mutable_items(next), &pin, &copy);
+        if (!read.ok()) {
+          results[next] = read.status();
           continue;
         }
-        bytes = copy;
-      } else {
-        results[next] = pin.status();
-        continue;
+        bytes = *read;
       }
-      out->set_size(bytes.size());
-      LayoutToProto(layout, out->mutable_layout());
-      out->set_tier(tier);
-      if (bytes.size() > item.capacity()) {
-        results[next] =
-            absl::OutOfRangeError(absl::StrCat("block is ", bytes.size(), " bytes, capacity ",
-                                               item.capacity(), " at offset ", item.offset()));
-        if (pin.ok()) store_->Unpin(*pin);
-        continue;
-      }
+      next_copied = false;
       if (bytes.empty()) {  // nothing to move (Put refuses empty payloads; kept for safety)
-        if (pin.ok()) store_->Unpin(*pin);
+        if (pin.has_value()) store_->Unpin(*pin);
         continue;
       }
-      if (!pin.ok()) {
+      uint64_t local_region = pool_region_;
+      uint64_t local_offset = 0;
+      if (pin.has_value()) {
+        pins.push_back(*pin);
+        local_offset = static_cast<uint64_t>(bytes.data() - pool_.data());
+      } else {
         absl::StatusOr<std::optional<Staged>> s = Stage(bytes.size(), ops.empty(), deadline);
         if (!s.ok()) {
           results[next] = s.status();
           continue;
         }
-        if (!s->has_value()) break;  // send this round first; the key is retried next round
+        if (!s->has_value()) {  // send this round first; this key goes first in the next
+          next_copied = true;
+          break;
+        }
         std::memcpy((*s)->data, bytes.data(), bytes.size());
         staged.push_back(**s);
         local_region = staging_region_;
         local_offset = (*s)->offset;
-      } else {
-        pins.push_back(*pin);
       }
       ops.push_back(TransferOp{OpKind::kPut, local_region, local_offset, region.handle,
                                item.offset(), bytes.size()});
@@ -418,14 +421,11 @@ absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoRe
 absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
                                 const std::vector<BlockLayout>& layouts,
                                 v1::PutFromResponse* response) {
-  STRATA_ASSIGN_OR_RETURN(Region region, Acquire(request.session_id(), request.region_id()));
   const uint64_t session = request.session_id();
+  STRATA_ASSIGN_OR_RETURN(Region region,
+                          Begin(session, request.region_id(), request.items(),
+                                [](const v1::PutFromItem& item) { return item.size(); }));
   absl::Cleanup release = [&] { Release(session); };
-  for (int i = 0; i < request.items_size(); ++i) {
-    const v1::PutFromItem& item = request.items(i);
-    STRATA_RETURN_IF_ERROR(
-        transfer::CheckRange(item.offset(), item.size(), region.length, Item(i, "offset")));
-  }
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);
   const std::string& ns = request.namespace_();
   const size_t n = request.items_size();

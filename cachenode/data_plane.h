@@ -86,8 +86,6 @@ class DataPlane {
     uint64_t length = 0;
   };
   struct Session {
-    uint64_t id = 0;
-    std::string name;
     transfer::PeerHandle peer;
     absl::flat_hash_map<uint64_t, Region> regions;
     uint64_t next_region = 1;
@@ -106,10 +104,21 @@ class DataPlane {
   void SweepLoop();
   // Drops the session: its regions, endpoint and keys. Takes mu_.
   void Drop(uint64_t session_id, bool counted);
-  // Looks up the session and region, marks the session busy. FAILED_PRECONDITION for an unknown
-  // session, INVALID_ARGUMENT for an unknown region.
-  absl::StatusOr<Region> Acquire(uint64_t session_id, uint64_t region_id);
+  // The session, or FAILED_PRECONDITION naming it (the client must Hello again).
+  absl::StatusOr<Session*> FindLocked(uint64_t session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts a GetInto/PutFrom: looks up the session and region (FAILED_PRECONDITION, or
+  // INVALID_ARGUMENT for an unknown region), checks every item's [offset, +length(item)) against
+  // the region (INVALID_ARGUMENT naming items[i].offset) and marks the session busy until Release.
+  template <typename Items, typename Length>
+  absl::StatusOr<Region> Begin(uint64_t session_id, uint64_t region_id, const Items& items,
+                               Length length);
   void Release(uint64_t session_id);
+  // Reads item `i` of a GetInto for sending and fills its size, layout and tier: pinned in place
+  // (*pin set) or copied into *copy. NOT_FOUND, OUT_OF_RANGE (larger than its capacity; nothing
+  // stays pinned) or the store's error otherwise.
+  absl::StatusOr<std::string_view> ReadForSend(const std::string& ns, const v1::GetIntoItem& item,
+                                               v1::GetIntoResult* out, std::optional<BlockPin>* pin,
+                                               std::string* copy);
   // Staging pages for `bytes`: without waiting when `wait` is false (nullopt when full), else
   // until space frees up or `deadline` (RESOURCE_EXHAUSTED).
   absl::StatusOr<std::optional<Staged>> Stage(uint64_t bytes, bool wait, absl::Time deadline);

@@ -10,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/status_macros.h"
 #include "proto/convert.h"
+#include "transfer/transport.h"
 
 namespace strata {
 namespace {
@@ -82,12 +83,8 @@ absl::Status Client::CheckGetInto(std::string_view ns, absl::Span<const std::str
                                                    " keys"));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (capacities[i] == 0 || offsets[i] > buffer.size() ||
-        capacities[i] > buffer.size() - offsets[i]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("offsets[", i, "]: [", offsets[i], ", +", capacities[i],
-                       ") is outside the registered buffer of ", buffer.size(), " bytes"));
-    }
+    STRATA_RETURN_IF_ERROR(transfer::CheckRange(offsets[i], capacities[i], buffer.size(),
+                                                absl::StrCat("offsets[", i, "]")));
   }
   return absl::OkStatus();
 }
@@ -103,11 +100,8 @@ absl::Status Client::CheckPutFrom(std::string_view ns, const RegisteredBuffer& b
     if (!b.parent.empty())
       STRATA_RETURN_IF_ERROR(ValidateKey(b.parent, limits_, field + ".parent"));
     STRATA_RETURN_IF_ERROR(ValidatePayloadSize(b.size, limits_, field + ".size"));
-    if (b.offset > buffer.size() || b.size > buffer.size() - b.offset) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".offset: [", b.offset, ", +", b.size,
-                                                     ") is outside the registered buffer of ",
-                                                     buffer.size(), " bytes"));
-    }
+    STRATA_RETURN_IF_ERROR(
+        transfer::CheckRange(b.offset, b.size, buffer.size(), field + ".offset"));
     STRATA_RETURN_IF_ERROR(b.layout.Validate(b.size, field + ".layout"));
   }
   return absl::OkStatus();
