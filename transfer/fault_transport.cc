@@ -152,4 +152,13 @@ absl::Status FaultTransport::RemoveRemoteRegion(const RemoteRegionHandle& region
   return inner_->RemoveRemoteRegion(region);
 }
 
+void FaultTransport::SetMessageHandler(MessageHandler handler) {
+  inner_->SetMessageHandler(std::move(handler));
+}
+
+void FaultTransport::SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                                 DoneCallback done) {
+  inner_->SendMessage(peer, std::move(message), deadline, std::move(done));
+}
+
 }  // namespace strata::transfer

@@ -12,7 +12,9 @@
 //   disconnect  the peer of the batch is disconnected on the inner transport before the batch is
 //               posted: the batch, and every later batch on that generation, fails UNAVAILABLE
 //               until the caller reconnects.
-// Everything else is delegated to the inner transport unchanged.
+// Everything else is delegated to the inner transport unchanged, control messages included: the
+// policy models faults of transfers; a message sent to a peer the policy disconnected fails as
+// the inner transport fails it.
 //
 // Thread safety: as Transport. The inner transport must outlive the wrapper.
 #ifndef STRATA_TRANSFER_FAULT_TRANSPORT_H_
@@ -75,6 +77,9 @@ class FaultTransport final : public Transport {
                                                      const RegionDescriptor& region) override;
   absl::Status RemoveRemoteRegion(const RemoteRegionHandle& region) override;
   void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) override;
+  void SetMessageHandler(MessageHandler handler) override;
+  void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                   DoneCallback done) override;
 
  private:
   enum class Fault { kNone, kFail, kDrop, kDelay, kDisconnect };

@@ -36,13 +36,14 @@ bool ParseRkey(std::string_view rkey, uint64_t* instance, RegionId* region) {
 }  // namespace
 
 LoopbackTransport::LoopbackTransport(std::shared_ptr<LoopbackFabric> fabric)
-    : fabric_(std::move(fabric)) {
+    : fabric_(std::move(fabric)), inbox_(std::make_shared<LoopbackFabric::Inbox>()) {
   {
     absl::MutexLock lock(&fabric_->mu_);
     instance_ = fabric_->next_instance_++;
-    fabric_->instances_[instance_];
+    fabric_->instances_[instance_].inbox = inbox_;
   }
   worker_ = std::thread([this] { WorkerLoop(); });
+  messenger_ = std::thread([this] { MessageLoop(); });
 }
 
 LoopbackTransport::~LoopbackTransport() {
@@ -53,10 +54,15 @@ LoopbackTransport::~LoopbackTransport() {
     fabric_->instances_.erase(instance_);
   }
   {
+    absl::MutexLock lock(&inbox_->mu);
+    inbox_->closed = true;
+  }
+  {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   worker_.join();
+  messenger_.join();
 }
 
 Capabilities LoopbackTransport::GetCapabilities() const {
@@ -198,7 +204,8 @@ void LoopbackTransport::Post(std::vector<TransferOp> ops, absl::Time deadline, D
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      queue_.push_back(Batch{std::move(ops), deadline, std::move(done)});
+      queue_.push_back(
+          Batch{std::move(ops), deadline, std::move(done), std::nullopt, PeerHandle{}});
       return;
     }
   }
@@ -224,8 +231,87 @@ void LoopbackTransport::WorkerLoop() {
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::Status status = Execute(batch);
+    absl::Status status = batch.message.has_value() ? Send(batch) : Execute(batch);
     batch.done(std::move(status));
+  }
+}
+
+void LoopbackTransport::SetMessageHandler(MessageHandler handler) {
+  absl::MutexLock lock(&mu_);
+  handler_ = std::move(handler);
+}
+
+void LoopbackTransport::SendMessage(const PeerHandle& peer, std::string message,
+                                    absl::Time deadline, DoneCallback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back(Batch{{}, deadline, std::move(done), std::move(message), peer});
+      return;
+    }
+  }
+  done(absl::FailedPreconditionError("loopback transport: shutting down"));
+}
+
+absl::Status LoopbackTransport::Send(Batch& batch) {
+  if (absl::Now() > batch.deadline) return Unavailable("deadline exceeded before the send");
+  uint64_t instance = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(batch.to.id);
+    if (it == peers_.end()) return Unavailable("SendMessage: peer is disconnected");
+    if (it->second.generation != batch.to.generation) {
+      return Unavailable(absl::StrCat("SendMessage: stale generation ", batch.to.generation,
+                                      " (peer is at ", it->second.generation, ")"));
+    }
+    instance = it->second.instance;
+  }
+  return Deliver(instance, std::move(*batch.message));
+}
+
+absl::Status LoopbackTransport::Deliver(uint64_t instance, std::string bytes) {
+  std::shared_ptr<LoopbackFabric::Inbox> inbox;
+  {
+    absl::MutexLock lock(&fabric_->mu_);
+    auto it = fabric_->instances_.find(instance);
+    if (it != fabric_->instances_.end()) inbox = it->second.inbox;
+  }
+  if (inbox != nullptr) {
+    absl::MutexLock lock(&inbox->mu);
+    if (!inbox->closed) {
+      inbox->queue.push_back({std::move(bytes), instance_});
+      return absl::OkStatus();
+    }
+  }
+  return Unavailable(absl::StrCat("peer ", instance, " is dead"));
+}
+
+void LoopbackTransport::MessageLoop() {
+  for (;;) {
+    LoopbackFabric::Inbox::Message message;
+    {
+      absl::MutexLock lock(&inbox_->mu);
+      // Bounded wait, as WorkerLoop's.
+      inbox_->mu.AwaitWithTimeout(
+          absl::Condition(
+              +[](LoopbackFabric::Inbox* box)
+                   ABSL_NO_THREAD_SAFETY_ANALYSIS { return box->closed || !box->queue.empty(); },
+              inbox_.get()),
+          absl::Milliseconds(100));
+      if (inbox_->closed) return;  // undelivered messages are dropped, as by a dead process
+      if (inbox_->queue.empty()) continue;
+      message = std::move(inbox_->queue.front());
+      inbox_->queue.pop_front();
+    }
+    MessageHandler handler;
+    {
+      absl::MutexLock lock(&mu_);
+      handler = handler_;
+    }
+    if (!handler) continue;  // none installed: dropped
+    std::optional<std::string> reply = handler(std::move(message.bytes));
+    // Best effort, as over UCX: a sender that died meanwhile gets nothing.
+    if (reply.has_value()) (void)Deliver(message.from, std::move(*reply));
   }
 }
 

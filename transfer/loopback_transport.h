@@ -17,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,8 +41,20 @@ class LoopbackFabric {
     uint64_t base = 0;
     uint64_t length = 0;
   };
+  // Messages for one instance, delivered in order by its message thread. Shared, so a sender
+  // can queue into it without holding the fabric lock while the receiver is torn down.
+  struct Inbox {
+    struct Message {
+      std::string bytes;
+      uint64_t from = 0;  // the sending instance, for the handler's immediate reply
+    };
+    absl::Mutex mu;
+    std::deque<Message> queue ABSL_GUARDED_BY(mu);
+    bool closed ABSL_GUARDED_BY(mu) = false;
+  };
   struct Instance {
     std::map<RegionId, Region> regions;
+    std::shared_ptr<Inbox> inbox;
   };
 
   // Held while bytes are copied, so a region cannot be deregistered (nor its transport
@@ -69,6 +82,11 @@ class LoopbackTransport final : public Transport {
                                                      const RegionDescriptor& region) override;
   absl::Status RemoveRemoteRegion(const RemoteRegionHandle& region) override;
   void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) override;
+  // Messages are queued in the receiver's inbox by this transport's worker thread (in order with
+  // its other work) and handed to the receiver's handler by the receiver's message thread.
+  void SetMessageHandler(MessageHandler handler) override;
+  void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                   DoneCallback done) override;
 
  private:
   struct RemoteRegion {
@@ -90,6 +108,9 @@ class LoopbackTransport final : public Transport {
     std::vector<TransferOp> ops;
     absl::Time deadline;
     DoneCallback done;
+    // A SendMessage instead of ops when set.
+    std::optional<std::string> message;
+    PeerHandle to;
   };
   // A resolved op: raw addresses, checked.
   struct Copy {
@@ -99,13 +120,18 @@ class LoopbackTransport final : public Transport {
   };
 
   void WorkerLoop();
+  void MessageLoop();
   absl::Status Execute(const Batch& batch);
+  absl::Status Send(Batch& batch);
+  // Queues a message in `instance`'s inbox: UNAVAILABLE when that instance is gone.
+  absl::Status Deliver(uint64_t instance, std::string bytes);
   absl::Status Resolve(const TransferOp& op, size_t index, Copy* copy)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, fabric_->mu_);
 
   // Constant after construction.
   std::shared_ptr<LoopbackFabric> fabric_;
   uint64_t instance_ = 0;
+  std::shared_ptr<LoopbackFabric::Inbox> inbox_;
 
   // Guarded by mu_ (never held together with fabric_->mu_ in the other order: mu_ first).
   absl::Mutex mu_;
@@ -114,8 +140,10 @@ class LoopbackTransport final : public Transport {
   std::map<uint64_t, Peer> peers_ ABSL_GUARDED_BY(mu_);
   std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  MessageHandler handler_ ABSL_GUARDED_BY(mu_);
 
   std::thread worker_;
+  std::thread messenger_;
 };
 
 }  // namespace strata::transfer

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -118,6 +119,13 @@ struct PeerInfo {
 // Called exactly once per Post, on a transport thread.
 using DoneCallback = std::function<void(absl::Status)>;
 
+// Receives a control message (see Transport::SendMessage). Runs on a transport thread for each
+// message that arrives, whole and once; it must not block (hand slow work to another thread) and
+// may call Post and SendMessage but not the synchronous methods. A returned string is sent back at
+// once, as a message, on the connection the message arrived on -- for answering a sender the
+// receiver holds no PeerHandle for (e.g. a session it does not know); best effort, unreported.
+using MessageHandler = std::function<std::optional<std::string>(std::string message)>;
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -150,6 +158,23 @@ class Transport {
   // `deadline` (a batch not complete by then fails UNAVAILABLE and, for UCX, its endpoint is
   // declared failed so no byte moves afterwards).
   virtual void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) = 0;
+
+  // Control messages: small byte strings carried on the same connection as the peer's transfers,
+  // so a request and its reply cost one message each way instead of a separate control channel's
+  // round trip. Messages to one peer generation arrive in the order they were sent, whole and at
+  // most once, at the peer's MessageHandler (a peer without one drops them). They are not ordered
+  // with respect to batches: a sender that must say "the bytes are in place" sends after the
+  // batch's callback reported OK.
+  //
+  // Installs the handler for messages from any peer; replaces the previous one. Messages that
+  // arrive before a handler is set are dropped.
+  virtual void SetMessageHandler(MessageHandler handler) = 0;
+  // Sends `message` to `peer`. `done` runs once: OK when the transport has handed the message
+  // over for delivery (not a receipt: a reply is the receipt); UNAVAILABLE when the peer failed,
+  // is of an older generation, or the send did not complete by `deadline` (which, as for a batch,
+  // declares the peer failed); FAILED_PRECONDITION when shutting down.
+  virtual void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                           DoneCallback done) = 0;
 
   // Conveniences over Post.
   std::future<absl::Status> PostAsync(std::vector<TransferOp> ops, absl::Time deadline);

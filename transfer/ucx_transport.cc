@@ -90,6 +90,7 @@ absl::Status UcxTransport::Init() {
   STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmWriteAck, &State::OnWriteAck));
   STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmReadRequest, &State::OnReadRequest));
   STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmReadResponse, &State::OnReadResponse));
+  STRATA_RETURN_IF_ERROR(s.SetAmHandler(internal::kAmMessage, &State::OnMessage));
 
   if (options_.progress_mode == UcxTransportOptions::ProgressMode::kEvent) {
     int worker_fd = -1;
@@ -389,23 +390,45 @@ absl::Status UcxTransport::RemoveRemoteRegion(const RemoteRegionHandle& region) 
   });
 }
 
-void UcxTransport::Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) {
-  bool queued = false;
+template <typename MakeCommand>
+bool UcxTransport::Enqueue(MakeCommand make) {
   {
     absl::MutexLock lock(&mu_);
-    if (accepting_) {
-      commands_.push_back([this, ops = std::move(ops), deadline, done = std::move(done)]() mutable {
-        state_->PostBatch(std::move(ops), deadline, std::move(done));
-      });
-      has_commands_.store(true);
-      queued = true;
-    }
-  }
-  if (!queued) {
-    done(absl::FailedPreconditionError("ucx transport: shutting down"));
-    return;
+    if (!accepting_) return false;  // `make` not called: the caller still owns its callback
+    commands_.push_back(make());
+    has_commands_.store(true);
   }
   ucp_worker_signal(state_->worker.get());
+  return true;
+}
+
+void UcxTransport::Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) {
+  const bool queued = Enqueue([&] {
+    return Command([this, ops = std::move(ops), deadline, done = std::move(done)]() mutable {
+      state_->PostBatch(std::move(ops), deadline, std::move(done));
+    });
+  });
+  if (!queued) done(absl::FailedPreconditionError("ucx transport: shutting down"));
+}
+
+void UcxTransport::SetMessageHandler(MessageHandler handler) {
+  // Synchronous, so that no message arriving after this returns misses the handler. Swallowed on
+  // purpose: it fails only while shutting down, when no message is delivered any more.
+  (void)RunSync([this, handler = std::move(handler)]() mutable {
+    state_->message_handler = std::move(handler);
+    return absl::OkStatus();
+  });
+}
+
+void UcxTransport::SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                               DoneCallback done) {
+  const bool queued = Enqueue([&] {
+    return Command(
+        [this, peer, message = std::move(message), deadline, done = std::move(done)]() mutable {
+          state_->PostMessage(peer, std::move(message), deadline, std::move(done));
+        });
+  });
+  if (!queued) done(absl::FailedPreconditionError("ucx transport: shutting down"));
 }
 
 UcxTransport::Stats UcxTransport::GetStats() const {
@@ -414,6 +437,8 @@ UcxTransport::Stats UcxTransport::GetStats() const {
   stats.batches_failed = batches_failed_.load();
   stats.peers_failed = peers_failed_.load();
   stats.incoming_ops = incoming_ops_.load();
+  stats.messages_sent = messages_sent_.load();
+  stats.messages_received = messages_received_.load();
   stats.live_requests = live_requests_.load();
   return stats;
 }

@@ -117,6 +117,11 @@ class UcxTransport final : public Transport {
   absl::Status RemoveRemoteRegion(const RemoteRegionHandle& region) override;
   // REQUIRES: every op of a batch names regions of the same peer (INVALID_ARGUMENT otherwise).
   void Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done) override;
+  // Messages are AMs on the peer's endpoint; large ones go by rendezvous (received into a buffer
+  // of their own). The handler runs on the progress thread, inside UCX progress.
+  void SetMessageHandler(MessageHandler handler) override;
+  void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
+                   DoneCallback done) override;
 
   // Counters for tests and stats; read with relaxed ordering.
   struct Stats {
@@ -124,6 +129,8 @@ class UcxTransport final : public Transport {
     uint64_t batches_failed = 0;
     uint64_t peers_failed = 0;
     uint64_t incoming_ops = 0;  // AM ops served for peers
+    uint64_t messages_sent = 0;
+    uint64_t messages_received = 0;
     uint64_t live_requests = 0;
   };
   Stats GetStats() const;
@@ -138,6 +145,10 @@ class UcxTransport final : public Transport {
   explicit UcxTransport(UcxTransportOptions options);
   absl::Status Init();
   void ProgressLoop();
+  // Queues make()'s command for the progress thread and wakes it; false (make not called) once
+  // the transport stops accepting work.
+  template <typename MakeCommand>
+  bool Enqueue(MakeCommand make);
   // Runs `fn` on the progress thread and waits for it (inline when already there).
   absl::Status RunSync(std::function<absl::Status()> fn);
   bool OnProgressThread() const;
@@ -163,6 +174,8 @@ class UcxTransport final : public Transport {
   std::atomic<uint64_t> batches_failed_{0};
   std::atomic<uint64_t> peers_failed_{0};
   std::atomic<uint64_t> incoming_ops_{0};
+  std::atomic<uint64_t> messages_sent_{0};
+  std::atomic<uint64_t> messages_received_{0};
   std::atomic<uint64_t> live_requests_{0};
 };
 

@@ -49,8 +49,9 @@ TEST(MergeAdjacentOpsTest, JoinsRunsThatContinueOnBothSidesOnly) {
 }
 
 TEST(UcsToStatusTest, PeerFailuresAreUnavailable) {
-  for (ucs_status_t s : {UCS_ERR_CONNECTION_RESET, UCS_ERR_ENDPOINT_TIMEOUT, UCS_ERR_CANCELED,
-                         UCS_ERR_UNREACHABLE, UCS_ERR_TIMED_OUT, UCS_ERR_IO_ERROR}) {
+  for (ucs_status_t s :
+       {UCS_ERR_CONNECTION_RESET, UCS_ERR_ENDPOINT_TIMEOUT, UCS_ERR_CANCELED, UCS_ERR_UNREACHABLE,
+        UCS_ERR_TIMED_OUT, UCS_ERR_IO_ERROR, UCS_ERR_SHMEM_SEGMENT}) {
     EXPECT_EQ(UcsToStatus(s, "op").code(), absl::StatusCode::kUnavailable) << s;
   }
   EXPECT_TRUE(UcsToStatus(UCS_OK, "op").ok());

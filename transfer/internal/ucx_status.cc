@@ -22,6 +22,7 @@ absl::Status UcsToStatus(ucs_status_t status, std::string_view what) {
     case UCS_ERR_IO_ERROR:
     case UCS_ERR_NO_DEVICE:
     case UCS_ERR_BUSY:
+    case UCS_ERR_SHMEM_SEGMENT:  // a shared-memory peer's segment is gone: the peer died
       return absl::UnavailableError(message);
     case UCS_ERR_NO_MEMORY:
     case UCS_ERR_NO_RESOURCE:

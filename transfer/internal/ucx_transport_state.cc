@@ -109,20 +109,9 @@ ucp_request_param_t UcxTransport::State::BatchParam(BatchState* batch) {
 absl::Status UcxTransport::State::Validate(const std::vector<TransferOp>& ops,
                                            PeerState** peer_out) {
   const RemoteRegionHandle& first = ops.front().remote_region;
-  auto peer_it = peers.find(first.peer);
-  if (peer_it == peers.end()) {
-    return absl::InvalidArgumentError("ops[0].remote_region: unknown peer");
-  }
-  PeerState& peer = peer_it->second;
-  if (peer.generation != first.generation) {
-    return absl::UnavailableError(absl::StrCat("ucx transport: stale peer generation ",
-                                               first.generation, " (peer is at ", peer.generation,
-                                               "); reconnect and re-register"));
-  }
-  if (peer.failed) {
-    return absl::UnavailableError(
-        absl::StrCat("ucx transport: peer failed: ", peer.failure.message()));
-  }
+  STRATA_ASSIGN_OR_RETURN(PeerState * live,
+                          LivePeer(first.peer, first.generation, "ops[0].remote_region"));
+  PeerState& peer = *live;
   for (size_t i = 0; i < ops.size(); ++i) {
     const TransferOp& op = ops[i];
     const std::string field = absl::StrCat("ops[", i, "]");
@@ -147,6 +136,25 @@ absl::Status UcxTransport::State::Validate(const std::vector<TransferOp>& ops,
   }
   *peer_out = &peer;
   return absl::OkStatus();
+}
+
+absl::StatusOr<UcxTransport::State::PeerState*> UcxTransport::State::LivePeer(
+    uint64_t peer_id, uint64_t generation, std::string_view what) {
+  auto it = peers.find(peer_id);
+  if (it == peers.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(AsAbsl(what), ": unknown peer"));
+  }
+  PeerState& peer = it->second;
+  if (peer.generation != generation) {
+    return absl::UnavailableError(absl::StrCat("ucx transport: stale peer generation ", generation,
+                                               " (peer is at ", peer.generation,
+                                               "); reconnect and re-register"));
+  }
+  if (peer.failed) {
+    return absl::UnavailableError(
+        absl::StrCat("ucx transport: peer failed: ", peer.failure.message()));
+  }
+  return &peer;
 }
 
 void UcxTransport::State::PostBatch(std::vector<TransferOp> ops, absl::Time deadline,

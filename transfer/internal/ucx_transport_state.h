@@ -11,6 +11,7 @@
 #include <ucp/api/ucp.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,6 +37,7 @@ enum AmId : unsigned {
   kAmWriteAck = 0x5302,      // owner -> initiator: the bytes of op `op_id` are in place (`code`)
   kAmReadRequest = 0x5303,   // initiator -> owner: send me [address, address+length)
   kAmReadResponse = 0x5304,  // owner -> initiator: header + the bytes of op `op_id`
+  kAmMessage = 0x5305,       // either way: a control message (Transport::SendMessage)
 };
 
 // Fixed-size header of every AM; `code` is an absl::StatusCode.
@@ -99,6 +101,7 @@ struct UcxTransport::State {
     absl::Status status;
     std::vector<RegionId> regions;  // one `users` reference each
     std::vector<AmHeader> headers;  // AM headers must live until their send completes
+    std::string message;            // a SendMessage's bytes, alive until the send completes
     bool expired = false;
     absl::Time expired_at;
     bool finished = false;  // reported; kept as a zombie while UCX may still call back
@@ -115,6 +118,17 @@ struct UcxTransport::State {
     State* state = nullptr;
     AmHeader header;
     RegionId region = 0;  // a `users` reference while the send reads the region
+    std::string message;  // a handler's immediate reply, alive until the send completes
+  };
+  // A control message in arrival order on its connection; one still arriving by rendezvous
+  // (`ready` false) holds back those behind it, so handlers see messages in the order sent.
+  struct IncomingMessage {
+    State* state = nullptr;
+    ucp_ep_h reply_ep =
+        nullptr;  // the connection it arrived on (UCX's endpoint towards the sender)
+    std::string bytes;
+    bool ready = false;
+    bool failed = false;  // its rendezvous failed: skipped
   };
   // A peer's write being received into one of our regions.
   struct IncomingWrite {
@@ -146,6 +160,9 @@ struct UcxTransport::State {
   std::unordered_map<uint64_t, AmOp> am_ops;
   uint64_t next_op = 1;
   std::vector<std::pair<DoneCallback, absl::Status>> completions;
+  MessageHandler message_handler;  // set by SetMessageHandler (on this thread)
+  // Messages not yet delivered, per connection, in arrival order (see IncomingMessage).
+  std::unordered_map<ucp_ep_h, std::deque<std::unique_ptr<IncomingMessage>>> arriving;
   // Batches reported failed while UCX still held requests for them (endpoints without peer error
   // handling cannot purge those): kept so a late callback finds valid memory; freed at shutdown.
   std::vector<std::unique_ptr<BatchState>> zombies;
@@ -170,6 +187,11 @@ struct UcxTransport::State {
   void PostBatch(std::vector<TransferOp> ops, absl::Time deadline, DoneCallback done);
   void PostRma(BatchState* batch, PeerState& peer, const std::vector<TransferOp>& ops);
   void PostActiveMessages(BatchState* batch, PeerState& peer, const std::vector<TransferOp>& ops);
+  // A message is a batch of one AM send: it shares the batches' deadlines and failure handling.
+  void PostMessage(const PeerHandle& to, std::string message, absl::Time deadline,
+                   DoneCallback done);
+  // Looks up a live peer of this generation: INVALID_ARGUMENT (unknown) or UNAVAILABLE.
+  absl::StatusOr<PeerState*> LivePeer(uint64_t peer_id, uint64_t generation, std::string_view what);
 
   // --- peers ---------------------------------------------------------------------------------
   static void OnEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
@@ -196,6 +218,16 @@ struct UcxTransport::State {
                               size_t length, const ucp_am_recv_param_t* param);
   static ucs_status_t OnReadRequest(void* arg, const void* header, size_t header_length, void* data,
                                     size_t length, const ucp_am_recv_param_t* param);
+
+  // --- control messages ------------------------------------------------------------------------
+  static ucs_status_t OnMessage(void* arg, const void* header, size_t header_length, void* data,
+                                size_t length, const ucp_am_recv_param_t* param);
+  static void OnIncomingMessageDone(void* request, ucs_status_t status, size_t length,
+                                    void* user_data);
+  // Delivers the messages at the head of `reply_ep`'s queue that have fully arrived.
+  void DeliverArrived(ucp_ep_h reply_ep);
+  // Hands a message to the handler and sends its immediate reply, if any, on `reply_ep`.
+  void DeliverMessage(std::string bytes, ucp_ep_h reply_ep);
 
   // --- active-message replies to our own ops ---------------------------------------------------
   static ucs_status_t OnWriteAck(void* arg, const void* header, size_t header_length, void* data,
