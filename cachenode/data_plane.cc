@@ -56,6 +56,9 @@ absl::Status DataPlane::Init(bool loopback) {
   if (loopback) uo.ucx_config.push_back({"NET_DEVICES", "lo"});
   uo.allow_endpoints_without_peer_error_handling = options_.tls == "shm";
   uo.sync_call_timeout = absl::Seconds(5);
+  uo.progress_mode = options_.progress == "busy"
+                         ? transfer::UcxTransportOptions::ProgressMode::kBusyPoll
+                         : transfer::UcxTransportOptions::ProgressMode::kEvent;
   auto ucx = transfer::UcxTransport::Create(uo);
   if (!ucx.ok()) {
     return absl::Status(ucx.status().code(),
@@ -80,6 +83,7 @@ absl::Status DataPlane::Init(bool loopback) {
 }
 
 DataPlane::~DataPlane() {
+  transport_->SetMessageHandler(nullptr);  // normally MessageCalls has done so already
   std::vector<uint64_t> ids;
   {
     // New Hellos are refused; calls in flight finish by their deadline, releasing their pins and
@@ -104,10 +108,17 @@ DataPlane::~DataPlane() {
 
 void DataPlane::SweepLoop() {
   absl::MutexLock lock(&mu_);
+  absl::Time last_sweep = absl::Now();
   while (!stopping_) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), kSweepEvery);
+    auto wake = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || SweeperHasWork(); };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), kSweepEvery);
+    if (stopping_) break;
+    RunSweeperWork();  // releases mu_ while it calls the transport
     if (stopping_) break;
     const absl::Time now = absl::Now();
+    if (now - last_sweep < kSweepEvery) continue;
+    last_sweep = now;
     std::vector<uint64_t> stale;
     std::vector<std::pair<uint64_t, transfer::PeerHandle>> check;
     for (const auto& [id, s] : sessions_) {
@@ -124,11 +135,12 @@ void DataPlane::SweepLoop() {
       if (!info.ok() || info->failed) stale.push_back(id);
     }
     for (uint64_t id : stale) Drop(id, /*counted=*/true);
+    SweepControls();
     mu_.Lock();
   }
 }
 
-void DataPlane::Drop(uint64_t session_id, bool counted) {
+void DataPlane::Drop(uint64_t session_id, bool counted, bool goodbye) {
   Session session;
   {
     absl::MutexLock lock(&mu_);
@@ -141,6 +153,7 @@ void DataPlane::Drop(uint64_t session_id, bool counted) {
     (void)transport_->RemoveRemoteRegion(region.handle);
   }
   (void)transport_->Disconnect(session.peer);
+  if (!session.control_address.empty()) DetachControl(session.control_address, goodbye);
   if (counted) dropped_.fetch_add(1);
 }
 
@@ -160,10 +173,18 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
   STRATA_ASSIGN_OR_RETURN(transfer::PeerHandle peer,
                           transport_->Connect(name, request.worker_address()));
   auto info = transport_->DescribePeer(peer);
+  std::optional<transfer::PeerHandle> control;
+  if (options_.messages && !request.control_address().empty()) {
+    control = AttachControl(request.control_address());
+  }
   {
     absl::MutexLock lock(&mu_);
     Session& s = sessions_[id];
     s.peer = peer;
+    if (control.has_value()) {
+      s.control_address = request.control_address();
+      s.control = *control;
+    }
     s.last_used = absl::Now();
   }
   response->set_session_id(id);
@@ -171,6 +192,7 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
   response->set_protocol(info.ok() ? transfer::ProtocolName(info->protocol) : "unknown");
   response->set_session_idle_ms(options_.session_idle_ms);
   response->set_max_transfer_bytes(transport_->GetCapabilities().max_message_bytes);
+  response->set_control_messages(control.has_value());
   return absl::OkStatus();
 }
 
@@ -223,7 +245,7 @@ absl::Status DataPlane::DeregisterRegion(const v1::DeregisterRegionRequest& requ
 }
 
 absl::Status DataPlane::Goodbye(const v1::GoodbyeRequest& request) {
-  Drop(request.session_id(), /*counted=*/false);
+  Drop(request.session_id(), /*counted=*/false, /*goodbye=*/true);
   return absl::OkStatus();
 }
 
@@ -252,6 +274,11 @@ absl::StatusOr<DataPlane::Region> DataPlane::Begin(uint64_t session_id, uint64_t
   ++s->in_flight;
   s->last_used = absl::Now();
   return r->second;
+}
+
+absl::StatusOr<DataPlane::Region> DataPlane::BeginGetInto(const v1::GetIntoRequest& request) {
+  return Begin(request.session_id(), request.region_id(), request.items(),
+               [](const v1::GetIntoItem& item) { return item.capacity(); });
 }
 
 void DataPlane::Release(uint64_t session_id) {
@@ -312,7 +339,7 @@ absl::StatusOr<std::string_view> DataPlane::ReadForSend(const std::string& ns,
     bytes = pinned->bytes;
     LayoutToProto(pinned->record.layout, out->mutable_layout());
     out->set_tier(std::string(pinned->tier));
-  } else if (absl::IsFailedPrecondition(pinned.status())) {
+  } else if (absl::IsFailedPrecondition(pinned.status()) && copy != nullptr) {
     // Not readable in place (SSD, encoded): the store reads, verifies and decodes a copy.
     STRATA_RETURN_IF_ERROR(store_->Get(ns, item.key(), [&](const BlockView& v) {
       copy->assign(v.payload);
@@ -335,9 +362,7 @@ absl::StatusOr<std::string_view> DataPlane::ReadForSend(const std::string& ns,
 
 absl::Status DataPlane::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
   const uint64_t session = request.session_id();
-  STRATA_ASSIGN_OR_RETURN(Region region,
-                          Begin(session, request.region_id(), request.items(),
-                                [](const v1::GetIntoItem& item) { return item.capacity(); }));
+  STRATA_ASSIGN_OR_RETURN(Region region, BeginGetInto(request));
   absl::Cleanup release = [&] { Release(session); };
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);
   const size_t n = request.items_size();

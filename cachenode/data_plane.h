@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -75,6 +76,35 @@ class DataPlane {
   absl::Status PutFrom(const v1::PutFromRequest& request, const std::vector<BlockLayout>& layouts,
                        v1::PutFromResponse* response);
 
+  // --- GetInto / PutFrom as UCX messages (v1::DataPlaneCall; cachenode/message_calls.h) ------
+  // A client that sends calls as messages names its control transport in Hello
+  // (control_address). The node keeps one control peer per control address: its endpoint to
+  // that transport, where answers go. Unlike a session's endpoint, which the node closes on any
+  // failure, a control peer is closed only when its endpoint fails or the client says Goodbye
+  // with no session left -- UCX may join it with the client's own endpoint to the node
+  // (transport.h), which must keep working across dropped sessions.
+  struct Caller {
+    uint64_t session_id = 0;
+    transfer::PeerHandle control;  // where the answer goes
+  };
+  // The caller behind `session_id`: FAILED_PRECONDITION naming it when the node does not know
+  // it (Hello again) or it has no control peer (Hello with control_address).
+  absl::StatusOr<Caller> FindCaller(uint64_t session_id) const;
+  // Installs the handler for messages arriving on the data plane's connections (nullptr: none).
+  // It runs on the transport's progress thread (transfer::MessageHandler).
+  void SetMessageHandler(transfer::MessageHandler handler);
+  // Sends `reply` to the caller's control peer. Best effort: a caller that died, or whose
+  // control endpoint failed, gets nothing (it sees the failure and retries). Never blocks.
+  void Answer(const Caller& caller, std::string reply);
+  // Serves a GetInto without blocking when every block it names is in DRAM as stored (or
+  // missing): pins them, posts one transfer and returns true; `done` runs once the bytes are in
+  // place or the call failed (on a transport thread, or on this one for a call that moves
+  // nothing). Returns false, having done nothing, when a block must be read or decoded first
+  // (SSD, encoded): run GetInto on a thread that may block. REQUIRES: as GetInto.
+  using GetIntoDone = std::function<void(absl::Status, v1::GetIntoResponse)>;
+  bool TryGetIntoInline(const v1::GetIntoRequest& request, GetIntoDone done);
+  bool messages() const { return options_.messages; }
+
   DataPlaneStats Stats() const;
   // "ucx tcp", "ucx shm", with the fault policy when one is set.
   std::string Describe() const;
@@ -87,6 +117,8 @@ class DataPlane {
   };
   struct Session {
     transfer::PeerHandle peer;
+    std::string control_address;  // empty: no control peer
+    transfer::PeerHandle control;
     absl::flat_hash_map<uint64_t, Region> regions;
     uint64_t next_region = 1;
     absl::Time last_used;
@@ -103,7 +135,7 @@ class DataPlane {
   absl::Status Init(bool loopback);
   void SweepLoop();
   // Drops the session: its regions, endpoint and keys. Takes mu_.
-  void Drop(uint64_t session_id, bool counted);
+  void Drop(uint64_t session_id, bool counted, bool goodbye = false);
   // The session, or FAILED_PRECONDITION naming it (the client must Hello again).
   absl::StatusOr<Session*> FindLocked(uint64_t session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts a GetInto/PutFrom: looks up the session and region (FAILED_PRECONDITION, or
@@ -112,10 +144,13 @@ class DataPlane {
   template <typename Items, typename Length>
   absl::StatusOr<Region> Begin(uint64_t session_id, uint64_t region_id, const Items& items,
                                Length length);
+  // Begin for a GetInto (each item's range is its capacity).
+  absl::StatusOr<Region> BeginGetInto(const v1::GetIntoRequest& request);
   void Release(uint64_t session_id);
   // Reads item `i` of a GetInto for sending and fills its size, layout and tier: pinned in place
   // (*pin set) or copied into *copy. NOT_FOUND, OUT_OF_RANGE (larger than its capacity; nothing
-  // stays pinned) or the store's error otherwise.
+  // stays pinned) or the store's error otherwise. `copy` null: in place only (FAILED_PRECONDITION
+  // for a block that would need a copy).
   absl::StatusOr<std::string_view> ReadForSend(const std::string& ns, const v1::GetIntoItem& item,
                                                v1::GetIntoResult* out, std::optional<BlockPin>* pin,
                                                std::string* copy);
@@ -125,6 +160,22 @@ class DataPlane {
   void Unstage(const Staged& staged);
   // Runs one batch; on failure, drops the session when its endpoint failed.
   absl::Status Transfer(uint64_t session_id, std::vector<transfer::TransferOp> ops);
+  // One control peer per client control transport (see Caller).
+  struct ControlPeer {
+    transfer::PeerHandle peer;
+    int sessions = 0;
+  };
+  // The control peer for `address`, connected (or reconnected after a failure) now; nullopt
+  // when there is none (messages off, no address, too many control peers, or unreachable).
+  std::optional<transfer::PeerHandle> AttachControl(const std::string& address);
+  // Undoes one AttachControl for a dropped session; `goodbye` also closes a control peer left
+  // without sessions. Takes mu_.
+  void DetachControl(const std::string& address, bool goodbye);
+  // The sweeper's share of message calls (data_plane_calls.cc): sessions to drop after a failed
+  // inline transfer, and control peers whose endpoint failed with no session left.
+  void RunSweeperWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool SweeperHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SweepControls();
 
   const DataPlaneOptions options_;
   TieredStore* const store_;
@@ -140,6 +191,10 @@ class DataPlane {
   absl::flat_hash_map<uint64_t, Session> sessions_ ABSL_GUARDED_BY(mu_);
   uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Sessions whose inline transfer failed, for the sweeper to drop.
+  std::vector<uint64_t> failed_sessions_ ABSL_GUARDED_BY(mu_);
+  // Control peers by the client's control address.
+  absl::flat_hash_map<std::string, ControlPeer> controls_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex staging_mu_;
   absl::CondVar staging_freed_;

@@ -44,14 +44,20 @@ int main(int argc, char** argv) {
   app.add_option("--ssd-dir", ssd_dir, "SSD tier directory (default ./strata-data)");
   app.add_option("--ssd", ssd, "SSD tier capacity (default 8GiB; 0 turns it off)");
   app.add_option("--hbm", hbm, "HBM tier capacity (default 0: off)");
-  app.add_option("--dram-policy", dram_policy, "eviction policy of the DRAM tier (default prefix-aware)");
-  app.add_option("--ssd-policy", ssd_policy, "eviction policy of the SSD tier (default prefix-aware)");
+  app.add_option("--dram-policy", dram_policy,
+                 "eviction policy of the DRAM tier (default prefix-aware)");
+  app.add_option("--ssd-policy", ssd_policy,
+                 "eviction policy of the SSD tier (default prefix-aware)");
   app.add_option("--max-batch", max_batch, "most keys per call (default 1024)");
   app.add_option("--max-payload", max_payload, "largest block payload (default 16MiB)");
   std::string data_plane;
   app.add_option("--data-plane", data_plane,
                  "UCX data plane: tcp (default), shm (same-host clients; see docs) or off")
       ->check(CLI::IsMember({"tcp", "shm", "off"}));
+  std::string data_plane_progress;
+  app.add_option("--data-plane-progress", data_plane_progress,
+                 "UCX progress: event (default: sleeps when idle) or busy (spins a core)")
+      ->check(CLI::IsMember({"event", "busy"}));
   app.add_option("--etcd", etcd, "etcd endpoints URL[,URL...] (cluster mode)");
   app.add_option("--cluster", cluster, "cluster name (cluster mode)");
   app.add_option("--advertise", advertise, "address other nodes and clients use");
@@ -89,6 +95,7 @@ int main(int argc, char** argv) {
     options.data_plane.enabled = data_plane != "off";
     if (data_plane != "off") options.data_plane.tls = data_plane;
   }
+  if (app.count("--data-plane-progress")) options.data_plane.progress = data_plane_progress;
   if (app.count("--etcd")) options.etcd = {etcd};
   if (app.count("--cluster")) options.cluster = cluster;
   if (app.count("--advertise")) options.advertise = advertise;

@@ -85,6 +85,12 @@ std::string RenderPrometheus(const v1::StatsResponse& s) {
   Counter(&out, "strata_dp_sessions_dropped_total",
           "Sessions dropped for a failed endpoint, a failed transfer or idleness.",
           s.dp_sessions_dropped());
+  Counter(&out, "strata_dp_message_calls_total",
+          "GetInto/PutFrom calls that arrived as UCX messages instead of gRPC calls.",
+          s.dp_message_calls());
+  Counter(&out, "strata_dp_inline_calls_total",
+          "Message GetInto calls served on the UCX progress thread (every block a DRAM hit).",
+          s.dp_inline_calls());
   return out;
 }
 

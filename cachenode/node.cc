@@ -123,6 +123,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     node->data_plane_ = *std::move(dp);
     node->data_plane_detail_ = node->data_plane_->Describe();
     node->core_->SetDataPlane(node->data_plane_.get(), node->data_plane_detail_);
+    if (options.data_plane.messages) {
+      node->message_calls_ = std::make_unique<MessageCalls>(
+          node->core_.get(), node->data_plane_.get(), options.data_plane.call_threads);
+    }
   } else {
     node->data_plane_detail_ = absl::StrCat("off (", dp.status().message(), ")");
   }
@@ -175,7 +179,8 @@ absl::Status Node::Shutdown() {
     server_->Wait();
   }
   metrics_.reset();
-  data_plane_.reset();  // releases its pins before the store closes
+  message_calls_.reset();  // stops taking UCX message calls; those in flight finish
+  data_plane_.reset();     // releases its pins before the store closes
   absl::Status flushed = store_ ? store_->Flush() : absl::OkStatus();
   store_.reset();  // closes RocksDB
   return flushed;

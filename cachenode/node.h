@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "cachenode/data_plane.h"
 #include "cachenode/grpc_services.h"
+#include "cachenode/message_calls.h"
 #include "cachenode/metrics.h"
 #include "cachenode/node_core.h"
 #include "cachenode/options.h"
@@ -50,6 +51,7 @@ class Node {
   std::unique_ptr<DataPlane> data_plane_;  // before the store goes: it pins blocks
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;
+  std::unique_ptr<MessageCalls> message_calls_;  // before the data plane and core go
   std::unique_ptr<CacheServiceImpl> cache_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -186,20 +186,48 @@ absl::Status NodeCore::Goodbye(const v1::GoodbyeRequest& request) {
   return data_plane_->Goodbye(request);
 }
 
+absl::Status NodeCore::ValidateGetInto(const v1::GetIntoRequest& request) const {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
+  STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
+  for (int i = 0; i < request.items_size(); ++i) {
+    STRATA_RETURN_IF_ERROR(
+        ValidateKey(request.items(i).key(), options_.limits, Field("items", i, "key")));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status NodeCore::GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response) {
   STRATA_RETURN_IF_ERROR(RequireDataPlane());
-  absl::Status valid = [&]() -> absl::Status {
-    STRATA_RETURN_IF_ERROR(ValidateNamespace(request.namespace_(), "namespace"));
-    STRATA_RETURN_IF_ERROR(ValidateBatchSize(request.items_size(), options_.limits, "items"));
-    for (int i = 0; i < request.items_size(); ++i) {
-      STRATA_RETURN_IF_ERROR(
-          ValidateKey(request.items(i).key(), options_.limits, Field("items", i, "key")));
-    }
-    return absl::OkStatus();
-  }();
-  if (!valid.ok()) return Reject(valid);
+  if (absl::Status valid = ValidateGetInto(request); !valid.ok()) return Reject(valid);
   absl::Status st = data_plane_->GetInto(request, response);
   return absl::IsInvalidArgument(st) ? Reject(st) : st;
+}
+
+bool NodeCore::TryGetIntoInline(const v1::GetIntoRequest& request, DataPlane::GetIntoDone done) {
+  if (data_plane_ == nullptr) {
+    done(RequireDataPlane(), v1::GetIntoResponse());
+    return true;
+  }
+  if (!BeginCall()) {
+    done(absl::UnavailableError("node is shutting down"), v1::GetIntoResponse());
+    return true;
+  }
+  if (absl::Status valid = ValidateGetInto(request); !valid.ok()) {
+    EndCall();
+    done(Reject(valid), v1::GetIntoResponse());
+    return true;
+  }
+  const bool started = data_plane_->TryGetIntoInline(
+      request, [this, done = std::move(done)](absl::Status st, v1::GetIntoResponse response) {
+        EndCall();
+        done(absl::IsInvalidArgument(st) ? Reject(st) : st, std::move(response));
+      });
+  if (started) {
+    inline_calls_.fetch_add(1);
+  } else {
+    EndCall();
+  }
+  return started;
 }
 
 absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromResponse* response) {
@@ -319,6 +347,8 @@ absl::Status NodeCore::Stats(v1::StatsResponse* response) const {
     response->set_dp_put_bytes(dp.put_bytes);
     response->set_dp_failed_batches(dp.failed_batches);
     response->set_dp_sessions_dropped(dp.sessions_dropped);
+    response->set_dp_message_calls(message_calls_.load());
+    response->set_dp_inline_calls(inline_calls_.load());
   }
   for (size_t t = 0; t < s.tiers.size(); ++t) {
     (*response->mutable_hits_by_tier())[s.tiers[t].name] = s.hits_by_tier[t];

@@ -47,6 +47,13 @@ class NodeCore {
   absl::Status Goodbye(const v1::GoodbyeRequest& request);
   absl::Status GetInto(const v1::GetIntoRequest& request, v1::GetIntoResponse* response);
   absl::Status PutFrom(const v1::PutFromRequest& request, v1::PutFromResponse* response);
+  // A GetInto that arrived as a UCX message, served without blocking when its blocks all sit in
+  // DRAM as stored (DataPlane::TryGetIntoInline): validated and admitted as GetInto, `done` runs
+  // once, on a transport thread or this one. False (nothing done, nothing counted): run GetInto
+  // on a thread that may block.
+  bool TryGetIntoInline(const v1::GetIntoRequest& request, DataPlane::GetIntoDone done);
+  // GetInto / PutFrom calls that arrived as UCX messages (cachenode/message_calls.h).
+  void CountMessageCall() { message_calls_.fetch_add(1); }
 
   absl::Status NodeInfo(v1::NodeInfoResponse* response) const;
   absl::Status Stats(v1::StatsResponse* response) const;
@@ -84,6 +91,7 @@ class NodeCore {
                              const v1::BlockLayout& layout_proto, uint64_t size,
                              std::string_view size_field, BlockLayout* layout) const;
   absl::Status RequireDataPlane() const;
+  absl::Status ValidateGetInto(const v1::GetIntoRequest& request) const;
 
   TieredStore* const store_;
   const NodeOptions options_;
@@ -94,6 +102,8 @@ class NodeCore {
   DataPlane* data_plane_ = nullptr;
   std::string data_plane_detail_ = "off";
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> message_calls_{0};
+  std::atomic<uint64_t> inline_calls_{0};
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};
 };

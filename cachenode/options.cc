@@ -109,6 +109,14 @@ absl::Status NodeOptions::Validate() const {
     return absl::InvalidArgumentError(
         "data_plane.staging_bytes: must hold one maximal payload (limits.max_payload)");
   }
+  if (data_plane.progress != "event" && data_plane.progress != "busy") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_plane.progress: \"", data_plane.progress, "\" (want event or busy)"));
+  }
+  if (data_plane.call_threads == 0 || data_plane.call_threads > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_plane.call_threads: ", data_plane.call_threads, " (want 1 to 64)"));
+  }
   if (data_plane.transfer_timeout_ms == 0 || data_plane.session_idle_ms == 0) {
     return absl::InvalidArgumentError(
         "data_plane.transfer_timeout_ms and session_idle_ms: must be > 0");
@@ -342,6 +350,12 @@ class ConfigReader {
         st = Uint(key, kv.second, &d.session_idle_ms);
       else if (name == "transfer_timeout_ms")
         st = Uint(key, kv.second, &d.transfer_timeout_ms);
+      else if (name == "progress")
+        st = Str(key, kv.second, &d.progress);
+      else if (name == "messages")
+        st = Bool(key, kv.second, &d.messages);
+      else if (name == "call_threads")
+        st = Uint(key, kv.second, &d.call_threads);
       else if (name == "fault")
         st = Fault(kv.second);
       else

@@ -39,6 +39,15 @@ struct DataPlaneOptions {
   uint32_t session_idle_ms = 600'000;
   // Deadline of one batch of transfers.
   uint32_t transfer_timeout_ms = 10'000;
+  // How the node's UCX progress thread waits: "event" (sleeps in epoll; idle costs nothing) or
+  // "busy" (spins: the lowest latency per call, one core burnt; for a node with cores to spare).
+  std::string progress = "event";
+  // Accept GetInto / PutFrom as DataPlaneCall messages on the session's UCX connection (one
+  // message each way instead of a gRPC round trip around the transfer). Off: gRPC calls only.
+  bool messages = true;
+  // Threads that serve message calls which may block (SSD reads, staging waits, PutFrom's
+  // store). Calls whose blocks all sit in DRAM as stored are served on the progress thread.
+  uint32_t call_threads = 2;
   // Injected faults (chaos testing; transfer/fault_transport.h). All zero: none.
   transfer::FaultPolicy fault;
 };

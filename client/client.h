@@ -47,6 +47,13 @@ struct ClientOptions {
   // UCX attempts per call before giving up (kUcx) or falling back (kAuto); each failed attempt
   // opens a new session (Hello, re-register) first.
   int ucx_attempts = 3;
+  // Over UCX, send the GetInto/PutFrom requests themselves as messages on the session's UCX
+  // connection when the node takes them (one message each way), instead of as gRPC calls around
+  // the transfer. Hello and buffer registration stay on gRPC.
+  bool ucx_messages = true;
+  // The client's UCX progress thread spins instead of sleeping between events: the lowest
+  // latency per call, one core burnt while the client lives.
+  bool ucx_busy_poll = false;
 };
 
 class DataSession;
@@ -145,10 +152,11 @@ class Client {
   // "ucx" when GetInto/PutFrom use the UCX data plane, "grpc" otherwise.
   std::string_view data_path() const { return data_ ? "ucx" : "grpc"; }
   struct DataPathCounters {
-    uint64_t ucx_calls = 0;   // batches moved over UCX
-    uint64_t grpc_calls = 0;  // batches moved as gRPC bytes (path or fallback)
-    uint64_t fallbacks = 0;   // batches that fell back after UCX attempts failed
-    uint64_t sessions = 0;    // sessions opened (Hello), 1 + reconnects
+    uint64_t ucx_calls = 0;      // batches moved over UCX
+    uint64_t grpc_calls = 0;     // batches moved as gRPC bytes (path or fallback)
+    uint64_t fallbacks = 0;      // batches that fell back after UCX attempts failed
+    uint64_t sessions = 0;       // sessions opened (Hello), 1 + reconnects
+    uint64_t message_calls = 0;  // UCX batches whose request and reply were UCX messages
   };
   DataPathCounters data_path_counters() const;
 

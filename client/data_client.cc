@@ -57,7 +57,7 @@ absl::Status Client::StartDataPlane(const v1::NodeInfoResponse& info) {
 
 Client::DataPathCounters Client::data_path_counters() const {
   return DataPathCounters{ucx_calls_.load(), grpc_calls_.load(), fallbacks_.load(),
-                          data_ ? data_->sessions_opened() : 0};
+                          data_ ? data_->sessions_opened() : 0, data_ ? data_->message_calls() : 0};
 }
 
 absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterBuffer(void* ptr, size_t len) {
@@ -194,9 +194,7 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
           item->set_capacity(capacities[i]);
         }
         v1::GetIntoResponse response;
-        grpc::ClientContext ctx;
-        Prepare(&ctx, options_);
-        absl::Status st = FromGrpc(stubs_->cache->GetInto(&ctx, request, &response));
+        absl::Status st = data_->GetInto(ticket, request, &response);
         if (!st.ok()) {
           if (Retryable(st) || !PerKey(st)) return st;
           // Every key failed the same way; the node sends no body with an error status.
@@ -280,9 +278,7 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromUcx(
           item->set_checksum(checksums[i]);
         }
         v1::PutFromResponse response;
-        grpc::ClientContext ctx;
-        Prepare(&ctx, options_);
-        absl::Status st = FromGrpc(stubs_->cache->PutFrom(&ctx, request, &response));
+        absl::Status st = data_->PutFrom(ticket, request, &response);
         if (!st.ok()) {
           if (Retryable(st) || !PerKey(st)) return st;
           return std::vector<absl::Status>(blocks.size(), st);

@@ -13,14 +13,28 @@ absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(Client::Stubs* 
                                                                  const ClientOptions& options,
                                                                  bool shm) {
   std::unique_ptr<DataSession> s(new DataSession(stubs, options));
-  transfer::UcxTransportOptions uo;
-  uo.name = "strata-client";
-  uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
-  if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
-    uo.ucx_config.push_back({"NET_DEVICES", dev});
+  auto make = [&](const std::string& name) {
+    transfer::UcxTransportOptions uo;
+    uo.name = name;
+    uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
+    if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
+      uo.ucx_config.push_back({"NET_DEVICES", dev});
+    }
+    uo.allow_endpoints_without_peer_error_handling = shm;
+    if (options.ucx_busy_poll) {
+      uo.progress_mode = transfer::UcxTransportOptions::ProgressMode::kBusyPoll;
+    }
+    return transfer::UcxTransport::Create(uo);
+  };
+  STRATA_ASSIGN_OR_RETURN(s->transport_, make("strata-client"));
+  if (options.ucx_messages) {
+    STRATA_ASSIGN_OR_RETURN(s->control_, make("strata-client-control"));
+    DataSession* self = s.get();
+    s->control_->SetMessageHandler([self](std::string bytes) -> std::optional<std::string> {
+      self->OnReply(std::move(bytes));
+      return std::nullopt;
+    });
   }
-  uo.allow_endpoints_without_peer_error_handling = shm;
-  STRATA_ASSIGN_OR_RETURN(s->transport_, transfer::UcxTransport::Create(uo));
   return s;
 }
 
@@ -38,6 +52,7 @@ DataSession::~DataSession() {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     (void)stubs_->cache->Goodbye(&ctx, request, &response);  // the node also drops idle sessions
   }
+  control_.reset();
   transport_.reset();
 }
 
@@ -83,6 +98,7 @@ absl::StatusOr<DataSession::Ticket> DataSession::Ensure(uint64_t buffer) {
     v1::HelloRequest request;
     request.set_worker_address(transport_->LocalAddress());
     request.set_client_name(absl::StrCat("pid-", getpid()));
+    if (control_) request.set_control_address(control_->LocalAddress());
     v1::HelloResponse response;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
@@ -90,6 +106,15 @@ absl::StatusOr<DataSession::Ticket> DataSession::Ensure(uint64_t buffer) {
     session_ = response.session_id();
     ++opened_;
     for (auto& [id, b] : buffers_) b.node_region = 0;
+    node_.reset();
+    if (response.control_messages() && control_) {
+      // The same name and address while healthy: the same endpoint (as the node keeps its
+      // control peer). A failed one is replaced, as the node replaces its own after the same
+      // failure; a restarted node (new address) gets a new one.
+      absl::StatusOr<transfer::PeerHandle> node =
+          control_->Connect("node", response.node_address());
+      if (node.ok()) node_ = *node;  // else: calls go over gRPC on this session
+    }
   }
   Buffer& b = it->second;
   if (b.node_region == 0) {
@@ -106,7 +131,7 @@ absl::StatusOr<DataSession::Ticket> DataSession::Ensure(uint64_t buffer) {
     STRATA_RETURN_IF_ERROR(st);
     b.node_region = response.region_id();
   }
-  return Ticket{session_, b.node_region};
+  return Ticket{session_, b.node_region, node_};
 }
 
 void DataSession::Invalidate(uint64_t session) {
@@ -114,6 +139,106 @@ void DataSession::Invalidate(uint64_t session) {
   if (session_ != session) return;
   session_ = 0;
   for (auto& [id, b] : buffers_) b.node_region = 0;
+}
+
+absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle& node,
+                                                     v1::DataPlaneCall call) {
+  auto pending = std::make_shared<PendingReply>();
+  std::future<absl::StatusOr<v1::DataPlaneReply>> reply = pending->get_future();
+  uint64_t id = 0;
+  {
+    absl::MutexLock lock(&calls_mu_);
+    id = next_call_++;
+    pending_[id] = pending;
+  }
+  auto forget = [this, id] {
+    absl::MutexLock lock(&calls_mu_);
+    return pending_.erase(id) > 0;
+  };
+  call.set_call_id(id);
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.deadline_ms);
+  control_->SendMessage(node, call.SerializeAsString(), deadline, [this, id](absl::Status sent) {
+    if (sent.ok()) return;
+    std::shared_ptr<PendingReply> p;
+    {
+      absl::MutexLock lock(&calls_mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      p = std::move(it->second);
+      pending_.erase(it);
+    }
+    p->set_value(
+        absl::UnavailableError(absl::StrCat("sending the call to the node: ", sent.message())));
+  });
+  // A node that dies after taking the call never answers: watch the connection while waiting.
+  while (reply.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    absl::StatusOr<transfer::PeerInfo> info = control_->DescribePeer(node);
+    const bool failed = !info.ok() || info->failed;
+    if (failed || absl::Now() >= deadline) {
+      if (forget()) {
+        return absl::UnavailableError(failed ? "the connection to the node failed during the call"
+                                             : "no reply from the node by the call's deadline");
+      }
+      break;  // the reply (or the send's failure) arrived meanwhile
+    }
+  }
+  return reply.get();
+}
+
+void DataSession::OnReply(std::string bytes) {
+  v1::DataPlaneReply reply;
+  if (!reply.ParseFromString(bytes)) return;  // not a reply of ours: dropped
+  std::shared_ptr<PendingReply> pending;
+  {
+    absl::MutexLock lock(&calls_mu_);
+    auto it = pending_.find(reply.call_id());
+    if (it == pending_.end()) return;  // given up on (deadline) or unknown
+    pending = std::move(it->second);
+    pending_.erase(it);
+  }
+  pending->set_value(std::move(reply));
+}
+
+namespace {
+
+// The call's status as the node set it in the reply.
+absl::Status ReplyStatus(const v1::DataPlaneReply& reply) {
+  if (reply.code() == 0) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(reply.code()), reply.message());
+}
+
+}  // namespace
+
+absl::Status DataSession::GetInto(const Ticket& ticket, const v1::GetIntoRequest& request,
+                                  v1::GetIntoResponse* response) {
+  if (!ticket.node.has_value()) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_);
+    return FromGrpc(stubs_->cache->GetInto(&ctx, request, response));
+  }
+  v1::DataPlaneCall call;
+  *call.mutable_get_into() = request;
+  STRATA_ASSIGN_OR_RETURN(v1::DataPlaneReply reply, Call(*ticket.node, std::move(call)));
+  message_calls_.fetch_add(1);
+  STRATA_RETURN_IF_ERROR(ReplyStatus(reply));
+  *response = std::move(*reply.mutable_get_into());
+  return absl::OkStatus();
+}
+
+absl::Status DataSession::PutFrom(const Ticket& ticket, const v1::PutFromRequest& request,
+                                  v1::PutFromResponse* response) {
+  if (!ticket.node.has_value()) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_);
+    return FromGrpc(stubs_->cache->PutFrom(&ctx, request, response));
+  }
+  v1::DataPlaneCall call;
+  *call.mutable_put_from() = request;
+  STRATA_ASSIGN_OR_RETURN(v1::DataPlaneReply reply, Call(*ticket.node, std::move(call)));
+  message_calls_.fetch_add(1);
+  STRATA_RETURN_IF_ERROR(ReplyStatus(reply));
+  *response = std::move(*reply.mutable_put_from());
+  return absl::OkStatus();
 }
 
 uint64_t DataSession::sessions_opened() const {

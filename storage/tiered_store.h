@@ -157,6 +157,10 @@ class TieredStore {
   // promotes. Every OK Pin must be paired with one Unpin before the store is destroyed.
   absl::StatusOr<BlockPin> Pin(std::string_view ns, std::string_view key);
   void Unpin(const BlockPin& pin);
+  // Whether Pin would not answer FAILED_PRECONDITION right now: the block is missing or a memory
+  // tier holds it plain. No side effects (no hit or miss counted, no access recorded), so a
+  // caller can decide how to serve a batch before touching it; the answer can change at once.
+  bool ReadableInPlace(std::string_view ns, std::string_view key);
   // Pins not yet released.
   uint64_t pinned_blocks() const { return pinned_.load(); }
 

@@ -32,6 +32,19 @@ absl::StatusOr<BlockPin> TieredStore::Pin(std::string_view ns, std::string_view 
   return BlockPin{block, *view, e.record, tier.name()};
 }
 
+bool TieredStore::ReadableInPlace(std::string_view ns, std::string_view key) {
+  const std::string id = MakeId(ns, key);
+  Shard& shard = ShardFor(id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.ids.find(id);
+  if (it == shard.ids.end()) return true;
+  const Entry& e = shard.entries[it->second];
+  const Tier& tier = *tiers_[e.tier];
+  if (tier.persistent() || e.record.codec_id != 0) return false;
+  std::optional<std::string_view> view = tier.View(e.slot);
+  return view.has_value() && view->size() == e.record.payload_bytes;
+}
+
 void TieredStore::Unpin(const BlockPin& pin) {
   if (pin.block == 0) return;
   Shard& shard = ShardOf(pin.block);

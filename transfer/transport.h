@@ -166,6 +166,13 @@ class Transport {
   // with respect to batches: a sender that must say "the bytes are in place" sends after the
   // batch's callback reported OK.
   //
+  // Caveat (UCX 1.13): when two transports each Connect to the other, UCX may join their
+  // endpoints into one connection (it matches endpoints between two workers by creation order),
+  // so Disconnect on one side -- or a failure, which closes the endpoint -- can silently cut the
+  // other side's endpoint as well: messages sent on it are lost with no error. Keep a connection
+  // that carries requests on a transport of its own, apart from endpoints the peer may close
+  // (the client does: its control transport; docs/data-plane.md).
+  //
   // Installs the handler for messages from any peer; replaces the previous one. Messages that
   // arrive before a handler is set are dropped.
   virtual void SetMessageHandler(MessageHandler handler) = 0;

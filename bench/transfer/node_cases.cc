@@ -30,7 +30,8 @@ constexpr size_t kMaxBlock = 4 << 20;
 // A strata-node child process on a free loopback port.
 class NodeChild {
  public:
-  static std::unique_ptr<NodeChild> Start(const std::string& tls, std::string* error) {
+  static std::unique_ptr<NodeChild> Start(const std::string& tls, const std::string& progress,
+                                          std::string* error) {
     auto node = std::unique_ptr<NodeChild>(new NodeChild());
     node->dir_ = std::filesystem::temp_directory_path() /
                  absl::StrCat("strata-bench-node-", getpid(), "-", tls);
@@ -51,6 +52,8 @@ class NodeChild {
                                      "640MiB",
                                      "--ssd",
                                      "0",
+                                     "--data-plane-progress",
+                                     progress,
                                      "--config",
                                      config};
     std::vector<char*> argv;
@@ -169,7 +172,8 @@ NodeCaseResult RunOne(Client& client, RegisteredBuffer& buf, const NodeCase& c, 
 
 }  // namespace
 
-std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds) {
+std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds,
+                                         const NodeProgress& progress) {
   std::vector<NodeCaseResult> results;
   std::vector<std::string> tls_seen;
   for (const NodeCase& c : cases) {
@@ -180,16 +184,19 @@ std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, dou
   // One buffer for every case, pre-faulted with varied bytes.
   std::vector<char> memory(kMaxBatch * kMaxBlock);
   for (size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<char>(i * 131 + (i >> 12));
+  // Clients: UCX with message calls, UCX with gRPC calls, gRPC bytes.
+  auto which = [](const NodeCase& c) { return c.path != "ucx" ? 2 : c.control == "grpc" ? 1 : 0; };
   for (const std::string& tls : tls_seen) {
     std::string error;
-    auto node = NodeChild::Start(tls, &error);
-    std::unique_ptr<Client> clients[2];  // ucx, grpc
-    std::unique_ptr<RegisteredBuffer> buffers[2];
-    std::string protocol = "-";
-    for (int k = 0; node && k < 2; ++k) {
+    auto node = NodeChild::Start(tls, progress.node, &error);
+    std::unique_ptr<Client> clients[3];
+    std::unique_ptr<RegisteredBuffer> buffers[3];
+    for (int k = 0; node && k < 3; ++k) {
       ClientOptions o;
       o.address = node->address();
-      o.data_path = k == 0 ? ClientOptions::DataPath::kUcx : ClientOptions::DataPath::kGrpc;
+      o.data_path = k < 2 ? ClientOptions::DataPath::kUcx : ClientOptions::DataPath::kGrpc;
+      o.ucx_messages = k == 0;
+      o.ucx_busy_poll = progress.client == "busy" && k < 2;
       o.ucx_attempts = 1;  // a benchmark reports failures, it does not hide them
       auto client = Client::Connect(o);
       if (!client.ok()) {
@@ -213,16 +220,23 @@ std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, dou
         r.c = c;
         r.error = error;
       } else {
-        const int k = c.path == "ucx" ? 0 : 1;
+        const int k = which(c);
+        const uint64_t before = clients[k]->data_path_counters().message_calls;
         r = RunOne(*clients[k], *buffers[k], c, seconds);
         r.protocol = c.path == "ucx" ? "node" : "-";
+        // A message row whose calls went over gRPC (the node did not offer messages) would
+        // measure the wrong thing: report it.
+        if (r.ok && k == 0 && clients[k]->data_path_counters().message_calls == before) {
+          r.ok = false;
+          r.error = "the calls did not go as UCX messages";
+        }
       }
-      std::fprintf(stderr, "  node %s %s %zu x %zu %s: %.2f GB/s%s\n", c.path.c_str(),
-                   c.tls.c_str(), c.batch, c.block_bytes, c.op.c_str(), r.gbps,
-                   r.ok ? "" : (" error: " + r.error).c_str());
+      std::fprintf(stderr, "  node %s%s %s %zu x %zu %s: %.2f GB/s%s\n", c.path.c_str(),
+                   c.path == "ucx" ? ("/" + c.control).c_str() : "", c.tls.c_str(), c.batch,
+                   c.block_bytes, c.op.c_str(), r.gbps, r.ok ? "" : (" error: " + r.error).c_str());
       results.push_back(std::move(r));
     }
-    for (int k = 0; k < 2; ++k) {
+    for (int k = 0; k < 3; ++k) {
       buffers[k].reset();
       clients[k].reset();
     }

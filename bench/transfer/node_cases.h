@@ -1,6 +1,7 @@
 // strata-bench transfer, the node rows: a real strata-node process (started and stopped by PID)
 // and the client library in this process, moving blocks with GetInto/PutFrom over the UCX data
-// plane (path "ucx") or with Get/Put as gRPC bytes (path "grpc").
+// plane (path "ucx", the requests as UCX messages or as gRPC calls) or with Get/Put as gRPC bytes
+// (path "grpc").
 #ifndef STRATA_BENCH_TRANSFER_NODE_CASES_H_
 #define STRATA_BENCH_TRANSFER_NODE_CASES_H_
 
@@ -16,6 +17,15 @@ struct NodeCase {
   size_t block_bytes = 0;
   size_t batch = 0;
   std::string op;  // get | put
+  // ucx path: how GetInto/PutFrom requests travel: "message" (UCX messages on the session's
+  // connection, ClientOptions::ucx_messages) or "grpc" (a gRPC call around the transfer).
+  std::string control = "message";
+};
+
+// Progress modes ("event" | "busy") of the node's UCX worker and of the client's.
+struct NodeProgress {
+  std::string node = "event";
+  std::string client = "event";
 };
 
 struct NodeCaseResult {
@@ -29,7 +39,8 @@ struct NodeCaseResult {
 };
 
 // Runs the cases, one node per tls, `seconds` of timed calls per case (at least 5 calls).
-std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds);
+std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds,
+                                         const NodeProgress& progress);
 
 }  // namespace strata::bench
 

@@ -60,6 +60,7 @@ struct Flags {
   std::optional<std::string> tls;       // shm | tcp
   std::optional<std::string> op;        // get | put
   std::optional<std::string> path;      // transport | ucx | grpc
+  std::optional<std::string> control;   // message | grpc: how ucx rows send their requests
   std::string protocol = "auto";        // auto | rma | am
   std::string progress = "event";       // event | busy: the node's progress thread
   std::string peer_progress = "event";  // event | busy: the client peer's
@@ -329,7 +330,8 @@ struct Case {
   std::string protocol;  // as requested: auto | rma | am
   size_t block_bytes = 0;
   size_t batch = 0;
-  std::string op;  // get | put (client's view)
+  std::string op;       // get | put (client's view)
+  std::string control;  // ucx node rows: message | grpc (NodeCase::control); "" otherwise
 };
 
 struct Result {
@@ -420,9 +422,10 @@ void PrintJson(const std::vector<Result>& results) {
     const Result& r = results[i];
     std::printf(
         "%s\n  {\"path\": \"%s\", \"tls\": \"%s\", \"block_bytes\": %zu, \"batch\": %zu, "
-        "\"op\": \"%s\", \"protocol\": \"%s\", ",
+        "\"op\": \"%s\", \"protocol\": \"%s\", \"control\": %s, ",
         i == 0 ? "" : ",", r.c.path.c_str(), r.c.tls.c_str(), r.c.block_bytes, r.c.batch,
-        r.c.op.c_str(), r.chosen.c_str());
+        r.c.op.c_str(), r.chosen.c_str(),
+        r.c.control.empty() ? "null" : ("\"" + r.c.control + "\"").c_str());
     if (r.ok) {
       std::printf("\"gbps\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f, ", r.gbps, r.p50_us,
                   r.p99_us);
@@ -440,6 +443,12 @@ void PrintJson(const std::vector<Result>& results) {
   std::printf("\n]}\n");
 }
 
+// The table's proto column: the protocol chosen, or for node rows how the requests travelled.
+std::string ProtoColumn(const Result& r) {
+  if (r.c.control.empty()) return r.chosen;
+  return r.c.control == "message" ? "msg" : "rpc";
+}
+
 void PrintTable(const std::vector<Result>& results) {
   std::printf("%-9s %-4s %-5s %9s %5s %4s %8s %9s %9s %8s %9s %7s %7s\n", "path", "tls", "proto",
               "block", "batch", "op", "GB/s", "p50_us", "p99_us", "memcpy", "perftest", "x_mcpy",
@@ -447,12 +456,13 @@ void PrintTable(const std::vector<Result>& results) {
   for (const Result& r : results) {
     if (!r.ok) {
       std::printf("%-9s %-4s %-5s %9zu %5zu %4s  error: %s\n", r.c.path.c_str(), r.c.tls.c_str(),
-                  r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.error.c_str());
+                  ProtoColumn(r).c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(),
+                  r.error.c_str());
       continue;
     }
     std::printf(
         "%-9s %-4s %-5s %9zu %5zu %4s %8.2f %9.1f %9.1f %8.2f %9s %7.2f %7s\n", r.c.path.c_str(),
-        r.c.tls.c_str(), r.chosen.c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps,
+        r.c.tls.c_str(), ProtoColumn(r).c_str(), r.c.block_bytes, r.c.batch, r.c.op.c_str(), r.gbps,
         r.p50_us, r.p99_us, r.memcpy_gbps,
         r.perftest_gbps ? std::to_string(*r.perftest_gbps).substr(0, 6).c_str() : "-",
         r.gbps / r.memcpy_gbps,
@@ -466,13 +476,16 @@ void Usage() {
       "                             [--path transport|ucx|grpc]\n"
       "                             [--tls shm|tcp] [--op get|put] [--protocol auto|rma|am]\n"
       "                             [--progress event|busy] [--peer-progress event|busy]\n"
+      "                             [--control message|grpc]\n"
       "                             [--seconds S] [--no-perftest] [--merge-max BYTES]\n"
       "Without case flags, sweeps block {64KiB,256KiB,1MiB,4MiB} x batch {1,16,64} x tls\n"
       "{shm,tcp} x op {get,put} with the protocol each endpoint picks (auto), plus the other\n"
       "protocol at batch 16 for comparison. `op` is the client's view: get = node writes into\n"
       "the client's buffer. path transport: the Transport between two processes, no node;\n"
-      "ucx: a strata-node process and the client's GetInto/PutFrom; grpc: the same node, "
-      "Get/Put.\n");
+      "ucx: a strata-node process and the client's GetInto/PutFrom, their requests as UCX\n"
+      "messages (--control message, the default) or as gRPC calls (--control grpc; the sweep\n"
+      "adds these rows at batch 1); grpc: the same node, Get/Put. --progress is the node's UCX\n"
+      "progress (transport rows: this process's), --peer-progress the client's.\n");
 }
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -504,6 +517,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->op = v;
     } else if (a == "--protocol" && value(&v) && (v == "auto" || v == "rma" || v == "am")) {
       flags->protocol = v;
+    } else if (a == "--control" && value(&v) && (v == "message" || v == "grpc")) {
+      flags->control = v;
     } else if (a == "--progress" && value(&v) && (v == "event" || v == "busy")) {
       flags->progress = v;
     } else if (a == "--peer-progress" && value(&v) && (v == "event" || v == "busy")) {
@@ -549,15 +564,25 @@ int RunTransferBench(int argc, char** argv) {
     for (size_t block : blocks) {
       for (size_t batch : batches) {
         for (const auto& op : ops) {
-          if (transport_rows) cases.push_back({"transport", tls, flags.protocol, block, batch, op});
-          for (const auto& path : node_paths) node_cases.push_back({path, tls, block, batch, op});
+          if (transport_rows)
+            cases.push_back({"transport", tls, flags.protocol, block, batch, op, ""});
+          for (const auto& path : node_paths) {
+            const std::string control = flags.control.value_or("message");
+            node_cases.push_back({path, tls, block, batch, op, control});
+            // Without --control the sweep shows what the requests cost as gRPC calls where it
+            // matters most, single blocks.
+            if (path == "ucx" && !flags.control && !single && batch == 1) {
+              node_cases.push_back({path, tls, block, batch, op, "grpc"});
+            }
+          }
         }
       }
     }
     if (!single) {
       // The protocol auto did not pick, for comparison (get, batch 16); "other" is resolved once
       // the auto endpoint has chosen.
-      for (size_t block : blocks) cases.push_back({"transport", tls, "other", block, 16, "get"});
+      for (size_t block : blocks)
+        cases.push_back({"transport", tls, "other", block, 16, "get", ""});
     }
   }
 
@@ -609,9 +634,16 @@ int RunTransferBench(int argc, char** argv) {
     nodes.clear();  // close endpoints before the peer goes away
     Reap(peer->child, absl::Seconds(5));
   }
-  for (const NodeCaseResult& n : RunNodeCases(node_cases, flags.seconds_per_case)) {
+  const NodeProgress node_progress{flags.progress, flags.peer_progress};
+  for (const NodeCaseResult& n : RunNodeCases(node_cases, flags.seconds_per_case, node_progress)) {
     Result r;
-    r.c = Case{n.c.path, n.c.tls, "-", n.c.block_bytes, n.c.batch, n.c.op};
+    r.c = Case{n.c.path,
+               n.c.tls,
+               "-",
+               n.c.block_bytes,
+               n.c.batch,
+               n.c.op,
+               n.c.path == "ucx" ? n.c.control : ""};
     r.chosen = n.protocol;
     r.ok = n.ok;
     r.error = n.error;

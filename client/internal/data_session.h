@@ -2,18 +2,25 @@
 // (whose progress thread serves the node's transfers), the buffers registered on it, and the
 // session with the node: opened lazily by Ensure (Hello, then RegisterRegion for each buffer),
 // forgotten by Invalidate when the node no longer knows it (restart, dropped endpoint), and
-// reopened by the next Ensure. Internal to the client. Thread-safe.
+// reopened by the next Ensure. GetInto / PutFrom requests go as UCX messages on the session's
+// connection when the node takes them (HelloResponse.control_messages and
+// ClientOptions::ucx_messages), as gRPC calls otherwise. Internal to the client. Thread-safe.
 #ifndef STRATA_CLIENT_INTERNAL_DATA_SESSION_H_
 #define STRATA_CLIENT_INTERNAL_DATA_SESSION_H_
 
+#include <atomic>
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "proto/strata.pb.h"
 #include "transfer/transport.h"
 
 namespace strata {
@@ -35,6 +42,8 @@ class DataSession {
   struct Ticket {
     uint64_t session = 0;
     uint64_t region = 0;
+    // Set when calls go as UCX messages: the client's connection to the node.
+    std::optional<transfer::PeerHandle> node;
   };
   // The session and the node's region id for `buffer`, opening the session and registering the
   // buffer first when needed.
@@ -44,6 +53,15 @@ class DataSession {
   void Invalidate(uint64_t session);
   uint64_t sessions_opened() const;
 
+  // The session's calls, as UCX messages (ticket.node set) or gRPC calls. The status is the
+  // call's, as from the gRPC call: UNAVAILABLE also when the connection to the node failed or no
+  // reply came by the deadline.
+  absl::Status GetInto(const Ticket& ticket, const v1::GetIntoRequest& request,
+                       v1::GetIntoResponse* response);
+  absl::Status PutFrom(const Ticket& ticket, const v1::PutFromRequest& request,
+                       v1::PutFromResponse* response);
+  uint64_t message_calls() const { return message_calls_.load(); }
+
  private:
   struct Buffer {
     transfer::LocalRegion local;
@@ -51,16 +69,34 @@ class DataSession {
   };
   DataSession(Client::Stubs* stubs, const ClientOptions& options)
       : stubs_(stubs), options_(options) {}
+  // Sends `call` (its call_id set here) on the control transport and waits for the reply,
+  // checking the connection every 50 ms while it waits.
+  absl::StatusOr<v1::DataPlaneReply> Call(const transfer::PeerHandle& node, v1::DataPlaneCall call);
+  // The transport's message handler: completes the call a reply names.
+  void OnReply(std::string bytes);
 
   Client::Stubs* const stubs_;
   const ClientOptions options_;
+  // The data transport: the buffers are registered on it and the node's session endpoints reach
+  // it. The control transport (set when calls go as messages) sends the calls and receives the
+  // answers: kept apart because UCX may join a pair of endpoints between two workers into one
+  // connection, and the node closes session endpoints on every failure (transport.h).
   std::unique_ptr<transfer::Transport> transport_;
+  std::unique_ptr<transfer::Transport> control_;
 
   mutable absl::Mutex mu_;
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<transfer::PeerHandle> node_ ABSL_GUARDED_BY(mu_);  // messages go here
   uint64_t opened_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_buffer_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Buffer> buffers_ ABSL_GUARDED_BY(mu_);
+
+  // Calls awaiting their reply, by call id.
+  using PendingReply = std::promise<absl::StatusOr<v1::DataPlaneReply>>;
+  absl::Mutex calls_mu_;
+  uint64_t next_call_ ABSL_GUARDED_BY(calls_mu_) = 1;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<PendingReply>> pending_ ABSL_GUARDED_BY(calls_mu_);
+  std::atomic<uint64_t> message_calls_{0};
 };
 
 }  // namespace strata

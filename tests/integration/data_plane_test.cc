@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "client/client.h"
 #include "common/checksum.h"
 #include "proto/strata.grpc.pb.h"
@@ -32,11 +33,13 @@ std::unique_ptr<NodeProcess> StartNode(const std::string& dir, const std::vector
   return node;
 }
 
-std::unique_ptr<Client> ConnectTo(const NodeProcess& node, Path path, int attempts = 3) {
+std::unique_ptr<Client> ConnectTo(const NodeProcess& node, Path path, int attempts = 3,
+                                  bool messages = true) {
   ClientOptions options;
   options.address = node.address();
   options.data_path = path;
   options.ucx_attempts = attempts;
+  options.ucx_messages = messages;
   options.deadline_ms = 20'000;
   auto client = Client::Connect(options);
   EXPECT_TRUE(client.ok()) << client.status();
@@ -88,6 +91,7 @@ struct PathCase {
   std::string name;
   Path path;
   std::string tls;  // the node's --data-plane
+  bool messages;    // ClientOptions::ucx_messages: calls as UCX messages, else gRPC calls
 };
 
 class DataPlaneTest : public ::testing::TestWithParam<PathCase> {};
@@ -100,7 +104,7 @@ TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
   auto node = StartNode(dir, {"--dram", "8MiB", "--ssd-dir", dir + "/ssd", "--ssd", "128MiB",
                               "--data-plane", GetParam().tls});
   ASSERT_NE(node, nullptr);
-  auto client = ConnectTo(*node, path);
+  auto client = ConnectTo(*node, path, 3, GetParam().messages);
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->data_path(), path == Path::kUcx ? "ucx" : "grpc");
 
@@ -167,6 +171,13 @@ TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
     EXPECT_EQ(c.fallbacks, 0u);
     EXPECT_EQ(stats->dp_sessions(), 1u);
     EXPECT_GE(stats->dp_get_bytes(), at / 2);
+    if (GetParam().messages) {
+      EXPECT_EQ(c.message_calls, c.ucx_calls) << "every call went as a UCX message";
+      EXPECT_EQ(stats->dp_message_calls(), c.ucx_calls);
+    } else {
+      EXPECT_EQ(c.message_calls, 0u);
+      EXPECT_EQ(stats->dp_message_calls(), 0u);
+    }
   } else {
     EXPECT_EQ(c.ucx_calls, 0u);
     EXPECT_GT(c.grpc_calls, 0u);
@@ -176,9 +187,10 @@ TEST_P(DataPlaneTest, RandomSizesAndOffsetsRoundTripByteExact) {
 
 // shm: shared memory + CMA between the two processes (the node's opt-in mode).
 INSTANTIATE_TEST_SUITE_P(Paths, DataPlaneTest,
-                         ::testing::Values(PathCase{"ucx_tcp", Path::kUcx, "tcp"},
-                                           PathCase{"ucx_shm", Path::kUcx, "shm"},
-                                           PathCase{"grpc", Path::kGrpc, "tcp"}),
+                         ::testing::Values(PathCase{"ucx_tcp", Path::kUcx, "tcp", true},
+                                           PathCase{"ucx_shm", Path::kUcx, "shm", true},
+                                           PathCase{"ucx_tcp_grpc_calls", Path::kUcx, "tcp", false},
+                                           PathCase{"grpc", Path::kGrpc, "tcp", true}),
                          [](const auto& info) { return info.param.name; });
 
 // A session made by hand with raw stubs, so the node's own checks are what answer.
@@ -292,6 +304,195 @@ TEST(DataPlaneChecks, OutOfRegionOffsetsAndUnknownSessionsAreRefused) {
   const std::vector<uint64_t> offsets = {4000}, caps = {1000};
   auto bad = client->GetInto("dp/checks", keys, **buf, offsets, caps);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  node->Stop(SIGTERM);
+}
+
+// Collects the DataPlaneReply messages a hand-made control transport receives.
+class Replies {
+ public:
+  transfer::MessageHandler Handler() {
+    return [this](std::string bytes) -> std::optional<std::string> {
+      v1::DataPlaneReply reply;
+      if (reply.ParseFromString(bytes)) {
+        absl::MutexLock lock(&mu_);
+        replies_.push_back(std::move(reply));
+      }
+      return std::nullopt;
+    };
+  }
+  // The reply to `call_id`, waiting up to 10 s; a reply with code -1 when none came.
+  v1::DataPlaneReply Await(uint64_t call_id) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& r : replies_) {
+        if (r.call_id() == call_id) return true;
+      }
+      return false;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(10));
+    for (const auto& r : replies_) {
+      if (r.call_id() == call_id) return r;
+    }
+    v1::DataPlaneReply none;
+    none.set_code(-1);
+    return none;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<v1::DataPlaneReply> replies_ ABSL_GUARDED_BY(mu_);
+};
+
+// DataPlaneCall messages sent by hand from a control transport: the node answers every mistake
+// with the code and field the gRPC calls give, serves DRAM hits inline on its progress thread and
+// blocks from SSD through its call threads, and verifies PutFrom's checksums.
+TEST(DataPlaneMessages, CallsAreCheckedAndAnsweredLikeGrpcCalls) {
+  const std::string dir = testing::FreshDir("dp-messages");
+  auto node = StartNode(dir, {"--dram", "16MiB", "--ssd-dir", dir + "/ssd", "--ssd", "64MiB"});
+  ASSERT_NE(node, nullptr);
+  const transfer::UcxTransportOptions uo{.ucx_config = {{"TLS", "tcp"}, {"NET_DEVICES", "lo"}},
+                                         .name = "test"};
+  Replies replies;  // before the transport whose handler fills it
+  auto data = transfer::UcxTransport::Create(uo);
+  auto control = transfer::UcxTransport::Create(uo);
+  ASSERT_TRUE(data.ok() && control.ok());
+  (*control)->SetMessageHandler(replies.Handler());
+  std::string mem(2 << 20, 'x');
+  auto region = (*data)->RegisterMemory(mem.data(), mem.size());
+  ASSERT_TRUE(region.ok());
+
+  auto channel = grpc::CreateChannel(node->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::CacheService::NewStub(channel);
+  auto admin = v1::AdminService::NewStub(channel);
+  auto rpc = [&](auto* s, auto method, const auto& request, auto* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ((*s).*method)(&ctx, request, response);
+  };
+  auto stats = [&] {
+    v1::StatsResponse out;
+    EXPECT_TRUE(rpc(admin.get(), &v1::AdminService::Stub::Stats, v1::StatsRequest(), &out).ok());
+    return out;
+  };
+  v1::HelloRequest hello;
+  hello.set_worker_address((*data)->LocalAddress());
+  hello.set_control_address((*control)->LocalAddress());
+  v1::HelloResponse session;
+  ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::Hello, hello, &session).ok());
+  ASSERT_TRUE(session.control_messages());
+  v1::RegisterRegionRequest reg;
+  reg.set_session_id(session.session_id());
+  reg.set_base(region->descriptor.base);
+  reg.set_length(region->descriptor.length);
+  reg.set_packed_rkey(region->descriptor.packed_rkey);
+  v1::RegisterRegionResponse registered;
+  ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::RegisterRegion, reg, &registered).ok());
+  {
+    // 20 x 1 MiB overflow 16 MiB of DRAM, so the oldest ("big-0", ...) go to SSD; "k", the newest,
+    // stays in DRAM.
+    v1::PutResponse r;
+    for (int i = 0; i < 20; ++i) {
+      v1::PutRequest big;
+      big.set_namespace_("dp/msg");
+      auto* b = big.add_items();
+      b->set_key("big-" + std::to_string(i));
+      b->set_payload(std::string(1 << 20, static_cast<char>('a' + i)));
+      ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::Put, big, &r).ok());
+    }
+    v1::PutRequest put;
+    put.set_namespace_("dp/msg");
+    auto* item = put.add_items();
+    item->set_key("k");
+    item->set_payload(std::string(1000, 'p'));
+    ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::Put, put, &r).ok());
+  }
+  auto node_peer = (*control)->Connect("node", session.node_address());
+  ASSERT_TRUE(node_peer.ok()) << node_peer.status();
+  auto send = [&](const std::string& bytes) {
+    (*control)->SendMessage(*node_peer, bytes, absl::Now() + absl::Seconds(5), [](absl::Status) {});
+  };
+  uint64_t next_id = 100;
+  auto call = [&](v1::DataPlaneCall c) {
+    c.set_call_id(++next_id);
+    send(c.SerializeAsString());
+    return replies.Await(c.call_id());
+  };
+  auto get_into = [&](uint64_t session_id, const std::string& key, uint64_t offset, uint64_t cap) {
+    v1::DataPlaneCall c;
+    v1::GetIntoRequest* g = c.mutable_get_into();
+    g->set_namespace_("dp/msg");
+    g->set_session_id(session_id);
+    g->set_region_id(registered.region_id());
+    v1::GetIntoItem* item = g->add_items();
+    item->set_key(key);
+    item->set_offset(offset);
+    item->set_capacity(cap);
+    return call(std::move(c));
+  };
+  const int kInvalid = static_cast<int>(absl::StatusCode::kInvalidArgument);
+  const int kPrecondition = static_cast<int>(absl::StatusCode::kFailedPrecondition);
+
+  send(std::string(12, '\xff'));  // not a DataPlaneCall at all: answered at once, call id 0
+  EXPECT_EQ(replies.Await(0).code(), kInvalid);
+  v1::DataPlaneCall empty;
+  EXPECT_EQ(call(empty).code(), kInvalid);
+  v1::DataPlaneReply r = get_into(session.session_id() + 1, "k", 0, 1000);
+  EXPECT_EQ(r.code(), kPrecondition) << r.message();
+  r = get_into(session.session_id(), "k", mem.size() - 500, 1000);  // past the region's end
+  EXPECT_EQ(r.code(), kInvalid);
+  EXPECT_NE(r.message().find("items[0].offset"), std::string::npos) << r.message();
+  EXPECT_EQ(mem.substr(mem.size() - 500), std::string(500, 'x')) << "nothing may be written";
+
+  // A DRAM hit: served inline.
+  const uint64_t inline_before = stats().dp_inline_calls();
+  r = get_into(session.session_id(), "k", 0, 1000);
+  ASSERT_EQ(r.code(), 0) << r.message();
+  ASSERT_EQ(r.get_into().items_size(), 1);
+  EXPECT_EQ(r.get_into().items(0).size(), 1000u);
+  EXPECT_EQ(r.get_into().items(0).tier(), "dram");
+  EXPECT_EQ(mem.substr(0, 1000), std::string(1000, 'p'));
+  EXPECT_EQ(stats().dp_inline_calls(), inline_before + 1);
+
+  // A block on SSD: read, verified and staged by a call thread, not inline.
+  r = get_into(session.session_id(), "big-0", 4096, 1 << 20);
+  ASSERT_EQ(r.code(), 0) << r.message();
+  EXPECT_EQ(r.get_into().items(0).tier(), "ssd");
+  EXPECT_EQ(mem.substr(4096, 1 << 20), std::string(1 << 20, 'a'));
+  const v1::StatsResponse after = stats();
+  EXPECT_EQ(after.dp_inline_calls(), inline_before + 1);
+  // Counted: the calls that named a session (not the unparsable one nor the empty one).
+  EXPECT_EQ(after.dp_message_calls(), 4u);
+
+  // PutFrom with a wrong checksum: DATA_LOSS, nothing stored.
+  v1::DataPlaneCall put;
+  v1::PutFromRequest* p = put.mutable_put_from();
+  p->set_namespace_("dp/msg");
+  p->set_session_id(session.session_id());
+  p->set_region_id(registered.region_id());
+  v1::PutFromItem* item = p->add_items();
+  item->set_key("k2");
+  item->set_offset(0);
+  item->set_size(4096);
+  item->set_checksum(BlockChecksum(mem.data(), 4096) ^ 1);
+  r = call(put);
+  EXPECT_EQ(r.code(), static_cast<int>(absl::StatusCode::kDataLoss)) << r.message();
+  item->set_checksum(BlockChecksum(mem.data(), 4096));
+  r = call(put);
+  ASSERT_EQ(r.code(), 0) << r.message();
+  ASSERT_EQ(r.put_from().results_size(), 1);
+  EXPECT_EQ(r.put_from().results(0).code(), 0);
+
+  // A session opened without a control address has no answer channel for messages.
+  v1::HelloRequest plain;
+  plain.set_worker_address((*data)->LocalAddress());
+  v1::HelloResponse plain_session;
+  ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::Hello, plain, &plain_session).ok());
+  EXPECT_FALSE(plain_session.control_messages());
+  r = get_into(plain_session.session_id(), "k", 0, 1000);
+  EXPECT_EQ(r.code(), kPrecondition);
+  EXPECT_NE(r.message().find("control"), std::string::npos) << r.message();
+  control->reset();
+  data->reset();
   node->Stop(SIGTERM);
 }
 

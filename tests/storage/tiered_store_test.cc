@@ -216,6 +216,20 @@ TEST(TieredStore, PinnedBlocksStayInPlaceUntilUnpinned) {
   ASSERT_TRUE(g->store->Put("ns", "big2", "", {}, Bytes(3 * 16384, 5)).ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(g->store->Pin("ns", "big").status()))
       << "a block in the second tier is copied by Get, not pinned";
+
+  // ReadableInPlace says what Pin would do, and counts nothing. (This store's 16 KiB of DRAM
+  // holds "small"; both 48 KiB blocks went to the second tier.)
+  ASSERT_TRUE(g->store->Put("ns", "small", "", {}, Bytes(8192, 6)).ok());
+  const StoreStats before = g->store->Stats();
+  EXPECT_FALSE(g->store->ReadableInPlace("ns", "big"));
+  EXPECT_TRUE(g->store->ReadableInPlace("ns", "small"));
+  EXPECT_TRUE(g->store->ReadableInPlace("ns", "nope")) << "a miss needs no read either";
+  const StoreStats after = g->store->Stats();
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses);
+  absl::StatusOr<BlockPin> in_place = g->store->Pin("ns", "small");
+  ASSERT_TRUE(in_place.ok()) << in_place.status();
+  g->store->Unpin(*in_place);
 }
 
 TEST(TieredStore, LeasesAreBounded) {

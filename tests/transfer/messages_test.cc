@@ -173,6 +173,32 @@ TEST_P(MessagesTest, DisconnectedOrStalePeerIsUnavailable) {
   EXPECT_EQ(client_inbox_.Await(1), std::vector<std::string>{"y"});
 }
 
+// The layout the node and the client use (see the caveat in transport.h): the node's session
+// endpoint goes to the client's data transport, the client's requests come from a control
+// transport of its own, and the node answers on a peer of its own to that control transport.
+// Closing the session endpoint (a dropped session) leaves requests and answers working.
+TEST_P(MessagesTest, ClosingTheDataEndpointLeavesTheControlConnectionWorking) {
+  Inbox control_inbox;  // before the transport whose handler uses it
+  auto control = factory_->Make();
+  ASSERT_TRUE(control.ok()) << control.status();
+  (*control)->SetMessageHandler(control_inbox.Handler());
+  auto node_to_control = node_->Connect("control-1", (*control)->LocalAddress());
+  ASSERT_TRUE(node_to_control.ok()) << node_to_control.status();
+  auto control_to_node = (*control)->Connect("node", node_->LocalAddress());
+  ASSERT_TRUE(control_to_node.ok()) << control_to_node.status();
+  ASSERT_TRUE(Send(**control, *control_to_node, "request 1").ok());
+  ASSERT_TRUE(Send(*node_, *node_to_control, "answer 1").ok());
+  EXPECT_EQ(node_inbox_.Await(1), std::vector<std::string>{"request 1"});
+  EXPECT_EQ(control_inbox.Await(1), std::vector<std::string>{"answer 1"});
+
+  ASSERT_TRUE(node_->Disconnect(to_client_).ok());  // the session endpoint goes
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(Send(**control, *control_to_node, "request 2").ok());
+  ASSERT_TRUE(Send(*node_, *node_to_control, "answer 2").ok());
+  EXPECT_EQ(node_inbox_.Await(2), (std::vector<std::string>{"request 1", "request 2"}));
+  EXPECT_EQ(control_inbox.Await(2), (std::vector<std::string>{"answer 1", "answer 2"}));
+}
+
 // A peer that dies is reported: messages to it fail UNAVAILABLE within their deadline, or (shared
 // memory without peer error handling, where a send into a dead peer's FIFO completes locally) at
 // least never hang.
