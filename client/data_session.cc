@@ -13,24 +13,23 @@ absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(Client::Stubs* 
                                                                  const ClientOptions& options,
                                                                  bool shm) {
   std::unique_ptr<DataSession> s(new DataSession(stubs, options));
-  auto make = [&](const std::string& name) {
-    transfer::UcxTransportOptions uo;
-    uo.name = name;
-    uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
-    if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
-      uo.ucx_config.push_back({"NET_DEVICES", dev});
-    }
-    uo.allow_endpoints_without_peer_error_handling = shm;
-    if (options.ucx_busy_poll) {
-      uo.progress_mode = transfer::UcxTransportOptions::ProgressMode::kBusyPoll;
-    }
-    return transfer::UcxTransport::Create(uo);
-  };
-  STRATA_ASSIGN_OR_RETURN(s->transport_, make("strata-client"));
+  transfer::UcxTransportOptions uo;
+  uo.name = "strata-client";
+  uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
+  if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
+    uo.ucx_config.push_back({"NET_DEVICES", dev});
+  }
+  uo.allow_endpoints_without_peer_error_handling = shm;
+  if (options.ucx_busy_poll) {
+    uo.progress_mode = transfer::UcxTransportOptions::ProgressMode::kBusyPoll;
+  }
+  // Calls go out from a worker of their own (ConnectAddress), apart from the one the node's
+  // session endpoints reach, which the node closes on any failure (transport.h).
+  uo.separate_connect_worker = options.ucx_messages;
+  STRATA_ASSIGN_OR_RETURN(s->transport_, transfer::UcxTransport::Create(uo));
   if (options.ucx_messages) {
-    STRATA_ASSIGN_OR_RETURN(s->control_, make("strata-client-control"));
     DataSession* self = s.get();
-    s->control_->SetMessageHandler([self](std::string bytes) -> std::optional<std::string> {
+    s->transport_->SetMessageHandler([self](std::string bytes) -> std::optional<std::string> {
       self->OnReply(std::move(bytes));
       return std::nullopt;
     });
@@ -52,7 +51,6 @@ DataSession::~DataSession() {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     (void)stubs_->cache->Goodbye(&ctx, request, &response);  // the node also drops idle sessions
   }
-  control_.reset();
   transport_.reset();
 }
 
@@ -98,7 +96,7 @@ absl::StatusOr<DataSession::Ticket> DataSession::Ensure(uint64_t buffer) {
     v1::HelloRequest request;
     request.set_worker_address(transport_->LocalAddress());
     request.set_client_name(absl::StrCat("pid-", getpid()));
-    if (control_) request.set_control_address(control_->LocalAddress());
+    if (options_.ucx_messages) request.set_control_address(transport_->ConnectAddress());
     v1::HelloResponse response;
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
@@ -107,12 +105,12 @@ absl::StatusOr<DataSession::Ticket> DataSession::Ensure(uint64_t buffer) {
     ++opened_;
     for (auto& [id, b] : buffers_) b.node_region = 0;
     node_.reset();
-    if (response.control_messages() && control_) {
+    if (response.control_messages() && options_.ucx_messages) {
       // The same name and address while healthy: the same endpoint (as the node keeps its
       // control peer). A failed one is replaced, as the node replaces its own after the same
       // failure; a restarted node (new address) gets a new one.
       absl::StatusOr<transfer::PeerHandle> node =
-          control_->Connect("node", response.node_address());
+          transport_->Connect("node", response.node_address());
       if (node.ok()) node_ = *node;  // else: calls go over gRPC on this session
     }
   }
@@ -157,7 +155,7 @@ absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle&
   };
   call.set_call_id(id);
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.deadline_ms);
-  control_->SendMessage(node, call.SerializeAsString(), deadline, [this, id](absl::Status sent) {
+  transport_->SendMessage(node, call.SerializeAsString(), deadline, [this, id](absl::Status sent) {
     if (sent.ok()) return;
     std::shared_ptr<PendingReply> p;
     {
@@ -172,7 +170,7 @@ absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle&
   });
   // A node that dies after taking the call never answers: watch the connection while waiting.
   while (reply.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-    absl::StatusOr<transfer::PeerInfo> info = control_->DescribePeer(node);
+    absl::StatusOr<transfer::PeerInfo> info = transport_->DescribePeer(node);
     const bool failed = !info.ok() || info->failed;
     if (failed || absl::Now() >= deadline) {
       if (forget()) {

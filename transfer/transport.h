@@ -134,6 +134,10 @@ class Transport {
 
   // Bytes a peer passes to Connect to reach this transport (UCX: the worker address).
   virtual std::string LocalAddress() const = 0;
+  // Where this transport's own endpoints (Connect) come from. A peer that answers our messages
+  // on an endpoint of its own connects here. The same as LocalAddress() unless the transport
+  // keeps its endpoints on a worker of their own (UcxTransportOptions::separate_connect_worker).
+  virtual std::string ConnectAddress() const { return LocalAddress(); }
 
   // Registers [base, base+length) for remote access. The memory must stay valid until
   // DeregisterMemory (or the transport's destruction). REQUIRES: length > 0.

@@ -69,41 +69,55 @@ absl::Status UcxTransport::Init() {
   STRATA_RETURN_IF_ERROR(UcsToStatus(ucp_init(&params, config.get(), &context), "ucp_init"));
   s.context.reset(context);
 
-  ucp_worker_params_t worker_params;
-  std::memset(&worker_params, 0, sizeof(worker_params));
-  worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-  worker_params.thread_mode = UCS_THREAD_MODE_SINGLE;  // only the progress thread touches it
-  ucp_worker_h worker = nullptr;
-  STRATA_RETURN_IF_ERROR(
-      UcsToStatus(ucp_worker_create(context, &worker_params, &worker), "ucp_worker_create"));
-  s.worker.reset(worker);
-
-  ucp_worker_attr_t worker_attr;
-  std::memset(&worker_attr, 0, sizeof(worker_attr));
-  worker_attr.field_mask = UCP_WORKER_ATTR_FIELD_ADDRESS;
-  STRATA_RETURN_IF_ERROR(UcsToStatus(ucp_worker_query(worker, &worker_attr), "ucp_worker_query"));
-  internal::UcpWorkerAddressPtr address(worker_attr.address,
-                                        internal::UcpWorkerAddressDeleter{worker});
-  local_address_.assign(reinterpret_cast<const char*>(address.get()), worker_attr.address_length);
-
-  STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmWrite, &State::OnWrite));
-  STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmWriteAck, &State::OnWriteAck));
-  STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmReadRequest, &State::OnReadRequest));
-  STRATA_RETURN_IF_ERROR(s.SetAmHandler(kAmReadResponse, &State::OnReadResponse));
-  STRATA_RETURN_IF_ERROR(s.SetAmHandler(internal::kAmMessage, &State::OnMessage));
-
   if (options_.progress_mode == UcxTransportOptions::ProgressMode::kEvent) {
-    int worker_fd = -1;
-    STRATA_RETURN_IF_ERROR(
-        UcsToStatus(ucp_worker_get_efd(worker, &worker_fd), "ucp_worker_get_efd"));
     s.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (s.epoll_fd < 0) return absl::InternalError("epoll_create1 failed");
-    epoll_event event;
-    std::memset(&event, 0, sizeof(event));
-    event.events = EPOLLIN;
-    if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, worker_fd, &event) != 0) {
-      return absl::InternalError("epoll_ctl failed");
+  }
+  // One worker, or two (Options::separate_connect_worker); each gets the AM handlers and, in
+  // event mode, a place in the progress thread's epoll set.
+  auto make_worker = [&](internal::UcpWorkerPtr* out, State::WorkerArg* arg,
+                         std::string* address_out) -> absl::Status {
+    ucp_worker_params_t worker_params;
+    std::memset(&worker_params, 0, sizeof(worker_params));
+    worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+    worker_params.thread_mode = UCS_THREAD_MODE_SINGLE;  // only the progress thread touches it
+    ucp_worker_h worker = nullptr;
+    STRATA_RETURN_IF_ERROR(
+        UcsToStatus(ucp_worker_create(context, &worker_params, &worker), "ucp_worker_create"));
+    out->reset(worker);
+    *arg = State::WorkerArg{&s, worker};
+    ucp_worker_attr_t worker_attr;
+    std::memset(&worker_attr, 0, sizeof(worker_attr));
+    worker_attr.field_mask = UCP_WORKER_ATTR_FIELD_ADDRESS;
+    STRATA_RETURN_IF_ERROR(UcsToStatus(ucp_worker_query(worker, &worker_attr), "ucp_worker_query"));
+    internal::UcpWorkerAddressPtr address(worker_attr.address,
+                                          internal::UcpWorkerAddressDeleter{worker});
+    address_out->assign(reinterpret_cast<const char*>(address.get()), worker_attr.address_length);
+    for (auto [id, cb] :
+         {std::pair{kAmWrite, &State::OnWrite}, std::pair{kAmWriteAck, &State::OnWriteAck},
+          std::pair{kAmReadRequest, &State::OnReadRequest},
+          std::pair{kAmReadResponse, &State::OnReadResponse},
+          std::pair{internal::kAmMessage, &State::OnMessage}}) {
+      STRATA_RETURN_IF_ERROR(State::SetAmHandler(worker, arg, id, cb));
     }
+    if (s.epoll_fd >= 0) {
+      int worker_fd = -1;
+      STRATA_RETURN_IF_ERROR(
+          UcsToStatus(ucp_worker_get_efd(worker, &worker_fd), "ucp_worker_get_efd"));
+      epoll_event event;
+      std::memset(&event, 0, sizeof(event));
+      event.events = EPOLLIN;
+      if (epoll_ctl(s.epoll_fd, EPOLL_CTL_ADD, worker_fd, &event) != 0) {
+        return absl::InternalError("epoll_ctl failed");
+      }
+    }
+    return absl::OkStatus();
+  };
+  STRATA_RETURN_IF_ERROR(make_worker(&s.worker, &s.worker_arg, &local_address_));
+  connect_address_ = local_address_;
+  if (options_.separate_connect_worker) {
+    STRATA_RETURN_IF_ERROR(
+        make_worker(&s.connect_worker, &s.connect_worker_arg, &connect_address_));
   }
 
   ucp_context_attr_t context_attr;
@@ -141,6 +155,7 @@ bool UcxTransport::OnProgressThread() const { return std::this_thread::get_id() 
 void UcxTransport::ProgressLoop() {
   State& s = *state_;
   ucp_worker_h worker = s.worker.get();
+  ucp_worker_h connect_worker = s.connect_worker.get();  // null unless separate
   const bool busy = options_.progress_mode == UcxTransportOptions::ProgressMode::kBusyPoll;
   absl::Time last_activity = absl::Now();
   for (;;) {
@@ -157,7 +172,8 @@ void UcxTransport::ProgressLoop() {
     // and deadlines are not starved.
     unsigned events = 0;
     for (int i = 0; i < 256; ++i) {
-      const unsigned n = ucp_worker_progress(worker);
+      unsigned n = ucp_worker_progress(worker);
+      if (connect_worker != nullptr) n += ucp_worker_progress(connect_worker);
       if (n == 0) break;
       events += n;
     }
@@ -178,6 +194,7 @@ void UcxTransport::ProgressLoop() {
     const bool active = !s.batches.empty() || live_requests_.load() > 0;
     if (active && now - last_activity < options_.poll_after_activity) continue;
     ucs_status_t armed = ucp_worker_arm(worker);
+    if (armed == UCS_OK && connect_worker != nullptr) armed = ucp_worker_arm(connect_worker);
     if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
     if (has_commands_.load() || stop_.load()) continue;
     // Sleep until UCX has an event, a command is signalled, or the next deadline (at most 100 ms,
@@ -224,6 +241,8 @@ absl::Status UcxTransport::RunSync(std::function<absl::Status()> fn) {
 Capabilities UcxTransport::GetCapabilities() const { return capabilities_; }
 
 std::string UcxTransport::LocalAddress() const { return local_address_; }
+
+std::string UcxTransport::ConnectAddress() const { return connect_address_; }
 
 absl::StatusOr<LocalRegion> UcxTransport::RegisterMemory(void* base, size_t length) {
   if (base == nullptr || length == 0) {

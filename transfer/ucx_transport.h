@@ -89,6 +89,13 @@ struct UcxTransportOptions {
   // blocks saves a request and, over active messages, a rendezvous and an acknowledgement each;
   // joining large ones costs pipelining between them.
   uint64_t merge_max_bytes = 1 << 20;
+  // Endpoints this transport creates (Connect) live on a second UCX worker of the same context,
+  // progressed by the same thread; peers still reach LocalAddress(), and ConnectAddress() names
+  // the second worker. For a process that both accepts a peer's endpoints and makes its own to
+  // that peer: UCX 1.13 joins the endpoints two workers make to each other into one connection,
+  // so the peer closing its endpoint to us would also cut ours to it (transport.h). One thread,
+  // so a reply arriving on one worker right after a transfer on the other costs no wakeup.
+  bool separate_connect_worker = false;
   // Name for UCX logs.
   std::string name = "strata";
 };
@@ -104,6 +111,7 @@ class UcxTransport final : public Transport {
 
   Capabilities GetCapabilities() const override;
   std::string LocalAddress() const override;
+  std::string ConnectAddress() const override;
   // Registration is slow (ucp_mem_map): register few, large regions, once. Deregistering waits
   // (up to sync_call_timeout) for ops still using the region; FAILED_PRECONDITION if they did not
   // finish, in which case the memory must stay valid (the unmap happens when they do).
@@ -157,6 +165,7 @@ class UcxTransport final : public Transport {
   const UcxTransportOptions options_;
   std::unique_ptr<State> state_;
   std::string local_address_;
+  std::string connect_address_;
   Capabilities capabilities_;
   std::thread thread_;
   std::thread::id thread_id_;

@@ -69,7 +69,7 @@ class DataSession {
   };
   DataSession(Client::Stubs* stubs, const ClientOptions& options)
       : stubs_(stubs), options_(options) {}
-  // Sends `call` (its call_id set here) on the control transport and waits for the reply,
+  // Sends `call` (its call_id set here) to the node and waits for the reply,
   // checking the connection every 50 ms while it waits.
   absl::StatusOr<v1::DataPlaneReply> Call(const transfer::PeerHandle& node, v1::DataPlaneCall call);
   // The transport's message handler: completes the call a reply names.
@@ -77,12 +77,12 @@ class DataSession {
 
   Client::Stubs* const stubs_;
   const ClientOptions options_;
-  // The data transport: the buffers are registered on it and the node's session endpoints reach
-  // it. The control transport (set when calls go as messages) sends the calls and receives the
-  // answers: kept apart because UCX may join a pair of endpoints between two workers into one
-  // connection, and the node closes session endpoints on every failure (transport.h).
+  // The buffers are registered on it and the node's session endpoints reach its LocalAddress();
+  // when calls go as messages they leave from its second worker (ConnectAddress), where the
+  // node's answers arrive: kept apart because UCX may join a pair of endpoints between two
+  // workers into one connection, and the node closes session endpoints on every failure
+  // (transport.h). One progress thread serves both.
   std::unique_ptr<transfer::Transport> transport_;
-  std::unique_ptr<transfer::Transport> control_;
 
   mutable absl::Mutex mu_;
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;

@@ -70,28 +70,17 @@ UcxTransportOptions UcxOptionsFor(const std::string& tls,
 TransportFactory::TransportFactory(Backend backend)
     : backend_(backend), fabric_(std::make_shared<LoopbackFabric>()) {}
 
-absl::StatusOr<std::unique_ptr<Transport>> TransportFactory::Make() {
+absl::StatusOr<std::unique_ptr<Transport>> TransportFactory::Make(bool separate_connect_worker) {
   using Policy = UcxTransportOptions::ProtocolPolicy;
-  switch (backend_) {
-    case Backend::kLoopback:
-      return std::unique_ptr<Transport>(std::make_unique<LoopbackTransport>(fabric_));
-    case Backend::kUcxShm:
-    case Backend::kUcxTcp: {
-      STRATA_ASSIGN_OR_RETURN(auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_))));
-      return std::unique_ptr<Transport>(std::move(t));
-    }
-    case Backend::kUcxShmRma: {
-      STRATA_ASSIGN_OR_RETURN(
-          auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_), Policy::kRma)));
-      return std::unique_ptr<Transport>(std::move(t));
-    }
-    case Backend::kUcxTcpRma: {
-      STRATA_ASSIGN_OR_RETURN(
-          auto t, UcxTransport::Create(UcxOptionsFor(BackendTls(backend_), Policy::kRma)));
-      return std::unique_ptr<Transport>(std::move(t));
-    }
+  if (backend_ == Backend::kLoopback) {
+    return std::unique_ptr<Transport>(std::make_unique<LoopbackTransport>(fabric_));
   }
-  return absl::InternalError("unknown backend");
+  const bool rma = backend_ == Backend::kUcxShmRma || backend_ == Backend::kUcxTcpRma;
+  UcxTransportOptions options =
+      UcxOptionsFor(BackendTls(backend_), rma ? Policy::kRma : Policy::kAuto);
+  options.separate_connect_worker = separate_connect_worker;
+  STRATA_ASSIGN_OR_RETURN(auto t, UcxTransport::Create(options));
+  return std::unique_ptr<Transport>(std::move(t));
 }
 
 absl::StatusOr<std::unique_ptr<Buffer>> RegisterBuffer(Transport& transport, size_t size) {

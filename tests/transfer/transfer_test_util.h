@@ -33,7 +33,9 @@ UcxTransportOptions UcxOptionsFor(
 class TransportFactory {
  public:
   explicit TransportFactory(Backend backend);
-  absl::StatusOr<std::unique_ptr<Transport>> Make();
+  // `separate_connect_worker`: UCX transports keep their own endpoints on a second worker
+  // (UcxTransportOptions::separate_connect_worker); loopback ignores it.
+  absl::StatusOr<std::unique_ptr<Transport>> Make(bool separate_connect_worker = false);
   Backend backend() const { return backend_; }
 
  private:

@@ -103,7 +103,8 @@ void UcxTransport::State::FinishIncomingWrite(IncomingWrite* write, ucs_status_t
 ucs_status_t UcxTransport::State::OnWrite(void* arg, const void* header, size_t header_length,
                                           void* data, size_t length,
                                           const ucp_am_recv_param_t* param) {
-  State* self = static_cast<State*>(arg);
+  auto* on = static_cast<WorkerArg*>(arg);
+  State* self = on->state;
   AmHeader h;
   if (!ReadHeader(header, header_length, &h)) return UCS_OK;  // not ours: dropped
   self->owner->incoming_ops_.fetch_add(1);
@@ -131,8 +132,7 @@ ucs_status_t UcxTransport::State::OnWrite(void* arg, const void* header, size_t 
   p.cb.recv_am = &State::OnIncomingWriteDone;
   p.user_data = write;
   p.memh = region->memh.get();
-  RequestStart start =
-      ClassifyRequest(ucp_am_recv_data_nbx(self->worker.get(), data, dst, length, &p));
+  RequestStart start = ClassifyRequest(ucp_am_recv_data_nbx(on->worker, data, dst, length, &p));
   if (start.in_flight) {
     self->owner->live_requests_.fetch_add(1);
   } else {
@@ -144,7 +144,8 @@ ucs_status_t UcxTransport::State::OnWrite(void* arg, const void* header, size_t 
 ucs_status_t UcxTransport::State::OnReadRequest(void* arg, const void* header, size_t header_length,
                                                 void* data, size_t length,
                                                 const ucp_am_recv_param_t* param) {
-  State* self = static_cast<State*>(arg);
+  auto* on = static_cast<WorkerArg*>(arg);
+  State* self = on->state;
   AmHeader h;
   if (!ReadHeader(header, header_length, &h)) return UCS_OK;
   self->owner->incoming_ops_.fetch_add(1);
@@ -165,7 +166,8 @@ ucs_status_t UcxTransport::State::OnReadRequest(void* arg, const void* header, s
 ucs_status_t UcxTransport::State::OnWriteAck(void* arg, const void* header, size_t header_length,
                                              void* data, size_t length,
                                              const ucp_am_recv_param_t* param) {
-  State* self = static_cast<State*>(arg);
+  auto* on = static_cast<WorkerArg*>(arg);
+  State* self = on->state;
   AmHeader h;
   if (!ReadHeader(header, header_length, &h)) return UCS_OK;
   auto op = self->am_ops.find(h.op_id);
@@ -181,7 +183,8 @@ ucs_status_t UcxTransport::State::OnWriteAck(void* arg, const void* header, size
 ucs_status_t UcxTransport::State::OnReadResponse(void* arg, const void* header,
                                                  size_t header_length, void* data, size_t length,
                                                  const ucp_am_recv_param_t* param) {
-  State* self = static_cast<State*>(arg);
+  auto* on = static_cast<WorkerArg*>(arg);
+  State* self = on->state;
   AmHeader h;
   if (!ReadHeader(header, header_length, &h)) return UCS_OK;
   auto op_it = self->am_ops.find(h.op_id);
@@ -210,8 +213,7 @@ ucs_status_t UcxTransport::State::OnReadResponse(void* arg, const void* header,
   p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
   p.cb.recv_am = &State::OnBatchRecvDone;
   p.memh = op.memh;
-  RequestStart start =
-      ClassifyRequest(ucp_am_recv_data_nbx(self->worker.get(), data, op.dst, length, &p));
+  RequestStart start = ClassifyRequest(ucp_am_recv_data_nbx(on->worker, data, op.dst, length, &p));
   if (start.in_flight) {
     self->owner->live_requests_.fetch_add(1);
   } else {
@@ -220,16 +222,17 @@ ucs_status_t UcxTransport::State::OnReadResponse(void* arg, const void* header,
   return UCS_INPROGRESS;
 }
 
-absl::Status UcxTransport::State::SetAmHandler(unsigned id, ucp_am_recv_callback_t cb) {
+absl::Status UcxTransport::State::SetAmHandler(ucp_worker_h worker, WorkerArg* arg, unsigned id,
+                                               ucp_am_recv_callback_t cb) {
   ucp_am_handler_param_t param;
   std::memset(&param, 0, sizeof(param));
   param.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
                      UCP_AM_HANDLER_PARAM_FIELD_ARG | UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
   param.id = id;
   param.cb = cb;
-  param.arg = this;
+  param.arg = arg;
   param.flags = UCP_AM_FLAG_WHOLE_MSG;
-  return UcsToStatus(ucp_worker_set_am_recv_handler(worker.get(), &param),
+  return UcsToStatus(ucp_worker_set_am_recv_handler(worker, &param),
                      "ucp_worker_set_am_recv_handler");
 }
 

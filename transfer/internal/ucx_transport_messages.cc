@@ -51,7 +51,8 @@ void UcxTransport::State::PostMessage(const PeerHandle& to, std::string message,
 ucs_status_t UcxTransport::State::OnMessage(void* arg, const void* header, size_t header_length,
                                             void* data, size_t length,
                                             const ucp_am_recv_param_t* param) {
-  State* self = static_cast<State*>(arg);
+  auto* on = static_cast<WorkerArg*>(arg);
+  State* self = on->state;
   AmHeader h;
   if (!ReadHeader(header, header_length, &h) || h.length != length || self->shutting_down) {
     return UCS_OK;  // not ours, or too late: dropped (a rendezvous is cancelled)
@@ -80,8 +81,8 @@ ucs_status_t UcxTransport::State::OnMessage(void* arg, const void* header, size_
   p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
   p.cb.recv_am = &State::OnIncomingMessageDone;
   p.user_data = incoming;
-  RequestStart start = ClassifyRequest(
-      ucp_am_recv_data_nbx(self->worker.get(), data, incoming->bytes.data(), length, &p));
+  RequestStart start =
+      ClassifyRequest(ucp_am_recv_data_nbx(on->worker, data, incoming->bytes.data(), length, &p));
   if (start.in_flight) {
     self->owner->live_requests_.fetch_add(1);
   } else {

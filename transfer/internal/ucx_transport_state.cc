@@ -372,7 +372,7 @@ absl::StatusOr<PeerHandle> UcxTransport::State::Connect(std::string_view name,
   ucp_ep_h ep = nullptr;
   ucs_status_t status = UCS_ERR_UNREACHABLE;
   if (!peer_mode_unreachable || !options.allow_endpoints_without_peer_error_handling) {
-    status = ucp_ep_create(worker.get(), &params, &ep);
+    status = ucp_ep_create(EndpointWorker(), &params, &ep);
   }
   peer.peer_error_handling = status == UCS_OK;
   if (status == UCS_ERR_UNREACHABLE && options.allow_endpoints_without_peer_error_handling) {
@@ -382,7 +382,7 @@ absl::StatusOr<PeerHandle> UcxTransport::State::Connect(std::string_view name,
     // shm peers would be reachable over tcp only. Such endpoints detect a dead peer by the
     // batch deadline (and cma errors), and are force-closed like the others.
     params.field_mask &= ~(UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER);
-    status = ucp_ep_create(worker.get(), &params, &ep);
+    status = ucp_ep_create(EndpointWorker(), &params, &ep);
   }
   ep_contexts.push_back(std::move(context));
   if (status != UCS_OK) {
@@ -463,20 +463,25 @@ void UcxTransport::State::Shutdown() {
   const absl::Time bound = absl::Now() + absl::Seconds(2);
   while ((!batches.empty() || closing_endpoints > 0) && absl::Now() < bound) {
     ucp_worker_progress(worker.get());
+    if (connect_worker) ucp_worker_progress(connect_worker.get());
     ProcessPeerErrors();
   }
   RunCompletions();
   // Endpoints UCX created for peers that connected to us may still hold a queued wireup reply;
   // UCX 1.13 asserts if a worker is destroyed with one pending. Let them go out (bounded).
-  ucp_request_param_t flush;
-  std::memset(&flush, 0, sizeof(flush));
-  internal::WaitForRequest(worker.get(), ucp_worker_flush_nbx(worker.get(), &flush),
-                           absl::Now() + absl::Milliseconds(300));
+  for (ucp_worker_h w : {connect_worker.get(), worker.get()}) {
+    if (w == nullptr) continue;
+    ucp_request_param_t flush;
+    std::memset(&flush, 0, sizeof(flush));
+    internal::WaitForRequest(w, ucp_worker_flush_nbx(w, &flush),
+                             absl::Now() + absl::Milliseconds(300));
+  }
   RunCompletions();
   shutting_down = true;
   if (epoll_fd >= 0) close(epoll_fd);
   epoll_fd = -1;
-  // Destroying the worker purges what is left; callbacks see shutting_down and only account.
+  // Destroying the workers purges what is left; callbacks see shutting_down and only account.
+  connect_worker.reset();
   worker.reset();
   RunCompletions();
   zombies.clear();

@@ -143,8 +143,19 @@ struct UcxTransport::State {
   UcxTransport* const owner;
   const UcxTransportOptions& options;
 
+  // What each worker's AM handlers get as `arg`: the state and the worker the AM arrived on
+  // (a rendezvous is received on that worker).
+  struct WorkerArg {
+    State* state = nullptr;
+    ucp_worker_h worker = nullptr;
+  };
+
   internal::UcpContextPtr context;
   internal::UcpWorkerPtr worker;
+  // Options::separate_connect_worker: the worker our own endpoints (Connect) live on.
+  internal::UcpWorkerPtr connect_worker;
+  WorkerArg worker_arg;
+  WorkerArg connect_worker_arg;
   int epoll_fd = -1;
   bool shutting_down = false;
 
@@ -234,7 +245,11 @@ struct UcxTransport::State {
                                  size_t length, const ucp_am_recv_param_t* param);
   static ucs_status_t OnReadResponse(void* arg, const void* header, size_t header_length,
                                      void* data, size_t length, const ucp_am_recv_param_t* param);
-  absl::Status SetAmHandler(unsigned id, ucp_am_recv_callback_t cb);
+  static absl::Status SetAmHandler(ucp_worker_h worker, WorkerArg* arg, unsigned id,
+                                   ucp_am_recv_callback_t cb);
+  ucp_worker_h EndpointWorker() const {
+    return connect_worker ? connect_worker.get() : worker.get();
+  }
 
   // --- the loop's housekeeping -----------------------------------------------------------------
   void CheckDeadlines(absl::Time now);
