@@ -1,7 +1,11 @@
 #include "bench/bench_util.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace strata::bench {
@@ -22,8 +26,10 @@ double Percentile(std::vector<double> values, double q) {
 
 double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs, size_t min_bytes_per_run) {
   const size_t bytes = block_bytes * batch;
-  std::vector<char> src(bytes, 1);
-  std::vector<char> dst(bytes, 0);  // value-initialised: pages are touched before timing
+  // The same kind of memory the transfers use (BenchBuffer: huge pages, pre-faulted).
+  BenchBuffer src(bytes);
+  BenchBuffer dst(bytes);
+  std::memset(src.data(), 1, bytes);
   std::memcpy(dst.data(), src.data(), bytes);
   const size_t reps = std::max<size_t>(1, min_bytes_per_run / std::max<size_t>(bytes, 1));
   std::vector<double> rates;
@@ -41,5 +47,18 @@ double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs, size_t min_
   }
   return Median(rates);
 }
+
+BenchBuffer::BenchBuffer(size_t bytes) : size_(bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    std::perror("strata-bench: mmap");
+    std::abort();  // a benchmark without its buffer has nothing to measure
+  }
+  (void)madvise(p, bytes, MADV_HUGEPAGE);  // refused: ordinary pages, only TLB reach is lost
+  data_ = static_cast<char*>(p);
+  std::memset(data_, 0, bytes);  // pre-fault
+}
+
+BenchBuffer::~BenchBuffer() { munmap(data_, size_); }
 
 }  // namespace strata::bench

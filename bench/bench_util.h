@@ -19,10 +19,27 @@ double Median(std::vector<double> values);
 double Percentile(std::vector<double> values, double q);
 
 // Single-thread memcpy rate in GB/s (1e9 bytes/s) for copying `block_bytes` blocks, `batch` at a
-// time, from pre-faulted buffers: the median of `runs` runs, each copying at least
-// `min_bytes_per_run` bytes.
+// time, between pre-faulted BenchBuffers (the memory the transfers use): the median of `runs`
+// runs, each copying at least `min_bytes_per_run` bytes.
 double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs = 5,
                          size_t min_bytes_per_run = 256ull << 20);
+
+// Anonymous memory for a benchmark's buffers, as a serving engine registers its KV pool: asked
+// for transparent huge pages (fewer pages for the kernel to walk in a cma copy) and pre-faulted,
+// so first-touch faults stay out of the timings. Falls back to ordinary pages.
+class BenchBuffer {
+ public:
+  explicit BenchBuffer(size_t bytes);
+  ~BenchBuffer();
+  BenchBuffer(const BenchBuffer&) = delete;
+  BenchBuffer& operator=(const BenchBuffer&) = delete;
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace strata::bench
 

@@ -100,7 +100,9 @@ int Stats(const Globals& g) {
                  {"get_bytes", s->dp_get_bytes()},
                  {"put_bytes", s->dp_put_bytes()},
                  {"failed_batches", s->dp_failed_batches()},
-                 {"sessions_dropped", s->dp_sessions_dropped()}}}});
+                 {"sessions_dropped", s->dp_sessions_dropped()},
+                 {"message_calls", s->dp_message_calls()},
+                 {"inline_calls", s->dp_inline_calls()}}}});
     return kExitOk;
   }
   PrintTiersText(s->tiers());
@@ -111,7 +113,8 @@ int Stats(const Globals& g) {
   std::cout << "  data plane: " << s->dp_sessions() << " sessions, " << s->dp_regions()
             << " regions, " << s->dp_pinned_blocks() << " pinned, " << FormatSize(s->dp_get_bytes())
             << " out, " << FormatSize(s->dp_put_bytes()) << " in, " << s->dp_failed_batches()
-            << " failed batches\n";
+            << " failed batches, " << s->dp_message_calls() << " calls as UCX messages ("
+            << s->dp_inline_calls() << " inline)\n";
   return kExitOk;
 }
 

@@ -109,6 +109,9 @@ data_plane:
   staging_bytes: 32MiB
   session_idle_ms: 5000
   transfer_timeout_ms: 250
+  progress: busy
+  messages: false
+  call_threads: 3
   fault: {seed: 9, fail: 0.25, drop: 0.25, delay: 0.25, delay_ms: 40, disconnect: 0.25}
 )");
   absl::Status applied = ApplyConfigFile(path, &o);
@@ -117,6 +120,9 @@ data_plane:
   EXPECT_EQ(o.data_plane.staging_bytes, 32u << 20);
   EXPECT_EQ(o.data_plane.session_idle_ms, 5000u);
   EXPECT_EQ(o.data_plane.transfer_timeout_ms, 250u);
+  EXPECT_EQ(o.data_plane.progress, "busy");
+  EXPECT_FALSE(o.data_plane.messages);
+  EXPECT_EQ(o.data_plane.call_threads, 3u);
   EXPECT_EQ(o.data_plane.fault.seed, 9u);
   EXPECT_DOUBLE_EQ(o.data_plane.fault.disconnect_probability, 0.25);
   EXPECT_EQ(o.data_plane.fault.delay, absl::Milliseconds(40));
@@ -127,6 +133,14 @@ data_plane:
   o = NodeOptions();
   o.data_plane.tls = "rdma";
   EXPECT_NE(o.Validate().message().find("data_plane.tls"), absl::string_view::npos);
+  o = NodeOptions();
+  EXPECT_EQ(o.data_plane.progress, "event");
+  EXPECT_TRUE(o.data_plane.messages);
+  o.data_plane.progress = "spin";
+  EXPECT_NE(o.Validate().message().find("data_plane.progress"), absl::string_view::npos);
+  o = NodeOptions();
+  o.data_plane.call_threads = 0;
+  EXPECT_NE(o.Validate().message().find("data_plane.call_threads"), absl::string_view::npos);
   o = NodeOptions();
   o.data_plane.staging_bytes = 1 << 20;  // below the 16 MiB max payload
   EXPECT_NE(o.Validate().message().find("data_plane.staging_bytes"), absl::string_view::npos);
