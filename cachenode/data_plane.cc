@@ -83,7 +83,8 @@ absl::Status DataPlane::Init(bool loopback) {
 }
 
 DataPlane::~DataPlane() {
-  transport_->SetMessageHandler(nullptr);  // normally MessageCalls has done so already
+  // Init may have failed before the transport existed (a node then runs without a data plane).
+  if (transport_ != nullptr) transport_->SetMessageHandler(nullptr);
   std::vector<uint64_t> ids;
   {
     // New Hellos are refused; calls in flight finish by their deadline, releasing their pins and

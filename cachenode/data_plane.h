@@ -99,8 +99,10 @@ class DataPlane {
   // Serves a GetInto without blocking when every block it names is in DRAM as stored (or
   // missing): pins them, posts one transfer and returns true; `done` runs once the bytes are in
   // place or the call failed (on a transport thread, or on this one for a call that moves
-  // nothing). Returns false, having done nothing, when a block must be read or decoded first
-  // (SSD, encoded): run GetInto on a thread that may block. REQUIRES: as GetInto.
+  // nothing). Returns false, holding nothing, when a block must be read or decoded first (SSD,
+  // encoded): run GetInto on a thread that may block. (Decided before any block is touched; only
+  // a block that moves between that check and its pin leaves the keys before it counted once
+  // more.) REQUIRES: as GetInto.
   using GetIntoDone = std::function<void(absl::Status, v1::GetIntoResponse)>;
   bool TryGetIntoInline(const v1::GetIntoRequest& request, GetIntoDone done);
   bool messages() const { return options_.messages; }
@@ -195,6 +197,10 @@ class DataPlane {
   std::vector<uint64_t> failed_sessions_ ABSL_GUARDED_BY(mu_);
   // Control peers by the client's control address.
   absl::flat_hash_map<std::string, ControlPeer> controls_ ABSL_GUARDED_BY(mu_);
+  // Serializes attaching, detaching and sweeping control peers, across their Connect and
+  // Disconnect (so a Goodbye cannot close the endpoint a concurrent Hello just attached). Taken
+  // before mu_; never on the transport's thread.
+  absl::Mutex control_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
   absl::Mutex staging_mu_;
   absl::CondVar staging_freed_;

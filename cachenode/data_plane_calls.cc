@@ -52,6 +52,7 @@ void DataPlane::Answer(const Caller& caller, std::string reply) {
 }
 
 std::optional<transfer::PeerHandle> DataPlane::AttachControl(const std::string& address) {
+  absl::MutexLock serial(&control_mu_);
   {
     absl::MutexLock lock(&mu_);
     if (!controls_.contains(address) && controls_.size() >= kMaxControlPeers) return std::nullopt;
@@ -71,6 +72,7 @@ std::optional<transfer::PeerHandle> DataPlane::AttachControl(const std::string& 
 }
 
 void DataPlane::DetachControl(const std::string& address, bool goodbye) {
+  absl::MutexLock serial(&control_mu_);
   std::optional<transfer::PeerHandle> close;
   {
     absl::MutexLock lock(&mu_);
@@ -96,6 +98,7 @@ void DataPlane::SweepControls() {
   for (const auto& [address, peer] : idle) {
     absl::StatusOr<transfer::PeerInfo> info = ucx_->DescribePeer(peer);
     if (info.ok() && !info->failed) continue;  // healthy: kept for the client's next session
+    absl::MutexLock serial(&control_mu_);
     {
       absl::MutexLock lock(&mu_);
       auto it = controls_.find(address);

@@ -7,13 +7,26 @@
 namespace strata {
 
 MessageCalls::MessageCalls(NodeCore* core, DataPlane* data_plane, uint32_t threads)
-    : core_(core), data_plane_(data_plane) {
+    : core_(core), data_plane_(data_plane), gate_(std::make_shared<Gate>()) {
+  {
+    absl::MutexLock lock(&gate_->mu);
+    gate_->calls = this;
+  }
   for (uint32_t i = 0; i < threads; ++i) threads_.emplace_back([this] { CallLoop(); });
-  data_plane_->SetMessageHandler([this](std::string bytes) { return OnMessage(std::move(bytes)); });
+  data_plane_->SetMessageHandler([gate = gate_](std::string bytes) -> std::optional<std::string> {
+    absl::ReaderMutexLock lock(&gate->mu);
+    if (gate->calls != nullptr) return gate->calls->OnMessage(std::move(bytes));
+    v1::DataPlaneCall call;  // closed: the node is going away; the caller retries elsewhere
+    (void)call.ParseFromString(bytes);
+    return EncodeReply({}, call.call_id(), absl::UnavailableError("node is shutting down"));
+  });
 }
 
 MessageCalls::~MessageCalls() {
-  data_plane_->SetMessageHandler(nullptr);  // synchronous: no call arrives after this
+  {
+    absl::MutexLock lock(&gate_->mu);  // waits for a call being parsed right now
+    gate_->calls = nullptr;
+  }
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;

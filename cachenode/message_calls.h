@@ -11,18 +11,21 @@
 //   - anything that may block (blocks on SSD or stored encoded, every PutFrom) is queued for a
 //     small pool of call threads that run NodeCore::GetInto / PutFrom; a full queue answers
 //     RESOURCE_EXHAUSTED (back off).
-// Answers go through DataPlane::Answer (the session's endpoint, or a new connection when a failed
-// transfer dropped the session). Admission is NodeCore's: once draining, calls answer
-// UNAVAILABLE. Validation, per-key results and error codes are exactly the gRPC calls'.
+// Answers go through DataPlane::Answer, to the client's control peer (which outlives sessions a
+// failed transfer drops). Admission is NodeCore's: once draining, calls answer UNAVAILABLE.
+// Validation, per-key results and error codes are exactly the gRPC calls'.
 //
-// Thread-safe. Destroy before the DataPlane and NodeCore it serves: the destructor stops taking
-// messages, lets the call threads finish what is queued (answered UNAVAILABLE once the core is
-// draining) and waits for inline calls still in flight (their transfers end by deadline).
+// Thread-safe. Destroy before the DataPlane and NodeCore it serves: the destructor closes the
+// handler's gate (it waits for a call being parsed; calls arriving afterwards, until the data
+// plane goes, are answered UNAVAILABLE by the gate alone), lets the call threads finish what is
+// queued (UNAVAILABLE once the core is draining) and waits for inline calls still in flight
+// (their transfers end by deadline).
 #ifndef STRATA_CACHENODE_MESSAGE_CALLS_H_
 #define STRATA_CACHENODE_MESSAGE_CALLS_H_
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +55,13 @@ class MessageCalls {
                                  const absl::Status& status);
 
  private:
+  // What the installed handler holds instead of `this`: it may outlive this object (a transport
+  // can still run the handler after it is replaced, and it stays installed until the data plane
+  // goes), so the destructor closes the gate rather than relying on SetMessageHandler.
+  struct Gate {
+    absl::Mutex mu;
+    MessageCalls* calls ABSL_GUARDED_BY(mu) = nullptr;
+  };
   struct Work {
     v1::DataPlaneCall call;
     DataPlane::Caller caller;
@@ -67,6 +77,7 @@ class MessageCalls {
 
   NodeCore* const core_;
   DataPlane* const data_plane_;
+  const std::shared_ptr<Gate> gate_;
 
   absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);

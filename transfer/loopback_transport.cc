@@ -237,7 +237,7 @@ void LoopbackTransport::WorkerLoop() {
 }
 
 void LoopbackTransport::SetMessageHandler(MessageHandler handler) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&handler_mu_);  // waits for a handler call in progress
   handler_ = std::move(handler);
 }
 
@@ -303,13 +303,12 @@ void LoopbackTransport::MessageLoop() {
       message = std::move(inbox_->queue.front());
       inbox_->queue.pop_front();
     }
-    MessageHandler handler;
+    std::optional<std::string> reply;
     {
-      absl::MutexLock lock(&mu_);
-      handler = handler_;
+      absl::MutexLock lock(&handler_mu_);
+      if (!handler_) continue;  // none installed: dropped
+      reply = handler_(std::move(message.bytes));
     }
-    if (!handler) continue;  // none installed: dropped
-    std::optional<std::string> reply = handler(std::move(message.bytes));
     // Best effort, as over UCX: a sender that died meanwhile gets nothing.
     if (reply.has_value()) (void)Deliver(message.from, std::move(*reply));
   }

@@ -140,7 +140,9 @@ class LoopbackTransport final : public Transport {
   std::map<uint64_t, Peer> peers_ ABSL_GUARDED_BY(mu_);
   std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  MessageHandler handler_ ABSL_GUARDED_BY(mu_);
+  // Held while the handler runs, so SetMessageHandler returns only once the old one is done.
+  absl::Mutex handler_mu_;
+  MessageHandler handler_ ABSL_GUARDED_BY(handler_mu_);
 
   std::thread worker_;
   std::thread messenger_;

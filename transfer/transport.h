@@ -174,16 +174,20 @@ class Transport {
   // endpoints into one connection (it matches endpoints between two workers by creation order),
   // so Disconnect on one side -- or a failure, which closes the endpoint -- can silently cut the
   // other side's endpoint as well: messages sent on it are lost with no error. Keep a connection
-  // that carries requests on a transport of its own, apart from endpoints the peer may close
-  // (the client does: its control transport; docs/data-plane.md).
+  // that carries requests on a worker of its own, apart from endpoints the peer may close (the
+  // client does: UcxTransportOptions::separate_connect_worker; docs/data-plane.md).
   //
   // Installs the handler for messages from any peer; replaces the previous one. Messages that
-  // arrive before a handler is set are dropped.
+  // arrive before a handler is set are dropped. When it returns, the previous handler is not
+  // running and will not run again (UCX: unless its progress thread failed to run the change
+  // within sync_call_timeout; callers that free what a handler uses should not rely on that
+  // alone -- cachenode/message_calls.cc gates its handler).
   virtual void SetMessageHandler(MessageHandler handler) = 0;
   // Sends `message` to `peer`. `done` runs once: OK when the transport has handed the message
   // over for delivery (not a receipt: a reply is the receipt); UNAVAILABLE when the peer failed,
   // is of an older generation, or the send did not complete by `deadline` (which, as for a batch,
-  // declares the peer failed); FAILED_PRECONDITION when shutting down.
+  // declares the peer failed); INVALID_ARGUMENT for a peer this transport never connected;
+  // FAILED_PRECONDITION when shutting down.
   virtual void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
                            DoneCallback done) = 0;
 

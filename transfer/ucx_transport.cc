@@ -172,8 +172,11 @@ void UcxTransport::ProgressLoop() {
     // and deadlines are not starved.
     unsigned events = 0;
     for (int i = 0; i < 256; ++i) {
+      ++s.progress_depth;
       unsigned n = ucp_worker_progress(worker);
       if (connect_worker != nullptr) n += ucp_worker_progress(connect_worker);
+      --s.progress_depth;
+      s.RunDeferredCloses();
       if (n == 0) break;
       events += n;
     }

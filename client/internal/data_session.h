@@ -2,9 +2,9 @@
 // (whose progress thread serves the node's transfers), the buffers registered on it, and the
 // session with the node: opened lazily by Ensure (Hello, then RegisterRegion for each buffer),
 // forgotten by Invalidate when the node no longer knows it (restart, dropped endpoint), and
-// reopened by the next Ensure. GetInto / PutFrom requests go as UCX messages on the session's
-// connection when the node takes them (HelloResponse.control_messages and
-// ClientOptions::ucx_messages), as gRPC calls otherwise. Internal to the client. Thread-safe.
+// reopened by the next Ensure. GetInto / PutFrom requests go as UCX messages, from the
+// transport's second worker to the node, when the node takes them (HelloResponse.control_messages
+// and ClientOptions::ucx_messages), as gRPC calls otherwise. Internal to the client. Thread-safe.
 #ifndef STRATA_CLIENT_INTERNAL_DATA_SESSION_H_
 #define STRATA_CLIENT_INTERNAL_DATA_SESSION_H_
 

@@ -799,6 +799,39 @@ TEST(DataPlaneProcesses, NodeRestartIsSurvivedByAConnectedClient) {
 
 // The node comes back without a data plane: an auto client carries on as gRPC bytes, a UCX-only
 // client is told UNIMPLEMENTED.
+// UCX cannot start on the node (here: a UCX setting it cannot parse): the node serves without a
+// data plane, says why, and an auto client moves its blocks as gRPC bytes.
+TEST(DataPlaneProcesses, NodeWhoseUcxCannotStartServesGrpcBytes) {
+  const std::string dir = testing::FreshDir("dp-no-ucx");
+  ASSERT_EQ(setenv("UCX_RNDV_THRESH", "bogus", 1), 0);  // inherited by the node only
+  auto node = StartNode(dir, {"--dram", "16MiB", "--ssd", "0"});
+  ASSERT_EQ(unsetenv("UCX_RNDV_THRESH"), 0);
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node, Path::kAuto);
+  ASSERT_NE(client, nullptr);
+  auto info = client->NodeInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_FALSE(info->data_plane());
+  EXPECT_NE(info->data_plane_detail().find("ucp_config_read"), std::string::npos)
+      << info->data_plane_detail();
+  EXPECT_EQ(client->data_path(), "grpc");
+  std::string mem(64 << 10, 'q'), back(64 << 10, '\0');
+  auto buf = client->RegisterBuffer(mem.data(), mem.size());
+  auto out = client->RegisterBuffer(back.data(), back.size());
+  ASSERT_TRUE(buf.ok() && out.ok());
+  const std::vector<PutFromBlock> blocks = {{"k", "", {}, 0, mem.size()}};
+  auto put = client->PutFrom("dp/no-ucx", **buf, blocks);
+  ASSERT_TRUE(put.ok()) << put.status();
+  ASSERT_TRUE((*put)[0].ok()) << (*put)[0];
+  const std::vector<std::string> keys = {"k"};
+  const std::vector<uint64_t> offsets = {0}, caps = {back.size()};
+  auto got = client->GetInto("dp/no-ucx", keys, **out, offsets, caps);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE((*got)[0].status.ok()) << (*got)[0].status;
+  EXPECT_EQ(back, mem);
+  EXPECT_EQ(node->Stop(SIGTERM), 0) << "the node stops cleanly";
+}
+
 TEST(DataPlaneProcesses, NodeRestartedWithoutDataPlaneIsServedAsGrpcBytes) {
   const std::string dir = testing::FreshDir("dp-off");
   auto node = StartNode(dir, {"--dram", "16MiB", "--ssd", "0"});

@@ -99,19 +99,37 @@ void UcxTransport::State::OnIncomingMessageDone(void* request, ucs_status_t stat
   auto* incoming = static_cast<IncomingMessage*>(user_data);
   State* self = incoming->state;
   self->owner->live_requests_.fetch_sub(1);
+  if (incoming->orphaned) return;  // its connection was closed: nothing to deliver
   // A failed receive (the sender died or cancelled) delivers nothing: the sender's send fails.
   incoming->ready = true;
   incoming->failed = status != UCS_OK;
   if (!self->shutting_down) self->DeliverArrived(incoming->reply_ep);
 }
 
+void UcxTransport::State::OrphanArrivals(ucp_ep_h ep) {
+  auto it = arriving.find(ep);
+  if (it == arriving.end()) return;
+  for (auto& incoming : it->second) {
+    incoming->orphaned = true;
+    orphaned_arrivals.push_back(std::move(incoming));
+  }
+  arriving.erase(it);
+}
+
 void UcxTransport::State::DeliverArrived(ucp_ep_h reply_ep) {
+  // Called inside the UCX callback of a message on this connection, so `reply_ep` is valid now
+  // -- unless a receive on it failed (the connection is likely going): then no immediate reply.
+  bool connection_ok = true;
   auto it = arriving.find(reply_ep);
   while (it != arriving.end() && !it->second.empty() && it->second.front()->ready) {
     std::unique_ptr<IncomingMessage> next = std::move(it->second.front());
     it->second.pop_front();
     if (it->second.empty()) arriving.erase(it);
-    if (!next->failed) DeliverMessage(std::move(next->bytes), reply_ep);
+    if (next->failed) {
+      connection_ok = false;
+    } else {
+      DeliverMessage(std::move(next->bytes), connection_ok ? reply_ep : nullptr);
+    }
     it = arriving.find(reply_ep);  // the handler may not touch it, but the map may have rehashed
   }
 }

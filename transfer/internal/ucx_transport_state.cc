@@ -317,8 +317,27 @@ void UcxTransport::State::FailPeer(uint64_t peer_id, const absl::Status& status)
   peer.regions.clear();
   ucp_ep_h ep = peer.ep;
   peer.ep = nullptr;
+  OrphanArrivals(ep);
+  if (progress_depth > 0) {
+    // Called from inside UCX progress (a handler or callback, e.g. FaultTransport's disconnect
+    // from Post): the peer is failed already, so nothing new uses the endpoint; it is closed once
+    // progress returns, not from within a UCX callback.
+    deferred_closes.push_back(DeferredClose{ep, std::move(rkeys)});
+    return;
+  }
   CloseEndpoint(ep);
   rkeys.clear();
+}
+
+void UcxTransport::State::RunDeferredCloses() {
+  while (!deferred_closes.empty()) {
+    std::vector<DeferredClose> closes = std::move(deferred_closes);
+    deferred_closes.clear();
+    for (DeferredClose& c : closes) {
+      CloseEndpoint(c.ep);
+      c.rkeys.clear();  // after the close, as in FailPeer
+    }
+  }
 }
 
 void UcxTransport::State::ProcessPeerErrors() {
@@ -461,9 +480,13 @@ void UcxTransport::State::Shutdown() {
     FailPeer(id, absl::FailedPreconditionError("ucx transport: shutting down"));
   }
   const absl::Time bound = absl::Now() + absl::Seconds(2);
+  RunDeferredCloses();
   while ((!batches.empty() || closing_endpoints > 0) && absl::Now() < bound) {
+    ++progress_depth;
     ucp_worker_progress(worker.get());
     if (connect_worker) ucp_worker_progress(connect_worker.get());
+    --progress_depth;
+    RunDeferredCloses();
     ProcessPeerErrors();
   }
   RunCompletions();

@@ -128,7 +128,13 @@ struct UcxTransport::State {
         nullptr;  // the connection it arrived on (UCX's endpoint towards the sender)
     std::string bytes;
     bool ready = false;
-    bool failed = false;  // its rendezvous failed: skipped
+    bool failed = false;    // its rendezvous failed: skipped
+    bool orphaned = false;  // its connection was closed: kept only for UCX's callback
+  };
+  // An endpoint FailPeer retired from inside UCX progress, closed once progress returns.
+  struct DeferredClose {
+    ucp_ep_h ep = nullptr;
+    std::map<uint64_t, RemoteRegionState> rkeys;  // destroyed after the close
   };
   // A peer's write being received into one of our regions.
   struct IncomingWrite {
@@ -174,6 +180,11 @@ struct UcxTransport::State {
   MessageHandler message_handler;  // set by SetMessageHandler (on this thread)
   // Messages not yet delivered, per connection, in arrival order (see IncomingMessage).
   std::unordered_map<ucp_ep_h, std::deque<std::unique_ptr<IncomingMessage>>> arriving;
+  // Those of closed connections (OrphanArrivals), alive until shutdown for UCX's callbacks.
+  std::vector<std::unique_ptr<IncomingMessage>> orphaned_arrivals;
+  // > 0 while inside ucp_worker_progress (so inside UCX callbacks).
+  int progress_depth = 0;
+  std::vector<DeferredClose> deferred_closes;
   // Batches reported failed while UCX still held requests for them (endpoints without peer error
   // handling cannot purge those): kept so a late callback finds valid memory; freed at shutdown.
   std::vector<std::unique_ptr<BatchState>> zombies;
@@ -237,6 +248,10 @@ struct UcxTransport::State {
                                     void* user_data);
   // Delivers the messages at the head of `reply_ep`'s queue that have fully arrived.
   void DeliverArrived(ucp_ep_h reply_ep);
+  // `ep` is being closed: its undelivered messages are dropped (a message stuck behind a receive
+  // that never completes must not hold a queue a later endpoint at the same address would use).
+  void OrphanArrivals(ucp_ep_h ep);
+  void RunDeferredCloses();
   // Hands a message to the handler and sends its immediate reply, if any, on `reply_ep`.
   void DeliverMessage(std::string bytes, ucp_ep_h reply_ep);
 
