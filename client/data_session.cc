@@ -207,36 +207,40 @@ absl::Status ReplyStatus(const v1::DataPlaneReply& reply) {
 
 }  // namespace
 
-absl::Status DataSession::GetInto(const Ticket& ticket, const v1::GetIntoRequest& request,
-                                  v1::GetIntoResponse* response) {
+absl::Status DataSession::RunCall(const Ticket& ticket,
+                                  const std::function<grpc::Status(grpc::ClientContext*)>& rpc,
+                                  const std::function<void(v1::DataPlaneCall*)>& fill,
+                                  const std::function<void(v1::DataPlaneReply*)>& take) {
   if (!ticket.node.has_value()) {
     grpc::ClientContext ctx;
     Prepare(&ctx, options_);
-    return FromGrpc(stubs_->cache->GetInto(&ctx, request, response));
+    return FromGrpc(rpc(&ctx));
   }
   v1::DataPlaneCall call;
-  *call.mutable_get_into() = request;
+  fill(&call);
   STRATA_ASSIGN_OR_RETURN(v1::DataPlaneReply reply, Call(*ticket.node, std::move(call)));
   message_calls_.fetch_add(1);
   STRATA_RETURN_IF_ERROR(ReplyStatus(reply));
-  *response = std::move(*reply.mutable_get_into());
+  take(&reply);
   return absl::OkStatus();
+}
+
+absl::Status DataSession::GetInto(const Ticket& ticket, const v1::GetIntoRequest& request,
+                                  v1::GetIntoResponse* response) {
+  return RunCall(
+      ticket,
+      [&](grpc::ClientContext* ctx) { return stubs_->cache->GetInto(ctx, request, response); },
+      [&](v1::DataPlaneCall* call) { *call->mutable_get_into() = request; },
+      [&](v1::DataPlaneReply* reply) { *response = std::move(*reply->mutable_get_into()); });
 }
 
 absl::Status DataSession::PutFrom(const Ticket& ticket, const v1::PutFromRequest& request,
                                   v1::PutFromResponse* response) {
-  if (!ticket.node.has_value()) {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    return FromGrpc(stubs_->cache->PutFrom(&ctx, request, response));
-  }
-  v1::DataPlaneCall call;
-  *call.mutable_put_from() = request;
-  STRATA_ASSIGN_OR_RETURN(v1::DataPlaneReply reply, Call(*ticket.node, std::move(call)));
-  message_calls_.fetch_add(1);
-  STRATA_RETURN_IF_ERROR(ReplyStatus(reply));
-  *response = std::move(*reply.mutable_put_from());
-  return absl::OkStatus();
+  return RunCall(
+      ticket,
+      [&](grpc::ClientContext* ctx) { return stubs_->cache->PutFrom(ctx, request, response); },
+      [&](v1::DataPlaneCall* call) { *call->mutable_put_from() = request; },
+      [&](v1::DataPlaneReply* reply) { *response = std::move(*reply->mutable_put_from()); });
 }
 
 uint64_t DataSession::sessions_opened() const {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -22,6 +23,11 @@
 #include "client/client.h"
 #include "proto/strata.pb.h"
 #include "transfer/transport.h"
+
+namespace grpc {
+class ClientContext;
+class Status;
+}  // namespace grpc
 
 namespace strata {
 
@@ -74,6 +80,12 @@ class DataSession {
   absl::StatusOr<v1::DataPlaneReply> Call(const transfer::PeerHandle& node, v1::DataPlaneCall call);
   // The transport's message handler: completes the call a reply names.
   void OnReply(std::string bytes);
+  // One call: `rpc` when the ticket has no node connection, else `fill` a DataPlaneCall, Call,
+  // and `take` the body of an OK reply.
+  absl::Status RunCall(const Ticket& ticket,
+                       const std::function<grpc::Status(grpc::ClientContext*)>& rpc,
+                       const std::function<void(v1::DataPlaneCall*)>& fill,
+                       const std::function<void(v1::DataPlaneReply*)>& take);
 
   Client::Stubs* const stubs_;
   const ClientOptions options_;
