@@ -317,6 +317,14 @@ void DataPlane::Unstage(const Staged& staged) {
   staging_freed_.SignalAll();
 }
 
+bool DataPlane::TakeReserveBudget(uint64_t bytes) {
+  uint64_t held = reserved_bytes_.load();
+  while (held + bytes <= options_.staging_bytes) {
+    if (reserved_bytes_.compare_exchange_weak(held, held + bytes)) return true;
+  }
+  return false;
+}
+
 absl::Status DataPlane::Transfer(uint64_t session_id, std::vector<TransferOp> ops) {
   if (ops.empty()) return absl::OkStatus();
   absl::Status st =
@@ -456,12 +464,45 @@ absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
   const std::string& ns = request.namespace_();
   const size_t n = request.items_size();
   std::vector<absl::Status> results(n);
+  // Each block is read straight into room reserved in the DRAM tier (committed once its
+  // checksum matches: no staging, no copy), or -- when the tier would not hold it plain (a codec
+  // for the namespace, a block larger than the tier), when reserved bytes in flight would pass
+  // staging_bytes, or when the tier has no room now -- into staging, then Put.
+  auto verify = [&](size_t i, std::string_view bytes) -> absl::StatusOr<uint64_t> {
+    put_bytes_.fetch_add(bytes.size());
+    const uint64_t checksum = BlockChecksum(bytes);
+    if (checksum != request.items(i).checksum()) {
+      return absl::DataLossError(absl::StrCat(
+          Item(i, "checksum"), ": the bytes read from the client do not match it; not stored"));
+    }
+    return checksum;
+  };
   size_t next = 0;
   while (next < n) {
     std::vector<TransferOp> ops;
     std::vector<std::pair<size_t, Staged>> staged;
+    std::vector<std::pair<size_t, TieredStore::Reservation>> reserved;
     for (; next < n; ++next) {
       const v1::PutFromItem& item = request.items(next);
+      absl::StatusOr<TieredStore::Reservation> r =
+          absl::ResourceExhaustedError("PutFrom bytes in flight at data_plane.staging_bytes");
+      if (TakeReserveBudget(item.size())) {
+        r = store_->Reserve(ns, item.key(), item.size());
+        if (r.ok() && (r->data < pool_.data() || r->data + r->size > pool_.data() + pool_.size())) {
+          store_->AbortReserved(*r);  // not in the registered pool (another first tier)
+          r = absl::FailedPreconditionError("reserved outside the registered pool");
+        }
+        if (!r.ok()) reserved_bytes_.fetch_sub(item.size());
+      }
+      if (r.ok()) {
+        ops.push_back(TransferOp{OpKind::kGet, pool_region_,
+                                 static_cast<uint64_t>(r->data - pool_.data()), region.handle,
+                                 item.offset(), item.size()});
+        reserved.push_back({next, *std::move(r)});
+        continue;
+      }
+      // No room reserved (the tier stores it encoded, or over budget, or full of pinned blocks
+      // now): through staging, Put after the transfer, as it would be without reservations.
       absl::StatusOr<std::optional<Staged>> s = Stage(item.size(), ops.empty(), deadline);
       if (!s.ok()) {
         results[next] = s.status();
@@ -473,21 +514,26 @@ absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
                                item.offset(), item.size()});
     }
     absl::Status moved = Transfer(session, std::move(ops));
+    for (const auto& [i, r] : reserved) {
+      absl::StatusOr<uint64_t> checksum = moved.ok() ? verify(i, std::string_view(r.data, r.size))
+                                                     : absl::StatusOr<uint64_t>(moved);
+      if (checksum.ok()) {
+        const v1::PutFromItem& item = request.items(i);
+        store_->CommitReserved(r, ns, item.parent(), layouts[i], *checksum);
+      } else {
+        store_->AbortReserved(r);
+        results[i] = checksum.status();
+      }
+      reserved_bytes_.fetch_sub(r.size);
+    }
     for (const auto& [i, s] : staged) {
       const v1::PutFromItem& item = request.items(i);
-      if (!moved.ok()) {
-        results[i] = moved;
-      } else {
-        put_bytes_.fetch_add(item.size());
-        const std::string_view bytes(s.data, item.size());
-        const uint64_t checksum = BlockChecksum(bytes);
-        if (checksum != item.checksum()) {
-          results[i] = absl::DataLossError(absl::StrCat(
-              Item(i, "checksum"), ": the bytes read from the client do not match it; not stored"));
-        } else {
-          results[i] = store_->Put(ns, item.key(), item.parent(), layouts[i], bytes, checksum);
-        }
-      }
+      const std::string_view bytes(s.data, item.size());
+      absl::StatusOr<uint64_t> checksum =
+          moved.ok() ? verify(i, bytes) : absl::StatusOr<uint64_t>(moved);
+      results[i] = checksum.ok()
+                       ? store_->Put(ns, item.key(), item.parent(), layouts[i], bytes, *checksum)
+                       : checksum.status();
       Unstage(s);
     }
     if (!moved.ok()) {

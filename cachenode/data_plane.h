@@ -6,8 +6,10 @@
 //  - GetInto: a block the DRAM tier holds plain is pinned in the store and written to the client
 //    straight from the DRAM pool, which is registered once (zero-copy on the node). Blocks read
 //    from SSD or stored encoded are decoded by the store into a registered staging area first.
-//  - PutFrom: the node reads each block into the staging area, checks it against the client's
-//    XXH3-64, and stores it (one copy into the tier; nothing is stored from a failed read).
+//  - PutFrom: the node reads each block straight into room reserved in the DRAM tier
+//    (TieredStore::Reserve), checks it against the client's XXH3-64 and commits it -- or, where
+//    the tier would not hold it plain or has no room now, into the staging area and Puts it
+//    (one copy). Nothing is stored from a failed read or a wrong checksum.
 //  - Every (offset, size) is checked against the registered region before anything moves:
 //    INVALID_ARGUMENT naming the item. The client's keys are dropped, and its memory never touched
 //    again, when it says Goodbye or deregisters, when its endpoint fails (UCX peer error), when a
@@ -160,6 +162,9 @@ class DataPlane {
   // until space frees up or `deadline` (RESOURCE_EXHAUSTED).
   absl::StatusOr<std::optional<Staged>> Stage(uint64_t bytes, bool wait, absl::Time deadline);
   void Unstage(const Staged& staged);
+  // PutFrom's reserved DRAM room in flight stays within staging_bytes (as staged bytes do): takes
+  // `bytes` of that budget, or false.
+  bool TakeReserveBudget(uint64_t bytes);
   // Runs one batch; on failure, drops the session when its endpoint failed.
   absl::Status Transfer(uint64_t session_id, std::vector<transfer::TransferOp> ops);
   // One control peer per client control transport (see Caller).
@@ -207,6 +212,7 @@ class DataPlane {
   PageAllocator staging_pages_ ABSL_GUARDED_BY(staging_mu_);
 
   std::atomic<uint64_t> get_bytes_{0}, put_bytes_{0}, failed_batches_{0}, dropped_{0};
+  std::atomic<uint64_t> reserved_bytes_{0};
   std::thread sweeper_;
 };
 

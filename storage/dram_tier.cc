@@ -1,5 +1,7 @@
 #include "storage/dram_tier.h"
 
+#include "common/status_macros.h"
+
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -63,9 +65,18 @@ uint64_t DramTier::ChargeFor(uint64_t stored_bytes) const {
   return (pages == 0 ? 1 : pages) * page_bytes_;
 }
 
-absl::StatusOr<TierSlot> DramTier::Write(std::string_view /*id*/, uint64_t /*version*/,
-                                         const BlockRecord& /*record*/, std::string_view bytes) {
-  const uint64_t charged = ChargeFor(bytes.size());
+absl::StatusOr<TierSlot> DramTier::Write(std::string_view id, uint64_t version,
+                                         const BlockRecord& record, std::string_view bytes) {
+  char* data = nullptr;
+  STRATA_ASSIGN_OR_RETURN(TierSlot slot, Allocate(id, version, record, bytes.size(), &data));
+  std::memcpy(data, bytes.data(), bytes.size());
+  return slot;
+}
+
+absl::StatusOr<TierSlot> DramTier::Allocate(std::string_view /*id*/, uint64_t /*version*/,
+                                            const BlockRecord& /*record*/, uint64_t stored_bytes,
+                                            char** data) {
+  const uint64_t charged = ChargeFor(stored_bytes);
   std::optional<uint64_t> first;
   {
     absl::MutexLock lock(&mu_);
@@ -74,8 +85,8 @@ absl::StatusOr<TierSlot> DramTier::Write(std::string_view /*id*/, uint64_t /*ver
   if (!first) {
     return absl::ResourceExhaustedError(absl::StrCat("dram: no free run of ", charged, " bytes"));
   }
-  TierSlot slot{*first * page_bytes_, bytes.size(), charged};
-  std::memcpy(region_->data() + slot.offset, bytes.data(), bytes.size());
+  TierSlot slot{*first * page_bytes_, stored_bytes, charged};
+  *data = region_->data() + slot.offset;
   return slot;
 }
 

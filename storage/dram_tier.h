@@ -63,6 +63,9 @@ class DramTier final : public Tier {
   // The bytes of a live slot, for zero-copy senders. Valid until the slot is erased: the caller
   // must hold the block pinned in the store.
   std::optional<std::string_view> View(const TierSlot& slot) const override;
+  absl::StatusOr<TierSlot> Allocate(std::string_view id, uint64_t version,
+                                    const BlockRecord& record, uint64_t stored_bytes,
+                                    char** data) override;
   const DramRegion& region() const { return *region_; }
   uint64_t largest_free_run_bytes() const;
 

@@ -40,6 +40,27 @@ absl::StatusOr<TierSlot> MemTier::Write(std::string_view id, uint64_t version,
   return TierSlot{version, bytes.size(), bytes.size()};
 }
 
+absl::StatusOr<TierSlot> MemTier::Allocate(std::string_view id, uint64_t version,
+                                           const BlockRecord& record, uint64_t stored_bytes,
+                                           char** data) {
+  if (!options_.keep_bytes) return absl::UnimplementedError("this tier keeps no bytes");
+  const std::string key = VersionKey(id, version);
+  absl::MutexLock lock(&mu_);
+  auto it = blocks_.find(key);
+  const uint64_t old = it == blocks_.end() ? 0 : it->second.size;
+  if (used_ - old + stored_bytes > options_.capacity_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(AsAbsl(options_.name), ": ", stored_bytes, " bytes do not fit"));
+  }
+  Stored& s = blocks_[key];  // a map node: stays put until erased
+  s.record = record;
+  s.size = stored_bytes;
+  s.bytes.assign(stored_bytes, '\0');
+  used_ = used_ - old + stored_bytes;
+  *data = s.bytes.data();
+  return TierSlot{version, stored_bytes, stored_bytes};
+}
+
 absl::Status MemTier::Read(std::string_view id, const TierSlot& slot, std::string* out) {
   absl::MutexLock lock(&mu_);
   auto it = blocks_.find(VersionKey(id, slot.offset));

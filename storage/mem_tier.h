@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/tier.h"
 
@@ -29,6 +29,10 @@ class MemTier final : public Tier {
   uint64_t used_bytes() const override;
   bool persistent() const override { return options_.persistent; }
 
+  // In place only when the tier keeps bytes (options.keep_bytes).
+  absl::StatusOr<TierSlot> Allocate(std::string_view id, uint64_t version,
+                                    const BlockRecord& record, uint64_t stored_bytes,
+                                    char** data) override;
   absl::StatusOr<TierSlot> Write(std::string_view id, uint64_t version, const BlockRecord& record,
                                  std::string_view bytes) override;
   absl::Status Read(std::string_view id, const TierSlot& slot, std::string* out) override;
@@ -49,7 +53,8 @@ class MemTier final : public Tier {
   const MemTierOptions options_;
   mutable absl::Mutex mu_;
   uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, Stored> blocks_ ABSL_GUARDED_BY(mu_);
+  // Node-based: Allocate hands out pointers into a stored block, which must not move.
+  absl::node_hash_map<std::string, Stored> blocks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata

@@ -56,6 +56,15 @@ class Tier {
   // Memory tiers that can hand out their bytes without a copy return them here (valid until the
   // slot is erased; the store serves them under the block's shard lock). Others: nullopt.
   virtual std::optional<std::string_view> View(const TierSlot& slot) const { return std::nullopt; }
+  // Memory tiers that can be written in place: a slot for `stored_bytes` as `version` of `id`,
+  // like Write, but the bytes are the caller's to write through `*data` (valid until the slot is
+  // erased) -- so a transfer can land in the tier with no copy. Its contents are undefined until
+  // written. Others: UNIMPLEMENTED. RESOURCE_EXHAUSTED as for Write.
+  virtual absl::StatusOr<TierSlot> Allocate(std::string_view id, uint64_t version,
+                                            const BlockRecord& record, uint64_t stored_bytes,
+                                            char** data) {
+    return absl::UnimplementedError("this tier cannot be written in place");
+  }
   // Frees the slot. Idempotent for persistent tiers.
   virtual absl::Status Erase(std::string_view id, const TierSlot& slot) = 0;
 

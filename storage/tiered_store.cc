@@ -381,19 +381,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
 
   const size_t shard_index = ShardIndex(id);
   Shard& shard = *shards_[shard_index];
-  {
-    // The same content under the same key (another worker computed the same prefix): refresh.
-    absl::MutexLock lock(&shard.mu);
-    auto it = shard.ids.find(id);
-    if (it != shard.ids.end()) {
-      Entry& e = shard.entries[it->second];
-      if (e.record.checksum == record.checksum && e.record.payload_bytes == payload.size() &&
-          e.record.layout == layout && e.record.parent == record.parent) {
-        shard.policies[e.tier]->OnAccess(it->second);
-        return absl::OkStatus();
-      }
-    }
-  }
+  if (RefreshIfSame(shard, id, record)) return absl::OkStatus();
 
   const BlockId block = NextBlockId(shard_index);
   absl::Status last = absl::ResourceExhaustedError("no tier can hold the block");
@@ -418,7 +406,27 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     return absl::ResourceExhaustedError(absl::StrCat(
         "every tier is full of blocks that cannot be evicted now (", last.message(), ")"));
   }
+  Publish(ns, id, shard, block, placed_tier, slot, std::move(record), parent);
+  return absl::OkStatus();
+}
 
+bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record) {
+  // The same content under the same key (another worker computed the same prefix): refresh.
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.ids.find(id);
+  if (it == shard.ids.end()) return false;
+  Entry& e = shard.entries[it->second];
+  if (e.record.checksum != record.checksum || e.record.payload_bytes != record.payload_bytes ||
+      !(e.record.layout == record.layout) || e.record.parent != record.parent) {
+    return false;
+  }
+  shard.policies[e.tier]->OnAccess(it->second);
+  return true;
+}
+
+void TieredStore::Publish(std::string_view ns, const std::string& id, Shard& shard,
+                          BlockId block, size_t tier, const TierSlot& slot, BlockRecord record,
+                          std::string_view parent) {
   BlockId replaced_parent = 0;
   uint32_t children = 0;
   {
@@ -431,7 +439,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     Entry e;
     e.id = id;
     e.record = std::move(record);
-    e.tier = placed_tier;
+    e.tier = tier;
     e.slot = slot;
     e.resident_children = children;
     InsertLocked(shard, block, std::move(e));
@@ -440,8 +448,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   if (!parent.empty()) LinkParent(ns, block, id, parent);
   // The block just stored is not its own victim: when everything else is leased the tier stays
   // above its high watermark (never above capacity) rather than dropping what it accepted.
-  EnforceWatermark(placed_tier, block);
-  return absl::OkStatus();
+  EnforceWatermark(tier, block);
 }
 
 void TieredStore::DropCorrupt(std::string_view id, BlockId block) {

@@ -164,6 +164,29 @@ class TieredStore {
   // Pins not yet released.
   uint64_t pinned_blocks() const { return pinned_.load(); }
 
+  // Zero-copy Put for the data plane, which reads a block from a client straight into the pool:
+  // Reserve takes room for `size` bytes in the first tier, invisible to readers and never
+  // evicted; the caller writes the block through `data`, then CommitReserved publishes it as Put
+  // would (replacing a block under the key, linking the parent; the same content already there
+  // is only refreshed) or AbortReserved gives the room back. Every reservation ends in exactly
+  // one of the two, before the store is destroyed. FAILED_PRECONDITION when the first tier would
+  // not hold this block plain in memory (a persistent tier, a codec for the namespace, a block
+  // larger than the tier): use Put. RESOURCE_EXHAUSTED when nothing can be evicted to make room.
+  struct Reservation {
+    std::string id;
+    BlockId block = 0;
+    size_t tier = 0;
+    TierSlot slot;
+    char* data = nullptr;
+    uint64_t size = 0;
+  };
+  absl::StatusOr<Reservation> Reserve(std::string_view ns, std::string_view key, uint64_t size);
+  // REQUIRES: `ns` is the namespace `r` was reserved in; `checksum` is the XXH3-64 of the bytes
+  // written (the caller verified them).
+  void CommitReserved(const Reservation& r, std::string_view ns, std::string_view parent,
+                      const BlockLayout& layout, uint64_t checksum);
+  void AbortReserved(const Reservation& r);
+
   struct EvictResult {
     uint64_t blocks = 0;
     uint64_t bytes = 0;
@@ -222,6 +245,13 @@ class TieredStore {
   int64_t Now() const;
   BlockInfo InfoFor(const Entry& e) const;
 
+  // Put's shortcut: true (and the block's access recorded) when `id` already holds a block with
+  // this record's checksum, size, layout and parent. Takes the shard lock.
+  bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record);
+  // Makes a block placed in `tier` at `slot` the one readers see under `id`, replacing any older
+  // one, linking its parent and enforcing the tier's watermark. Nothing locked on entry.
+  void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block,
+               size_t tier, const TierSlot& slot, BlockRecord record, std::string_view parent);
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
                                    const BlockRecord& record, std::string_view bytes);

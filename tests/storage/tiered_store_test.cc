@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "common/checksum.h"
 #include "storage/dram_tier.h"
 #include "storage/mem_tier.h"
 #include "storage/ssd_tier.h"
@@ -230,6 +231,77 @@ TEST(TieredStore, PinnedBlocksStayInPlaceUntilUnpinned) {
   absl::StatusOr<BlockPin> in_place = g->store->Pin("ns", "small");
   ASSERT_TRUE(in_place.ok()) << in_place.status();
   g->store->Unpin(*in_place);
+}
+
+// Reserve/CommitReserved: a block written in place (as the data plane reads one from a client)
+// is invisible and never evicted until committed, is then read back exactly, replaces an older
+// block under its key, and gives its room back when aborted.
+TEST(TieredStore, ReservedBlocksAreWrittenInPlaceThenPublished) {
+  TieredStoreOptions o;
+  o.shards = 1;
+  auto f = Make(16, 1 << 20, o);  // DRAM: four 16 KiB blocks
+  const std::string a = Bytes(16384, 7);
+  absl::StatusOr<TieredStore::Reservation> r = f->store->Reserve("ns", "a", a.size());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tier, 0u);
+  EXPECT_EQ(r->size, a.size());
+  EXPECT_FALSE(f->store->Exists("ns", "a")) << "invisible until committed";
+  std::memcpy(r->data, a.data(), a.size());
+  for (int i = 0; i < 8; ++i) {  // pressure: the reserved room is not a victim
+    ASSERT_TRUE(f->store->Put("ns", "x" + std::to_string(i), "", {}, Bytes(16384, 3)).ok());
+  }
+  EXPECT_EQ(std::string(r->data, a.size()), a) << "reserved bytes untouched by eviction";
+  const uint64_t puts = f->store->Stats().puts;
+  f->store->CommitReserved(*r, "ns", "", {}, BlockChecksum(a));
+  EXPECT_EQ(f->store->Stats().puts, puts + 1);
+  auto got = Read(*f->store, "ns", "a");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->first, a);
+  EXPECT_EQ(got->second, "dram");
+
+  // A second commit under the same key replaces the block; the same content only refreshes.
+  const std::string b = Bytes(8192, 8);
+  r = f->store->Reserve("ns", "a", b.size());
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::memcpy(r->data, b.data(), b.size());
+  f->store->CommitReserved(*r, "ns", "", {}, BlockChecksum(b));
+  EXPECT_EQ(Read(*f->store, "ns", "a")->first, b);
+  const uint64_t used = f->store->Stats().tiers[0].used_bytes;
+  r = f->store->Reserve("ns", "a", b.size());
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::memcpy(r->data, b.data(), b.size());
+  f->store->CommitReserved(*r, "ns", "", {}, BlockChecksum(b));
+  EXPECT_EQ(f->store->Stats().tiers[0].used_bytes, used) << "identical content: room given back";
+
+  // Aborted: nothing stored, the room comes back.
+  r = f->store->Reserve("ns", "gone", 4096);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(f->store->Stats().tiers[0].used_bytes, used + 4096);
+  f->store->AbortReserved(*r);
+  EXPECT_EQ(f->store->Stats().tiers[0].used_bytes, used);
+  EXPECT_FALSE(f->store->Exists("ns", "gone"));
+
+  // Larger than the first tier: Put's business (it goes to the second tier).
+  EXPECT_TRUE(absl::IsFailedPrecondition(f->store->Reserve("ns", "big", 1 << 20).status()));
+}
+
+TEST(TieredStore, ReserveRefusesTiersThatDoNotHoldTheBlockPlainOrHaveNoRoom) {
+  TieredStoreOptions o;
+  o.shards = 1;
+  o.tier_codecs = {"shuffle-lz4", "raw"};  // DRAM stores blocks encoded
+  auto encoded = Make(16, 1 << 20, o);
+  EXPECT_TRUE(absl::IsFailedPrecondition(encoded->store->Reserve("ns", "k", 4096).status()));
+
+  // Everything leased: no room can be made.
+  TieredStoreOptions l;
+  l.shards = 1;
+  l.max_leased_bytes = 1 << 20;
+  auto f = Make(9, 0, l);  // 36 KiB, one tier: two 16 KiB blocks stay under the watermark
+  std::vector<std::string> keys = {"a", "b"};
+  for (const auto& k : keys) ASSERT_TRUE(f->store->Put("ns", k, "", {}, Bytes(16384, 1)).ok());
+  ASSERT_EQ(f->store->Lookup("ns", keys, 60'000), 2u);
+  EXPECT_TRUE(absl::IsResourceExhausted(f->store->Reserve("ns", "c", 16384).status()));
+  EXPECT_TRUE(f->store->Exists("ns", "a") && f->store->Exists("ns", "b"));
 }
 
 TEST(TieredStore, LeasesAreBounded) {
