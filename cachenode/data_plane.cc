@@ -317,12 +317,20 @@ void DataPlane::Unstage(const Staged& staged) {
   staging_freed_.SignalAll();
 }
 
-bool DataPlane::TakeReserveBudget(uint64_t bytes) {
+std::optional<TieredStore::Reservation> DataPlane::ReserveInPool(const std::string& ns,
+                                                                 const v1::PutFromItem& item) {
+  // Within the budget: reserved bytes in flight stay under staging_bytes, as staged bytes do.
   uint64_t held = reserved_bytes_.load();
-  while (held + bytes <= options_.staging_bytes) {
-    if (reserved_bytes_.compare_exchange_weak(held, held + bytes)) return true;
+  do {
+    if (held + item.size() > options_.staging_bytes) return std::nullopt;
+  } while (!reserved_bytes_.compare_exchange_weak(held, held + item.size()));
+  absl::StatusOr<TieredStore::Reservation> r = store_->Reserve(ns, item.key(), item.size());
+  if (r.ok() && r->data >= pool_.data() && r->data + r->size <= pool_.data() + pool_.size()) {
+    return *std::move(r);
   }
-  return false;
+  if (r.ok()) store_->AbortReserved(*r);  // not in the registered pool (another first tier)
+  reserved_bytes_.fetch_sub(item.size());
+  return std::nullopt;
 }
 
 absl::Status DataPlane::Transfer(uint64_t session_id, std::vector<TransferOp> ops) {
@@ -484,17 +492,8 @@ absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
     std::vector<std::pair<size_t, TieredStore::Reservation>> reserved;
     for (; next < n; ++next) {
       const v1::PutFromItem& item = request.items(next);
-      absl::StatusOr<TieredStore::Reservation> r =
-          absl::ResourceExhaustedError("PutFrom bytes in flight at data_plane.staging_bytes");
-      if (TakeReserveBudget(item.size())) {
-        r = store_->Reserve(ns, item.key(), item.size());
-        if (r.ok() && (r->data < pool_.data() || r->data + r->size > pool_.data() + pool_.size())) {
-          store_->AbortReserved(*r);  // not in the registered pool (another first tier)
-          r = absl::FailedPreconditionError("reserved outside the registered pool");
-        }
-        if (!r.ok()) reserved_bytes_.fetch_sub(item.size());
-      }
-      if (r.ok()) {
+      std::optional<TieredStore::Reservation> r = ReserveInPool(ns, item);
+      if (r.has_value()) {
         ops.push_back(TransferOp{OpKind::kGet, pool_region_,
                                  static_cast<uint64_t>(r->data - pool_.data()), region.handle,
                                  item.offset(), item.size()});

@@ -162,9 +162,11 @@ class DataPlane {
   // until space frees up or `deadline` (RESOURCE_EXHAUSTED).
   absl::StatusOr<std::optional<Staged>> Stage(uint64_t bytes, bool wait, absl::Time deadline);
   void Unstage(const Staged& staged);
-  // PutFrom's reserved DRAM room in flight stays within staging_bytes (as staged bytes do): takes
-  // `bytes` of that budget, or false.
-  bool TakeReserveBudget(uint64_t bytes);
+  // Room for a PutFrom item reserved in the DRAM tier, inside the registered pool and within the
+  // reservation budget (reserved bytes in flight <= staging_bytes); nullopt when the item must be
+  // staged instead. Its bytes return to the budget when the caller ends the reservation.
+  std::optional<TieredStore::Reservation> ReserveInPool(const std::string& ns,
+                                                        const v1::PutFromItem& item);
   // Runs one batch; on failure, drops the session when its endpoint failed.
   absl::Status Transfer(uint64_t session_id, std::vector<transfer::TransferOp> ops);
   // One control peer per client control transport (see Caller).

@@ -47,9 +47,9 @@ struct ClientOptions {
   // UCX attempts per call before giving up (kUcx) or falling back (kAuto); each failed attempt
   // opens a new session (Hello, re-register) first.
   int ucx_attempts = 3;
-  // Over UCX, send the GetInto/PutFrom requests themselves as messages on the session's UCX
-  // connection when the node takes them (one message each way), instead of as gRPC calls around
-  // the transfer. Hello and buffer registration stay on gRPC.
+  // Over UCX, send the GetInto/PutFrom requests themselves as UCX messages when the node takes
+  // them (one message each way, from a second worker of the client's transport), instead of as
+  // gRPC calls around the transfer. Hello and buffer registration stay on gRPC.
   bool ucx_messages = true;
   // The client's UCX progress thread spins instead of sleeping between events: the lowest
   // latency per call, one core burnt while the client lives.

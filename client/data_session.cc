@@ -149,31 +149,21 @@ absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle&
     id = next_call_++;
     pending_[id] = pending;
   }
-  auto forget = [this, id] {
-    absl::MutexLock lock(&calls_mu_);
-    return pending_.erase(id) > 0;
-  };
   call.set_call_id(id);
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.deadline_ms);
   transport_->SendMessage(node, call.SerializeAsString(), deadline, [this, id](absl::Status sent) {
     if (sent.ok()) return;
-    std::shared_ptr<PendingReply> p;
-    {
-      absl::MutexLock lock(&calls_mu_);
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      p = std::move(it->second);
-      pending_.erase(it);
+    if (std::shared_ptr<PendingReply> p = TakePending(id)) {
+      p->set_value(
+          absl::UnavailableError(absl::StrCat("sending the call to the node: ", sent.message())));
     }
-    p->set_value(
-        absl::UnavailableError(absl::StrCat("sending the call to the node: ", sent.message())));
   });
   // A node that dies after taking the call never answers: watch the connection while waiting.
   while (reply.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     absl::StatusOr<transfer::PeerInfo> info = transport_->DescribePeer(node);
     const bool failed = !info.ok() || info->failed;
     if (failed || absl::Now() >= deadline) {
-      if (forget()) {
+      if (TakePending(id) != nullptr) {
         return absl::UnavailableError(failed ? "the connection to the node failed during the call"
                                              : "no reply from the node by the call's deadline");
       }
@@ -183,18 +173,22 @@ absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle&
   return reply.get();
 }
 
+std::shared_ptr<DataSession::PendingReply> DataSession::TakePending(uint64_t call_id) {
+  absl::MutexLock lock(&calls_mu_);
+  auto it = pending_.find(call_id);
+  if (it == pending_.end()) return nullptr;
+  std::shared_ptr<PendingReply> pending = std::move(it->second);
+  pending_.erase(it);
+  return pending;
+}
+
 void DataSession::OnReply(std::string bytes) {
   v1::DataPlaneReply reply;
   if (!reply.ParseFromString(bytes)) return;  // not a reply of ours: dropped
-  std::shared_ptr<PendingReply> pending;
-  {
-    absl::MutexLock lock(&calls_mu_);
-    auto it = pending_.find(reply.call_id());
-    if (it == pending_.end()) return;  // given up on (deadline) or unknown
-    pending = std::move(it->second);
-    pending_.erase(it);
+  // Absent: given up on (deadline) or unknown.
+  if (std::shared_ptr<PendingReply> pending = TakePending(reply.call_id())) {
+    pending->set_value(std::move(reply));
   }
-  pending->set_value(std::move(reply));
 }
 
 namespace {

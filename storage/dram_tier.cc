@@ -1,13 +1,12 @@
 #include "storage/dram_tier.h"
 
-#include "common/status_macros.h"
-
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace strata {
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace strata {
@@ -22,21 +23,27 @@ uint64_t MemTier::used_bytes() const {
   return used_;
 }
 
-absl::StatusOr<TierSlot> MemTier::Write(std::string_view id, uint64_t version,
-                                        const BlockRecord& record, std::string_view bytes) {
+absl::StatusOr<MemTier::Stored*> MemTier::PlaceLocked(std::string_view id, uint64_t version,
+                                                      const BlockRecord& record, uint64_t size) {
   const std::string key = VersionKey(id, version);
-  absl::MutexLock lock(&mu_);
   auto it = blocks_.find(key);
   const uint64_t old = it == blocks_.end() ? 0 : it->second.size;
-  if (used_ - old + bytes.size() > options_.capacity_bytes) {
+  if (used_ - old + size > options_.capacity_bytes) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(AsAbsl(options_.name), ": ", bytes.size(), " bytes do not fit"));
+        absl::StrCat(AsAbsl(options_.name), ": ", size, " bytes do not fit"));
   }
   Stored& s = blocks_[key];
   s.record = record;
-  s.size = bytes.size();
-  if (options_.keep_bytes) s.bytes.assign(bytes);
-  used_ = used_ - old + bytes.size();
+  s.size = size;
+  used_ = used_ - old + size;
+  return &s;
+}
+
+absl::StatusOr<TierSlot> MemTier::Write(std::string_view id, uint64_t version,
+                                        const BlockRecord& record, std::string_view bytes) {
+  absl::MutexLock lock(&mu_);
+  STRATA_ASSIGN_OR_RETURN(Stored * s, PlaceLocked(id, version, record, bytes.size()));
+  if (options_.keep_bytes) s->bytes.assign(bytes);
   return TierSlot{version, bytes.size(), bytes.size()};
 }
 
@@ -44,20 +51,10 @@ absl::StatusOr<TierSlot> MemTier::Allocate(std::string_view id, uint64_t version
                                            const BlockRecord& record, uint64_t stored_bytes,
                                            char** data) {
   if (!options_.keep_bytes) return absl::UnimplementedError("this tier keeps no bytes");
-  const std::string key = VersionKey(id, version);
   absl::MutexLock lock(&mu_);
-  auto it = blocks_.find(key);
-  const uint64_t old = it == blocks_.end() ? 0 : it->second.size;
-  if (used_ - old + stored_bytes > options_.capacity_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(AsAbsl(options_.name), ": ", stored_bytes, " bytes do not fit"));
-  }
-  Stored& s = blocks_[key];  // a map node: stays put until erased
-  s.record = record;
-  s.size = stored_bytes;
-  s.bytes.assign(stored_bytes, '\0');
-  used_ = used_ - old + stored_bytes;
-  *data = s.bytes.data();
+  STRATA_ASSIGN_OR_RETURN(Stored * s, PlaceLocked(id, version, record, stored_bytes));
+  s->bytes.assign(stored_bytes, '\0');  // a map node: stays put until erased
+  *data = s->bytes.data();
   return TierSlot{version, stored_bytes, stored_bytes};
 }
 

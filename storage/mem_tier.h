@@ -50,6 +50,12 @@ class MemTier final : public Tier {
     std::string bytes;
     uint64_t size = 0;
   };
+  // Accounts for `size` bytes as `version` of `id` (replacing that version) and returns its
+  // entry; RESOURCE_EXHAUSTED when they do not fit.
+  absl::StatusOr<Stored*> PlaceLocked(std::string_view id, uint64_t version,
+                                      const BlockRecord& record, uint64_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const MemTierOptions options_;
   mutable absl::Mutex mu_;
   uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;

@@ -245,13 +245,16 @@ class TieredStore {
   int64_t Now() const;
   BlockInfo InfoFor(const Entry& e) const;
 
+  // The block's bytes as they lie in its tier when a memory tier holds them plain (what Pin
+  // serves), else nullopt. REQUIRES: the entry's shard lock.
+  std::optional<std::string_view> InPlaceView(const Entry& e) const;
   // Put's shortcut: true (and the block's access recorded) when `id` already holds a block with
   // this record's checksum, size, layout and parent. Takes the shard lock.
   bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record);
   // Makes a block placed in `tier` at `slot` the one readers see under `id`, replacing any older
   // one, linking its parent and enforcing the tier's watermark. Nothing locked on entry.
-  void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block,
-               size_t tier, const TierSlot& slot, BlockRecord record, std::string_view parent);
+  void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block, size_t tier,
+               const TierSlot& slot, BlockRecord record, std::string_view parent);
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
                                    const BlockRecord& record, std::string_view bytes);

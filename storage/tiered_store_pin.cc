@@ -17,9 +17,8 @@ absl::StatusOr<BlockPin> TieredStore::Pin(std::string_view ns, std::string_view 
   const BlockId block = it->second;
   Entry& e = shard.entries[block];
   const Tier& tier = *tiers_[e.tier];
-  std::optional<std::string_view> view;
-  if (!tier.persistent() && e.record.codec_id == 0) view = tier.View(e.slot);
-  if (!view.has_value() || view->size() != e.record.payload_bytes) {
+  std::optional<std::string_view> view = InPlaceView(e);
+  if (!view.has_value()) {
     return absl::FailedPreconditionError(
         absl::StrCat("block is in tier ", AsAbsl(tier.name()), " and not readable in place"));
   }
@@ -38,11 +37,15 @@ bool TieredStore::ReadableInPlace(std::string_view ns, std::string_view key) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.ids.find(id);
   if (it == shard.ids.end()) return true;
-  const Entry& e = shard.entries[it->second];
+  return InPlaceView(shard.entries[it->second]).has_value();
+}
+
+std::optional<std::string_view> TieredStore::InPlaceView(const Entry& e) const {
   const Tier& tier = *tiers_[e.tier];
-  if (tier.persistent() || e.record.codec_id != 0) return false;
+  if (tier.persistent() || e.record.codec_id != 0) return std::nullopt;
   std::optional<std::string_view> view = tier.View(e.slot);
-  return view.has_value() && view->size() == e.record.payload_bytes;
+  if (!view.has_value() || view->size() != e.record.payload_bytes) return std::nullopt;
+  return view;
 }
 
 void TieredStore::Unpin(const BlockPin& pin) {

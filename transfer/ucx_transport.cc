@@ -172,11 +172,7 @@ void UcxTransport::ProgressLoop() {
     // and deadlines are not starved.
     unsigned events = 0;
     for (int i = 0; i < 256; ++i) {
-      ++s.progress_depth;
-      unsigned n = ucp_worker_progress(worker);
-      if (connect_worker != nullptr) n += ucp_worker_progress(connect_worker);
-      --s.progress_depth;
-      s.RunDeferredCloses();
+      const unsigned n = s.ProgressWorkers();
       if (n == 0) break;
       events += n;
     }
@@ -435,7 +431,9 @@ void UcxTransport::Post(std::vector<TransferOp> ops, absl::Time deadline, DoneCa
 
 void UcxTransport::SetMessageHandler(MessageHandler handler) {
   // Synchronous, so that no message arriving after this returns misses the handler. Swallowed on
-  // purpose: it fails only while shutting down, when no message is delivered any more.
+  // purpose: it fails while shutting down, when no message is delivered any more, or when the
+  // progress thread did not run it within sync_call_timeout (transport.h: callers that free what
+  // a handler uses gate it rather than rely on this).
   (void)RunSync([this, handler = std::move(handler)]() mutable {
     state_->message_handler = std::move(handler);
     return absl::OkStatus();

@@ -80,6 +80,9 @@ class DataSession {
   absl::StatusOr<v1::DataPlaneReply> Call(const transfer::PeerHandle& node, v1::DataPlaneCall call);
   // The transport's message handler: completes the call a reply names.
   void OnReply(std::string bytes);
+  // Removes and returns the call awaiting `call_id` (null: answered or given up on already), so
+  // whichever of the reply, the send's failure and the waiter's deadline comes first settles it.
+  std::shared_ptr<std::promise<absl::StatusOr<v1::DataPlaneReply>>> TakePending(uint64_t call_id);
   // One call: `rpc` when the ticket has no node connection, else `fill` a DataPlaneCall, Call,
   // and `take` the body of an OK reply.
   absl::Status RunCall(const Ticket& ticket,

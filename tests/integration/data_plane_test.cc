@@ -87,6 +87,17 @@ std::vector<PutFromBlock> PutBlocks(const Blocks& b, size_t from, size_t n) {
   return out;
 }
 
+// What a client sends to register `region` in `session` (as DataSession does).
+v1::RegisterRegionRequest RegisterRequest(uint64_t session,
+                                          const transfer::RegionDescriptor& region) {
+  v1::RegisterRegionRequest request;
+  request.set_session_id(session);
+  request.set_base(region.base);
+  request.set_length(region.length);
+  request.set_packed_rkey(region.packed_rkey);
+  return request;
+}
+
 struct PathCase {
   std::string name;
   Path path;
@@ -216,11 +227,7 @@ TEST(DataPlaneChecks, OutOfRegionOffsetsAndUnknownSessionsAreRefused) {
   hello.set_worker_address((*transport)->LocalAddress());
   v1::HelloResponse session;
   ASSERT_TRUE(call(&v1::CacheService::Stub::Hello, hello, &session).ok());
-  v1::RegisterRegionRequest reg;
-  reg.set_session_id(session.session_id());
-  reg.set_base(region->descriptor.base);
-  reg.set_length(region->descriptor.length);
-  reg.set_packed_rkey(region->descriptor.packed_rkey);
+  const v1::RegisterRegionRequest reg = RegisterRequest(session.session_id(), region->descriptor);
   v1::RegisterRegionResponse registered;
   ASSERT_TRUE(call(&v1::CacheService::Stub::RegisterRegion, reg, &registered).ok());
 
@@ -380,11 +387,7 @@ TEST(DataPlaneMessages, CallsAreCheckedAndAnsweredLikeGrpcCalls) {
   v1::HelloResponse session;
   ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::Hello, hello, &session).ok());
   ASSERT_TRUE(session.control_messages());
-  v1::RegisterRegionRequest reg;
-  reg.set_session_id(session.session_id());
-  reg.set_base(region->descriptor.base);
-  reg.set_length(region->descriptor.length);
-  reg.set_packed_rkey(region->descriptor.packed_rkey);
+  const v1::RegisterRegionRequest reg = RegisterRequest(session.session_id(), region->descriptor);
   v1::RegisterRegionResponse registered;
   ASSERT_TRUE(rpc(stub.get(), &v1::CacheService::Stub::RegisterRegion, reg, &registered).ok());
   {

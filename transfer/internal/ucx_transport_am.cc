@@ -46,8 +46,12 @@ void UcxTransport::State::FinishOwnedSend(OwnedSend* send) {
 
 void UcxTransport::State::SendReply(ucp_ep_h reply_ep, unsigned id, uint64_t op_id,
                                     const absl::Status& status, const void* data, uint64_t length,
-                                    RegionId region) {
-  auto* send = new OwnedSend{this, AmHeader{}, region, std::string()};
+                                    RegionId region, std::string owned) {
+  auto* send = new OwnedSend{this, AmHeader{}, region, std::move(owned)};
+  if (!send->message.empty()) {
+    data = send->message.data();
+    length = send->message.size();
+  }
   send->header.op_id = op_id;
   send->header.length = length;
   send->header.code = static_cast<int32_t>(status.code());

@@ -13,7 +13,6 @@ namespace strata::transfer {
 using internal::ClassifyRequest;
 using internal::kAmMessage;
 using internal::RequestStart;
-using internal::UcsToStatus;
 
 void UcxTransport::State::PostMessage(const PeerHandle& to, std::string message,
                                       absl::Time deadline, DoneCallback done) {
@@ -138,22 +137,9 @@ void UcxTransport::State::DeliverMessage(std::string bytes, ucp_ep_h reply_ep) {
   owner->messages_received_.fetch_add(1);
   if (!message_handler) return;  // none installed: dropped
   std::optional<std::string> reply = message_handler(std::move(bytes));
-  if (!reply.has_value() || reply_ep == nullptr || shutting_down) return;
-  auto* send = new OwnedSend{this, AmHeader{}, 0, std::move(*reply)};
-  send->header.length = send->message.size();
-  ucp_request_param_t p;
-  std::memset(&p, 0, sizeof(p));
-  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-  p.cb.send = &State::OnOwnedSendDone;
-  p.user_data = send;
-  RequestStart start =
-      ClassifyRequest(ucp_am_send_nbx(reply_ep, kAmMessage, &send->header, sizeof(send->header),
-                                      send->message.data(), send->message.size(), &p));
-  if (start.in_flight) {
-    owner->live_requests_.fetch_add(1);
-  } else {
-    FinishOwnedSend(send);
-  }
+  // An empty reply is sent as an empty message, not as "no reply".
+  if (reply.has_value())
+    SendReply(reply_ep, kAmMessage, 0, absl::OkStatus(), "", 0, 0, std::move(*reply));
 }
 
 }  // namespace strata::transfer

@@ -329,6 +329,15 @@ void UcxTransport::State::FailPeer(uint64_t peer_id, const absl::Status& status)
   rkeys.clear();
 }
 
+unsigned UcxTransport::State::ProgressWorkers() {
+  ++progress_depth;
+  unsigned n = ucp_worker_progress(worker.get());
+  if (connect_worker) n += ucp_worker_progress(connect_worker.get());
+  --progress_depth;
+  RunDeferredCloses();
+  return n;
+}
+
 void UcxTransport::State::RunDeferredCloses() {
   while (!deferred_closes.empty()) {
     std::vector<DeferredClose> closes = std::move(deferred_closes);
@@ -482,11 +491,7 @@ void UcxTransport::State::Shutdown() {
   const absl::Time bound = absl::Now() + absl::Seconds(2);
   RunDeferredCloses();
   while ((!batches.empty() || closing_endpoints > 0) && absl::Now() < bound) {
-    ++progress_depth;
-    ucp_worker_progress(worker.get());
-    if (connect_worker) ucp_worker_progress(connect_worker.get());
-    --progress_depth;
-    RunDeferredCloses();
+    ProgressWorkers();
     ProcessPeerErrors();
   }
   RunCompletions();

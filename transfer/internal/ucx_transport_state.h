@@ -118,14 +118,14 @@ struct UcxTransport::State {
     State* state = nullptr;
     AmHeader header;
     RegionId region = 0;  // a `users` reference while the send reads the region
-    std::string message;  // a handler's immediate reply, alive until the send completes
+    std::string message;  // SendReply's `owned` bytes, alive until the send completes
   };
   // A control message in arrival order on its connection; one still arriving by rendezvous
   // (`ready` false) holds back those behind it, so handlers see messages in the order sent.
   struct IncomingMessage {
     State* state = nullptr;
-    ucp_ep_h reply_ep =
-        nullptr;  // the connection it arrived on (UCX's endpoint towards the sender)
+    // The connection it arrived on (UCX's endpoint towards the sender).
+    ucp_ep_h reply_ep = nullptr;
     std::string bytes;
     bool ready = false;
     bool failed = false;    // its rendezvous failed: skipped
@@ -229,8 +229,10 @@ struct UcxTransport::State {
   static void OnOwnedSendDone(void* request, ucs_status_t status, void* user_data);
   void FinishOwnedSend(OwnedSend* send);
   // Sends an AM we owe a peer. `region` (0: none) is released once the send no longer reads it.
+  // A non-empty `owned` is sent instead of (data, length) and kept alive by the send.
   void SendReply(ucp_ep_h reply_ep, unsigned id, uint64_t op_id, const absl::Status& status,
-                 const void* data, uint64_t length, RegionId region);
+                 const void* data, uint64_t length, RegionId region,
+                 std::string owned = std::string());
   static bool ReadHeader(const void* header, size_t header_length, AmHeader* out);
   static ucp_ep_h ReplyEp(const ucp_am_recv_param_t* param);
   static void OnIncomingWriteDone(void* request, ucs_status_t status, size_t length,
@@ -252,6 +254,9 @@ struct UcxTransport::State {
   // that never completes must not hold a queue a later endpoint at the same address would use).
   void OrphanArrivals(ucp_ep_h ep);
   void RunDeferredCloses();
+  // One progress pass over every worker, counted as inside progress (so FailPeer defers its
+  // closes), then the closes it deferred. Returns the events handled.
+  unsigned ProgressWorkers();
   // Hands a message to the handler and sends its immediate reply, if any, on `reply_ep`.
   void DeliverMessage(std::string bytes, ucp_ep_h reply_ep);
 
