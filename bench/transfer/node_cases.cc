@@ -178,7 +178,8 @@ NodeCaseResult RunOne(Client& client, RegisteredBuffer& buf, const NodeCase& c, 
 }  // namespace
 
 std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds,
-                                         const NodeProgress& progress) {
+                                         const NodeProgress& progress,
+                                         const BaselineHooks& baselines) {
   std::vector<NodeCaseResult> results;
   std::vector<std::string> tls_seen;
   for (const NodeCase& c : cases) {
@@ -228,7 +229,9 @@ std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, dou
       } else {
         const int k = which(c);
         const uint64_t before = clients[k]->data_path_counters().message_calls;
+        baselines.before(c.tls, c.block_bytes, c.batch);
         r = RunOne(*clients[k], *buffers[k], c, seconds);
+        r.baselines = baselines.after(c.tls, c.block_bytes, c.batch);
         r.protocol = c.path == "ucx" ? "node" : "-";
         // A message row whose calls went over gRPC (the node did not offer messages) would
         // measure the wrong thing: report it.

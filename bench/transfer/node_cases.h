@@ -6,6 +6,8 @@
 #define STRATA_BENCH_TRANSFER_NODE_CASES_H_
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,20 @@ struct NodeProgress {
   std::string client = "event";
 };
 
+// The baselines a case's ratios divide by, in GB/s.
+struct Baselines {
+  double memcpy_gbps = 0;
+  std::optional<double> perftest_gbps;  // ucx_perftest tag_bw on the case's transport
+};
+
+// Measures a case's baselines next to it: `before` runs just before the case and `after` just
+// after it, returning what to report. This host's speed drifts by up to 2x within minutes, so a
+// baseline measured at another time of the run says more about the drift than about the code.
+struct BaselineHooks {
+  std::function<void(const std::string& tls, size_t block_bytes, size_t batch)> before;
+  std::function<Baselines(const std::string& tls, size_t block_bytes, size_t batch)> after;
+};
+
 struct NodeCaseResult {
   NodeCase c;
   bool ok = false;
@@ -36,11 +52,14 @@ struct NodeCaseResult {
   double gbps = 0;
   double p50_us = 0;
   double p99_us = 0;
+  Baselines baselines;
 };
 
-// Runs the cases, one node per tls, `seconds` of timed calls per case (at least 5 calls).
+// Runs the cases, one node per tls, `seconds` of timed calls per case (at least 5 calls), each
+// between the two halves of `baselines`.
 std::vector<NodeCaseResult> RunNodeCases(const std::vector<NodeCase>& cases, double seconds,
-                                         const NodeProgress& progress);
+                                         const NodeProgress& progress,
+                                         const BaselineHooks& baselines);
 
 }  // namespace strata::bench
 

@@ -6,9 +6,10 @@
 // the client's side, as in the Strata API: a Get moves node memory into the client's buffer
 // (TransferOp kPut), a Put moves client memory into the node's pool (kGet).
 //
-// For every case the same run measures the single-thread memcpy rate of the same blocks and, when
-// `ucx_perftest` is installed, its tag_bw on the same transport (server and client processes on
-// 127.0.0.1 with UCX_NET_DEVICES=lo, started and stopped by PID).
+// Next to every case (just before and just after it) the same run measures the single-thread
+// memcpy rate of the same blocks and, when `ucx_perftest` is installed, its tag_bw on the same
+// transport (server and client processes on 127.0.0.1 with UCX_NET_DEVICES=lo, started and
+// stopped by PID); see AdjacentBaselines.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -323,17 +324,65 @@ std::optional<double> PerftestTagBwOnce(const std::string& perftest, const std::
   return gbps;
 }
 
-// The median of three ucx_perftest runs: one run is a fraction of a second, and on a shared host
-// single runs of the same case were seen from 1.7 to 5.3 GB/s.
-std::optional<double> PerftestTagBw(const std::string& perftest, const std::string& tls,
-                                    size_t block_bytes) {
-  std::vector<double> runs;
-  for (int i = 0; i < 3; ++i) {
-    if (std::optional<double> g = PerftestTagBwOnce(perftest, tls, block_bytes)) runs.push_back(*g);
+// The baselines of BaselineHooks: memcpy of the same blocks and one ucx_perftest run just before
+// a case and again just after it, each reported as the mean of the two. The run just after a case
+// is also the "before" of the next case when that one has the same transport, block size and
+// batch, so a sweep costs about one perftest run per case. (Measured once per sweep instead, at
+// its end, single cases here were seen at 0.6-0.9x their perftest baseline within one hour.)
+class AdjacentBaselines {
+ public:
+  explicit AdjacentBaselines(std::optional<std::string> perftest)
+      : perftest_(std::move(perftest)) {}
+
+  void Before(const std::string& tls, size_t block_bytes, size_t batch) {
+    if (!last_ || last_->tls != tls || last_->block_bytes != block_bytes ||
+        last_->batch != batch) {
+      last_ = Measure(tls, block_bytes, batch);
+    }
+    before_ = *last_;
   }
-  if (runs.empty()) return std::nullopt;
-  return Median(runs);
-}
+
+  Baselines After(const std::string& tls, size_t block_bytes, size_t batch) {
+    last_ = Measure(tls, block_bytes, batch);
+    Baselines b;
+    b.memcpy_gbps = (before_.memcpy_gbps + last_->memcpy_gbps) / 2;
+    if (before_.perftest_gbps && last_->perftest_gbps) {
+      b.perftest_gbps = (*before_.perftest_gbps + *last_->perftest_gbps) / 2;
+    } else {
+      b.perftest_gbps = last_->perftest_gbps ? last_->perftest_gbps : before_.perftest_gbps;
+    }
+    return b;
+  }
+
+  BaselineHooks Hooks() {
+    return {[this](const std::string& tls, size_t block, size_t batch) {
+              Before(tls, block, batch);
+            },
+            [this](const std::string& tls, size_t block, size_t batch) {
+              return After(tls, block, batch);
+            }};
+  }
+
+ private:
+  struct Sample {
+    std::string tls;
+    size_t block_bytes = 0;
+    size_t batch = 0;
+    double memcpy_gbps = 0;
+    std::optional<double> perftest_gbps;
+  };
+
+  Sample Measure(const std::string& tls, size_t block_bytes, size_t batch) const {
+    Sample s{tls, block_bytes, batch, MeasureMemcpyGbps(block_bytes, batch, 5, 128ull << 20),
+             std::nullopt};
+    if (perftest_) s.perftest_gbps = PerftestTagBwOnce(*perftest_, tls, block_bytes);
+    return s;
+  }
+
+  const std::optional<std::string> perftest_;
+  std::optional<Sample> last_;
+  Sample before_;
+};
 
 // --- the cases --------------------------------------------------------------------------------
 
@@ -600,9 +649,7 @@ int RunTransferBench(int argc, char** argv) {
     }
   }
 
-  const std::optional<std::string> perftest = flags.perftest ? FindPerftest() : std::nullopt;
-  std::map<std::pair<size_t, size_t>, double> memcpy_cache;
-  std::map<std::pair<std::string, size_t>, std::optional<double>> perftest_cache;
+  AdjacentBaselines baselines(flags.perftest ? FindPerftest() : std::nullopt);
   std::vector<Result> results;
   for (const auto& tls : tls_list) {
     if (!transport_rows) break;
@@ -633,12 +680,11 @@ int RunTransferBench(int argc, char** argv) {
         }
         it = nodes.emplace(c.protocol, std::move(*node)).first;
       }
+      baselines.Before(tls, c.block_bytes, c.batch);
       r = RunCase(it->second, c, flags.seconds_per_case);
-      auto mkey = std::make_pair(c.block_bytes, c.batch);
-      if (!memcpy_cache.count(mkey)) {
-        memcpy_cache[mkey] = MeasureMemcpyGbps(c.block_bytes, c.batch, 5, 128ull << 20);
-      }
-      r.memcpy_gbps = memcpy_cache[mkey];
+      const Baselines b = baselines.After(tls, c.block_bytes, c.batch);
+      r.memcpy_gbps = b.memcpy_gbps;
+      r.perftest_gbps = b.perftest_gbps;
       results.push_back(r);
       if (!flags.json) {
         std::fprintf(stderr, "  %s %s %zu x %zu %s: %.2f GB/s\n", tls.c_str(), r.chosen.c_str(),
@@ -649,7 +695,8 @@ int RunTransferBench(int argc, char** argv) {
     Reap(peer->child, absl::Seconds(5));
   }
   const NodeProgress node_progress{flags.progress, flags.peer_progress};
-  for (const NodeCaseResult& n : RunNodeCases(node_cases, flags.seconds_per_case, node_progress)) {
+  for (const NodeCaseResult& n :
+       RunNodeCases(node_cases, flags.seconds_per_case, node_progress, baselines.Hooks())) {
     Result r;
     r.c = Case{n.c.path,
                n.c.tls,
@@ -664,23 +711,9 @@ int RunTransferBench(int argc, char** argv) {
     r.gbps = n.gbps;
     r.p50_us = n.p50_us;
     r.p99_us = n.p99_us;
-    auto mkey = std::make_pair(n.c.block_bytes, n.c.batch);
-    if (!memcpy_cache.count(mkey)) {
-      memcpy_cache[mkey] = MeasureMemcpyGbps(n.c.block_bytes, n.c.batch, 5, 128ull << 20);
-    }
-    r.memcpy_gbps = memcpy_cache[mkey];
+    r.memcpy_gbps = n.baselines.memcpy_gbps;
+    r.perftest_gbps = n.baselines.perftest_gbps;
     results.push_back(r);
-  }
-  if (perftest) {
-    for (const auto& tls : tls_list) {
-      for (size_t block : blocks) {
-        perftest_cache[{tls, block}] = PerftestTagBw(*perftest, tls, block);
-      }
-    }
-  }
-  for (Result& r : results) {
-    auto it = perftest_cache.find({r.c.tls, r.c.block_bytes});
-    if (it != perftest_cache.end()) r.perftest_gbps = it->second;
   }
   if (flags.json) {
     PrintJson(results);
