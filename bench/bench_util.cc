@@ -7,8 +7,31 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
 
 namespace strata::bench {
+namespace {
+
+// The aggregate "cpu" line of /proc/stat: (idle + iowait, total) jiffies.
+bool ReadCpuTimes(uint64_t* idle, uint64_t* total) {
+  std::ifstream in("/proc/stat");
+  std::string line;
+  if (!std::getline(in, line) || line.rfind("cpu ", 0) != 0) return false;
+  std::istringstream fields(line.substr(4));
+  uint64_t v = 0;
+  *idle = 0;
+  *total = 0;
+  for (int i = 0; fields >> v; ++i) {
+    if (i == 3 || i == 4) *idle += v;  // idle, iowait
+    if (i < 8) *total += v;            // guest time is already counted in user
+  }
+  return *total > 0;
+}
+
+}  // namespace
 
 double Median(std::vector<double> values) {
   if (values.empty()) return 0;
@@ -22,6 +45,24 @@ double Percentile(std::vector<double> values, double q) {
   size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size())));
   if (rank > 0) --rank;
   return values[std::min(rank, values.size() - 1)];
+}
+
+double WaitForQuietCpus(double max_wait_s, double idle_fraction) {
+  const double start = NowSeconds();
+  uint64_t idle0 = 0, total0 = 0;
+  if (!ReadCpuTimes(&idle0, &total0)) return max_wait_s;
+  while (NowSeconds() - start < max_wait_s) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    uint64_t idle1 = 0, total1 = 0;
+    if (!ReadCpuTimes(&idle1, &total1)) return max_wait_s;
+    if (total1 > total0 &&
+        static_cast<double>(idle1 - idle0) >= idle_fraction * static_cast<double>(total1 - total0)) {
+      return NowSeconds() - start;
+    }
+    idle0 = idle1;
+    total0 = total1;
+  }
+  return max_wait_s;
 }
 
 double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs, size_t min_bytes_per_run) {

@@ -24,6 +24,12 @@ double Percentile(std::vector<double> values, double q);
 double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs = 5,
                          size_t min_bytes_per_run = 256ull << 20);
 
+// Waits, at most `max_wait_s`, until the host's CPUs have been at least `idle_fraction` idle
+// over a 100 ms window (/proc/stat), so that a measurement does not start while the aftermath
+// of the one before (a node's background work, processes exiting) still runs. Returns the
+// seconds waited (max_wait_s when the host never went quiet, or /proc/stat is unreadable).
+double WaitForQuietCpus(double max_wait_s = 3.0, double idle_fraction = 0.9);
+
 // Anonymous memory for a benchmark's buffers, as a serving engine registers its KV pool: asked
 // for transparent huge pages (fewer pages for the kernel to walk in a cma copy) and pre-faulted,
 // so first-touch faults stay out of the timings. Falls back to ordinary pages.

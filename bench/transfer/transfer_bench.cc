@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_command.h"
 #include "bench/bench_util.h"
@@ -340,6 +341,7 @@ class AdjacentBaselines {
       last_ = Measure(tls, block_bytes, batch);
     }
     before_ = *last_;
+    Quiet();  // the case, too, starts on a quiet host
   }
 
   Baselines After(const std::string& tls, size_t block_bytes, size_t batch) {
@@ -363,6 +365,13 @@ class AdjacentBaselines {
             }};
   }
 
+  // Summary for stderr: how often the host had to settle before a measurement.
+  std::string QuietSummary() const {
+    return absl::StrCat("waited for quiet CPUs before ", waits_, " of ", quiet_calls_,
+                        " measurements (", absl::SixDigits(waited_s_), " s in all; ", timeouts_,
+                        " never quiet within 3 s)");
+  }
+
  private:
   struct Sample {
     std::string tls;
@@ -372,7 +381,16 @@ class AdjacentBaselines {
     std::optional<double> perftest_gbps;
   };
 
-  Sample Measure(const std::string& tls, size_t block_bytes, size_t batch) const {
+  void Quiet() {
+    const double waited = WaitForQuietCpus(3.0, 0.9);
+    ++quiet_calls_;
+    if (waited > 0.15) ++waits_;  // more than the one 100 ms window
+    if (waited >= 3.0) ++timeouts_;
+    waited_s_ += waited;
+  }
+
+  Sample Measure(const std::string& tls, size_t block_bytes, size_t batch) {
+    Quiet();
     Sample s{tls, block_bytes, batch, MeasureMemcpyGbps(block_bytes, batch, 5, 128ull << 20),
              std::nullopt};
     if (perftest_) s.perftest_gbps = PerftestTagBwOnce(*perftest_, tls, block_bytes);
@@ -382,6 +400,10 @@ class AdjacentBaselines {
   const std::optional<std::string> perftest_;
   std::optional<Sample> last_;
   Sample before_;
+  int quiet_calls_ = 0;
+  int waits_ = 0;
+  int timeouts_ = 0;
+  double waited_s_ = 0;
 };
 
 // --- the cases --------------------------------------------------------------------------------
@@ -715,6 +737,7 @@ int RunTransferBench(int argc, char** argv) {
     r.perftest_gbps = n.baselines.perftest_gbps;
     results.push_back(r);
   }
+  std::fprintf(stderr, "strata-bench transfer: %s\n", baselines.QuietSummary().c_str());
   if (flags.json) {
     PrintJson(results);
   } else {
