@@ -37,7 +37,7 @@ struct Baselines {
 };
 
 // Measures a case's baselines next to it: `before` runs just before the case and `after` just
-// after it, returning what to report. This host's speed drifts by up to 2x within minutes, so a
+// after it, returning what to report. This host's speed drifts by 2x and more within minutes, so a
 // baseline measured at another time of the run says more about the drift than about the code.
 struct BaselineHooks {
   std::function<void(const std::string& tls, size_t block_bytes, size_t batch)> before;
