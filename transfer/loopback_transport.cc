@@ -119,12 +119,13 @@ absl::StatusOr<PeerHandle> LoopbackTransport::Connect(std::string_view name,
   absl::MutexLock lock(&mu_);
   for (auto& [id, peer] : peers_) {
     if (peer.name != name) continue;
-    if (peer.address != address) {
-      // The peer restarted: a new generation; the old one's regions are gone.
+    if (peer.address != address || peer.failed) {
+      // The peer restarted or failed: a new generation; the old one's regions are gone.
       peer.address = std::string(address);
       peer.instance = instance;
       peer.generation = next_generation_++;
       peer.regions.clear();
+      peer.failed = false;
     }
     return PeerHandle{id, peer.generation};
   }
@@ -157,11 +158,12 @@ absl::StatusOr<PeerInfo> LoopbackTransport::DescribePeer(const PeerHandle& handl
       return Unavailable("peer handle is stale or disconnected");
     }
     instance = it->second.instance;
+    info.failed = it->second.failed;
   }
   absl::MutexLock lock(&fabric_->mu_);
   info.handle = handle;
   info.protocol = Protocol::kMemcpy;
-  info.failed = fabric_->instances_.count(instance) == 0;
+  info.failed = info.failed || fabric_->instances_.count(instance) == 0;
   info.detail = absl::StrCat("loopback instance ", instance);
   return info;
 }
@@ -179,6 +181,7 @@ absl::StatusOr<RemoteRegionHandle> LoopbackTransport::AddRemoteRegion(
     return Unavailable("AddRemoteRegion: peer handle is stale or disconnected");
   }
   Peer& peer = it->second;
+  if (peer.failed) return Unavailable("AddRemoteRegion: peer failed (missed a deadline)");
   if (instance != peer.instance) {
     return Unavailable("AddRemoteRegion: the key belongs to another incarnation of the peer");
   }
@@ -254,7 +257,7 @@ void LoopbackTransport::SendMessage(const PeerHandle& peer, std::string message,
 }
 
 absl::Status LoopbackTransport::Send(Batch& batch) {
-  if (absl::Now() > batch.deadline) return Unavailable("deadline exceeded before the send");
+  if (absl::Now() > batch.deadline) return MissedDeadline(batch, "the send");
   uint64_t instance = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -264,6 +267,7 @@ absl::Status LoopbackTransport::Send(Batch& batch) {
       return Unavailable(absl::StrCat("SendMessage: stale generation ", batch.to.generation,
                                       " (peer is at ", it->second.generation, ")"));
     }
+    if (it->second.failed) return Unavailable("SendMessage: peer failed (missed a deadline)");
     instance = it->second.instance;
   }
   return Deliver(instance, std::move(*batch.message));
@@ -334,6 +338,9 @@ absl::Status LoopbackTransport::Resolve(const TransferOp& op, size_t index, Copy
                                     op.remote_region.generation, " (peer is at ",
                                     peer->second.generation, "); reconnect and re-register"));
   }
+  if (peer->second.failed) {
+    return Unavailable(absl::StrCat(field, ".remote_region: peer failed (missed a deadline)"));
+  }
   auto remote = peer->second.regions.find(op.remote_region.id);
   if (remote == peer->second.regions.end()) {
     return absl::InvalidArgumentError(
@@ -365,8 +372,22 @@ absl::Status LoopbackTransport::Resolve(const TransferOp& op, size_t index, Copy
   return absl::OkStatus();
 }
 
+absl::Status LoopbackTransport::MissedDeadline(const Batch& batch, std::string_view what) {
+  absl::MutexLock lock(&mu_);
+  auto fail = [this](uint64_t id, uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || it->second.generation != generation) return;  // not this one
+    it->second.failed = true;
+    it->second.regions.clear();  // no op of this generation can name them again
+  };
+  if (batch.message.has_value()) fail(batch.to.id, batch.to.generation);
+  for (const TransferOp& op : batch.ops) fail(op.remote_region.peer, op.remote_region.generation);
+  return Unavailable(absl::StrCat("deadline exceeded before ", AsAbsl(what),
+                                  "; the peer is declared failed"));
+}
+
 absl::Status LoopbackTransport::Execute(const Batch& batch) {
-  if (absl::Now() > batch.deadline) return Unavailable("deadline exceeded before the copy");
+  if (absl::Now() > batch.deadline) return MissedDeadline(batch, "the copy");
   absl::MutexLock lock(&mu_);
   absl::MutexLock fabric_lock(&fabric_->mu_);
   std::vector<Copy> copies(batch.ops.size());

@@ -5,7 +5,9 @@
 // plain memcpy between the registered regions, executed in order on a per-transport thread. The
 // semantics match Transport's contract exactly: the same bounds checks (INVALID_ARGUMENT, nothing
 // copied), generations (reconnecting invalidates old handles with UNAVAILABLE), a destroyed
-// transport is a dead peer (UNAVAILABLE), deadlines (UNAVAILABLE), callbacks on a transport thread.
+// transport is a dead peer (UNAVAILABLE), deadlines (UNAVAILABLE, and as over UCX the peer is then
+// declared failed: its remote regions are dropped, later ops to it fail UNAVAILABLE, and only a
+// new Connect -- a new generation -- reaches it again), callbacks on a transport thread.
 // A "packed rkey" here names the owning transport instance and its region id, so a descriptor
 // from a dead or restarted instance never resolves.
 //
@@ -103,6 +105,8 @@ class LoopbackTransport final : public Transport {
     uint64_t generation = 0;
     uint64_t next_region = 1;
     std::map<uint64_t, RemoteRegion> regions;
+    // Set when a batch or message towards this generation missed its deadline.
+    bool failed = false;
   };
   struct Batch {
     std::vector<TransferOp> ops;
@@ -122,6 +126,9 @@ class LoopbackTransport final : public Transport {
   void WorkerLoop();
   void MessageLoop();
   absl::Status Execute(const Batch& batch);
+  // A batch or message that missed its deadline declares the peers it names failed, as
+  // UcxTransport does; returns the UNAVAILABLE the batch reports.
+  absl::Status MissedDeadline(const Batch& batch, std::string_view what);
   absl::Status Send(Batch& batch);
   // Queues a message in `instance`'s inbox: UNAVAILABLE when that instance is gone.
   absl::Status Deliver(uint64_t instance, std::string bytes);

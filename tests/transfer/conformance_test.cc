@@ -283,6 +283,61 @@ TEST_P(ConformanceTest, ManyConcurrentBatches) {
   EXPECT_EQ(0, std::memcmp(pool_->data, client_buffer_->data, kRegionBytes));
 }
 
+// Over UCX a batch that misses its deadline declares its peer failed (CheckDeadlines); the
+// loopback twin must do the same, or tests above the data plane would see a peer that UCX would
+// have dropped keep working. A deadline already past is the one miss the twin can be made to
+// have deterministically.
+TEST(LoopbackTransportTest, MissedDeadlineFailsThePeerUntilReconnect) {
+  TransportFactory factory(Backend::kLoopback);
+  auto node_or = factory.Make();
+  ASSERT_TRUE(node_or.ok()) << node_or.status();
+  std::unique_ptr<Transport> node = std::move(*node_or);
+  auto client_or = factory.Make();
+  ASSERT_TRUE(client_or.ok()) << client_or.status();
+  std::unique_ptr<Transport> client = std::move(*client_or);
+  auto pool = RegisterBuffer(*node, 1 << 16);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto buffer = RegisterBuffer(*client, 1 << 16);
+  ASSERT_TRUE(buffer.ok()) << buffer.status();
+  auto peer = node->Connect("client-1", client->LocalAddress());
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  auto remote = node->AddRemoteRegion(*peer, (*buffer)->region.descriptor);
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  TransferOp op;
+  op.kind = OpKind::kPut;
+  op.local_region = (*pool)->region.id;
+  op.remote_region = *remote;
+  op.length = 4096;
+  FillPattern((*pool)->data, 4096, 21);
+  std::memset((*buffer)->data, 0, 4096);
+
+  absl::Status missed = node->PostAsync({op}, absl::Now() - absl::Milliseconds(1)).get();
+  EXPECT_EQ(missed.code(), absl::StatusCode::kUnavailable) << missed;
+  EXPECT_NE(missed.message().find("declared failed"), std::string::npos) << missed;
+  auto info = node->DescribePeer(*peer);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->failed);
+  // Nothing moves towards the failed generation, even with time to spare.
+  absl::Status later = node->Run({op}, kTimeout);
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable) << later;
+  EXPECT_EQ(node->AddRemoteRegion(*peer, (*buffer)->region.descriptor).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*buffer)->data[0], 0);
+
+  // Reconnecting the same name at the same address starts a new generation that works.
+  auto again = node->Connect("client-1", client->LocalAddress());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, peer->id);
+  EXPECT_GT(again->generation, peer->generation);
+  auto fresh = node->AddRemoteRegion(*again, (*buffer)->region.descriptor);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  op.remote_region = *fresh;
+  ASSERT_TRUE(node->Run({op}, kTimeout).ok());
+  EXPECT_EQ(0, std::memcmp((*pool)->data, (*buffer)->data, 4096));
+  node.reset();  // transports before the buffers they may touch
+  client.reset();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest,
                          ::testing::Values(Backend::kLoopback, Backend::kUcxShm, Backend::kUcxTcp,
                                            Backend::kUcxShmRma, Backend::kUcxTcpRma),
