@@ -2,6 +2,8 @@
 // NodeOptions, and the node runs until SIGTERM or SIGINT, then shuts down gracefully.
 #include <grpc/support/log.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -65,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", tls_client_ca, "require client certificates from this CA");
   app.add_option("--auth-tokens", auth_tokens, "token file for namespace auth");
+  bool exit_with_parent = false;
+  app.add_flag("--exit-with-parent", exit_with_parent,
+               "shut down (as on SIGTERM) when the process that started this one exits; for "
+               "benchmarks and tests, so a killed harness leaves no node behind");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -125,6 +131,16 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (exit_with_parent) {
+    // The kernel sends SIGTERM when the thread that spawned us exits. A parent that exited
+    // before the prctl took effect has re-parented us already (to init or a subreaper): then
+    // there is nobody to serve.
+    const pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || parent == 1 || getppid() != parent) {
+      std::cerr << "strata-node: --exit-with-parent: the parent is gone\n";
+      return 1;
+    }
+  }
 
   auto node = strata::Node::Start(options);
   if (!node.ok()) {

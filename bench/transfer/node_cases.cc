@@ -55,7 +55,8 @@ class NodeChild {
                                      "--data-plane-progress",
                                      progress,
                                      "--config",
-                                     config};
+                                     config,
+                                     "--exit-with-parent"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

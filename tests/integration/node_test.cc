@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "client/client.h"
 #include "proto/strata.grpc.pb.h"
@@ -236,6 +237,42 @@ TEST_F(BadInputTest, EveryBadFieldGetsInvalidArgumentAndTheNodeKeepsServing) {
   ASSERT_TRUE(admin_->Stats(&ctx5, v1::StatsRequest(), &stats).ok());
   EXPECT_EQ(stats.rejected_requests(), static_cast<uint64_t>(rejected_));
   EXPECT_EQ(stats.puts(), 1u);
+}
+
+// A harness that dies (killed benchmark, crashed test binary) must not leave a node running:
+// with --exit-with-parent the node gets SIGTERM when its parent exits and shuts down cleanly.
+TEST(NodeProcessTest, ExitWithParentStopsTheNodeWhenItsParentExits) {
+  const std::string dir = testing::FreshDir("exit-with-parent");
+  // The shell is the node's parent: it starts the node, waits until it serves, and exits.
+  const std::string script =
+      testing::BinDir() + "/strata-node --listen 127.0.0.1:0 --port-file " + dir +
+      "/port --metrics-listen off --dram 64MiB --ssd 0 --data-plane off --exit-with-parent > " +
+      dir + "/node.out 2>&1 & echo $! > " + dir +
+      "/pid; i=0; while [ ! -s " + dir + "/port ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); " +
+      "done; [ -s " + dir + "/port ]";
+  testing::RunResult shell = testing::Run({"/bin/sh", "-c", script}, 30);
+  ASSERT_EQ(shell.exit_code, 0) << "the node did not start: " << shell.err;
+  pid_t pid = 0;
+  std::ifstream(dir + "/pid") >> pid;
+  ASSERT_GT(pid, 0);
+  // Gone, or a zombie waiting for init to reap it: either way no longer serving.
+  auto stopped = [pid] {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return true;
+    std::string skip, state;
+    stat >> skip >> skip >> state;
+    return state == "Z";
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!stopped() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const bool gone = stopped();
+  if (!gone) kill(pid, SIGKILL);  // by PID, so a failing run leaves nothing behind either
+  ASSERT_TRUE(gone) << "strata-node " << pid << " still runs after its parent exited";
+  std::ifstream out(dir + "/node.out");
+  const std::string log((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("stopped cleanly"), std::string::npos) << log;
 }
 
 TEST(NodeProcessTest, FullNodeAnswersResourceExhaustedAndKeepsWhatItHas) {

@@ -106,7 +106,9 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
                                    "--port-file",
                                    port_file,
                                    "--metrics-listen",
-                                   "127.0.0.1:0"};
+                                   "127.0.0.1:0",
+                                   // A crashed or killed test binary leaves no node behind.
+                                   "--exit-with-parent"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto node = std::unique_ptr<NodeProcess>(new NodeProcess());
   node->pid_ = Spawn(argv, dir + "/node.out", dir + "/node.err");
