@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "bench/bench_command.h"
+#include "common/malloc_tuning.h"
 
 namespace strata::bench {
 
@@ -36,6 +37,9 @@ void Usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As an application embedding strata::Client should: per-call gRPC buffers are reused instead
+  // of mapped afresh (common/malloc_tuning.h).
+  (void)strata::KeepLargeBuffersInHeap();
   if (argc < 2) {
     Usage(stderr);
     return 2;

@@ -6,8 +6,10 @@
 #include "cluster/replay/replay_cli.h"
 #include "cluster/stratactl/ctl.h"
 #include "cluster/stratactl/data_commands.h"
+#include "common/malloc_tuning.h"
 
 int main(int argc, char** argv) {
+  (void)strata::KeepLargeBuffersInHeap();  // gRPC buffers reused (common/malloc_tuning.h)
   using namespace strata::ctl;
   CLI::App app{"stratactl: operate Strata cache nodes"};
   app.require_subcommand(1);
