@@ -14,10 +14,14 @@
 // real data k_pre_rope_rel_mse and attn_rel_err_pre_rope (K stored before RoPE,
 // rotated after decoding, as KVQuant does), and a "bf16-cast" reference row ("reference": true):
 // the same errors for merely storing the f16 blocks as bf16, the yardstick for how sensitive each
-// data set's attention is. A single-core memcpy of the same bytes is measured in the same run as
-// the baseline. When the
-// build has CUDA and a device is present, GPU encode/decode throughput and a device-to-device
-// copy baseline are added to the synthetic rows.
+// data set's attention is. On real data, also the end-to-end effect
+// (bench/codecs/prefix_quality.h): every block but a sequence's last is a cached prefix returned
+// through the codec, and the model continues the sequence over the last block; nll_delta is the
+// mean change of its next-token negative log-likelihood (nats per token) and top1_agree the share
+// of unchanged top-1 tokens, against the same continuation over the blocks as stored. A single-core
+// memcpy of the same bytes is measured in the same run as the baseline. When the build has CUDA and
+// a device is present, GPU encode/decode throughput and a device-to-device copy baseline are added
+// to the synthetic rows.
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -34,6 +39,7 @@
 #include "bench/bench_command.h"
 #include "bench/bench_util.h"
 #include "bench/codecs/llama2_model.h"
+#include "bench/codecs/prefix_quality.h"
 #include "kernels/codec.h"
 #include "kernels/gpu_codec.h"
 #include "kernels/internal/quant_math.h"
@@ -68,12 +74,17 @@ struct Sequence {
   std::vector<std::string> blocks;           // f16 payloads, K after RoPE
   std::vector<std::string> pre_rope_blocks;  // real data only: the same with K before RoPE
   std::vector<Query> queries;
+  // Real data only: the sequence's tokens and the model's scores of its last block after a
+  // prefix hit on the others as stored (the reference for PrefixQuality).
+  std::vector<int> tokens;
+  Llama2Scores stored_scores;
 };
 
 struct Dataset {
   std::string label;
   BlockLayout layout;
   std::vector<Sequence> sequences;
+  std::shared_ptr<const Llama2Model> model;  // real data only
   uint64_t bytes() const {
     uint64_t n = 0;
     for (const auto& s : sequences) n += s.blocks.size() * layout.Bytes();
@@ -90,6 +101,9 @@ struct Row {
   double attn_rel_err_pre_rope = -1;
   // Attention error with decoded K and original V (lossy codecs).
   double attn_rel_err_k_only = -1;
+  // Real data: the end-to-end effect on the model's predictions after a prefix hit.
+  PrefixQuality prefix;
+  bool has_prefix = false;
   double encode_gbps = 0, decode_gbps = 0;
   double memcpy_gbps = 0;  // the same bytes copied in the same runs, interleaved
   double gpu_encode_gbps = -1, gpu_decode_gbps = -1, gpu_d2d_copy_gbps = -1;
@@ -234,10 +248,12 @@ std::string FindModelDir(const std::string& flag) {
 
 absl::StatusOr<Dataset> RealDataset(const Options& opt) {
   const std::string dir = FindModelDir(opt.model_dir);
-  auto model = Llama2Model::Load(dir + "/stories260K.bin");
-  if (!model.ok()) return model.status();
-  const Llama2Config& c = model->config();
+  auto loaded = Llama2Model::Load(dir + "/stories260K.bin");
+  if (!loaded.ok()) return loaded.status();
   Dataset ds;
+  ds.model = std::make_shared<const Llama2Model>(*std::move(loaded));
+  const Llama2Model& model = *ds.model;
+  const Llama2Config& c = model.config();
   ds.label = "real";
   ds.layout.kind = LayoutKind::kKv;
   ds.layout.dtype = DType::kF16;
@@ -254,7 +270,7 @@ absl::StatusOr<Dataset> RealDataset(const Options& opt) {
   const int kv_mul = c.n_heads / c.n_kv_heads;
   const int head = c.head_size();
   for (int p = 0; p < opt.prompts; ++p) {
-    const Llama2Trace trace = model->Run(prompts[p % prompts.size()], len, 0.8f, 1000 + p);
+    const Llama2Trace trace = model.Run(prompts[p % prompts.size()], len, 0.8f, 1000 + p);
     Sequence seq;
     for (int b = 0; b < len / static_cast<int>(opt.block_tokens); ++b) {
       std::string block(ds.layout.Bytes(), '\0'), pre(ds.layout.Bytes(), '\0');
@@ -274,6 +290,11 @@ absl::StatusOr<Dataset> RealDataset(const Options& opt) {
       }
       seq.blocks.push_back(std::move(block));
       seq.pre_rope_blocks.push_back(std::move(pre));
+    }
+    seq.tokens = trace.tokens;
+    if (seq.blocks.size() >= 2) {
+      seq.stored_scores = model.ScoreAfterPrefix(
+          seq.tokens, CacheFromBlocks(ds.layout, seq.blocks, seq.blocks.size() - 1));
     }
     for (uint32_t l = 0; l < ds.layout.layers; ++l) {
       for (int pos = 0; pos < len; ++pos) {
@@ -343,6 +364,21 @@ Dataset SyntheticDataset() {
 
 // ---- measurement ----
 
+// Real data: adds one sequence's end-to-end scores with `decoded` (its blocks as a codec returns
+// them) in place of the cached prefix (every block but the last).
+void AddPrefixQuality(const Dataset& ds, const Sequence& seq,
+                      const std::vector<std::string>& decoded, PrefixQualitySum* sum) {
+  if (ds.model == nullptr || decoded.size() < 2) return;
+  sum->Add(seq.stored_scores,
+           ds.model->ScoreAfterPrefix(seq.tokens,
+                                      CacheFromBlocks(ds.layout, decoded, decoded.size() - 1)));
+}
+
+void SetPrefixQuality(const PrefixQualitySum& sum, Row* row) {
+  row->prefix = sum.Result();
+  row->has_prefix = row->prefix.positions > 0;
+}
+
 // Not a codec: the error of storing the same f16 blocks as bf16 (8 mantissa bits), measured the
 // same way, as a yardstick for how sensitive each data set's attention is to K/V error.
 class Bf16CastReference final {
@@ -365,12 +401,14 @@ Row MeasureBf16Reference(const Dataset& ds) {
   const BlockLayout& l = ds.layout;
   double err[2] = {0, 0}, norm[2] = {0, 0}, attn_err = 0, attn_norm = 0;
   std::vector<float> o_ref, o_dec;
+  PrefixQualitySum prefix;
   for (const Sequence& seq : ds.sequences) {
     std::vector<std::string> decoded;
     for (const std::string& b : seq.blocks) {
       decoded.push_back(Bf16CastReference::RoundTrip(b));
       PlaneErrors(l, b, decoded.back(), err, norm);
     }
+    AddPrefixQuality(ds, seq, decoded, &prefix);
     const SeqFloats ref = ToSeqFloats(l, seq.blocks), got = ToSeqFloats(l, decoded);
     for (const Query& q : seq.queries) {
       Attention(l, ref, q, &o_ref);
@@ -384,6 +422,7 @@ Row MeasureBf16Reference(const Dataset& ds) {
   row.k_rel_mse = err[0] / norm[0];
   row.v_rel_mse = err[1] / norm[1];
   row.attn_rel_err = std::sqrt(attn_err / attn_norm);
+  SetPrefixQuality(prefix, &row);
   return row;
 }
 
@@ -402,6 +441,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   double k_only_err = 0, k_only_norm = 0;
   std::vector<std::string> all_encoded;
   std::vector<float> o_ref, o_dec;
+  PrefixQualitySum prefix;
   for (const Sequence& seq : ds.sequences) {
     std::vector<std::string> decoded, pre_decoded;
     for (size_t b = 0; b < seq.blocks.size(); ++b) {
@@ -422,6 +462,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
         pre_decoded.push_back(std::move(*pdec));
       }
     }
+    AddPrefixQuality(ds, seq, decoded, &prefix);
     if (!pre_decoded.empty()) {
       SeqFloats pre_ref = ToSeqFloats(l, seq.pre_rope_blocks);
       SeqFloats pre_got = ToSeqFloats(l, pre_decoded);
@@ -457,6 +498,7 @@ absl::StatusOr<Row> Measure(const Codec& codec, const Dataset& ds, const Options
   if (pre_norm[0] > 0) row.k_pre_rope_rel_mse = pre_err[0] / pre_norm[0];
   if (pre_attn_norm > 0) row.attn_rel_err_pre_rope = std::sqrt(pre_attn_err / pre_attn_norm);
   row.attn_rel_err = attn_norm > 0 ? std::sqrt(attn_err / attn_norm) : 0;
+  SetPrefixQuality(prefix, &row);
 
   // Speed: one core, pre-allocated buffers, each run at least 32 MiB of decoded bytes.
   std::vector<const std::string*> srcs;
@@ -541,6 +583,10 @@ void PrintJson(const std::vector<Row>& rows, double memcpy_gbps, const char* pat
       std::printf(", \"k_pre_rope_rel_mse\": %.4g, \"attn_rel_err_pre_rope\": %.4g",
                   r.k_pre_rope_rel_mse, r.attn_rel_err_pre_rope);
     }
+    if (r.has_prefix) {
+      std::printf(", \"nll_delta\": %.4g, \"top1_agree\": %.4f, \"prefix_positions\": %zu",
+                  r.prefix.nll_delta, r.prefix.top1_agree, r.prefix.positions);
+    }
     if (r.gpu_encode_gbps >= 0) {
       std::printf(
           ", \"gpu_encode_gbps\": %.1f, \"gpu_decode_gbps\": %.1f, \"gpu_d2d_copy_gbps\": %.1f",
@@ -562,6 +608,10 @@ void PrintTable(const std::vector<Row>& rows, double memcpy_gbps, const char* pa
                 r.data.c_str(), r.ratio, r.k_rel_mse, r.v_rel_mse, r.attn_rel_err,
                 r.attn_rel_err_pre_rope >= 0 ? r.attn_rel_err_pre_rope : 0.0, r.encode_gbps,
                 r.decode_gbps, r.memcpy_gbps);
+    if (r.has_prefix) {
+      std::printf("  after prefix hit: dNLL %+.4f nats/token, top-1 same %.1f%%",
+                  r.prefix.nll_delta, 100 * r.prefix.top1_agree);
+    }
     if (r.gpu_encode_gbps >= 0) {
       std::printf("  GPU enc %.0f dec %.0f (d2d copy %.0f) GB/s", r.gpu_encode_gbps,
                   r.gpu_decode_gbps, r.gpu_d2d_copy_gbps);

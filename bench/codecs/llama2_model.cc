@@ -93,83 +93,123 @@ absl::StatusOr<Llama2Model> Llama2Model::Load(const std::string& checkpoint) {
   return m;
 }
 
-Llama2Trace Llama2Model::Run(const std::vector<int>& prompt, int length, float temperature,
-                             uint64_t seed) {
+struct Llama2Model::Scratch {
+  explicit Scratch(const Llama2Config& c)
+      : x(c.dim),
+        xb(c.dim),
+        xb2(c.dim),
+        q(c.dim),
+        k(c.kv_dim()),
+        v(c.kv_dim()),
+        hb(c.hidden_dim),
+        hb2(c.hidden_dim),
+        att(c.seq_len),
+        logits(c.vocab_size) {}
+  std::vector<float> x, xb, xb2, q, k, v, hb, hb2, att, logits;
+};
+
+void Llama2Model::Step(int token, int pos, Llama2KvCache* cache, Llama2Trace* trace,
+                       Scratch* s) const {
   const Llama2Config& c = config_;
   const int dim = c.dim, kv_dim = c.kv_dim(), head = c.head_size(), hidden = c.hidden_dim;
   const int kv_mul = c.n_heads / c.n_kv_heads;
   const float* w = weights_.data();
+  float* x = s->x.data();
+  float* xb = s->xb.data();
+  float* q = s->q.data();
+  float* k = s->k.data();
+  float* v = s->v.data();
+  std::memcpy(x, w + tok_emb_ + static_cast<size_t>(token) * dim, dim * sizeof(float));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const size_t L = l;
+    RmsNorm(xb, x, w + rms_att_ + L * dim, dim);
+    MatMul(q, xb, w + wq_ + L * dim * dim, dim, dim);
+    MatMul(k, xb, w + wk_ + L * dim * kv_dim, dim, kv_dim);
+    MatMul(v, xb, w + wv_ + L * dim * kv_dim, dim, kv_dim);
+    if (trace != nullptr) trace->k_pre_rope[l].insert(trace->k_pre_rope[l].end(), k, k + kv_dim);
+    for (int i = 0; i < dim; i += 2) {
+      const int hd = i % head;
+      const float freq = 1.0f / std::pow(10000.0f, static_cast<float>(hd) / head);
+      const float angle = static_cast<float>(pos) * freq;
+      const float fcr = std::cos(angle), fci = std::sin(angle);
+      for (int which = 0; which < (i < kv_dim ? 2 : 1); ++which) {
+        float* vec = which == 0 ? q : k;
+        const float v0 = vec[i], v1 = vec[i + 1];
+        vec[i] = v0 * fcr - v1 * fci;
+        vec[i + 1] = v0 * fci + v1 * fcr;
+      }
+    }
+    if (trace != nullptr) {
+      trace->k[l].insert(trace->k[l].end(), k, k + kv_dim);
+      trace->v[l].insert(trace->v[l].end(), v, v + kv_dim);
+      trace->q[l].insert(trace->q[l].end(), q, q + dim);
+    }
+    cache->k[l].insert(cache->k[l].end(), k, k + kv_dim);
+    cache->v[l].insert(cache->v[l].end(), v, v + kv_dim);
+    const std::vector<float>& keys = cache->k[l];
+    const std::vector<float>& values = cache->v[l];
+    float* att = s->att.data();
+    for (int h = 0; h < c.n_heads; ++h) {
+      const float* qh = q + h * head;
+      const int kvh = h / kv_mul;
+      for (int t = 0; t <= pos; ++t) {
+        const float* kt = keys.data() + static_cast<size_t>(t) * kv_dim + kvh * head;
+        float sc = 0;
+        for (int i = 0; i < head; ++i) sc += qh[i] * kt[i];
+        att[t] = sc / std::sqrt(static_cast<float>(head));
+      }
+      Softmax(att, pos + 1);
+      float* out = xb + h * head;
+      std::fill(out, out + head, 0.0f);
+      for (int t = 0; t <= pos; ++t) {
+        const float* vt = values.data() + static_cast<size_t>(t) * kv_dim + kvh * head;
+        for (int i = 0; i < head; ++i) out[i] += att[t] * vt[i];
+      }
+    }
+    MatMul(s->xb2.data(), xb, w + wo_ + L * dim * dim, dim, dim);
+    for (int i = 0; i < dim; ++i) x[i] += s->xb2[i];
+    RmsNorm(xb, x, w + rms_ffn_ + L * dim, dim);
+    MatMul(s->hb.data(), xb, w + w1_ + L * dim * hidden, dim, hidden);
+    MatMul(s->hb2.data(), xb, w + w3_ + L * dim * hidden, dim, hidden);
+    for (int i = 0; i < hidden; ++i) {
+      const float a = s->hb[i];
+      s->hb[i] = a / (1.0f + std::exp(-a)) * s->hb2[i];
+    }
+    MatMul(xb, s->hb.data(), w + w2_ + L * dim * hidden, hidden, dim);
+    for (int i = 0; i < dim; ++i) x[i] += xb[i];
+  }
+  ++cache->tokens;
+}
+
+void Llama2Model::Logits(Scratch* s) const {
+  const Llama2Config& c = config_;
+  RmsNorm(s->x.data(), s->x.data(), weights_.data() + rms_final_, c.dim);
+  MatMul(s->logits.data(), s->x.data(), weights_.data() + wcls_, c.dim, c.vocab_size);
+}
+
+Llama2Trace Llama2Model::Run(const std::vector<int>& prompt, int length, float temperature,
+                             uint64_t seed) const {
+  const Llama2Config& c = config_;
   Llama2Trace trace;
   trace.k_pre_rope.resize(c.n_layers);
   trace.k.resize(c.n_layers);
   trace.v.resize(c.n_layers);
   trace.q.resize(c.n_layers);
-  std::vector<float> x(dim), xb(dim), xb2(dim), q(dim), k(kv_dim), v(kv_dim), hb(hidden),
-      hb2(hidden), att(length), logits(c.vocab_size);
+  Llama2KvCache cache;
+  cache.k.resize(c.n_layers);
+  cache.v.resize(c.n_layers);
+  Scratch s(c);
   std::mt19937_64 rng(seed);
   int token = prompt[0];
   for (int pos = 0; pos < length; ++pos) {
     trace.tokens.push_back(token);
-    std::memcpy(x.data(), w + tok_emb_ + static_cast<size_t>(token) * dim, dim * sizeof(float));
-    for (int l = 0; l < c.n_layers; ++l) {
-      const size_t L = l;
-      RmsNorm(xb.data(), x.data(), w + rms_att_ + L * dim, dim);
-      MatMul(q.data(), xb.data(), w + wq_ + L * dim * dim, dim, dim);
-      MatMul(k.data(), xb.data(), w + wk_ + L * dim * kv_dim, dim, kv_dim);
-      MatMul(v.data(), xb.data(), w + wv_ + L * dim * kv_dim, dim, kv_dim);
-      trace.k_pre_rope[l].insert(trace.k_pre_rope[l].end(), k.begin(), k.end());
-      for (int i = 0; i < dim; i += 2) {
-        const int hd = i % head;
-        const float freq = 1.0f / std::pow(10000.0f, static_cast<float>(hd) / head);
-        const float angle = static_cast<float>(pos) * freq;
-        const float fcr = std::cos(angle), fci = std::sin(angle);
-        for (int which = 0; which < (i < kv_dim ? 2 : 1); ++which) {
-          float* vec = which == 0 ? q.data() : k.data();
-          const float v0 = vec[i], v1 = vec[i + 1];
-          vec[i] = v0 * fcr - v1 * fci;
-          vec[i + 1] = v0 * fci + v1 * fcr;
-        }
-      }
-      trace.k[l].insert(trace.k[l].end(), k.begin(), k.end());
-      trace.v[l].insert(trace.v[l].end(), v.begin(), v.end());
-      trace.q[l].insert(trace.q[l].end(), q.begin(), q.end());
-      const std::vector<float>& keys = trace.k[l];
-      const std::vector<float>& values = trace.v[l];
-      for (int h = 0; h < c.n_heads; ++h) {
-        const float* qh = q.data() + h * head;
-        const int kvh = h / kv_mul;
-        for (int t = 0; t <= pos; ++t) {
-          const float* kt = keys.data() + static_cast<size_t>(t) * kv_dim + kvh * head;
-          float s = 0;
-          for (int i = 0; i < head; ++i) s += qh[i] * kt[i];
-          att[t] = s / std::sqrt(static_cast<float>(head));
-        }
-        Softmax(att.data(), pos + 1);
-        float* out = xb.data() + h * head;
-        std::fill(out, out + head, 0.0f);
-        for (int t = 0; t <= pos; ++t) {
-          const float* vt = values.data() + static_cast<size_t>(t) * kv_dim + kvh * head;
-          for (int i = 0; i < head; ++i) out[i] += att[t] * vt[i];
-        }
-      }
-      MatMul(xb2.data(), xb.data(), w + wo_ + L * dim * dim, dim, dim);
-      for (int i = 0; i < dim; ++i) x[i] += xb2[i];
-      RmsNorm(xb.data(), x.data(), w + rms_ffn_ + L * dim, dim);
-      MatMul(hb.data(), xb.data(), w + w1_ + L * dim * hidden, dim, hidden);
-      MatMul(hb2.data(), xb.data(), w + w3_ + L * dim * hidden, dim, hidden);
-      for (int i = 0; i < hidden; ++i) {
-        const float a = hb[i];
-        hb[i] = a / (1.0f + std::exp(-a)) * hb2[i];
-      }
-      MatMul(xb.data(), hb.data(), w + w2_ + L * dim * hidden, hidden, dim);
-      for (int i = 0; i < dim; ++i) x[i] += xb[i];
-    }
+    Step(token, pos, &cache, &trace, &s);
     if (pos + 1 < static_cast<int>(prompt.size())) {
       token = prompt[pos + 1];
       continue;
     }
-    RmsNorm(x.data(), x.data(), w + rms_final_, dim);
-    MatMul(logits.data(), x.data(), w + wcls_, dim, c.vocab_size);
+    Logits(&s);
+    std::vector<float>& logits = s.logits;
     if (temperature <= 0) {
       token = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     } else {
@@ -180,6 +220,35 @@ Llama2Trace Llama2Model::Run(const std::vector<int>& prompt, int length, float t
     }
   }
   return trace;
+}
+
+Llama2Scores Llama2Model::ScoreAfterPrefix(const std::vector<int>& tokens,
+                                           const Llama2KvCache& prefix) const {
+  const Llama2Config& c = config_;
+  const size_t kv_dim = c.kv_dim();
+  Llama2KvCache cache;
+  cache.tokens = prefix.tokens;
+  cache.k.resize(c.n_layers);
+  cache.v.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const size_t n = static_cast<size_t>(prefix.tokens) * kv_dim;
+    cache.k[l].assign(prefix.k[l].begin(), prefix.k[l].begin() + n);
+    cache.v[l].assign(prefix.v[l].begin(), prefix.v[l].begin() + n);
+  }
+  Scratch s(c);
+  Llama2Scores scores;
+  for (int pos = prefix.tokens; pos + 1 < static_cast<int>(tokens.size()); ++pos) {
+    Step(tokens[pos], pos, &cache, /*trace=*/nullptr, &s);
+    Logits(&s);
+    const std::vector<float>& logits = s.logits;
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
+    scores.log_prob.push_back(static_cast<double>(logits[tokens[pos + 1]]) - mx - std::log(sum));
+    scores.top1.push_back(
+        static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+  }
+  return scores;
 }
 
 }  // namespace strata::bench

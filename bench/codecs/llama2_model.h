@@ -1,8 +1,11 @@
 // A llama2.c-format transformer (Karpathy's checkpoint layout) run on the CPU in f32, to capture
 // real attention activations for codec accuracy: per layer and position, the key before and after
-// RoPE, the value and the (post-RoPE) query. Tokens are fed as ids; no tokenizer needed.
+// RoPE, the value and the (post-RoPE) query. Tokens are fed as ids; no tokenizer needed. It also
+// continues a sequence after a prefix-cache hit whose keys and values come from elsewhere (e.g.
+// through a codec), to measure what a codec does to the model's next-token predictions.
 //
-// Not thread-safe: one model per thread (it owns its activation buffers).
+// Thread-safety: the weights are constant after Load; every method keeps its activations on its
+// own stack, so concurrent calls on one model are safe.
 #ifndef STRATA_BENCH_CODECS_LLAMA2_MODEL_H_
 #define STRATA_BENCH_CODECS_LLAMA2_MODEL_H_
 
@@ -34,6 +37,21 @@ struct Llama2Trace {
   std::vector<std::vector<float>> k_pre_rope, k, v, q;
 };
 
+// Keys (after RoPE) and values of the first `tokens` positions of a sequence, as an engine's KV
+// cache holds them: [layer][pos * kv_dim + kv_head * head_size + i].
+struct Llama2KvCache {
+  int tokens = 0;
+  std::vector<std::vector<float>> k, v;
+};
+
+// Next-token predictions of a teacher-forced pass, one entry per scored position p: the
+// log-probability (natural log, temperature 1) the model gives tokens[p + 1], and its own top
+// choice there.
+struct Llama2Scores {
+  std::vector<double> log_prob;
+  std::vector<int> top1;
+};
+
 class Llama2Model {
  public:
   // Reads `checkpoint` (the .bin file). DATA_LOSS when its size does not match its header.
@@ -44,10 +62,27 @@ class Llama2Model {
   // Runs the model over `prompt` and then samples until the sequence has `length` tokens
   // (temperature sampling with a fixed `seed`; temperature 0 is greedy), recording every
   // position's activations. REQUIRES: prompt is non-empty, length <= seq_len.
-  Llama2Trace Run(const std::vector<int>& prompt, int length, float temperature, uint64_t seed);
+  Llama2Trace Run(const std::vector<int>& prompt, int length, float temperature,
+                  uint64_t seed) const;
+
+  // Continues `tokens` after a prefix-cache hit: positions below prefix.tokens are not computed,
+  // their keys and values are read from `prefix` (as an engine loads them from a cache), and
+  // positions prefix.tokens .. tokens.size() - 2 are computed, teacher-forced, and scored.
+  // REQUIRES: 0 < prefix.tokens < tokens.size() - 1, tokens.size() <= seq_len, and prefix.k and
+  // prefix.v hold prefix.tokens positions for every layer.
+  Llama2Scores ScoreAfterPrefix(const std::vector<int>& tokens, const Llama2KvCache& prefix) const;
 
  private:
+  struct Scratch;
+
   Llama2Model() = default;
+
+  // Runs `token` at `pos` through every layer, attending to cache positions 0..pos-1 and
+  // appending its own key and value to `cache` (and, when `trace` is set, recording its
+  // activations there). Leaves the final hidden state in s->x. REQUIRES: cache->tokens == pos.
+  void Step(int token, int pos, Llama2KvCache* cache, Llama2Trace* trace, Scratch* s) const;
+  // s->logits from the hidden state Step left in s->x.
+  void Logits(Scratch* s) const;
 
   Llama2Config config_;
   std::vector<float> weights_;
