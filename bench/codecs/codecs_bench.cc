@@ -18,10 +18,10 @@
 // (bench/codecs/prefix_quality.h): every block but a sequence's last is a cached prefix returned
 // through the codec, and the model continues the sequence over the last block; nll_delta is the
 // mean change of its next-token negative log-likelihood (nats per token) and top1_agree the share
-// of unchanged top-1 tokens, against the same continuation over the blocks as stored. A single-core
-// memcpy of the same bytes is measured in the same run as the baseline. When the build has CUDA and
-// a device is present, GPU encode/decode throughput and a device-to-device copy baseline are added
-// to the synthetic rows.
+// of unchanged top-1 tokens, against the same continuation over the blocks as stored (whose mean
+// NLL is stored_nll). A single-core memcpy of the same bytes is measured in the same run as the
+// baseline. When the build has CUDA and a device is present, GPU encode/decode throughput and a
+// device-to-device copy baseline are added to the synthetic rows.
 #include <unistd.h>
 
 #include <algorithm>
@@ -584,8 +584,10 @@ void PrintJson(const std::vector<Row>& rows, double memcpy_gbps, const char* pat
                   r.k_pre_rope_rel_mse, r.attn_rel_err_pre_rope);
     }
     if (r.has_prefix) {
-      std::printf(", \"nll_delta\": %.4g, \"top1_agree\": %.4f, \"prefix_positions\": %zu",
-                  r.prefix.nll_delta, r.prefix.top1_agree, r.prefix.positions);
+      std::printf(
+          ", \"nll_delta\": %.4g, \"top1_agree\": %.4f, \"prefix_positions\": %zu, "
+          "\"stored_nll\": %.4f",
+          r.prefix.nll_delta, r.prefix.top1_agree, r.prefix.positions, r.prefix.stored_nll);
     }
     if (r.gpu_encode_gbps >= 0) {
       std::printf(
