@@ -16,7 +16,10 @@ bool KeepLargeBuffersInHeap() {
   constexpr int kTrimThreshold = 512 << 20;
   const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1;
   const bool trim_ok = mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
-  return mmap_ok && trim_ok;
+  // Thread arenas live in heaps of at most 64 MiB that glibc unmaps whenever one empties; the
+  // main arena has none (see the header).
+  const bool arena_ok = mallopt(M_ARENA_MAX, 1) == 1;
+  return mmap_ok && trim_ok && arena_ok;
 #else
   return false;
 #endif
