@@ -8,8 +8,8 @@
 // threshold; and a thread arena lives in heaps of at most 64 MiB, each unmapped whenever it
 // empties, whatever the thresholds say. Either way the next call's buffers are fresh memory, and
 // every first touch of a page is a page fault: on virtual machines whose page faults are dear,
-// this made the gRPC path 10-20x slower (measured: one 1 MiB Get over loopback tcp took 13 ms
-// instead of 0.6 ms, a batch of 64 ran at 0.36 GB/s instead of 1.44; docs/benchmarks.md).
+// this made the gRPC path 4-25x slower (measured: one 1 MiB Get over loopback tcp took 13 ms
+// instead of 0.5 ms, a batch of 64 ran at 0.36 GB/s instead of 1.44; docs/benchmarks.md).
 //
 // KeepLargeBuffersInHeap() makes glibc keep such buffers for reuse: allocations up to 32 MiB (the
 // most glibc allows for this setting) come from the heap, freed memory goes back to the kernel

@@ -513,7 +513,7 @@ long MinorFaults(pid_t pid) {
 // The node keeps the buffers of its gRPC calls in the heap for reuse (common/malloc_tuning.h):
 // serving a 1 MiB block does not first-touch fresh pages for its response on every call. Before,
 // each Get faulted in about 730 pages (fresh buffers for the response's copies of the block),
-// which on virtual machines with dear page faults made the gRPC path 10-20x slower.
+// which on virtual machines with dear page faults made the gRPC path 4-25x slower.
 #if defined(__SANITIZE_ADDRESS__)
 #define STRATA_NODE_TEST_ASAN 1
 #elif defined(__has_feature)
