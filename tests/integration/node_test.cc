@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -510,87 +511,77 @@ long MinorFaults(pid_t pid) {
   return fields.size() > kMinflt ? std::atol(fields[kMinflt].c_str()) : -1;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizerAllocator = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitizerAllocator = true;
+#else
+constexpr bool kSanitizerAllocator = false;
+#endif
+#else
+constexpr bool kSanitizerAllocator = false;
+#endif
+constexpr const char* kSanitizerSkip =
+    "under AddressSanitizer the node runs the sanitizer's allocator, which ignores glibc's "
+    "mallopt settings; the normal build runs this check";
+
+// Stores `blocks` distinct 1 MiB blocks in a fresh node (gRPC only), Gets all of them in one call
+// a few times to warm up, then `gets` times more with every byte checked, and sets *per_get to the
+// node's minor page faults per measured Get.
+void MeasureFaultsPerGet(const std::string& name, int blocks, int gets, long* per_get) {
+  const std::string dir = testing::FreshDir(name);
+  auto node = StartNode(dir, {"--dram", "128MiB", "--ssd", "0", "--data-plane", "off"});
+  ASSERT_NE(node, nullptr);
+  auto client = ConnectTo(*node);
+  ASSERT_NE(client, nullptr);
+  const std::string ns = "it/" + name;
+  std::vector<std::string> keys, values;
+  for (int i = 0; i < blocks; ++i) {
+    keys.push_back("key-" + std::to_string(i));
+    values.push_back(std::string(1 << 20, static_cast<char>('a' + i % 26)));
+  }
+  for (int i = 0; i < blocks; i += 16) {
+    std::vector<PutBlock> batch;
+    for (int k = i; k < std::min(blocks, i + 16); ++k)
+      batch.push_back({keys[k], "", {}, values[k]});
+    auto put = client->Put(ns, batch);
+    ASSERT_TRUE(put.ok()) << put.status();
+    for (const auto& st : *put) ASSERT_TRUE(st.ok()) << st;
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->Get(ns, keys).ok());
+  const long before = MinorFaults(node->pid());
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < gets; ++i) {
+    auto got = client->Get(ns, keys);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), keys.size());
+    for (int k = 0; k < blocks; ++k) ASSERT_EQ((*got)[k].payload, values[k]) << keys[k];
+  }
+  *per_get = (MinorFaults(node->pid()) - before) / gets;
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
+}
+
 // The node keeps the buffers of its gRPC calls in the heap for reuse (common/malloc_tuning.h):
 // serving a 1 MiB block does not first-touch fresh pages for its response on every call. Before,
 // each Get faulted in about 730 pages (fresh buffers for the response's copies of the block),
 // which on virtual machines with dear page faults made the gRPC path 4-25x slower.
-#if defined(__SANITIZE_ADDRESS__)
-#define STRATA_NODE_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRATA_NODE_TEST_ASAN 1
-#endif
-#endif
-
 TEST(NodeProcessTest, GrpcGetsReuseTheirBuffersInsteadOfFaultingInFreshPages) {
-#if defined(STRATA_NODE_TEST_ASAN)
-  GTEST_SKIP() << "under AddressSanitizer the node runs the sanitizer's allocator, which ignores "
-                  "glibc's mallopt settings; the normal build runs this check";
-#endif
-  const std::string dir = testing::FreshDir("faults");
-  auto node = StartNode(dir, {"--dram", "64MiB", "--ssd", "0", "--data-plane", "off"});
-  ASSERT_NE(node, nullptr);
-  auto client = ConnectTo(*node);
-  ASSERT_NE(client, nullptr);
-  const std::string value(1 << 20, 'v');
-  auto put = client->Put("it/faults", std::vector<PutBlock>{{"key", "", {}, value}});
-  ASSERT_TRUE(put.ok()) << put.status();
-  ASSERT_TRUE((*put)[0].ok()) << (*put)[0];
-  const std::vector<std::string> keys = {"key"};
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->Get("it/faults", keys).ok());  // warm up
-  const long before = MinorFaults(node->pid());
-  ASSERT_GE(before, 0);
-  constexpr int kGets = 20;
-  for (int i = 0; i < kGets; ++i) {
-    auto got = client->Get("it/faults", keys);
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_EQ((*got)[0].payload, value);
-  }
-  const long per_get = (MinorFaults(node->pid()) - before) / kGets;
+  if (kSanitizerAllocator) GTEST_SKIP() << kSanitizerSkip;
+  long per_get = -1;
+  ASSERT_NO_FATAL_FAILURE(MeasureFaultsPerGet("faults", 1, 20, &per_get));
   // A 1 MiB response is 256 pages; a node that maps its buffers afresh faults in ~730 per Get.
   EXPECT_LT(per_get, 64) << "page faults per 1 MiB Get";
-  EXPECT_EQ(node->Stop(SIGTERM), 0);
 }
 
 // The same for a batch whose buffers outgrow a glibc thread arena's 64 MiB heap (48 blocks of
 // 1 MiB: their copies in the response plus the serialized message, ~96 MiB alive at once).
 TEST(NodeProcessTest, GrpcBatchGetsReuseTheirBuffersInsteadOfFaultingInFreshPages) {
-#if defined(STRATA_NODE_TEST_ASAN)
-  GTEST_SKIP() << "under AddressSanitizer the node runs the sanitizer's allocator, which ignores "
-                  "glibc's mallopt settings; the normal build runs this check";
-#endif
-  const std::string dir = testing::FreshDir("batch-faults");
-  auto node = StartNode(dir, {"--dram", "128MiB", "--ssd", "0", "--data-plane", "off"});
-  ASSERT_NE(node, nullptr);
-  auto client = ConnectTo(*node);
-  ASSERT_NE(client, nullptr);
-  constexpr int kBlocks = 48;
-  std::vector<std::string> keys, values;
-  for (int i = 0; i < kBlocks; ++i) {
-    keys.push_back("key-" + std::to_string(i));
-    values.push_back(std::string(1 << 20, static_cast<char>('a' + i % 26)));
-  }
-  for (int i = 0; i < kBlocks; i += 16) {
-    std::vector<PutBlock> batch;
-    for (int k = i; k < i + 16; ++k) batch.push_back({keys[k], "", {}, values[k]});
-    auto put = client->Put("it/batch-faults", batch);
-    ASSERT_TRUE(put.ok()) << put.status();
-    for (const auto& st : *put) ASSERT_TRUE(st.ok()) << st;
-  }
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(client->Get("it/batch-faults", keys).ok());  // warm up
-  const long before = MinorFaults(node->pid());
-  ASSERT_GE(before, 0);
-  constexpr int kBatches = 5;
-  for (int i = 0; i < kBatches; ++i) {
-    auto got = client->Get("it/batch-faults", keys);
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_EQ(got->size(), keys.size());
-    for (int k = 0; k < kBlocks; ++k) ASSERT_EQ((*got)[k].payload, values[k]) << keys[k];
-  }
-  const long per_batch = (MinorFaults(node->pid()) - before) / kBatches;
+  if (kSanitizerAllocator) GTEST_SKIP() << kSanitizerSkip;
+  long per_batch = -1;
+  ASSERT_NO_FATAL_FAILURE(MeasureFaultsPerGet("batch-faults", 48, 5, &per_batch));
   // The batch is 12,288 pages; 1,024 faults would be a twelfth of it mapped afresh per call.
   EXPECT_LT(per_batch, 1024) << "page faults per Get of 48 x 1 MiB";
-  EXPECT_EQ(node->Stop(SIGTERM), 0);
 }
 
 }  // namespace
