@@ -223,21 +223,10 @@ Llama2Trace Llama2Model::Run(const std::vector<int>& prompt, int length, float t
 }
 
 Llama2Scores Llama2Model::ScoreAfterPrefix(const std::vector<int>& tokens,
-                                           const Llama2KvCache& prefix) const {
-  const Llama2Config& c = config_;
-  const size_t kv_dim = c.kv_dim();
-  Llama2KvCache cache;
-  cache.tokens = prefix.tokens;
-  cache.k.resize(c.n_layers);
-  cache.v.resize(c.n_layers);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const size_t n = static_cast<size_t>(prefix.tokens) * kv_dim;
-    cache.k[l].assign(prefix.k[l].begin(), prefix.k[l].begin() + n);
-    cache.v[l].assign(prefix.v[l].begin(), prefix.v[l].begin() + n);
-  }
-  Scratch s(c);
+                                           Llama2KvCache cache) const {
+  Scratch s(config_);
   Llama2Scores scores;
-  for (int pos = prefix.tokens; pos + 1 < static_cast<int>(tokens.size()); ++pos) {
+  for (int pos = cache.tokens; pos + 1 < static_cast<int>(tokens.size()); ++pos) {
     Step(tokens[pos], pos, &cache, /*trace=*/nullptr, &s);
     Logits(&s);
     const std::vector<float>& logits = s.logits;

@@ -67,10 +67,11 @@ class Llama2Model {
 
   // Continues `tokens` after a prefix-cache hit: positions below prefix.tokens are not computed,
   // their keys and values are read from `prefix` (as an engine loads them from a cache), and
-  // positions prefix.tokens .. tokens.size() - 2 are computed, teacher-forced, and scored.
-  // REQUIRES: 0 < prefix.tokens < tokens.size() - 1, tokens.size() <= seq_len, and prefix.k and
-  // prefix.v hold prefix.tokens positions for every layer.
-  Llama2Scores ScoreAfterPrefix(const std::vector<int>& tokens, const Llama2KvCache& prefix) const;
+  // positions prefix.tokens .. tokens.size() - 2 are computed, teacher-forced, and scored; the
+  // cache grows by them as it would in an engine. REQUIRES: 0 < prefix.tokens < tokens.size() - 1,
+  // tokens.size() <= seq_len, and prefix.k and prefix.v hold exactly prefix.tokens positions for
+  // every layer.
+  Llama2Scores ScoreAfterPrefix(const std::vector<int>& tokens, Llama2KvCache prefix) const;
 
  private:
   struct Scratch;
