@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/replay/replay_cli.h"
+#include "stratactl/replay/replay_cli.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -1,6 +1,6 @@
 // The replay's hit accounting, Belady-on-leaves, the trace format, the workload generator, and
 // the targets on Mooncake's synthetic trace.
-#include "cluster/replay/replay.h"
+#include "stratactl/replay/replay.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "cluster/replay/belady.h"
-#include "cluster/replay/generator.h"
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/belady.h"
+#include "stratactl/replay/generator.h"
+#include "stratactl/replay/trace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

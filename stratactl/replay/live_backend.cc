@@ -1,4 +1,4 @@
-#include "cluster/replay/live_backend.h"
+#include "stratactl/replay/live_backend.h"
 
 #include <cstring>
 

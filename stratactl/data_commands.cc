@@ -1,4 +1,4 @@
-#include "cluster/stratactl/data_commands.h"
+#include "stratactl/data_commands.h"
 
 #include <chrono>
 #include <cstring>

@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
-#include "cluster/stratactl/ctl.h"
+#include "stratactl/ctl.h"
 
 namespace strata::ctl {
 

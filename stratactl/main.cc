@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "cluster/replay/replay_cli.h"
-#include "cluster/stratactl/ctl.h"
-#include "cluster/stratactl/data_commands.h"
+#include "stratactl/replay/replay_cli.h"
+#include "stratactl/ctl.h"
+#include "stratactl/data_commands.h"
 #include "common/malloc_tuning.h"
 
 int main(int argc, char** argv) {
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   AddDataCommands(app, g, data, &run);
   AddDemoCommands(app, g, demo, &run);
 
-  // Trace replay and workload generation parse their own flags (cluster/replay/replay_cli.h);
+  // Trace replay and workload generation parse their own flags (stratactl/replay/replay_cli.h);
   // a global --json given before the verb is passed on.
   auto* replay = app.add_subcommand("replay", "replay a Mooncake trace against eviction policies");
   replay->prefix_command()->allow_extras()->fallthrough(false);

@@ -1,4 +1,4 @@
-#include "cluster/replay/generator.h"
+#include "stratactl/replay/generator.h"
 
 #include <algorithm>
 #include <cmath>

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "client/client.h"
-#include "cluster/replay/replay.h"
+#include "stratactl/replay/replay.h"
 
 namespace strata::replay {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/replay/replay_cli.h"
+#include "stratactl/replay/replay_cli.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -1,4 +1,4 @@
-#include "cluster/replay/replay.h"
+#include "stratactl/replay/replay.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include "cluster/replay/progress.h"
+#include "stratactl/replay/progress.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include "cluster/stratactl/ctl.h"
+#include "stratactl/ctl.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"

@@ -1,4 +1,4 @@
-#include "cluster/replay/belady.h"
+#include "stratactl/replay/belady.h"
 
 #include <cstdint>
 #include <limits>

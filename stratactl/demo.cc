@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/prefix_cache.h"
-#include "cluster/stratactl/data_commands.h"
+#include "stratactl/data_commands.h"
 
 namespace strata::ctl {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/trace.h"
 #include "storage/eviction_policy.h"
 
 namespace strata::replay {

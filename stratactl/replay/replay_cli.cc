@@ -1,4 +1,4 @@
-#include "cluster/replay/replay_cli.h"
+#include "stratactl/replay/replay_cli.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,12 +11,12 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "cluster/replay/belady.h"
-#include "cluster/replay/generator.h"
-#include "cluster/replay/live_backend.h"
-#include "cluster/replay/progress.h"
-#include "cluster/replay/replay.h"
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/belady.h"
+#include "stratactl/replay/generator.h"
+#include "stratactl/replay/live_backend.h"
+#include "stratactl/replay/progress.h"
+#include "stratactl/replay/replay.h"
+#include "stratactl/replay/trace.h"
 #include "common/units.h"
 #include "nlohmann/json.hpp"
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/trace.h"
 
 namespace strata::replay {
 

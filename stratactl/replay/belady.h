@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cluster/replay/replay.h"
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/replay.h"
+#include "stratactl/replay/trace.h"
 
 namespace strata::replay {
 

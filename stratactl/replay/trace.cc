@@ -1,4 +1,4 @@
-#include "cluster/replay/trace.h"
+#include "stratactl/replay/trace.h"
 
 #include <cmath>
 #include <fstream>
