@@ -194,6 +194,25 @@ class TieredStore {
   // Removes every block of a namespace.
   EvictResult EvictNamespace(std::string_view ns);
 
+  // One resident block as Describe and ListBlocks report it (tiered_store_scan.cc).
+  struct BlockSummary {
+    std::string ns;
+    std::string key;
+    std::string parent;
+    std::string tier;          // where readers find it
+    uint64_t payload_bytes = 0;
+    uint64_t stored_bytes = 0;  // as encoded in that tier
+    std::string codec;          // of the stored bytes
+    BlockId block = 0;
+  };
+  // The block under (ns, key), or nullopt. No hit, miss or access is recorded.
+  std::optional<BlockSummary> Describe(std::string_view ns, std::string_view key);
+  // A snapshot of every resident block, hottest first as far as the index knows without
+  // per-access bookkeeping: fastest tier first, and within a tier the most recently placed
+  // first (block ids grow with every placement; policies keep recently used blocks in the fast
+  // tiers). Blocks stored or removed while it runs may or may not be listed.
+  std::vector<BlockSummary> ListBlocks();
+
   StoreStats Stats() const;
   // Makes what persistent tiers hold durable (graceful shutdown).
   absl::Status Flush();
