@@ -111,3 +111,130 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Evict(grpc::CallbackServerContext* c
 }
 
 }  // namespace strata
+
+namespace strata {
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Inspect(grpc::CallbackServerContext* ctx,
+                                                    const v1::InspectRequest* request,
+                                                    v1::InspectResponse* response) {
+  return Serve(core_, ctx, [&] { return core_->Inspect(*request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ClusterView(grpc::CallbackServerContext* ctx,
+                                                        const v1::ClusterViewRequest* /*request*/,
+                                                        v1::ClusterViewResponse* response) {
+  return Serve(core_, ctx, [&] {
+    *response = cluster_ != nullptr ? cluster_->View() : core_->SelfView();
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+// Streams a drain's progress: the drain's thread offers each report; one write is in flight at a
+// time and only the newest report waits (a slow reader skips intermediate ones, never the last).
+// Owns itself: deleted in OnDone, after it has stopped watching the drain.
+class DrainReactor final : public grpc::ServerWriteReactor<v1::DrainProgress> {
+ public:
+  DrainReactor(ClusterControl* cluster, bool exit_when_done) : cluster_(cluster) {
+    absl::StatusOr<uint64_t> watch = cluster_->WatchDrain(
+        exit_when_done, [this](const v1::DrainProgress& p) { Offer(p); });
+    absl::MutexLock lock(&mu_);
+    if (!watch.ok()) {
+      finished_ = true;
+      Finish(ToGrpcStatus(watch.status()));
+      return;
+    }
+    watch_id_ = *watch;
+    watching_ = true;
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {  // the client went away; the drain goes on without it
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (!writing_) FinishLocked(grpc::Status::OK);
+  }
+
+  void OnDone() override {
+    StopWatching();
+    delete this;
+  }
+
+ private:
+  void Offer(const v1::DrainProgress& p) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    pending_ = p;
+    has_pending_ = true;
+    if (!writing_) WriteNextLocked();
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (has_pending_) {
+      current_ = pending_;
+      has_pending_ = false;
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (current_.done()) FinishLocked(grpc::Status::OK);
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  void StopWatching() {
+    uint64_t id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!watching_) return;
+      watching_ = false;
+      id = watch_id_;
+    }
+    cluster_->StopWatching(id);  // outside mu_: a running watcher call may be waiting for it
+  }
+
+  ClusterControl* const cluster_;
+  absl::Mutex mu_;
+  uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
+  bool watching_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
+  v1::DrainProgress pending_ ABSL_GUARDED_BY(mu_);
+  v1::DrainProgress current_ ABSL_GUARDED_BY(mu_);  // the message being written
+};
+
+// Answers a streaming call with an error and no messages.
+class FailedWriteReactor final : public grpc::ServerWriteReactor<v1::DrainProgress> {
+ public:
+  explicit FailedWriteReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::DrainProgress>* AdminServiceImpl::Drain(
+    grpc::CallbackServerContext* /*ctx*/, const v1::DrainRequest* request) {
+  if (cluster_ == nullptr) {
+    return new FailedWriteReactor(grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        "drain: this node is not in a cluster (start it with --etcd and --cluster)"));
+  }
+  return new DrainReactor(cluster_, request->exit_when_done());
+}
+
+}  // namespace strata

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "cachenode/cluster_control.h"
 #include "cachenode/node_core.h"
 #include "proto/strata.grpc.pb.h"
 
@@ -53,7 +54,9 @@ class CacheServiceImpl final : public v1::CacheService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  explicit AdminServiceImpl(NodeCore* core) : core_(core) {}
+  // `cluster` is null for a node outside any cluster; both must outlive the service.
+  explicit AdminServiceImpl(NodeCore* core, ClusterControl* cluster = nullptr)
+      : core_(core), cluster_(cluster) {}
 
   grpc::ServerUnaryReactor* NodeInfo(grpc::CallbackServerContext* ctx,
                                      const v1::NodeInfoRequest* request,
@@ -62,9 +65,18 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                   v1::StatsResponse* response) override;
   grpc::ServerUnaryReactor* Evict(grpc::CallbackServerContext* ctx, const v1::EvictRequest* request,
                                   v1::EvictResponse* response) override;
+  grpc::ServerUnaryReactor* Inspect(grpc::CallbackServerContext* ctx,
+                                    const v1::InspectRequest* request,
+                                    v1::InspectResponse* response) override;
+  grpc::ServerUnaryReactor* ClusterView(grpc::CallbackServerContext* ctx,
+                                        const v1::ClusterViewRequest* request,
+                                        v1::ClusterViewResponse* response) override;
+  grpc::ServerWriteReactor<v1::DrainProgress>* Drain(grpc::CallbackServerContext* ctx,
+                                                     const v1::DrainRequest* request) override;
 
  private:
   NodeCore* const core_;
+  ClusterControl* const cluster_;
 };
 
 }  // namespace strata

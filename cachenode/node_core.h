@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "cachenode/data_plane.h"
 #include "cachenode/options.h"
+#include "cluster/node_record.h"
 #include "proto/strata.pb.h"
 #include "storage/tiered_store.h"
 
@@ -58,6 +59,14 @@ class NodeCore {
   absl::Status NodeInfo(v1::NodeInfoResponse* response) const;
   absl::Status Stats(v1::StatsResponse* response) const;
   absl::Status Evict(const v1::EvictRequest& request, v1::EvictResponse* response);
+  // One block's tier, sizes and codec (found = false on a miss); no hit or miss is counted.
+  absl::Status Inspect(const v1::InspectRequest& request, v1::InspectResponse* response);
+  // This node's membership record (cluster/node_record.h) with its current usage; `address`
+  // is what clients dial (the advertised address, else the bound one).
+  cluster::NodeRecord SelfRecord(const std::string& address) const;
+  // This node alone as a cluster view (source "static"): what ClusterView answers outside a
+  // cluster.
+  v1::ClusterViewResponse SelfView() const;
 
   // Set once the server is bound (the port may have been chosen by the OS); an empty node id
   // defaults to the bound address. Call before serving.
