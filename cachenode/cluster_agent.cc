@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cluster/etcd_membership.h"
 
 namespace strata {
 
@@ -172,6 +173,20 @@ void ClusterAgent::RunDrain(bool exit_when_done) {
   progress.set_done(true);
   Publish(progress);
   if (exit_when_done && options_.request_shutdown) options_.request_shutdown();
+}
+
+absl::StatusOr<std::unique_ptr<ClusterAgent>> JoinEtcdCluster(
+    NodeCore* core, TieredStore* store, const std::vector<std::string>& endpoints,
+    int64_t lease_ttl_s, ClusterAgentOptions options) {
+  cluster::EtcdMembershipOptions mo;
+  mo.endpoints = endpoints;
+  mo.cluster = options.cluster;
+  mo.lease_ttl_s = lease_ttl_s;
+  mo.log = [](const std::string& line) { std::cerr << "strata-node: etcd: " << line << "\n"; };
+  auto membership = cluster::EtcdMembership::Start(std::move(mo));
+  if (!membership.ok()) return membership.status();
+  return ClusterAgent::Start(core, store, std::shared_ptr<cluster::Membership>(*std::move(membership)),
+                             std::move(options));
 }
 
 }  // namespace strata

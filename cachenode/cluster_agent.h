@@ -98,6 +98,13 @@ class ClusterAgent final : public ClusterControl {
   bool drain_started_ ABSL_GUARDED_BY(watch_mu_) = false;
 };
 
+// Joins the cluster `options.cluster` through etcd at `endpoints` (EtcdMembership with a lease of
+// `lease_ttl_s`) and starts an agent for the node. UNAVAILABLE naming the endpoints when etcd does
+// not answer; FAILED_PRECONDITION when another live node has this node's id.
+absl::StatusOr<std::unique_ptr<ClusterAgent>> JoinEtcdCluster(
+    NodeCore* core, TieredStore* store, const std::vector<std::string>& endpoints,
+    int64_t lease_ttl_s, ClusterAgentOptions options);
+
 }  // namespace strata
 
 #endif  // STRATA_CACHENODE_CLUSTER_AGENT_H_
