@@ -170,6 +170,59 @@ TEST(NodeLimitsTest, RaisesTheSoftDescriptorLimitToTheHardOne) {
   std::filesystem::remove_all(dir);
 }
 
+// The contract: a bad flag exits 2 with one line naming it; an unreadable TLS file is one.
+TEST(NodeLimitsTest, UnreadableTlsFilesExitTwoNamingTheFile) {
+  const std::string dir = testing::FreshDir("tls-missing");
+  {
+    std::ofstream(dir + "/key.pem") << "not read: the cert fails first\n";
+  }
+  auto r = testing::Run({testing::BinDir() + "/strata-node", "--listen", "127.0.0.1:0",
+                         "--metrics-listen", "off", "--dram", "8MiB", "--ssd", "0", "--tls-cert",
+                         dir + "/missing-cert.pem", "--tls-key", dir + "/key.pem"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "strata-node: --tls-cert: cannot read " + dir +
+                       "/missing-cert.pem: No such file or directory\n");
+  std::filesystem::remove_all(dir);
+}
+
+// With TLS on gRPC the UCX data plane (which cannot encrypt) stays off unless the operator
+// allows plaintext, and the summary says which.
+TEST(NodeLimitsTest, TlsKeepsTheUnencryptedDataPlaneOffUnlessAllowed) {
+  const std::string dir = testing::FreshDir("tls-dp");
+  auto cert = testing::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1",
+                            "-subj", "/CN=localhost"});
+  if (cert.exit_code != 0) GTEST_SKIP() << "openssl cannot make a test certificate: " << cert.err;
+  const std::vector<std::string> tls = {"--dram",     "8MiB",           "--ssd",     "0",
+                                        "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"};
+  auto summary = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = tls;
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::string error;
+    auto node = NodeProcess::Start(dir, args, &error);
+    EXPECT_NE(node, nullptr) << error;
+    if (node == nullptr) return std::string();
+    EXPECT_EQ(node->Stop(SIGTERM), 0);
+    std::ifstream out(dir + "/node.out");
+    return std::string(std::istreambuf_iterator<char>(out), {});
+  };
+  const std::string off = summary({});
+  EXPECT_NE(off.find("data      off (gRPC uses TLS and the UCX data plane cannot encrypt; "
+                     "data_plane.allow_plaintext: true runs it unencrypted anyway)"),
+            std::string::npos)
+      << off;
+  {
+    std::ofstream(dir + "/allow.yaml") << "data_plane: {allow_plaintext: true}\n";
+  }
+  const std::string allowed = summary({"--config", dir + "/allow.yaml"});
+  // Where UCX cannot start here the data plane is off for that reason instead.
+  if (allowed.find("data      off") == std::string::npos) {
+    EXPECT_NE(allowed.find("WARNING: not encrypted although gRPC uses TLS"), std::string::npos)
+        << allowed;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // One field of /proc/PID/status in bytes (VmRSS, VmHWM); 0 when unreadable.
 uint64_t ProcStatusBytes(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
