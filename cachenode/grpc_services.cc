@@ -18,6 +18,31 @@ grpc::ServerUnaryReactor* Serve(NodeCore* core, grpc::CallbackServerContext* ctx
   return reactor;
 }
 
+// A unary reactor that keeps the call's in-flight bytes reserved until gRPC is done with the
+// request and response messages (OnDone), not merely until the handler returns.
+class BudgetedReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit BudgetedReactor(InflightBudget* budget) : held(budget) {}
+  void OnDone() override { delete this; }
+  void OnCancel() override {}
+
+  InflightBudget::Reservation held;
+};
+
+// Serve() for the calls that carry payloads: Put and Get.
+template <typename Fn>
+grpc::ServerUnaryReactor* ServeBudgeted(NodeCore* core, Fn&& call) {
+  auto* reactor = new BudgetedReactor(&core->inflight_budget());
+  if (!core->BeginCall()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+    return reactor;
+  }
+  const absl::Status status = call(&reactor->held);
+  core->EndCall();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -26,16 +51,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* /*ctx*/,
                                                 const v1::PutRequest* request,
                                                 v1::PutResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Put(*request, response); });
+  return ServeBudgeted(core_, [&](InflightBudget::Reservation* held) {
+    return core_->Put(*request, response, held);
+  });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* /*ctx*/,
                                                 const v1::GetRequest* request,
                                                 v1::GetResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Get(*request, response); });
+  return ServeBudgeted(core_, [&](InflightBudget::Reservation* held) {
+    return core_->Get(*request, response, held);
+  });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* ctx,

@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
                  "eviction policy of the SSD tier (default prefix-aware)");
   app.add_option("--max-batch", max_batch, "most keys per call (default 1024)");
   app.add_option("--max-payload", max_payload, "largest block payload (default 16MiB)");
+  std::string max_inflight;
+  app.add_option("--max-inflight", max_inflight,
+                 "payload bytes all calls in flight may hold (default: DRAM/4 within 64MiB-1GiB)");
   std::string data_plane;
   app.add_option("--data-plane", data_plane,
                  "UCX data plane: tcp (default), shm (same-host clients; see docs) or off")
@@ -116,7 +119,8 @@ int main(int argc, char** argv) {
   if (!ApplySize(app, "--dram", dram, &options.dram_bytes) ||
       !ApplySize(app, "--ssd", ssd, &options.ssd_bytes) ||
       !ApplySize(app, "--hbm", hbm, &options.hbm_bytes) ||
-      !ApplySize(app, "--max-payload", max_payload, &options.limits.max_payload_bytes)) {
+      !ApplySize(app, "--max-payload", max_payload, &options.limits.max_payload_bytes) ||
+      !ApplySize(app, "--max-inflight", max_inflight, &options.inflight_bytes)) {
     return 2;
   }
   if (absl::Status st = options.Validate(); !st.ok()) {
@@ -146,12 +150,16 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A connection flood must meet the largest descriptor budget the host allows.
+  const std::string fd_limit = strata::RaiseOpenFileLimit();
+
   auto node = strata::Node::Start(options);
   if (!node.ok()) {
     std::cerr << "strata-node: " << node.status().message() << "\n";
-    return 1;
+    // INVALID_ARGUMENT names a flag or file the operator gave (e.g. an unreadable TLS key).
+    return absl::IsInvalidArgument(node.status()) ? 2 : 1;
   }
-  std::cout << (*node)->Summary() << std::flush;
+  std::cout << (*node)->Summary() << "  files     " << fd_limit << "\n" << std::flush;
 
   int sig = 0;
   sigwait(&signals, &sig);

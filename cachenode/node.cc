@@ -1,5 +1,8 @@
 #include "cachenode/node.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,9 +18,13 @@
 namespace strata {
 namespace {
 
+// INVALID_ARGUMENT naming the flag and the file when it cannot be read: the operator gave it.
 absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(AsAbsl(what), ": cannot read ", path));
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AsAbsl(what), ": cannot read ", path, ": ", std::strerror(errno)));
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -60,6 +67,8 @@ bool IsLoopbackHost(const std::string& host) {
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   STRATA_RETURN_IF_ERROR(options.Validate());
+  // Before the tiers open (SSD recovery takes a while): an unreadable key fails fast.
+  STRATA_ASSIGN_OR_RETURN(auto creds, Credentials(options));
   std::unique_ptr<Node> node(new Node(options));
   std::string host;
   int port = 0;
@@ -117,11 +126,21 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   // The data plane is an accelerator: without it (UCX unusable here) clients use Get and Put.
   if (!options.data_plane.enabled) {
     node->data_plane_detail_ = "off (data_plane.enabled: false)";
+  } else if (!options.tls_cert.empty() && !options.data_plane.allow_plaintext) {
+    // UCX does not encrypt: with TLS on gRPC, block bytes would cross the network in the clear.
+    node->data_plane_detail_ =
+        "off (gRPC uses TLS and the UCX data plane cannot encrypt; data_plane.allow_plaintext: "
+        "true runs it unencrypted anyway)";
   } else if (auto dp = DataPlane::Start(options.data_plane, node->store_.get(), pool,
                                         IsLoopbackHost(host));
              dp.ok()) {
     node->data_plane_ = *std::move(dp);
     node->data_plane_detail_ = node->data_plane_->Describe();
+    if (!options.tls_cert.empty()) {
+      absl::StrAppend(&node->data_plane_detail_,
+                      "; WARNING: not encrypted although gRPC uses TLS "
+                      "(data_plane.allow_plaintext: true)");
+    }
     node->core_->SetDataPlane(node->data_plane_.get(), node->data_plane_detail_);
     if (options.data_plane.messages) {
       node->message_calls_ = std::make_unique<MessageCalls>(
@@ -131,23 +150,22 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     node->data_plane_detail_ = absl::StrCat("off (", dp.status().message(), ")");
   }
   if (!node->data_plane_) node->core_->SetDataPlane(nullptr, node->data_plane_detail_);
-  node->cache_service_ = std::make_unique<CacheServiceImpl>(node->core_.get());
-  node->admin_service_ = std::make_unique<AdminServiceImpl>(node->core_.get());
-
-  STRATA_ASSIGN_OR_RETURN(auto creds, Credentials(options));
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, creds, &node->port_);
-  // Two nodes must never share a port silently (gRPC sets SO_REUSEPORT by default).
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  builder.RegisterService(node->cache_service_.get());
-  builder.RegisterService(node->admin_service_.get());
-  node->server_ = builder.BuildAndStart();
-  if (node->server_ == nullptr || node->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("--listen: cannot listen on ", options.listen, " (address in use?)"));
-  }
+  NodeCore* core = node->core_.get();
+  STRATA_ASSIGN_OR_RETURN(
+      node->grpc_,
+      GrpcServer::Start(
+          options, creds,
+          [core] {
+            std::vector<std::unique_ptr<grpc::Service>> services;
+            services.push_back(std::make_unique<CacheServiceImpl>(core));
+            services.push_back(std::make_unique<AdminServiceImpl>(core));
+            return services;
+          },
+          [](const std::string& line) {
+            const std::string text = "strata-node: " + line + "\n";
+            fwrite(text.data(), 1, text.size(), stderr);
+          }));
+  node->port_ = node->grpc_->port();
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   node->address_ = absl::StrCat(shown_host, ":", node->port_);
   node->core_->SetIdentity(options.node_id, node->address_);
@@ -169,14 +187,12 @@ Node::~Node() { (void)Shutdown(); }  // errors were reported by an explicit Shut
 absl::Status Node::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
-  if (server_) {
+  if (grpc_) {
     // Refuse new calls and let the ones in flight finish (bounded by the grace period), then
     // close every connection at once: gRPC's own Shutdown(deadline) would also wait out the
     // whole grace period for idle client connections.
     const int unfinished = core_->Drain(options_.shutdown_grace_ms);
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(unfinished > 0 ? 0 : 100));
-    server_->Wait();
+    grpc_->Shutdown(unfinished > 0 ? 0 : 100);
   }
   metrics_.reset();
   message_calls_.reset();  // stops taking UCX message calls; those in flight finish
@@ -214,7 +230,8 @@ std::string Node::Summary() const {
   absl::StrAppend(&s, "  data      ", data_plane_detail_, "\n");
   absl::StrAppend(&s, "  limits    batch ", options_.limits.max_batch, ", payload ",
                   FormatSize(options_.limits.max_payload_bytes), ", message ",
-                  FormatSize(options_.max_message_bytes), "\n");
+                  FormatSize(options_.EffectiveMaxMessageBytes()), ", in flight ",
+                  FormatSize(options_.EffectiveInflightBytes()), "\n");
   return s;
 }
 

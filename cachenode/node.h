@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "cachenode/data_plane.h"
+#include "cachenode/grpc_server.h"
 #include "cachenode/grpc_services.h"
 #include "cachenode/message_calls.h"
 #include "cachenode/metrics.h"
@@ -32,6 +33,8 @@ class Node {
   absl::Status Shutdown();
 
   int port() const { return port_; }
+  // Times the gRPC server was restarted because its listener went deaf (grpc_server.h).
+  uint64_t grpc_restarts() const { return grpc_ ? grpc_->restarts() : 0; }
   int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // host:port as bound.
   const std::string& address() const { return address_; }
@@ -52,9 +55,7 @@ class Node {
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<MessageCalls> message_calls_;  // before the data plane and core go
-  std::unique_ptr<CacheServiceImpl> cache_service_;
-  std::unique_ptr<AdminServiceImpl> admin_service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcServer> grpc_;  // owns the services
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
   int port_ = 0;

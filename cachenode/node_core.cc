@@ -40,7 +40,8 @@ NodeCore::NodeCore(TieredStore* store, const NodeOptions& options,
       absent_tiers_(std::move(absent_tiers)),
       started_(std::chrono::steady_clock::now()),
       node_id_(options.node_id.empty() ? options.listen : options.node_id),
-      listen_(options.listen) {}
+      listen_(options.listen),
+      budget_(options.EffectiveInflightBytes()) {}
 
 bool NodeCore::BeginCall() {
   in_flight_.fetch_add(1);
@@ -94,7 +95,8 @@ absl::Status NodeCore::ValidateBlock(size_t i, const std::string& key, const std
   return layout->Validate(size, layout_field);
 }
 
-absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* response) {
+absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* response,
+                           InflightBudget::Reservation* held) {
   // Validate everything first: a bad request stores nothing.
   std::vector<BlockLayout> layouts(request.items_size());
   absl::Status valid = [&]() -> absl::Status {
@@ -108,6 +110,15 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
     return absl::OkStatus();
   }();
   if (!valid.ok()) return Reject(valid);
+  InflightBudget::Reservation local = budget_.NewReservation();
+  InflightBudget::Reservation* reservation = held != nullptr ? held : &local;
+  {
+    uint64_t bytes = 0;
+    for (const v1::PutItem& item : request.items()) bytes += item.payload().size();
+    // gRPC holds the request already; refusing it frees it as soon as the call ends, before
+    // any tier copy is made.
+    STRATA_RETURN_IF_ERROR(reservation->Grow(bytes));
+  }
 
   std::vector<absl::Status> results;
   results.reserve(request.items_size());
@@ -120,20 +131,27 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
   return CallStatusFromResults(results);
 }
 
-absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* response) {
+absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* response,
+                           InflightBudget::Reservation* held) {
   if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
     return Reject(st);
   }
+  InflightBudget::Reservation local = budget_.NewReservation();
+  InflightBudget::Reservation* reservation = held != nullptr ? held : &local;
   // A response must fit one gRPC message: keys past the budget are answered RESOURCE_EXHAUSTED
   // so the caller fetches them in a smaller batch.
-  uint64_t budget = options_.max_message_bytes - 4096;
+  uint64_t budget = options_.EffectiveMaxMessageBytes() - 4096;
   std::vector<absl::Status> results;
   for (const std::string& key : request.keys()) {
     v1::GetItem* item = response->add_items();
+    absl::Status over_inflight;
     absl::Status st = store_->Get(
         request.namespace_(), key,
         [&](const BlockView& v) {
           if (v.payload.size() > budget) return;
+          // Counted before the copy: a response never grows past the node's budget.
+          over_inflight = reservation->Grow(v.payload.size());
+          if (!over_inflight.ok()) return;
           budget -= v.payload.size();
           item->set_payload(v.payload.data(), v.payload.size());
           LayoutToProto(v.record.layout, item->mutable_layout());
@@ -145,7 +163,9 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
           }
         },
         request.accept_encoded());
-    if (st.ok() && item->payload().empty()) {
+    if (st.ok() && !over_inflight.ok()) {
+      st = over_inflight;
+    } else if (st.ok() && item->payload().empty()) {
       st = absl::ResourceExhaustedError(
           "response size limit reached (limits.max_message); fetch this key in a smaller batch");
     }
@@ -312,7 +332,7 @@ absl::Status NodeCore::NodeInfo(v1::NodeInfoResponse* response) const {
   FillTiers(response->mutable_tiers());
   response->set_max_batch(static_cast<uint32_t>(options_.limits.max_batch));
   response->set_max_payload_bytes(options_.limits.max_payload_bytes);
-  response->set_max_message_bytes(options_.max_message_bytes);
+  response->set_max_message_bytes(options_.EffectiveMaxMessageBytes());
   response->set_data_plane(data_plane_ != nullptr);
   response->set_data_plane_detail(data_plane_detail_);
   response->set_uptime_ms(

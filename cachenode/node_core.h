@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "cachenode/data_plane.h"
+#include "cachenode/inflight_budget.h"
 #include "cachenode/options.h"
 #include "cluster/node_record.h"
 #include "proto/strata.pb.h"
@@ -34,8 +35,15 @@ class NodeCore {
   // `store` must outlive the core.
   NodeCore(TieredStore* store, const NodeOptions& options, std::vector<AbsentTier> absent_tiers);
 
-  absl::Status Put(const v1::PutRequest& request, v1::PutResponse* response);
-  absl::Status Get(const v1::GetRequest& request, v1::GetResponse* response);
+  // Put and Get count their payload bytes against the in-flight budget (limits.inflight_bytes):
+  // a Put whose payloads would go over it fails whole with RESOURCE_EXHAUSTED naming the budget;
+  // a Get answers RESOURCE_EXHAUSTED for the keys whose bytes would not fit (before copying
+  // them). The bytes stay reserved in `*held` when given (the caller releases them once the
+  // messages are gone), else until the call returns.
+  absl::Status Put(const v1::PutRequest& request, v1::PutResponse* response,
+                   InflightBudget::Reservation* held = nullptr);
+  absl::Status Get(const v1::GetRequest& request, v1::GetResponse* response,
+                   InflightBudget::Reservation* held = nullptr);
   absl::Status Exists(const v1::ExistsRequest& request, v1::ExistsResponse* response);
   absl::Status Remove(const v1::RemoveRequest& request, v1::RemoveResponse* response);
   absl::Status Lookup(const v1::LookupRequest& request, v1::LookupResponse* response);
@@ -75,6 +83,7 @@ class NodeCore {
     node_id_ = node_id.empty() ? listen_ : std::move(node_id);
   }
   uint64_t rejected_requests() const { return rejected_.load(); }
+  InflightBudget& inflight_budget() { return budget_; }
   // Set once, before serving; nullptr (the default) means no data plane. Must outlive the calls.
   void SetDataPlane(DataPlane* data_plane, std::string detail) {
     data_plane_ = data_plane;
@@ -110,6 +119,7 @@ class NodeCore {
   std::string listen_;
   DataPlane* data_plane_ = nullptr;
   std::string data_plane_detail_ = "off";
+  InflightBudget budget_;
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> message_calls_{0};
   std::atomic<uint64_t> inline_calls_{0};

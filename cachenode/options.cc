@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -41,6 +42,16 @@ std::string NodeOptions::EffectiveMetricsListen() const {
   if (!SplitHostPort(listen, "listen", &host, &port).ok()) return "";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return absl::StrCat(host, ":", port == 0 ? 0 : port + 80);
+}
+
+uint64_t NodeOptions::EffectiveInflightBytes() const {
+  if (inflight_bytes != 0) return inflight_bytes;
+  const uint64_t by_dram = std::min(std::max(dram_bytes / 4, uint64_t{64} << 20), uint64_t{1} << 30);
+  return std::max(by_dram, limits.max_payload_bytes + 4096);
+}
+
+uint64_t NodeOptions::EffectiveMaxMessageBytes() const {
+  return std::min(max_message_bytes, EffectiveInflightBytes());
 }
 
 absl::Status NodeOptions::Validate() const {
@@ -91,6 +102,15 @@ absl::Status NodeOptions::Validate() const {
   if (max_message_bytes < limits.max_payload_bytes + 4096 || max_message_bytes > (2ull << 30) - 1) {
     return absl::InvalidArgumentError(
         "limits.max_message: must hold one maximal payload and stay below 2 GiB");
+  }
+  if (inflight_bytes != 0 && inflight_bytes < limits.max_payload_bytes + 4096) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limits.inflight_bytes (--max-inflight): ", FormatSize(inflight_bytes),
+        " cannot hold one maximal payload (limits.max_payload + 4 KiB)"));
+  }
+  if (handshake_timeout_ms == 0 || max_connection_idle_ms == 0 || max_concurrent_streams == 0) {
+    return absl::InvalidArgumentError(
+        "limits.handshake_timeout_ms, max_connection_idle_ms, max_concurrent_streams: must be > 0");
   }
   if (index_shards == 0 || index_shards > 256) {
     return absl::InvalidArgumentError("index_shards: must be 1-256");
@@ -301,6 +321,16 @@ class ConfigReader {
         st = Uint(key, kv.second, &o_->limits.max_key_bytes);
       else if (name == "max_message")
         st = Size(key, kv.second, &o_->max_message_bytes);
+      else if (name == "inflight_bytes")
+        st = Size(key, kv.second, &o_->inflight_bytes);
+      else if (name == "handshake_timeout_ms")
+        st = Uint(key, kv.second, &o_->handshake_timeout_ms);
+      else if (name == "max_connection_idle_ms")
+        st = Uint(key, kv.second, &o_->max_connection_idle_ms);
+      else if (name == "max_concurrent_streams")
+        st = Uint(key, kv.second, &o_->max_concurrent_streams);
+      else if (name == "listener_check_ms")
+        st = Uint(key, kv.second, &o_->listener_check_ms);
       else
         st = Error(key, "unknown key");
       STRATA_RETURN_IF_ERROR(st);
@@ -356,6 +386,8 @@ class ConfigReader {
         st = Bool(key, kv.second, &d.messages);
       else if (name == "call_threads")
         st = Uint(key, kv.second, &d.call_threads);
+      else if (name == "allow_plaintext")
+        st = Bool(key, kv.second, &d.allow_plaintext);
       else if (name == "fault")
         st = Fault(kv.second);
       else

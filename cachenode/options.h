@@ -48,6 +48,9 @@ struct DataPlaneOptions {
   // Threads that serve message calls which may block (SSD reads, staging waits, PutFrom's
   // store). Calls whose blocks all sit in DRAM as stored are served on the progress thread.
   uint32_t call_threads = 2;
+  // UCX does not encrypt. When gRPC uses TLS (tls_cert set) the data plane stays off unless this
+  // is true, so block bytes never cross the network in the clear without the operator's say.
+  bool allow_plaintext = false;
   // Injected faults (chaos testing; transfer/fault_transport.h). All zero: none.
   transfer::FaultPolicy fault;
 };
@@ -81,8 +84,30 @@ struct NodeOptions {
   size_t index_shards = 8;
 
   RequestLimits limits;
-  // Largest gRPC message the node accepts or sends (a batch's payloads together).
+  // Largest gRPC message the node accepts or sends (a batch's payloads together). The node uses
+  // min(max_message_bytes, the in-flight budget): see EffectiveMaxMessageBytes().
   uint64_t max_message_bytes = 512ull << 20;
+
+  // Overload protection of the gRPC port (limits.* in YAML; README "Configuration").
+  //
+  // In-flight budget: payload bytes of Put requests being stored plus Get responses built and not
+  // yet sent, over all calls together. A call that would go over it is answered
+  // RESOURCE_EXHAUSTED naming the budget (back off); nothing grows. It also caps the largest
+  // gRPC message and sizes gRPC's own memory quota, since gRPC holds a request whole before the
+  // handler sees it. 0 (default): min(max(DRAM / 4, 64 MiB), 1 GiB), and never less than one
+  // maximal message (limits.max_payload + 4 KiB). See EffectiveInflightBytes().
+  uint64_t inflight_bytes = 0;
+  // Connections that have not finished the HTTP/2 (and TLS) handshake by then are closed, so
+  // connections that send nothing cannot hold file descriptors for long.
+  uint32_t handshake_timeout_ms = 10'000;
+  // Connections with no call for this long are closed (clients reconnect transparently).
+  uint32_t max_connection_idle_ms = 300'000;
+  // Concurrent calls on one connection.
+  uint32_t max_concurrent_streams = 256;
+  // Every this often the node checks that its gRPC listener still accepts (gRPC 1.51 stops
+  // accepting for good after accept() fails with EMFILE) and restarts the server on the same
+  // port when it does not. 0 turns the check off.
+  uint32_t listener_check_ms = 1000;
   uint32_t max_lease_ms = 60'000;
   uint64_t max_leased_bytes = 0;  // 0: half of DRAM
 
@@ -107,6 +132,10 @@ struct NodeOptions {
   absl::Status Validate() const;
   // The metrics address after applying the default rule; empty when disabled.
   std::string EffectiveMetricsListen() const;
+  // inflight_bytes after applying the default rule above.
+  uint64_t EffectiveInflightBytes() const;
+  // The gRPC message limit in force: min(max_message_bytes, EffectiveInflightBytes()).
+  uint64_t EffectiveMaxMessageBytes() const;
 };
 
 // Applies a YAML config file over `options`. INVALID_ARGUMENT naming the file and the key for
