@@ -153,7 +153,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ClusterView(grpc::CallbackServerCont
                                                         const v1::ClusterViewRequest* /*request*/,
                                                         v1::ClusterViewResponse* response) {
   return Serve(core_, ctx, [&] {
-    *response = cluster_ != nullptr ? cluster_->View() : core_->SelfView();
+    ClusterControl* cluster = this->cluster();
+    *response = cluster != nullptr ? cluster->View() : core_->SelfView();
     return absl::OkStatus();
   });
 }
@@ -258,12 +259,13 @@ class FailedWriteReactor final : public grpc::ServerWriteReactor<v1::DrainProgre
 
 grpc::ServerWriteReactor<v1::DrainProgress>* AdminServiceImpl::Drain(
     grpc::CallbackServerContext* /*ctx*/, const v1::DrainRequest* request) {
-  if (cluster_ == nullptr) {
+  ClusterControl* cluster = this->cluster();
+  if (cluster == nullptr) {
     return new FailedWriteReactor(grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
         "drain: this node is not in a cluster (start it with --etcd and --cluster)"));
   }
-  return new DrainReactor(cluster_, request->exit_when_done());
+  return new DrainReactor(cluster, request->exit_when_done());
 }
 
 }  // namespace strata

@@ -5,6 +5,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+
 #include "cachenode/cluster_control.h"
 #include "cachenode/node_core.h"
 #include "proto/strata.grpc.pb.h"
@@ -54,8 +56,10 @@ class CacheServiceImpl final : public v1::CacheService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  // `cluster` is null for a node outside any cluster; both must outlive the service.
-  explicit AdminServiceImpl(NodeCore* core, ClusterControl* cluster = nullptr)
+  // `cluster` points at the node's cluster control, which stays null outside a cluster and is
+  // set once the node has joined one (after the server is up); both outlive the service.
+  explicit AdminServiceImpl(NodeCore* core,
+                            const std::atomic<ClusterControl*>* cluster = nullptr)
       : core_(core), cluster_(cluster) {}
 
   grpc::ServerUnaryReactor* NodeInfo(grpc::CallbackServerContext* ctx,
@@ -75,8 +79,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                                      const v1::DrainRequest* request) override;
 
  private:
+  ClusterControl* cluster() const { return cluster_ ? cluster_->load() : nullptr; }
+
   NodeCore* const core_;
-  ClusterControl* const cluster_;
+  const std::atomic<ClusterControl*>* const cluster_;
 };
 
 }  // namespace strata

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/str_split.h"
 #include "cachenode/node.h"
 #include "common/malloc_tuning.h"
 #include "common/units.h"
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
     if (data_plane != "off") options.data_plane.tls = data_plane;
   }
   if (app.count("--data-plane-progress")) options.data_plane.progress = data_plane_progress;
-  if (app.count("--etcd")) options.etcd = {etcd};
+  if (app.count("--etcd")) options.etcd = absl::StrSplit(etcd, ',', absl::SkipEmpty());
   if (app.count("--cluster")) options.cluster = cluster;
   if (app.count("--advertise")) options.advertise = advertise;
   if (app.count("--tls-cert")) options.tls_cert = tls_cert;

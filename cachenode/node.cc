@@ -1,14 +1,18 @@
 #include "cachenode/node.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
@@ -151,14 +155,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   if (!node->data_plane_) node->core_->SetDataPlane(nullptr, node->data_plane_detail_);
   NodeCore* core = node->core_.get();
+  const std::atomic<ClusterControl*>* cluster_control = &node->cluster_control_;
   STRATA_ASSIGN_OR_RETURN(
       node->grpc_,
       GrpcServer::Start(
           options, creds,
-          [core] {
+          [core, cluster_control] {
             std::vector<std::unique_ptr<grpc::Service>> services;
             services.push_back(std::make_unique<CacheServiceImpl>(core));
-            services.push_back(std::make_unique<AdminServiceImpl>(core));
+            services.push_back(std::make_unique<AdminServiceImpl>(core, cluster_control));
             return services;
           },
           [](const std::string& line) {
@@ -177,6 +182,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     STRATA_RETURN_IF_ERROR(SplitHostPort(metrics, "--metrics-listen", &mhost, &mport));
     STRATA_ASSIGN_OR_RETURN(node->metrics_, MetricsServer::Start(mhost, mport, node->core_.get()));
   }
+  if (!options.etcd.empty()) {
+    ClusterAgentOptions ao;
+    ao.cluster = options.cluster;
+    ao.advertise = options.advertise.empty() ? node->address_ : options.advertise;
+    ao.heartbeat_ms = options.cluster_tuning.heartbeat_ms;
+    ao.drain.placement.default_replicas = options.cluster_tuning.replicas;
+    // A drain with exit_when_done ends like SIGTERM: main() shuts the node down gracefully.
+    ao.request_shutdown = [] { kill(getpid(), SIGTERM); };
+    auto agent = JoinEtcdCluster(node->core_.get(), node->store_.get(), options.etcd,
+                                 options.cluster_tuning.lease_ttl_s, std::move(ao));
+    if (!agent.ok()) {
+      return absl::Status(agent.status().code(),
+                          absl::StrCat("--etcd/--cluster: cannot join cluster ", options.cluster,
+                                       ": ", agent.status().message()));
+    }
+    node->agent_ = *std::move(agent);
+    node->cluster_control_.store(node->agent_.get());
+  }
   if (!options.port_file.empty())
     STRATA_RETURN_IF_ERROR(WritePortFile(options.port_file, node->port_));
   return node;
@@ -187,6 +210,8 @@ Node::~Node() { (void)Shutdown(); }  // errors were reported by an explicit Shut
 absl::Status Node::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
+  // Leave the cluster first, so clients stop routing here now rather than when the lease ends.
+  if (agent_) (void)agent_->Leave();  // on failure the lease expires on its own
   if (grpc_) {
     // Refuse new calls and let the ones in flight finish (bounded by the grace period), then
     // close every connection at once: gRPC's own Shutdown(deadline) would also wait out the
@@ -194,6 +219,8 @@ absl::Status Node::Shutdown() {
     const int unfinished = core_->Drain(options_.shutdown_grace_ms);
     grpc_->Shutdown(unfinished > 0 ? 0 : 100);
   }
+  cluster_control_.store(nullptr);
+  agent_.reset();  // after the server: no Drain call is left to watch it
   metrics_.reset();
   message_calls_.reset();  // stops taking UCX message calls; those in flight finish
   data_plane_.reset();     // releases its pins before the store closes
@@ -228,6 +255,11 @@ std::string Node::Summary() const {
                     stats.recovery_dropped, " unreadable records dropped)\n");
   }
   absl::StrAppend(&s, "  data      ", data_plane_detail_, "\n");
+  if (agent_) {
+    absl::StrAppend(&s, "  cluster   ", options_.cluster, " via etcd ",
+                    absl::StrJoin(options_.etcd, ","), ", advertised as ",
+                    options_.advertise.empty() ? address_ : options_.advertise, "\n");
+  }
   absl::StrAppend(&s, "  limits    batch ", options_.limits.max_batch, ", payload ",
                   FormatSize(options_.limits.max_payload_bytes), ", message ",
                   FormatSize(options_.EffectiveMaxMessageBytes()), ", in flight ",

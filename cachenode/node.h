@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cachenode/cluster_agent.h"
 #include "cachenode/data_plane.h"
 #include "cachenode/grpc_server.h"
 #include "cachenode/grpc_services.h"
@@ -38,6 +39,8 @@ class Node {
   int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // host:port as bound.
   const std::string& address() const { return address_; }
+  // Null outside a cluster.
+  ClusterAgent* cluster_agent() { return agent_.get(); }
   // Human-readable startup summary (tiers, capacities, addresses), several lines.
   std::string Summary() const;
   NodeCore& core() { return *core_; }
@@ -56,6 +59,10 @@ class Node {
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<MessageCalls> message_calls_;  // before the data plane and core go
   std::unique_ptr<GrpcServer> grpc_;  // owns the services
+  // Cluster membership (--etcd): the agent, and what AdminService reads it through (null until
+  // the node has joined, and outside a cluster).
+  std::unique_ptr<ClusterAgent> agent_;
+  std::atomic<ClusterControl*> cluster_control_{nullptr};
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
   int port_ = 0;

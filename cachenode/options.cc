@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -148,9 +149,46 @@ absl::Status NodeOptions::Validate() const {
       return absl::InvalidArgumentError("data_plane.fault: probabilities add up to more than 1");
     }
   }
-  if (!etcd.empty() || !cluster.empty()) {
-    return absl::UnimplementedError(
-        "--etcd/--cluster: etcd membership is not in this release; run single-node (static)");
+  if (etcd.empty() != cluster.empty()) {
+    return absl::InvalidArgumentError(
+        etcd.empty() ? "--cluster: needs --etcd (the cluster's etcd endpoints)"
+                     : "--etcd: needs --cluster (the cluster's name)");
+  }
+  for (const std::string& url : etcd) {
+    if (url.rfind("http://", 0) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--etcd: \"", url, "\" (want http://HOST:PORT[,http://HOST:PORT...])"));
+    }
+  }
+  if (!cluster.empty()) {
+    const bool ok_name =
+        cluster.size() <= 64 && std::all_of(cluster.begin(), cluster.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+        });
+    if (!ok_name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cluster: \"", cluster, "\" (1-64 bytes of [A-Za-z0-9._-])"));
+    }
+  }
+  if (!advertise.empty()) {
+    std::string host;
+    int port = 0;
+    STRATA_RETURN_IF_ERROR(SplitHostPort(advertise, "--advertise", &host, &port));
+    if (port == 0) return absl::InvalidArgumentError("--advertise: needs a port other than 0");
+  }
+  if (cluster_tuning.lease_ttl_s < 2 || cluster_tuning.lease_ttl_s > 300) {
+    return absl::InvalidArgumentError(absl::StrCat("cluster.lease_ttl_s: ",
+                                                   cluster_tuning.lease_ttl_s, " (want 2 to 300)"));
+  }
+  if (cluster_tuning.heartbeat_ms < 100 ||
+      cluster_tuning.heartbeat_ms >= cluster_tuning.lease_ttl_s * 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster.heartbeat_ms: ", cluster_tuning.heartbeat_ms,
+                     " (want 100 up to less than the lease TTL)"));
+  }
+  if (cluster_tuning.replicas < 1 || cluster_tuning.replicas > 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster.replicas: ", cluster_tuning.replicas, " (want 1 to 8)"));
   }
   if (!auth_tokens.empty()) {
     return absl::UnimplementedError("--auth-tokens: token auth is not in this release");
@@ -196,7 +234,7 @@ class ConfigReader {
       else if (key == "advertise")
         st = Str(key, v, &o_->advertise);
       else if (key == "cluster")
-        st = Str(key, v, &o_->cluster);
+        st = v.IsMap() ? ClusterTuning(v) : Str(key, v, &o_->cluster);
       else if (key == "etcd")
         st = StrList(key, v, &o_->etcd);
       else if (key == "tls_cert")
@@ -304,6 +342,26 @@ class ConfigReader {
           st = Error(key, "unknown key");
         STRATA_RETURN_IF_ERROR(st);
       }
+    }
+    return absl::OkStatus();
+  }
+  // `cluster:` as a mapping: {name, lease_ttl_s, heartbeat_ms, replicas}; as a string, the name.
+  absl::Status ClusterTuning(const YAML::Node& v) {
+    for (const auto& kv : v) {
+      const std::string name = kv.first.as<std::string>();
+      const std::string key = "cluster." + name;
+      absl::Status st;
+      if (name == "name")
+        st = Str(key, kv.second, &o_->cluster);
+      else if (name == "lease_ttl_s")
+        st = Uint(key, kv.second, &o_->cluster_tuning.lease_ttl_s);
+      else if (name == "heartbeat_ms")
+        st = Uint(key, kv.second, &o_->cluster_tuning.heartbeat_ms);
+      else if (name == "replicas")
+        st = Uint(key, kv.second, &o_->cluster_tuning.replicas);
+      else
+        st = Error(key, "unknown key");
+      STRATA_RETURN_IF_ERROR(st);
     }
     return absl::OkStatus();
   }

@@ -117,10 +117,21 @@ struct NodeOptions {
   // Graceful shutdown: in-flight calls get this long to finish.
   uint32_t shutdown_grace_ms = 5000;
 
-  // Cluster (etcd membership) — part of the command-line contract; served by a later release.
+  // Cluster (etcd membership, cachenode/cluster_agent.h). With `etcd` set the node joins
+  // cluster `cluster` (both required together) and publishes `advertise` (default: the bound
+  // listen address) as the address clients dial.
   std::vector<std::string> etcd;
   std::string cluster;
   std::string advertise;
+  struct ClusterTuning {
+    // Lease TTL of the node's record: how long a crashed node stays in the views.
+    uint32_t lease_ttl_s = 5;
+    // How often the record's usage is refreshed.
+    uint32_t heartbeat_ms = 1000;
+    // Replicas per block when a drain hands blocks over; clients must place with the same
+    // number (stratactl --replicas, ClientOptions::placement).
+    int replicas = 1;
+  } cluster_tuning;
 
   // Security.
   std::string tls_cert;

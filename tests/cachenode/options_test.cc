@@ -38,9 +38,48 @@ TEST(NodeOptions, BadValuesNameTheOption) {
   o = NodeOptions();
   o.tls_cert = "cert.pem";
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
-  o = NodeOptions();
+}
+
+TEST(NodeOptions, ClusterFlagsComeTogetherAndAreChecked) {
+  NodeOptions o;
   o.etcd = {"http://127.0.0.1:2379"};
-  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(o.Validate().message().find("--cluster"), absl::string_view::npos);
+  o.cluster = "prod-1";
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  o.cluster = "bad/name";
+  EXPECT_NE(o.Validate().message().find("--cluster"), absl::string_view::npos);
+  o.cluster = "prod-1";
+  o.etcd = {"127.0.0.1:2379"};
+  EXPECT_NE(o.Validate().message().find("--etcd"), absl::string_view::npos);
+  o.etcd = {"http://127.0.0.1:2379"};
+  o.advertise = "10.0.0.5:0";
+  EXPECT_NE(o.Validate().message().find("--advertise"), absl::string_view::npos);
+  o.advertise = "10.0.0.5:7100";
+  EXPECT_TRUE(o.Validate().ok());
+  o.cluster_tuning.heartbeat_ms = 6000;  // not below the 5 s lease
+  EXPECT_NE(o.Validate().message().find("cluster.heartbeat_ms"), absl::string_view::npos);
+  o = NodeOptions();
+  o.cluster = "only-a-name";
+  EXPECT_NE(o.Validate().message().find("--etcd"), absl::string_view::npos);
+}
+
+TEST(ConfigFile, ClusterMappingSetsTheTuning) {
+  NodeOptions o;
+  const std::string path = WriteConfig(R"(
+etcd: [http://127.0.0.1:2379, http://127.0.0.1:2380]
+cluster: {name: prod, lease_ttl_s: 10, heartbeat_ms: 2000, replicas: 2}
+advertise: 127.0.0.1:7100
+)");
+  ASSERT_TRUE(ApplyConfigFile(path, &o).ok()) << ApplyConfigFile(path, &o);
+  EXPECT_EQ(o.cluster, "prod");
+  EXPECT_EQ(o.etcd.size(), 2u);
+  EXPECT_EQ(o.cluster_tuning.lease_ttl_s, 10u);
+  EXPECT_EQ(o.cluster_tuning.heartbeat_ms, 2000u);
+  EXPECT_EQ(o.cluster_tuning.replicas, 2);
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  const std::string bad = WriteConfig("cluster: {name: prod, lease: 3}\n");
+  EXPECT_NE(ApplyConfigFile(bad, &o).message().find("cluster.lease"), absl::string_view::npos);
 }
 
 TEST(ConfigFile, AppliesEveryDocumentedKey) {
