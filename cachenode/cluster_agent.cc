@@ -161,8 +161,15 @@ void ClusterAgent::RunDrain(bool exit_when_done) {
     progress.set_error("drain: no other active node to take the blocks; they become misses");
   }
   const DrainCounts counts = DrainBlocks(*store_, *view, core_->SelfRecord("").id, options_.drain,
-                                         *sink, report);
+                                         *sink, report, [this] {
+                                           absl::MutexLock lock(&mu_);
+                                           return stopping_;
+                                         });
   report(counts);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) progress.set_error("drain: stopped early by the node's shutdown");
+  }
   const absl::Status left = Leave();
   if (!left.ok() && progress.error().empty()) {
     progress.set_error(absl::StrCat("drain: deregistering failed (the lease will expire): ",

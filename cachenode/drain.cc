@@ -103,7 +103,8 @@ absl::StatusOr<std::vector<absl::Status>> GrpcBlockSink::Put(const cluster::Node
 
 DrainCounts DrainBlocks(TieredStore& store, const cluster::ClusterView& view,
                         std::string_view self_id, const DrainOptions& options, BlockSink& sink,
-                        const std::function<void(const DrainCounts&)>& progress) {
+                        const std::function<void(const DrainCounts&)>& progress,
+                        const std::function<bool()>& cancelled) {
   const cluster::ClusterView others = WithoutSelf(view, self_id);
   DrainCounts counts;
   absl::flat_hash_set<BlockId> seen;
@@ -118,6 +119,10 @@ DrainCounts DrainBlocks(TieredStore& store, const cluster::ClusterView& view,
     std::vector<PendingBlock> chunk;
     uint64_t chunk_bytes = 0;
     for (TieredStore::BlockSummary& summary : fresh) {
+      if (cancelled && cancelled()) {
+        counts.blocks_total -= fresh.size() - (&summary - fresh.data());
+        break;
+      }
       PendingBlock pending{std::move(summary), {}, {}, false};
       const absl::Status got = store.Get(
           pending.summary.ns, pending.summary.key, [&](const BlockView& view) {
@@ -138,6 +143,7 @@ DrainCounts DrainBlocks(TieredStore& store, const cluster::ClusterView& view,
     }
     if (!chunk.empty()) SendChunk(chunk, others, options, sink, &counts);
     if (progress) progress(counts);
+    if (cancelled && cancelled()) break;
   }
   return counts;
 }

@@ -75,10 +75,12 @@ class GrpcBlockSink final : public BlockSink {
 };
 
 // Runs the drain; `progress` is called after every chunk with the counts so far. `self_id` is
-// never chosen as an owner even when the view still lists it as active.
+// never chosen as an owner even when the view still lists it as active. When `cancelled`
+// answers true (checked before each block) the drain stops after sending what it has read.
 DrainCounts DrainBlocks(TieredStore& store, const cluster::ClusterView& view,
                         std::string_view self_id, const DrainOptions& options, BlockSink& sink,
-                        const std::function<void(const DrainCounts&)>& progress);
+                        const std::function<void(const DrainCounts&)>& progress,
+                        const std::function<bool()>& cancelled = nullptr);
 
 }  // namespace strata
 
