@@ -99,7 +99,7 @@ rocksdb::Options DbOptions(const SsdTierOptions& options, uint64_t write_buffer,
 absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("ssd: directory must be set");
   const uint64_t write_buffer =
-      std::min(options.write_buffer_bytes, std::max<uint64_t>(options.capacity_bytes / 8, 1 << 20));
+      std::min(options.write_buffer_bytes, std::max<uint64_t>(options.capacity_bytes / 16, 1 << 20));
   std::unique_ptr<rocksdb::Env> env;
   if (options.file_system != nullptr) env = rocksdb::NewCompositeEnv(options.file_system);
   const rocksdb::Options db_options = DbOptions(options, write_buffer, env.get());
@@ -130,7 +130,7 @@ SsdTier::SsdTier(const SsdTierOptions& options, uint64_t write_buffer,
     : options_(options),
       write_buffer_(write_buffer),
       reserve_(options.reserve_free_bytes != 0 ? options.reserve_free_bytes
-                                               : 2 * write_buffer + (1 << 20)),
+                                               : write_buffer + (1 << 20)),
       env_(std::move(env)),
       db_(db),
       read_only_(read_only) {
@@ -424,8 +424,12 @@ absl::Status SsdTier::Flush() {
   if (!read_only_) TryRecover();
   if (TierHealth h = health(); h.degraded) {
     // Flushing now would fail again, and touching a failed WAL writer aborts debug RocksDB.
-    // What was acknowledged is in the WAL and replays at the next open.
-    return absl::UnavailableError(absl::StrCat("ssd tier degraded, not flushed: ", h.reason));
+    // Nothing is lost by not flushing: what was acknowledged is in the WAL, as after any
+    // crash, and replays at the next open.
+    Log(absl::StrCat("ssd tier degraded at shutdown (", h.reason,
+                     "): memtables not flushed, acknowledged blocks replay from the write-ahead "
+                     "log at the next start"));
+    return absl::OkStatus();
   }
   rocksdb::FlushOptions fo;
   STRATA_RETURN_IF_ERROR(FromRocks(db_->Flush(fo), "flush"));

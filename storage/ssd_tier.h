@@ -23,7 +23,7 @@
 // read-only, degraded: it serves what it holds and takes no writes until restarted with space.
 //
 // Disk use: live blocks are bounded by capacity_bytes. On top RocksDB needs its write buffers
-// (the WAL and memtables: at most ~3 x write buffer, the buffer being capacity/8 clamped to
+// (the WAL and memtables: at most ~3 x write buffer, the buffer being capacity/16 clamped to
 // [1 MiB, write_buffer_bytes]), the metadata keys (~100 bytes a block in the LSM) and garbage in
 // blob files: deleted blocks are reclaimed by compaction with blob GC, which the tier forces once
 // the bytes erased since the last one pass a quarter of the capacity. Bound in practice:
@@ -59,13 +59,13 @@ struct SsdTierOptions {
   uint64_t capacity_bytes = 8ull << 30;
   // Values at least this large go to blob files.
   uint64_t min_blob_bytes = 4096;
-  // Largest RocksDB memtable; the tier uses capacity/8 when smaller (at least 1 MiB), so a small
+  // Largest RocksDB memtable; the tier uses capacity/16 when smaller (at least 1 MiB), so a small
   // tier does not hold its whole capacity again in the WAL before flushing.
   uint64_t write_buffer_bytes = 32ull << 20;
   // fsync the WAL on every write (slower; survives power loss, not only process crashes).
   bool sync_writes = false;
   // Bytes the disk must keep free beyond each write (room for RocksDB to flush a memtable and
-  // rewrite its MANIFEST). 0: 2 x the write buffer + 1 MiB.
+  // rewrite its MANIFEST). 0: the write buffer + 1 MiB.
   uint64_t reserve_free_bytes = 0;
   // How often a degraded tier retries in the background.
   uint32_t retry_ms = 1000;
@@ -103,7 +103,8 @@ class SsdTier final : public Tier {
   absl::Status Recover(
       absl::FunctionRef<void(std::string_view id, const BlockRecord&, const TierSlot&)> fn,
       uint64_t* dropped) override;
-  // Flushes memtables; UNAVAILABLE without touching RocksDB when the tier is degraded.
+  // Flushes memtables. A degraded tier leaves RocksDB alone and answers OK: what it
+  // acknowledged is in the WAL and replays at the next open (logged).
   absl::Status Flush() override;
 
   const std::string& dir() const { return options_.dir; }
