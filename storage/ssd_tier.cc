@@ -71,11 +71,11 @@ rocksdb::Options DbOptions(const SsdTierOptions& options, uint64_t write_buffer,
   o.enable_blob_files = true;
   o.min_blob_size = options.min_blob_bytes;
   o.blob_file_size = write_buffer;
-  // Blob GC: compaction relocates live blobs out of the oldest half of the blob files, so a file
-  // whose blocks were mostly erased is rewritten small and the old one deleted.
+  // Blob GC: compaction relocates live blobs out of every blob file it touches, so files whose
+  // blocks were erased are rewritten small and the old ones deleted.
   o.enable_blob_garbage_collection = true;
-  o.blob_garbage_collection_age_cutoff = 0.5;
-  o.blob_garbage_collection_force_threshold = 0.5;
+  o.blob_garbage_collection_age_cutoff = 0.25;
+  o.blob_garbage_collection_force_threshold = 0.25;
   o.write_buffer_size = write_buffer;
   o.max_write_buffer_number = 2;
   o.max_total_wal_size = 2 * write_buffer;
@@ -89,8 +89,12 @@ rocksdb::Options DbOptions(const SsdTierOptions& options, uint64_t write_buffer,
   // Payloads are already checksummed and optionally encoded by Strata's codecs.
   o.compression = rocksdb::kNoCompression;
   o.blob_compression_type = rocksdb::kNoCompression;
+  // RocksDB's own files, sized for small tiers: the MANIFEST is preallocated 4 MiB by default,
+  // the info LOG grows without bound.
+  o.manifest_preallocation_size = 64 << 10;
   o.keep_log_file_num = 2;
-  o.max_log_file_size = 1 << 20;
+  o.max_log_file_size = 256 << 10;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   return o;
 }
 
@@ -359,7 +363,12 @@ absl::Status SsdTier::Read(std::string_view id, const TierSlot& slot, std::strin
 
 absl::Status SsdTier::Erase(std::string_view id, const TierSlot& slot) {
   used_.fetch_sub(slot.charged_bytes, std::memory_order_relaxed);
-  erased_since_reclaim_.fetch_add(slot.charged_bytes, std::memory_order_relaxed);
+  if (erased_since_reclaim_.fetch_add(slot.charged_bytes, std::memory_order_relaxed) +
+          slot.charged_bytes >=
+      ReclaimThreshold()) {
+    absl::MutexLock lock(&mu_);
+    reclaim_wanted_ = true;  // wakes the maintenance thread
+  }
   bool stopped = read_only_;
   if (!stopped) {
     rocksdb::WriteBatch batch;
@@ -437,11 +446,17 @@ absl::Status SsdTier::Flush() {
   return FromRocks(db_->FlushWAL(/*sync=*/true), "flush wal");
 }
 
+uint64_t SsdTier::ReclaimThreshold() const {
+  return std::max<uint64_t>(options_.capacity_bytes / 4, 1 << 20);
+}
+
 void SsdTier::MaybeReclaim() {
-  if (read_only_ || degraded_.load()) return;
-  if (erased_since_reclaim_.load() < std::max<uint64_t>(options_.capacity_bytes / 4, 1 << 20)) {
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    reclaim_wanted_ = false;
   }
+  if (read_only_ || degraded_.load()) return;
+  if (erased_since_reclaim_.load() < ReclaimThreshold()) return;
   erased_since_reclaim_.store(0);
   // Drops the erased keys and lets blob GC account (and delete) the blob files they emptied.
   rocksdb::CompactRangeOptions cro;
@@ -454,7 +469,8 @@ void SsdTier::MaintenanceLoop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(options_.retry_ms));
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || reclaim_wanted_; };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Milliseconds(options_.retry_ms));
       if (stop_) return;
     }
     bool needs_recovery = false;

@@ -23,12 +23,17 @@
 // read-only, degraded: it serves what it holds and takes no writes until restarted with space.
 //
 // Disk use: live blocks are bounded by capacity_bytes. On top RocksDB needs its write buffers
-// (the WAL and memtables: at most ~3 x write buffer, the buffer being capacity/16 clamped to
-// [1 MiB, write_buffer_bytes]), the metadata keys (~100 bytes a block in the LSM) and garbage in
-// blob files: deleted blocks are reclaimed by compaction with blob GC, which the tier forces once
-// the bytes erased since the last one pass a quarter of the capacity. Bound in practice:
-// capacity + 1/4 capacity (garbage) + 3 x write buffer + ~4 MiB of RocksDB files (MANIFEST,
-// OPTIONS, LOG); see docs/operations.md for a measurement.
+// (WAL files, preallocated, and memtables being flushed: up to ~3 x the write buffer, which is
+// capacity/16 clamped to [1 MiB, write_buffer_bytes]), the metadata keys (~100 bytes a block) and
+// garbage in blob files: erased blocks stay on disk until a compaction with blob GC (relocating
+// live blobs out of the oldest quarter of the blob files) drops them; the tier forces one each
+// time a quarter of its capacity was erased, and blob files whose blocks are all gone are deleted
+// whole. Plan the disk for 2 x capacity + 4 x write buffer + 4 MiB (RocksDB's MANIFEST, OPTIONS
+// and a LOG capped at 2 x 256 KiB). Measured (ssd_durability_test, DiskUseUnderChurn...): an 8 MiB
+// tier under 256 KiB-block churn peaks at 20-22 MiB on disk and settles at 14-20 MiB. Before
+// this tuning (a 32 MiB write buffer whatever the capacity, 4 MiB MANIFEST preallocation, no
+// forced compaction) issue 20 saw a 32 MiB tier use 73-145 MB. A disk smaller than the bound still never loses an
+// acknowledged block: the tier degrades and refuses writes instead.
 //
 // Thread-safe (RocksDB is; counters are atomic; health state under a mutex).
 #ifndef STRATA_STORAGE_SSD_TIER_H_
@@ -125,6 +130,7 @@ class SsdTier final : public Tier {
   void DrainPendingErases() ABSL_LOCKS_EXCLUDED(mu_);
   // Compaction with blob GC once enough bytes were erased to be worth reclaiming.
   void MaybeReclaim();
+  uint64_t ReclaimThreshold() const;
   void MaintenanceLoop();
   void Log(const std::string& line) const;
 
@@ -150,6 +156,7 @@ class SsdTier final : public Tier {
   int64_t last_retry_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<std::string, uint64_t>> pending_erases_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool reclaim_wanted_ ABSL_GUARDED_BY(mu_) = false;
   std::thread maintainer_;
 };
 

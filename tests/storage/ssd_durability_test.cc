@@ -4,8 +4,10 @@
 // flipped (and whose reported free space follows a second switch), handed to SsdTier through
 // SsdTierOptions::file_system like any other file system.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <rocksdb/file_system.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -437,6 +439,41 @@ TEST(SsdDurability, DeletedBlobFileTurnsItsBlocksIntoCountedMisses) {
   EXPECT_EQ(stats.tiers[1].blocks, 0u);
   EXPECT_EQ(stats.tiers[1].used_bytes, 0u);
   n.store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Bytes the files under `dir` occupy on disk (allocated blocks: preallocated WAL space counts).
+uint64_t DiskUse(const std::string& dir) {
+  uint64_t sum = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st;
+    if (::stat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      sum += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return sum;
+}
+
+// Churn through a small SSD tier (12x its capacity written): the disk it uses stays within the
+// bound documented in ssd_tier.h: 2 x capacity + 4 write buffers + 4 MiB.
+TEST(SsdDurability, DiskUseUnderChurnStaysWithinTheDocumentedBound) {
+  const std::string dir = TempDir("ssd-churn");
+  constexpr size_t kBlock = 256 * 1024;
+  constexpr uint64_t kSsd = 8 << 20;
+  uint64_t peak = 0;
+  {
+    Node n = Open(dir, 4 * kBlock, kSsd, nullptr);
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(n.store->Put("ns", "k" + std::to_string(i), "", {}, Bytes(kBlock, i)).ok());
+      if (i % 8 == 0) peak = std::max(peak, DiskUse(dir));
+    }
+    const uint64_t settled = DiskUse(dir);
+    std::cerr << "[churn] ssd " << (kSsd >> 20) << " MiB, 100 MiB written: peak disk use "
+              << peak / 1024 << " KiB, at the end " << settled / 1024 << " KiB\n";
+    EXPECT_FALSE(n.store->Stats().tiers[1].health.degraded);
+  }
+  constexpr uint64_t kWriteBuffer = 1 << 20;  // capacity/16, at least 1 MiB
+  EXPECT_LE(peak, 2 * kSsd + 4 * kWriteBuffer + (4 << 20));
   std::filesystem::remove_all(dir);
 }
 
