@@ -102,8 +102,8 @@ rocksdb::Options DbOptions(const SsdTierOptions& options, uint64_t write_buffer,
 
 absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("ssd: directory must be set");
-  const uint64_t write_buffer =
-      std::min(options.write_buffer_bytes, std::max<uint64_t>(options.capacity_bytes / 16, 1 << 20));
+  const uint64_t write_buffer = std::min(options.write_buffer_bytes,
+                                         std::max<uint64_t>(options.capacity_bytes / 16, 1 << 20));
   std::unique_ptr<rocksdb::Env> env;
   if (options.file_system != nullptr) env = rocksdb::NewCompositeEnv(options.file_system);
   const rocksdb::Options db_options = DbOptions(options, write_buffer, env.get());
@@ -116,9 +116,9 @@ absl::StatusOr<std::unique_ptr<SsdTier>> SsdTier::Open(const SsdTierOptions& opt
   if (!IsNoSpace(s)) return FromRocks(s, absl::StrCat("open ", options.dir));
   // No room to open read-write (RocksDB writes a new MANIFEST and WAL at open): serve what the
   // disk holds, take no writes.
-  const std::string why = absl::StrCat("disk full: opened ", options.dir,
-                                       " read-only, no writes until restarted with free space (",
-                                       s.ToString(), ")");
+  const std::string why =
+      absl::StrCat("disk full: opened ", options.dir,
+                   " read-only, no writes until restarted with free space (", s.ToString(), ")");
   rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(db_options, options.dir, &raw);
   if (!ro.ok()) {
     return absl::UnavailableError(absl::StrCat("ssd: open ", options.dir, ": ", s.ToString(),
@@ -220,9 +220,9 @@ absl::Status SsdTier::CheckSpace(uint64_t bytes) {
     return absl::OkStatus();
   }
   const bool was_degraded = !space_error_.empty() || !write_error_.empty();
-  space_error_ = absl::StrCat("disk full: ", Mib(free_bytes), " free in ", options_.dir, ", ",
-                              Mib(needed), " needed (the block plus ", Mib(reserve_),
-                              " kept for RocksDB)");
+  space_error_ =
+      absl::StrCat("disk full: ", Mib(free_bytes), " free in ", options_.dir, ", ", Mib(needed),
+                   " needed (the block plus ", Mib(reserve_), " kept for RocksDB)");
   degraded_ = true;
   if (!was_degraded) Log(absl::StrCat("ssd tier degraded: ", space_error_));
   return absl::UnavailableError(absl::StrCat("ssd tier degraded: ", space_error_));

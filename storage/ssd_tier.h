@@ -32,8 +32,8 @@
 // and a LOG capped at 2 x 256 KiB). Measured (ssd_durability_test, DiskUseUnderChurn...): an 8 MiB
 // tier under 256 KiB-block churn peaks at 20-22 MiB on disk and settles at 14-20 MiB. Before
 // this tuning (a 32 MiB write buffer whatever the capacity, 4 MiB MANIFEST preallocation, no
-// forced compaction) issue 20 saw a 32 MiB tier use 73-145 MB. A disk smaller than the bound still never loses an
-// acknowledged block: the tier degrades and refuses writes instead.
+// forced compaction) issue 20 saw a 32 MiB tier use 73-145 MB. A disk smaller than the bound still
+// never loses an acknowledged block: the tier degrades and refuses writes instead.
 //
 // Thread-safe (RocksDB is; counters are atomic; health state under a mutex).
 #ifndef STRATA_STORAGE_SSD_TIER_H_

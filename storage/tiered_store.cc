@@ -292,8 +292,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "block of ", payload.size(), " bytes is larger than every tier (the largest, ",
-        AsAbsl(tiers_[largest]->name()), ", holds ", tiers_[largest]->capacity_bytes(),
-        " bytes)"));
+        AsAbsl(tiers_[largest]->name()), ", holds ", tiers_[largest]->capacity_bytes(), " bytes)"));
   }
   if (placed_tier == tiers_.size()) {
     counters_.no_space.fetch_add(1);

@@ -249,8 +249,7 @@ class TieredStore {
   struct Counters {
     std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, put_bytes{0}, get_bytes{0}, demotions{0},
         promotions{0}, evictions{0}, checksum_failures{0}, removes{0}, no_space{0}, lookups{0},
-        demotion_failures{0},
-        leased_bytes{0}, recovered{0}, recovery_dropped{0};
+        demotion_failures{0}, leased_bytes{0}, recovered{0}, recovery_dropped{0};
   };
 
   TieredStore(const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers,

@@ -6,8 +6,8 @@
 #include <signal.h>
 #include <sys/mount.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -64,8 +64,8 @@ void FullDiskRound(const std::string& ssd_size, int blocks) {
                  << "); this test needs root to fill a real disk";
   }
   const std::string home = testing::FreshDir("ssd-full-home-" + ssd_size);
-  const std::vector<std::string> args = {"--dram", "8MiB", "--ssd", ssd_size, "--ssd-dir",
-                                         disk.dir() + "/ssd"};
+  const std::vector<std::string> args = {"--dram", "8MiB",      "--ssd",
+                                         ssd_size, "--ssd-dir", disk.dir() + "/ssd"};
   std::string error;
   auto node = NodeProcess::Start(home, args, &error);
   ASSERT_NE(node, nullptr) << error;
@@ -163,8 +163,8 @@ TEST(SsdDurability, FullTmpfsWithSsdLargerThanTheDisk) { FullDiskRound("64MiB", 
 // still finds every block the first one did.
 TEST(SsdDurability, ReadingBlocksKeepsThemAcrossRestarts) {
   const std::string home = testing::FreshDir("ssd-reads");
-  const std::vector<std::string> args = {"--dram", "32MiB", "--ssd", "256MiB", "--ssd-dir",
-                                         home + "/ssd"};
+  const std::vector<std::string> args = {"--dram", "32MiB",     "--ssd",
+                                         "256MiB", "--ssd-dir", home + "/ssd"};
   std::string error;
   auto node = NodeProcess::Start(home, args, &error);
   ASSERT_NE(node, nullptr) << error;

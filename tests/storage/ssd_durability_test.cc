@@ -4,8 +4,8 @@
 // flipped (and whose reported free space follows a second switch), handed to SsdTier through
 // SsdTierOptions::file_system like any other file system.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <rocksdb/file_system.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,9 +46,7 @@ struct DiskSwitches {
   std::atomic<uint64_t> free_bytes{uint64_t{1} << 40};
   bool Fails(bool table) const { return fail == kAll || (fail == kTables && table); }
 };
-bool IsTable(const std::string& name) {
-  return name.ends_with(".sst") || name.ends_with(".blob");
-}
+bool IsTable(const std::string& name) { return name.ends_with(".sst") || name.ends_with(".blob"); }
 
 class FullDiskFile : public rocksdb::FSWritableFileOwnerWrapper {
  public:
@@ -266,8 +264,7 @@ TEST(SsdFullDisk, FailedWriteAheadLogRefusesWritesAndShutsDownWithoutAborting) {
         acked[key] = value;
       } else {
         EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
-        EXPECT_NE(st.message().find("ssd tier degraded: disk full"), std::string_view::npos)
-            << st;
+        EXPECT_NE(st.message().find("ssd tier degraded: disk full"), std::string_view::npos) << st;
       }
     }
     EXPECT_GE(acked.size(), 16u);
@@ -490,9 +487,8 @@ TEST(SsdDurability, TruncatedBlobFileLosesOnlyItsOwnBlocks) {
   EXPECT_EQ(stats.checksum_failures, blocks_in_file) << "every block of the truncated file";
   EXPECT_EQ(stats.tiers[1].blocks, exact);
   EXPECT_EQ(stats.tiers[1].used_bytes, exact * n.ssd->ChargeFor(kBlock));
-  std::cerr << "[truncated blob] recovered " << recovered << ", exact " << exact
-            << ", dropped " << stats.checksum_failures << " (file held ~" << blocks_in_file
-            << ")\n";
+  std::cerr << "[truncated blob] recovered " << recovered << ", exact " << exact << ", dropped "
+            << stats.checksum_failures << " (file held ~" << blocks_in_file << ")\n";
   n.store.reset();
   std::filesystem::remove_all(dir);
 }
