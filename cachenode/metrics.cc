@@ -49,6 +49,14 @@ std::string RenderPrometheus(const v1::StatsResponse& s) {
                     "\n");
   }
   absl::StrAppend(&out,
+                  "# HELP strata_tier_degraded Whether the tier refuses writes because its medium "
+                  "failed (full disk, I/O errors): 1, else 0.\n"
+                  "# TYPE strata_tier_degraded gauge\n");
+  for (const auto& t : s.tiers()) {
+    absl::StrAppend(&out, "strata_tier_degraded{tier=\"", t.name(), "\"} ", t.degraded() ? 1 : 0,
+                    "\n");
+  }
+  absl::StrAppend(&out,
                   "# HELP strata_tier_hits_total Block hits served from each tier.\n"
                   "# TYPE strata_tier_hits_total counter\n");
   for (const auto& [tier, hits] : s.hits_by_tier()) {

@@ -315,6 +315,11 @@ void NodeCore::FillTiers(google::protobuf::RepeatedPtrField<v1::TierInfo>* tiers
       info->set_policy(stats.tiers[t].policy);
       info->set_codec(stats.tiers[t].codec);
       if (std::string_view(name) == "ssd") info->set_detail(options_.ssd_dir);
+      if (stats.tiers[t].health.degraded) {
+        info->set_degraded(true);
+        info->set_detail(absl::StrCat(info->detail(), info->detail().empty() ? "" : ": ",
+                                      "degraded: ", stats.tiers[t].health.reason));
+      }
     }
     if (!found) {
       info->set_available(false);

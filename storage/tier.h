@@ -29,6 +29,14 @@ struct TierSlot {
   uint64_t charged_bytes = 0;
 };
 
+// Whether a tier can take writes now. A degraded tier (a full disk, a failing device) still
+// serves what it holds but refuses writes with UNAVAILABLE until it recovers; `reason` says why
+// in words an operator can act on ("disk full: 1.2 MiB free in /data, 4 MiB needed").
+struct TierHealth {
+  bool degraded = false;
+  std::string reason;
+};
+
 class Tier {
  public:
   virtual ~Tier() = default;
@@ -42,12 +50,17 @@ class Tier {
   // Whether the store verifies each block's checksum when reading it from this tier. Media that
   // can rot or be tampered with (SSD, anything off-process) say yes; process memory says no.
   virtual bool verify_reads() const { return true; }
+  // Healthy unless the medium failed; memory tiers never degrade.
+  virtual TierHealth health() const { return {}; }
   // What a block of `stored_bytes` would be charged.
   virtual uint64_t ChargeFor(uint64_t stored_bytes) const { return stored_bytes; }
 
   // Stores `bytes` (record.stored_bytes of them) as `version` of `id`. Versions of one id are
   // distinct slots, so writing a new version never disturbs the old one until it is erased.
-  // RESOURCE_EXHAUSTED when it does not fit now; INTERNAL/UNAVAILABLE on I/O failure.
+  // RESOURCE_EXHAUSTED when it does not fit the tier's capacity now (evicting from this tier
+  // makes room); UNAVAILABLE when the medium cannot take it (full disk, I/O error: evicting does
+  // not help, the tier reports itself degraded); INTERNAL for other failures. On any error
+  // nothing was stored and nothing is charged.
   virtual absl::StatusOr<TierSlot> Write(std::string_view id, uint64_t version,
                                          const BlockRecord& record, std::string_view bytes) = 0;
   // Replaces *out with the stored bytes. NOT_FOUND when absent; DATA_LOSS when the medium

@@ -189,6 +189,7 @@ BlockId TieredStore::EraseLocked(Shard& shard, BlockId block) {
   }
   shard.policies[e.tier]->OnErase(block);
   tier_blocks_[e.tier].fetch_sub(1);
+  if (e.backing_tier != kNoTier) DropBackingLocked(shard, block, e);
   const BlockId parent = e.parent_block;
   shard.ids.erase(e.id);
   shard.entries.erase(it);
@@ -234,56 +235,6 @@ void TieredStore::LinkParent(std::string_view ns, BlockId child, std::string_vie
   if (!linked) ChangeChildCount(parent, -1);
 }
 
-absl::StatusOr<TierSlot> TieredStore::PlaceIn(size_t t, std::string_view id, BlockId version,
-                                              const BlockRecord& record, std::string_view bytes) {
-  Tier& tier = *tiers_[t];
-  while (true) {
-    absl::StatusOr<TierSlot> slot = tier.Write(id, version, record, bytes);
-    if (slot.ok() || !absl::IsResourceExhausted(slot.status())) return slot;
-    if (!EvictOne(t)) return slot;
-  }
-}
-
-bool TieredStore::EnsureRoom(size_t t, uint64_t charge) {
-  Tier& tier = *tiers_[t];
-  if (charge > tier.capacity_bytes()) return false;
-  while (tier.used_bytes() + charge > tier.capacity_bytes()) {
-    if (!EvictOne(t)) return false;
-  }
-  return true;
-}
-
-void TieredStore::EnforceWatermark(size_t t, BlockId keep) {
-  Tier& tier = *tiers_[t];
-  const double cap = static_cast<double>(tier.capacity_bytes());
-  if (static_cast<double>(tier.used_bytes()) <= options_.high_watermark * cap) return;
-  while (static_cast<double>(tier.used_bytes()) > options_.low_watermark * cap) {
-    if (!EvictOne(t, keep)) return;
-  }
-}
-
-void TieredStore::MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_tier,
-                             const TierSlot& to_slot, BlockRecord to_record) {
-  // The old copy goes; an erase that fails leaves bytes the index no longer points at (a
-  // persistent tier's recovery finds and drops them, a memory tier's erase cannot fail).
-  if (e.pins > 0) {
-    shard.orphans[block] = Shard::Orphan{e.pins, e.id, e.tier, e.slot};  // freed by Unpin
-  } else {
-    (void)tiers_[e.tier]->Erase(e.id, e.slot);
-  }
-  shard.policies[e.tier]->OnErase(block);
-  tier_blocks_[e.tier].fetch_sub(1);
-  const bool leased = e.lease_until_ms != 0;
-  if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
-  e.tier = to_tier;
-  e.slot = to_slot;
-  e.record = std::move(to_record);
-  if (leased) counters_.leased_bytes.fetch_add(e.slot.charged_bytes);
-  shard.policies[to_tier]->OnInsert(block, InfoFor(e));
-  shard.policies[to_tier]->OnResidentChildren(block, e.resident_children);
-  tier_blocks_[to_tier].fetch_add(1);
-}
-
 void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
   e.key_hash = XXH3_64bits(e.id.data(), e.id.size());
   shard.policies[e.tier]->OnInsert(block, InfoFor(e));
@@ -291,77 +242,6 @@ void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
   tier_blocks_[e.tier].fetch_add(1);
   shard.ids.emplace(e.id, block);
   shard.entries.emplace(block, std::move(e));
-}
-
-bool TieredStore::EvictOne(size_t t, BlockId keep) {
-  const size_t n = shards_.size();
-  const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
-  const bool has_lower = t + 1 < tiers_.size();
-  for (size_t i = 0; i < n; ++i) {
-    Shard& shard = *shards_[(start + i) % n];
-    BlockId victim = 0;
-    uint64_t stored = 0;
-    {
-      absl::MutexLock lock(&shard.mu);
-      const int64_t now = Now();
-      auto pick =
-          shard.policies[t]->PickVictim([&](BlockId b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
-            auto it = shard.entries.find(b);
-            return b != keep && it != shard.entries.end() && CanEvictLocked(it->second, now);
-          });
-      if (!pick) continue;
-      victim = *pick;
-      // An upper bound on what the tier below stores after re-encoding.
-      stored = shard.entries[victim].record.payload_bytes;
-    }
-    // Make room below without holding any shard lock, then move the victim if it is still
-    // where it was.
-    const bool room_below = has_lower && EnsureRoom(t + 1, tiers_[t + 1]->ChargeFor(stored));
-    BlockId parent = 0;
-    {
-      absl::MutexLock lock(&shard.mu);
-      auto it = shard.entries.find(victim);
-      if (it == shard.entries.end() || it->second.tier != t || !CanEvictLocked(it->second, Now())) {
-        return true;  // it moved or went meanwhile: space changed, let the caller re-check
-      }
-      Entry& e = it->second;
-      if (room_below) {
-        // Re-encode for the tier below when its codec differs (the block moves as it is
-        // otherwise).
-        std::string stored, plain, encoded;
-        BlockRecord record = e.record;
-        std::string_view bytes;
-        absl::Status read = tiers_[t]->Read(e.id, e.slot, &stored);
-        if (read.ok()) {
-          bytes = stored;
-          const Codec* below = codecs_.For(e.id, t + 1);
-          const uint8_t below_id = below != nullptr ? below->numeric_id() : 0;
-          if (below_id != e.record.codec_id) {
-            std::string_view payload;
-            read = TierCodecs::Materialize(e.record, tiers_[t]->verify_reads(), stored, &plain,
-                                           &payload);
-            if (read.ok()) {
-              record.codec_id = 0;
-              bytes = codecs_.Encode(e.id, t + 1, payload, &record, &encoded);
-            }
-          }
-        }
-        absl::StatusOr<TierSlot> moved = read.ok()
-                                             ? tiers_[t + 1]->Write(e.id, victim, record, bytes)
-                                             : absl::StatusOr<TierSlot>(read);
-        if (moved.ok()) {
-          MoveLocked(shard, victim, e, t + 1, *moved, std::move(record));
-          counters_.demotions.fetch_add(1);
-          return true;
-        }
-      }
-      parent = EraseLocked(shard, victim);
-      counters_.evictions.fetch_add(1);
-    }
-    ChangeChildCount(parent, -1);
-    return true;
-  }
-  return false;
 }
 
 absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::string_view parent,
@@ -388,10 +268,12 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   size_t placed_tier = tiers_.size();
   TierSlot slot;
   std::string encoded;
+  bool fits_a_tier = false;
   for (size_t t = 0; t < tiers_.size(); ++t) {
     record = plain_record;
     const std::string_view bytes = codecs_.Encode(id, t, payload, &record, &encoded);
     if (tiers_[t]->ChargeFor(bytes.size()) > tiers_[t]->capacity_bytes()) continue;
+    fits_a_tier = true;
     absl::StatusOr<TierSlot> s = PlaceIn(t, id, block, record, bytes);
     if (s.ok()) {
       slot = *s;
@@ -400,6 +282,17 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     }
     last = s.status();
     if (!absl::IsResourceExhausted(last)) return last;
+  }
+  if (!fits_a_tier) {
+    // Not a matter of space now: it can never fit here, so retrying is pointless.
+    counters_.no_space.fetch_add(1);
+    size_t largest = 0;
+    for (size_t t = 1; t < tiers_.size(); ++t) {
+      if (tiers_[t]->capacity_bytes() > tiers_[largest]->capacity_bytes()) largest = t;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block of ", payload.size(), " bytes is larger than every tier (the largest, ",
+        AsAbsl(tiers_[largest]->name()), ", holds ", tiers_[largest]->capacity_bytes(), " bytes)"));
   }
   if (placed_tier == tiers_.size()) {
     counters_.no_space.fetch_add(1);
@@ -576,34 +469,6 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   return absl::OkStatus();
 }
 
-void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
-                          const TierSlot& from, const BlockRecord& record,
-                          std::string_view payload) {
-  // Write a copy to the first tier, then switch the entry over if it is unchanged. Promotion is
-  // an optimisation: when it cannot happen, the hit already served stands.
-  BlockRecord up_record = record;
-  std::string encoded;
-  const std::string_view up_bytes = codecs_.Encode(id, 0, payload, &up_record, &encoded);
-  absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, up_record, up_bytes);
-  if (!up.ok()) return;
-  bool switched = false;
-  {
-    absl::MutexLock lock(&shard.mu);
-    auto it = shard.entries.find(block);
-    if (it != shard.entries.end() && it->second.tier == from_tier &&
-        it->second.slot.offset == from.offset) {
-      MoveLocked(shard, block, it->second, 0, *up, std::move(up_record));
-      counters_.promotions.fetch_add(1);
-      switched = true;
-    }
-  }
-  if (!switched) {
-    (void)tiers_[0]->Erase(id, *up);  // a memory tier's erase cannot fail
-    return;
-  }
-  EnforceWatermark(0, block);
-}
-
 bool TieredStore::Exists(std::string_view ns, std::string_view key) {
   const std::string id = MakeId(ns, key);
   Shard& shard = ShardFor(id);
@@ -693,7 +558,8 @@ StoreStats TieredStore::Stats() const {
   for (size_t t = 0; t < tiers_.size(); ++t) {
     s.tiers.push_back(TierStats{std::string(tiers_[t]->name()), policy_names_[t],
                                 std::string(codecs_.Default(t).name()), tiers_[t]->capacity_bytes(),
-                                tiers_[t]->used_bytes(), tier_blocks_[t].load()});
+                                tiers_[t]->used_bytes(), tier_blocks_[t].load(),
+                                tiers_[t]->health()});
     s.hits_by_tier.push_back(tier_hits_[t].load());
   }
   s.hits = counters_.hits;
@@ -707,6 +573,7 @@ StoreStats TieredStore::Stats() const {
   s.checksum_failures = counters_.checksum_failures;
   s.removes = counters_.removes;
   s.no_space = counters_.no_space;
+  s.demotion_failures = counters_.demotion_failures;
   s.lookups = counters_.lookups;
   s.leased_bytes = counters_.leased_bytes;
   s.recovered_blocks = counters_.recovered;

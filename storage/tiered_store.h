@@ -7,9 +7,17 @@
 //  - Each tier has high/low watermarks: once a write leaves a tier above `high`, its eviction
 //    policy picks victims until it is at or below `low`. A victim moves to the next tier while
 //    that tier can make room for it; from the last tier it is dropped.
+//  - A block is acknowledged only once a tier stored it. A victim whose demotion fails because
+//    the tier below is degraded (a full disk, Tier::health()) stays where it is; the write that
+//    needed the room is then refused (RESOURCE_EXHAUSTED from the full tier, or the degraded
+//    tier's UNAVAILABLE when it was tried next), never accepted at the cost of a block already
+//    acknowledged.
 //  - A hit in a lower tier is served, its checksum verified (persistent tiers: every read), and
-//    promoted to the first tier when `promote_on_hit` is set. A block whose checksum fails is
-//    deleted, counted in checksum_failures and answered as a miss: never served.
+//    promoted to the first tier when `promote_on_hit` is set. Promotion out of a persistent tier
+//    keeps the persistent copy (tiers are inclusive there), so reading a block never makes it
+//    less durable; tier block counts and used bytes include such copies. A block whose checksum
+//    fails, or whose bytes the medium lost (a deleted blob file), is deleted, counted in
+//    checksum_failures and answered as a miss: never served.
 //  - Put may name a parent key; the index keeps resident-child counts so prefix-aware policies
 //    can take leaves first, and Lookup answers the leading run of present keys in one call.
 //  - Lookup may lease the matched blocks: they are not evicted until the lease ends. Leases are
@@ -78,7 +86,8 @@ struct TierStats {
   std::string codec;
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
-  uint64_t blocks = 0;
+  uint64_t blocks = 0;  // copies held, including backing copies of blocks promoted above
+  TierHealth health;
 };
 
 struct StoreStats {
@@ -95,6 +104,8 @@ struct StoreStats {
   uint64_t checksum_failures = 0;
   uint64_t removes = 0;
   uint64_t no_space = 0;
+  // Victims kept in place because the tier below refused them (degraded, or full meanwhile).
+  uint64_t demotion_failures = 0;
   uint64_t lookups = 0;
   uint64_t leased_bytes = 0;
   uint64_t recovered_blocks = 0;
@@ -231,7 +242,15 @@ class TieredStore {
     BlockId parent_block = 0;  // linked parent, 0 when none
     int64_t lease_until_ms = 0;
     uint64_t key_hash = 0;
+    // A second copy in a persistent tier below `tier`: the one a block promoted from there left
+    // behind, so a restart still finds it. kNoTier when none. It counts in that tier's used bytes
+    // and blocks and sits in its policy; evicting it there drops only this copy, and demoting the
+    // block into that tier switches to it without a rewrite.
+    size_t backing_tier = kNoTier;
+    TierSlot backing_slot;
+    BlockRecord backing_record;
   };
+  static constexpr size_t kNoTier = ~size_t{0};
   struct Shard {
     absl::Mutex mu;
     absl::flat_hash_map<std::string, BlockId> ids ABSL_GUARDED_BY(mu);
@@ -249,7 +268,7 @@ class TieredStore {
   struct Counters {
     std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, put_bytes{0}, get_bytes{0}, demotions{0},
         promotions{0}, evictions{0}, checksum_failures{0}, removes{0}, no_space{0}, lookups{0},
-        leased_bytes{0}, recovered{0}, recovery_dropped{0};
+        demotion_failures{0}, leased_bytes{0}, recovered{0}, recovery_dropped{0};
   };
 
   TieredStore(const TieredStoreOptions& options, std::vector<std::unique_ptr<Tier>> tiers,
@@ -289,8 +308,15 @@ class TieredStore {
   void InsertLocked(Shard& shard, BlockId block, Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Points `e` (block `block`) at its new copy in `to_tier` after the old copy is erased,
   // carrying its lease, policy membership and resident-child count across.
+  // With `keep_old` (promotion out of a persistent tier) the old copy stays as the backing copy.
   void MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_tier, const TierSlot& to_slot,
-                  BlockRecord to_record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+                  BlockRecord to_record, bool keep_old = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Erases the entry's backing copy (its tier, policy membership and block count).
+  void DropBackingLocked(Shard& shard, BlockId block, Entry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Whether a tier below t reports itself degraded (a failed demotion keeps its victim then).
+  bool LowerTierDegraded(size_t t) const;
   bool CanEvictLocked(const Entry& e, int64_t now) const;
   void ChangeChildCount(BlockId parent, int delta);
   void LinkParent(std::string_view ns, BlockId child, std::string_view child_id,
