@@ -1,5 +1,7 @@
 #include "cachenode/grpc_services.h"
 
+#include "cachenode/cluster_agent.h"
+
 namespace strata {
 namespace {
 
@@ -108,6 +110,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Evict(grpc::CallbackServerContext* c
                                                   const v1::EvictRequest* request,
                                                   v1::EvictResponse* response) {
   return Serve(core_, ctx, [&] { return core_->Evict(*request, response); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ClusterView(grpc::CallbackServerContext* ctx,
+                                                        const v1::ClusterViewRequest* /*request*/,
+                                                        v1::ClusterViewResponse* response) {
+  return Serve(core_, ctx, [&] {
+    if (!cluster_view_) return absl::UnimplementedError("this node serves no cluster view");
+    ToClusterViewResponse(*cluster_view_(), response);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace strata

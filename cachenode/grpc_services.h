@@ -5,7 +5,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <memory>
+
 #include "cachenode/node_core.h"
+#include "cluster/node_record.h"
 #include "proto/strata.grpc.pb.h"
 
 namespace strata {
@@ -53,7 +57,12 @@ class CacheServiceImpl final : public v1::CacheService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  explicit AdminServiceImpl(NodeCore* core) : core_(core) {}
+  // The view ClusterView answers with: the cluster agent's (cachenode/cluster_agent.h), or the
+  // node alone (SelfView) outside a cluster. Empty: ClusterView answers UNIMPLEMENTED.
+  using ClusterViewSource = std::function<std::shared_ptr<const cluster::ClusterView>()>;
+
+  explicit AdminServiceImpl(NodeCore* core, ClusterViewSource cluster_view = {})
+      : core_(core), cluster_view_(std::move(cluster_view)) {}
 
   grpc::ServerUnaryReactor* NodeInfo(grpc::CallbackServerContext* ctx,
                                      const v1::NodeInfoRequest* request,
@@ -62,9 +71,13 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                   v1::StatsResponse* response) override;
   grpc::ServerUnaryReactor* Evict(grpc::CallbackServerContext* ctx, const v1::EvictRequest* request,
                                   v1::EvictResponse* response) override;
+  grpc::ServerUnaryReactor* ClusterView(grpc::CallbackServerContext* ctx,
+                                        const v1::ClusterViewRequest* request,
+                                        v1::ClusterViewResponse* response) override;
 
  private:
   NodeCore* const core_;
+  const ClusterViewSource cluster_view_;
 };
 
 }  // namespace strata
