@@ -108,7 +108,11 @@ absl::StatusOr<std::string> TargetOf(const std::string& url) {
   }
   if (absl::StartsWith(t, "http://")) t = t.substr(7);
   while (!t.empty() && t.back() == '/') t.pop_back();
-  if (t.empty() || t.find('/') != std::string::npos || t.find(':') == std::string::npos) {
+  const size_t colon = t.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : t.substr(colon + 1);
+  const bool numeric_port = !port.empty() && port.size() <= 5 &&
+                            port.find_first_not_of("0123456789") == std::string::npos;
+  if (t.find('/') != std::string::npos || colon == 0 || !numeric_port) {
     return absl::InvalidArgumentError(
         absl::StrCat("--etcd: ", url, ": expected http://HOST:PORT or HOST:PORT"));
   }

@@ -94,6 +94,11 @@ TEST(EtcdClientTest, PrefixEndAndEndpointParsing) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(EtcdClient::Create({{"http://127.0.0.1"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EtcdClient::Create({{"http://127.0.0.1:"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EtcdClient::Create({{"127.0.0.1:2379x"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(EtcdClient::Create({{"127.0.0.1:2379", "http://[::1]:2379/"}}).ok());
   EXPECT_EQ(EtcdClient::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
