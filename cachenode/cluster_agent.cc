@@ -56,9 +56,9 @@ absl::StatusOr<std::unique_ptr<ClusterAgent>> ClusterAgent::Start(ClusterAgentOp
   if (options.etcd.empty()) return absl::InvalidArgumentError("--etcd: required to join");
   const std::string host = HostOf(options.address);
   if (options.address.empty() || host.empty() || host == "0.0.0.0" || host == "::") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--advertise: clients cannot dial '", options.address,
-        "'; name the HOST:PORT other machines reach this node at"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--advertise: clients cannot dial '", options.address,
+                     "'; name the HOST:PORT other machines reach this node at"));
   }
   std::string id = options.node_id.empty() ? options.address : options.node_id;
   cluster::EtcdMembershipOptions m;
@@ -111,9 +111,17 @@ void ClusterAgent::UpdateLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.update_interval);
       if (stopping_) return;
     }
+    cluster::NodeRecord record = Record();
+    std::string content = record.ToJson();  // heartbeat_unix_ms is 0 until the write
+    if (content == last_written_ && absl::Now() - last_write_ < options_.heartbeat_interval) {
+      continue;
+    }
     // Errors are the membership's to log and recover from (it re-registers when etcd is
-    // back); the next tick tries again, on purpose.
-    (void)membership_->Update(Record());
+    // back, and writes the latest record then); the next tick tries again, on purpose.
+    if (membership_->Update(record).ok()) {
+      last_written_ = std::move(content);
+      last_write_ = absl::Now();
+    }
   }
 }
 

@@ -3,8 +3,10 @@
 // Started by the node once it serves (its address is known), with the node's store: it starts
 // an EtcdMembership for `cluster`, registers the node's NodeRecord (id, advertised gRPC
 // address, data-plane detail, and per tier capacity, use and block count, plus hits and misses,
-// all from TieredStore::Stats), then rewrites that record every `update_interval` so every
-// view shows current usage and a fresh heartbeat. SetState(kDraining) publishes the new state
+// all from TieredStore::Stats), then looks every `update_interval` and rewrites the record
+// when its usage changed, or at least every `heartbeat_interval` (each write is an etcd
+// revision every watcher applies; an idle node need not add one a second, and the lease, not
+// the record, is what proves the node alive). SetState(kDraining) publishes the new state
 // at once (no new Puts are placed on a draining node). Shutdown(deregister = true) removes the
 // record (a graceful exit); Shutdown(false), or destruction, leaves it to expire with its lease
 // (what a crash looks like, and what `kill -9` produces anyway).
@@ -53,8 +55,10 @@ struct ClusterAgentOptions {
   std::string address;
   // The data plane as NodeInfo reports it ("" or "off (...)" when the node has none).
   std::string data_plane;
-  // How often the record (usage, heartbeat) is rewritten.
+  // How often usage is looked at (and the record rewritten if it changed).
   absl::Duration update_interval = absl::Seconds(1);
+  // The longest an unchanged record goes without being rewritten (its heartbeat_unix_ms).
+  absl::Duration heartbeat_interval = absl::Seconds(10);
   // Lease TTL: how long a dead node stays in the views.
   int64_t lease_ttl_s = 5;
   // Deadline of each etcd call; how long Start waits for etcd.
@@ -107,6 +111,10 @@ class ClusterAgent {
   const std::unique_ptr<cluster::EtcdMembership> membership_;
 
   std::atomic<cluster::NodeState> state_{cluster::NodeState::kActive};
+
+  // Owned by the update thread: the record last written, heartbeat zeroed, and when.
+  std::string last_written_;
+  absl::Time last_write_ = absl::InfinitePast();
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -173,8 +173,8 @@ class EtcdPrefixWatcher {
   void Stop();
 
   // Counters for tests and stats.
-  int64_t resyncs() const { return resyncs_.load(); }         // Ranges taken after the first
-  int64_t reconnects() const { return reconnects_.load(); }   // watch streams opened after the first
+  int64_t resyncs() const { return resyncs_.load(); }        // Ranges taken after the first
+  int64_t reconnects() const { return reconnects_.load(); }  // watch streams opened after the first
 
  private:
   void Run();

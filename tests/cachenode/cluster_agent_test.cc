@@ -85,10 +85,19 @@ TEST_F(ClusterAgentTest, RegistersUpdatesDrainsAndLeaves) {
   }
   EXPECT_TRUE(WaitUntil([&] { return Seen("n1") != nullptr && Seen("n1")->misses == 3; }));
 
+  // An idle node does not rewrite its record every interval (only every heartbeat_interval).
+  auto mod_revision = [&] {
+    auto r = watcher_->client()->Range(cluster::EtcdNodeKey("c1", "n1"));
+    return r.ok() && r->kvs.size() == 1 ? r->kvs[0].mod_revision : -1;
+  };
+  const int64_t settled = mod_revision();
+  absl::SleepFor(absl::Milliseconds(600));  // six update intervals; a negative check
+  EXPECT_EQ(mod_revision(), settled);
+
   ASSERT_TRUE((*agent)->SetState(NodeState::kDraining).ok());
-  EXPECT_TRUE(WaitUntil([&] {
-    return Seen("n1") != nullptr && Seen("n1")->state == NodeState::kDraining;
-  }, absl::Seconds(1)));
+  EXPECT_TRUE(
+      WaitUntil([&] { return Seen("n1") != nullptr && Seen("n1")->state == NodeState::kDraining; },
+                absl::Seconds(1)));
 
   v1::ClusterViewResponse response;
   ToClusterViewResponse(*(*agent)->View(), &response);

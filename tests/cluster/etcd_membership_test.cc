@@ -272,10 +272,12 @@ TEST_F(EtcdMembershipTest, EtcdDownKeepsTheLastViewAndTheRecordReturnsAfterResta
   EXPECT_EQ(watcher->View()->confirmed_unix_ms, confirmed);
 
   ASSERT_TRUE(etcd_->Restart().ok());
-  ASSERT_TRUE(WaitUntil([&] {
-    const NodeRecord* n = Find(watcher->View(), "n1");
-    return n != nullptr && n->state == NodeState::kDraining;
-  }, absl::Seconds(15)))
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const NodeRecord* n = Find(watcher->View(), "n1");
+        return n != nullptr && n->state == NodeState::kDraining;
+      },
+      absl::Seconds(15)))
       << ::testing::PrintToString(Logged());
   EXPECT_GT(watcher->View()->confirmed_unix_ms, confirmed);
   EXPECT_TRUE(WaitUntil([&] {  // the node's own watcher reconnects on its own schedule
@@ -326,9 +328,8 @@ TEST_F(EtcdMembershipTest, WatcherResyncsAfterCompactionWhileCutOff) {
   EXPECT_THAT(Ids(watcher->View()), ::testing::ElementsAre("n1"));  // the last view it had
 
   (*proxy)->Restore();
-  ASSERT_TRUE(WaitUntil([&] {
-    return Ids(watcher->View()) == std::vector<std::string>{"n2"};
-  })) << ::testing::PrintToString(Ids(watcher->View()));
+  ASSERT_TRUE(WaitUntil([&] { return Ids(watcher->View()) == std::vector<std::string>{"n2"}; }))
+      << ::testing::PrintToString(Ids(watcher->View()));
   EXPECT_GE(watcher->watch_resyncs(), 1);
   EXPECT_GE(watcher->View()->revision, now->revision);
 }

@@ -75,14 +75,14 @@ class EtcdProcess {
 
 // Starts etcd into `var` (a std::unique_ptr<EtcdProcess>), or skips the test when the machine
 // has no etcd binary; fails the test when etcd is there but does not come up.
-#define STRATA_START_ETCD_OR_SKIP(var)                                                    \
-  do {                                                                                    \
-    if (::strata::testing::EtcdProcess::FindBinary().empty()) {                           \
-      GTEST_SKIP() << "no etcd binary (set ETCD_BIN or install etcd-server); skipping";   \
-    }                                                                                     \
-    auto strata_etcd_or = ::strata::testing::EtcdProcess::Start();                        \
-    ASSERT_TRUE(strata_etcd_or.ok()) << strata_etcd_or.status();                          \
-    var = std::move(*strata_etcd_or);                                                     \
+#define STRATA_START_ETCD_OR_SKIP(var)                                                  \
+  do {                                                                                  \
+    if (::strata::testing::EtcdProcess::FindBinary().empty()) {                         \
+      GTEST_SKIP() << "no etcd binary (set ETCD_BIN or install etcd-server); skipping"; \
+    }                                                                                   \
+    auto strata_etcd_or = ::strata::testing::EtcdProcess::Start();                      \
+    ASSERT_TRUE(strata_etcd_or.ok()) << strata_etcd_or.status();                        \
+    var = std::move(*strata_etcd_or);                                                   \
   } while (0)
 
 #endif  // STRATA_TESTS_TESTING_ETCD_PROCESS_H_
