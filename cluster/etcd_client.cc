@@ -471,6 +471,14 @@ absl::Status EtcdPrefixWatcher::WatchFrom(int64_t start_revision, int64_t* appli
         if (n > 1) client_->preferred_.store(idx);
       }
       if (callbacks_.on_contact) callbacks_.on_contact();
+      if (resp.created() && resp.header().revision() < start_revision - 1) {
+        // The store is behind what we applied: etcd lost its data or another cluster answers
+        // at this URL. A watch from our revision would wait for a future that means nothing.
+        result = absl::OutOfRangeError(
+            absl::StrCat("etcd's revision went back from ", start_revision - 1, " to ",
+                         resp.header().revision(), " (a new etcd data directory?)"));
+        break;
+      }
       if (resp.compact_revision() != 0) {
         result = absl::OutOfRangeError(absl::StrCat("revision ", start_revision,
                                                     " was compacted (oldest left ",

@@ -286,6 +286,28 @@ TEST_F(EtcdMembershipTest, EtcdDownKeepsTheLastViewAndTheRecordReturnsAfterResta
   }));
 }
 
+TEST_F(EtcdMembershipTest, AnEtcdThatLostItsDataIsRepopulatedAndResynced) {
+  auto node = Member();
+  auto watcher = Member();
+  ASSERT_TRUE(node && watcher);
+  // Enough writes that the old revision is well ahead of a fresh etcd's.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node->client()->Put("/filler", "x").ok());
+  ASSERT_TRUE(node->Register(Record("n1", 7001)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return Find(watcher->View(), "n1") != nullptr; }));
+  const int64_t old_revision = watcher->View()->revision;
+
+  ASSERT_TRUE(etcd_->Restart(absl::Seconds(15), /*wipe_data=*/true).ok());
+  // The node finds its lease gone and registers again; the watcher notices the store went
+  // back in time and resyncs instead of waiting for revisions that mean nothing now.
+  ASSERT_TRUE(WaitUntil([&] { return node->reregistrations() == 1; }, absl::Seconds(10)))
+      << ::testing::PrintToString(Logged());
+  ASSERT_TRUE(WaitUntil([&] {
+    auto v = watcher->View();
+    return Find(v, "n1") != nullptr && v->revision < old_revision;
+  })) << ::testing::PrintToString(Logged());
+  EXPECT_GE(watcher->watch_resyncs(), 1);
+}
+
 TEST_F(EtcdMembershipTest, LostLeaseIsReplacedAndTheRecordReRegistered) {
   auto node = Member();
   auto watcher = Member();

@@ -202,8 +202,13 @@ void EtcdProcess::Kill() {
   pid_ = -1;
 }
 
-absl::Status EtcdProcess::Restart(absl::Duration timeout) {
+absl::Status EtcdProcess::Restart(absl::Duration timeout, bool wipe_data) {
   Stop();
+  if (wipe_data) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_ + "/data", ec);
+    if (ec) return absl::InternalError(absl::StrCat("wiping ", dir_, "/data: ", ec.message()));
+  }
   return Launch(timeout);
 }
 

@@ -53,8 +53,9 @@ class EtcdProcess {
   // SIGKILL and wait. No-op when not running.
   void Kill();
   // Stops it if running, then starts it again on the same ports and data directory and waits
-  // until it answers.
-  absl::Status Restart(absl::Duration timeout = absl::Seconds(15));
+  // until it answers. With `wipe_data`, the data directory is emptied first: a new, empty
+  // etcd at the same URL (revisions and leases start over).
+  absl::Status Restart(absl::Duration timeout = absl::Seconds(15), bool wipe_data = false);
 
   // The last lines of etcd's own log (for failure messages).
   std::string LogTail() const;
