@@ -1,15 +1,15 @@
 #include "cluster/etcd_client.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <utility>
 
-#include <grpcpp/grpcpp.h>
-
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "proto/etcd.grpc.pb.h"
 
 namespace strata::cluster {
@@ -108,7 +108,11 @@ absl::StatusOr<std::string> TargetOf(const std::string& url) {
   }
   if (absl::StartsWith(t, "http://")) t = t.substr(7);
   while (!t.empty() && t.back() == '/') t.pop_back();
-  if (t.empty() || t.find('/') != std::string::npos || t.find(':') == std::string::npos) {
+  const size_t colon = t.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : t.substr(colon + 1);
+  const bool numeric_port = !port.empty() && port.size() <= 5 &&
+                            port.find_first_not_of("0123456789") == std::string::npos;
+  if (t.find('/') != std::string::npos || colon == 0 || !numeric_port) {
     return absl::InvalidArgumentError(
         absl::StrCat("--etcd: ", url, ": expected http://HOST:PORT or HOST:PORT"));
   }
@@ -192,9 +196,9 @@ absl::Status EtcdClient::WithFailover(const char* what, Call&& call) {
     ep.ReconnectIfStuck();
   }
   if (n > 1) {
-    return absl::UnavailableError(
-        absl::StrCat("etcd ", what, ": no endpoint answered (", EndpointsForMessages(),
-                     "); last: ", last.message()));
+    return absl::UnavailableError(absl::StrCat("etcd ", what, ": no endpoint answered (",
+                                               EndpointsForMessages(),
+                                               "); last: ", last.message()));
   }
   return last;
 }
@@ -224,9 +228,8 @@ absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::strin
   req.set_value(value);
   req.set_lease(lease);
   etcdserverpb::PutResponse resp;
-  absl::Status s = WithFailover("Put", [&](EtcdConn& ep, grpc::ClientContext& ctx) {
-    return ep.kv->Put(&ctx, req, &resp);
-  });
+  absl::Status s = WithFailover(
+      "Put", [&](EtcdConn& ep, grpc::ClientContext& ctx) { return ep.kv->Put(&ctx, req, &resp); });
   if (!s.ok()) return s;
   return resp.header().revision();
 }
@@ -246,8 +249,7 @@ absl::StatusOr<int64_t> EtcdClient::DeleteRange(const std::string& key,
 
 absl::StatusOr<EtcdClient::TxnResult> EtcdClient::PutIf(const std::string& key,
                                                         CompareTarget target, int64_t expected,
-                                                        const std::string& value,
-                                                        int64_t lease) {
+                                                        const std::string& value, int64_t lease) {
   etcdserverpb::TxnRequest req;
   etcdserverpb::Compare* c = req.add_compare();
   c->set_key(key);
@@ -265,15 +267,14 @@ absl::StatusOr<EtcdClient::TxnResult> EtcdClient::PutIf(const std::string& key,
   put->set_lease(lease);
   req.add_failure()->mutable_request_range()->set_key(key);
   etcdserverpb::TxnResponse resp;
-  absl::Status s = WithFailover("Txn", [&](EtcdConn& ep, grpc::ClientContext& ctx) {
-    return ep.kv->Txn(&ctx, req, &resp);
-  });
+  absl::Status s = WithFailover(
+      "Txn", [&](EtcdConn& ep, grpc::ClientContext& ctx) { return ep.kv->Txn(&ctx, req, &resp); });
   if (!s.ok()) return s;
   TxnResult out;
   out.succeeded = resp.succeeded();
   out.revision = resp.header().revision();
-  if (!out.succeeded && resp.responses_size() > 0 &&
-      resp.responses(0).has_response_range() && resp.responses(0).response_range().kvs_size() > 0) {
+  if (!out.succeeded && resp.responses_size() > 0 && resp.responses(0).has_response_range() &&
+      resp.responses(0).response_range().kvs_size() > 0) {
     out.current = FromProto(resp.responses(0).response_range().kvs(0));
   }
   return out;
@@ -288,9 +289,8 @@ absl::StatusOr<bool> EtcdClient::DeleteIfLease(const std::string& key, int64_t l
   c->set_lease(lease);
   req.add_success()->mutable_request_delete_range()->set_key(key);
   etcdserverpb::TxnResponse resp;
-  absl::Status s = WithFailover("Txn", [&](EtcdConn& ep, grpc::ClientContext& ctx) {
-    return ep.kv->Txn(&ctx, req, &resp);
-  });
+  absl::Status s = WithFailover(
+      "Txn", [&](EtcdConn& ep, grpc::ClientContext& ctx) { return ep.kv->Txn(&ctx, req, &resp); });
   if (!s.ok()) return s;
   return resp.succeeded();
 }
@@ -471,6 +471,14 @@ absl::Status EtcdPrefixWatcher::WatchFrom(int64_t start_revision, int64_t* appli
         if (n > 1) client_->preferred_.store(idx);
       }
       if (callbacks_.on_contact) callbacks_.on_contact();
+      if (resp.created() && resp.header().revision() < start_revision - 1) {
+        // The store is behind what we applied: etcd lost its data or another cluster answers
+        // at this URL. A watch from our revision would wait for a future that means nothing.
+        result = absl::OutOfRangeError(
+            absl::StrCat("etcd's revision went back from ", start_revision - 1, " to ",
+                         resp.header().revision(), " (a new etcd data directory?)"));
+        break;
+      }
       if (resp.compact_revision() != 0) {
         result = absl::OutOfRangeError(absl::StrCat("revision ", start_revision,
                                                     " was compacted (oldest left ",
@@ -478,8 +486,8 @@ absl::Status EtcdPrefixWatcher::WatchFrom(int64_t start_revision, int64_t* appli
         break;
       }
       if (resp.canceled()) {
-        result = absl::OutOfRangeError(
-            absl::StrCat("watch canceled by etcd: ", resp.cancel_reason()));
+        result =
+            absl::OutOfRangeError(absl::StrCat("watch canceled by etcd: ", resp.cancel_reason()));
         break;
       }
       if (resp.events_size() == 0) continue;

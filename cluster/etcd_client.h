@@ -145,7 +145,8 @@ class EtcdClient {
 // When the stream is lost (etcd restarted, endpoint gone) it reopens the watch from the last
 // revision it applied + 1, on the next endpoint if need be; when etcd answers that this revision
 // has been compacted (a canceled watch with compact_revision set), or the watch is canceled for
-// any other reason, it takes a fresh Range and starts over from it. Either way the mirror never
+// any other reason, or etcd's revision is behind the one applied (its data was lost and it
+// started afresh), it takes a fresh Range and starts over from it. Either way the mirror never
 // skips an event silently: after a resync it equals etcd's state at the Range's revision.
 //
 // `on_change(mirror, revision)` runs on the watcher's thread after the first snapshot and after
@@ -173,8 +174,8 @@ class EtcdPrefixWatcher {
   void Stop();
 
   // Counters for tests and stats.
-  int64_t resyncs() const { return resyncs_.load(); }         // Ranges taken after the first
-  int64_t reconnects() const { return reconnects_.load(); }   // watch streams opened after the first
+  int64_t resyncs() const { return resyncs_.load(); }        // Ranges taken after the first
+  int64_t reconnects() const { return reconnects_.load(); }  // watch streams opened after the first
 
  private:
   void Run();

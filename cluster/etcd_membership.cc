@@ -42,8 +42,8 @@ std::string EtcdNodeKey(const std::string& cluster, const std::string& id) {
 absl::StatusOr<std::unique_ptr<EtcdMembership>> EtcdMembership::Start(
     EtcdMembershipOptions options) {
   if (!ValidName(options.cluster, 64, "._-")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--cluster '", options.cluster, "': expected 1-64 bytes of [A-Za-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cluster '", options.cluster, "': expected 1-64 bytes of [A-Za-z0-9._-]"));
   }
   if (options.lease_ttl_s < 1) {
     return absl::InvalidArgumentError("lease_ttl_s must be at least 1 second");
@@ -61,9 +61,8 @@ absl::StatusOr<std::unique_ptr<EtcdMembership>> EtcdMembership::Start(
   };
   callbacks.on_contact = [self] { self->OnContact(); };
   callbacks.log = [self](const std::string& line) { self->Log(line); };
-  m->watcher_ = std::make_unique<EtcdPrefixWatcher>(m->client_.get(), m->prefix_,
-                                                    std::move(callbacks),
-                                                    m->options_.retry_interval);
+  m->watcher_ = std::make_unique<EtcdPrefixWatcher>(
+      m->client_.get(), m->prefix_, std::move(callbacks), m->options_.retry_interval);
   absl::Status first = m->watcher_->WaitForSnapshot(m->options_.start_timeout);
   if (!first.ok()) {
     return absl::UnavailableError(absl::StrCat("cluster ", m->options_.cluster,
@@ -188,10 +187,10 @@ absl::StatusOr<int64_t> EtcdMembership::Claim(const NodeRecord& record, int64_t 
     holder = absl::StrCat(" (lease ", r->current->lease,
                           other.ok() ? absl::StrCat(", address ", other->address) : "", ")");
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "node id '", record.id, "' is already registered in cluster ", options_.cluster,
-      " by a live node", holder, "; if that node is gone its record expires within ",
-      options_.lease_ttl_s, " s"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("node id '", record.id, "' is already registered in cluster ", options_.cluster,
+                   " by a live node", holder, "; if that node is gone its record expires within ",
+                   options_.lease_ttl_s, " s"));
 }
 
 absl::Status EtcdMembership::Register(const NodeRecord& self) {
@@ -231,8 +230,8 @@ absl::Status EtcdMembership::Update(const NodeRecord& self) {
   if (self_.started_unix_ms == 0) self_.started_unix_ms = started;
   if (lease_ != 0) {
     absl::StatusOr<EtcdClient::TxnResult> r =
-        client_->PutIf(EtcdNodeKey(options_.cluster, self_.id),
-                       EtcdClient::CompareTarget::kLease, lease_, self_.ToJson(), lease_);
+        client_->PutIf(EtcdNodeKey(options_.cluster, self_.id), EtcdClient::CompareTarget::kLease,
+                       lease_, self_.ToJson(), lease_);
     if (!r.ok()) {
       dirty_ = true;  // the keep-alive thread writes it once etcd answers
       return r.status();
@@ -267,8 +266,8 @@ absl::Status EtcdMembership::Deregister() {
   lease_ = 0;
   lost_lease_ = 0;
   if (lease == 0) return absl::OkStatus();  // the record already went with the lost lease
-  absl::StatusOr<bool> deleted = client_->DeleteIfLease(EtcdNodeKey(options_.cluster, self_.id),
-                                                        lease);
+  absl::StatusOr<bool> deleted =
+      client_->DeleteIfLease(EtcdNodeKey(options_.cluster, self_.id), lease);
   if (!deleted.ok()) return deleted.status();
   absl::Status revoked = client_->LeaseRevoke(lease);
   if (!revoked.ok() && !absl::IsNotFound(revoked)) return revoked;
@@ -338,8 +337,8 @@ void EtcdMembership::KeepAliveLoop() {
       failing = false;
       OnContact();
     } else {
-      if (!failing) Log(absl::StrCat("etcd unreachable, serving the last view: ",
-                                     contact.message()));
+      if (!failing)
+        Log(absl::StrCat("etcd unreachable, serving the last view: ", contact.message()));
       failing = true;
     }
   }

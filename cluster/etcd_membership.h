@@ -32,6 +32,9 @@
 // outage, or an etcd restart that kept its data) or expired meanwhile, and in that case
 // re-registers the latest record under a new lease. The watcher resyncs by itself.
 //
+// Subscribers hear of every change etcd reports (a node joining, leaving or rewriting its
+// record, and so each node's periodic usage update), not of each mere confirmation.
+//
 // Thread-safe. Listeners run on the watcher thread and must not call Register, Update or
 // Deregister (they may call View).
 #ifndef STRATA_CLUSTER_ETCD_MEMBERSHIP_H_
@@ -143,7 +146,7 @@ class EtcdMembership final : public Membership {
   bool stopping_ ABSL_GUARDED_BY(reg_mu_) = false;
   bool registered_ ABSL_GUARDED_BY(reg_mu_) = false;
   NodeRecord self_ ABSL_GUARDED_BY(reg_mu_);
-  int64_t lease_ ABSL_GUARDED_BY(reg_mu_) = 0;  // 0: the lease was lost; re-register
+  int64_t lease_ ABSL_GUARDED_BY(reg_mu_) = 0;       // 0: the lease was lost; re-register
   int64_t lost_lease_ ABSL_GUARDED_BY(reg_mu_) = 0;  // the lease before that, to reclaim
   int64_t reregistrations_ ABSL_GUARDED_BY(reg_mu_) = 0;
   bool taken_over_ ABSL_GUARDED_BY(reg_mu_) = false;  // another node holds our id

@@ -94,6 +94,11 @@ TEST(EtcdClientTest, PrefixEndAndEndpointParsing) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(EtcdClient::Create({{"http://127.0.0.1"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EtcdClient::Create({{"http://127.0.0.1:"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EtcdClient::Create({{"127.0.0.1:2379x"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(EtcdClient::Create({{"127.0.0.1:2379", "http://[::1]:2379/"}}).ok());
   EXPECT_EQ(EtcdClient::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -267,16 +272,40 @@ TEST_F(EtcdMembershipTest, EtcdDownKeepsTheLastViewAndTheRecordReturnsAfterResta
   EXPECT_EQ(watcher->View()->confirmed_unix_ms, confirmed);
 
   ASSERT_TRUE(etcd_->Restart().ok());
-  ASSERT_TRUE(WaitUntil([&] {
-    const NodeRecord* n = Find(watcher->View(), "n1");
-    return n != nullptr && n->state == NodeState::kDraining;
-  }, absl::Seconds(15)))
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const NodeRecord* n = Find(watcher->View(), "n1");
+        return n != nullptr && n->state == NodeState::kDraining;
+      },
+      absl::Seconds(15)))
       << ::testing::PrintToString(Logged());
   EXPECT_GT(watcher->View()->confirmed_unix_ms, confirmed);
   EXPECT_TRUE(WaitUntil([&] {  // the node's own watcher reconnects on its own schedule
     const NodeRecord* n = Find(node->View(), "n1");
     return n != nullptr && n->state == NodeState::kDraining;
   }));
+}
+
+TEST_F(EtcdMembershipTest, AnEtcdThatLostItsDataIsRepopulatedAndResynced) {
+  auto node = Member();
+  auto watcher = Member();
+  ASSERT_TRUE(node && watcher);
+  // Enough writes that the old revision is well ahead of a fresh etcd's.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node->client()->Put("/filler", "x").ok());
+  ASSERT_TRUE(node->Register(Record("n1", 7001)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return Find(watcher->View(), "n1") != nullptr; }));
+  const int64_t old_revision = watcher->View()->revision;
+
+  ASSERT_TRUE(etcd_->Restart(absl::Seconds(15), /*wipe_data=*/true).ok());
+  // The node finds its lease gone and registers again; the watcher notices the store went
+  // back in time and resyncs instead of waiting for revisions that mean nothing now.
+  ASSERT_TRUE(WaitUntil([&] { return node->reregistrations() == 1; }, absl::Seconds(10)))
+      << ::testing::PrintToString(Logged());
+  ASSERT_TRUE(WaitUntil([&] {
+    auto v = watcher->View();
+    return Find(v, "n1") != nullptr && v->revision < old_revision;
+  })) << ::testing::PrintToString(Logged());
+  EXPECT_GE(watcher->watch_resyncs(), 1);
 }
 
 TEST_F(EtcdMembershipTest, LostLeaseIsReplacedAndTheRecordReRegistered) {
@@ -321,9 +350,8 @@ TEST_F(EtcdMembershipTest, WatcherResyncsAfterCompactionWhileCutOff) {
   EXPECT_THAT(Ids(watcher->View()), ::testing::ElementsAre("n1"));  // the last view it had
 
   (*proxy)->Restore();
-  ASSERT_TRUE(WaitUntil([&] {
-    return Ids(watcher->View()) == std::vector<std::string>{"n2"};
-  })) << ::testing::PrintToString(Ids(watcher->View()));
+  ASSERT_TRUE(WaitUntil([&] { return Ids(watcher->View()) == std::vector<std::string>{"n2"}; }))
+      << ::testing::PrintToString(Ids(watcher->View()));
   EXPECT_GE(watcher->watch_resyncs(), 1);
   EXPECT_GE(watcher->View()->revision, now->revision);
 }

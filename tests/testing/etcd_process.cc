@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -79,8 +79,8 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(absl::Duration t
   std::unique_ptr<EtcdProcess> p(new EtcdProcess());
   p->binary_ = binary;
   const char* tmp = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                   "/strata-etcd-XXXXXX");
+  std::string templ =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/strata-etcd-XXXXXX");
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) {
@@ -202,8 +202,13 @@ void EtcdProcess::Kill() {
   pid_ = -1;
 }
 
-absl::Status EtcdProcess::Restart(absl::Duration timeout) {
+absl::Status EtcdProcess::Restart(absl::Duration timeout, bool wipe_data) {
   Stop();
+  if (wipe_data) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_ + "/data", ec);
+    if (ec) return absl::InternalError(absl::StrCat("wiping ", dir_, "/data: ", ec.message()));
+  }
   return Launch(timeout);
 }
 

@@ -53,8 +53,9 @@ class EtcdProcess {
   // SIGKILL and wait. No-op when not running.
   void Kill();
   // Stops it if running, then starts it again on the same ports and data directory and waits
-  // until it answers.
-  absl::Status Restart(absl::Duration timeout = absl::Seconds(15));
+  // until it answers. With `wipe_data`, the data directory is emptied first: a new, empty
+  // etcd at the same URL (revisions and leases start over).
+  absl::Status Restart(absl::Duration timeout = absl::Seconds(15), bool wipe_data = false);
 
   // The last lines of etcd's own log (for failure messages).
   std::string LogTail() const;
@@ -75,14 +76,14 @@ class EtcdProcess {
 
 // Starts etcd into `var` (a std::unique_ptr<EtcdProcess>), or skips the test when the machine
 // has no etcd binary; fails the test when etcd is there but does not come up.
-#define STRATA_START_ETCD_OR_SKIP(var)                                                    \
-  do {                                                                                    \
-    if (::strata::testing::EtcdProcess::FindBinary().empty()) {                           \
-      GTEST_SKIP() << "no etcd binary (set ETCD_BIN or install etcd-server); skipping";   \
-    }                                                                                     \
-    auto strata_etcd_or = ::strata::testing::EtcdProcess::Start();                        \
-    ASSERT_TRUE(strata_etcd_or.ok()) << strata_etcd_or.status();                          \
-    var = std::move(*strata_etcd_or);                                                     \
+#define STRATA_START_ETCD_OR_SKIP(var)                                                  \
+  do {                                                                                  \
+    if (::strata::testing::EtcdProcess::FindBinary().empty()) {                         \
+      GTEST_SKIP() << "no etcd binary (set ETCD_BIN or install etcd-server); skipping"; \
+    }                                                                                   \
+    auto strata_etcd_or = ::strata::testing::EtcdProcess::Start();                      \
+    ASSERT_TRUE(strata_etcd_or.ok()) << strata_etcd_or.status();                        \
+    var = std::move(*strata_etcd_or);                                                   \
   } while (0)
 
 #endif  // STRATA_TESTS_TESTING_ETCD_PROCESS_H_
