@@ -66,12 +66,28 @@ bool ClusterAgent::WaitUnlessStopping(uint32_t ms) {
 }
 
 void ClusterAgent::HeartbeatLoop() {
+  // Liveness is the lease (the membership renews it); the record is rewritten only when what it
+  // says changed, or every kRefreshMs so its heartbeat time stays meaningful. Every write is an
+  // etcd revision that every watcher applies, so an idle cluster should write little.
+  constexpr uint64_t kRefreshMs = 10'000;
+  std::string last_written;
+  uint64_t last_write_ms = 0;
   while (WaitUnlessStopping(options_.heartbeat_ms)) {
     {
       absl::MutexLock lock(&mu_);
       if (left_) return;
     }
-    const absl::Status st = membership_->Update(Record());
+    cluster::NodeRecord record = Record();
+    cluster::NodeRecord comparable = record;
+    comparable.heartbeat_unix_ms = 0;
+    const std::string content = comparable.ToJson();
+    const uint64_t now = cluster::NowUnixMs();
+    if (content == last_written && now - last_write_ms < kRefreshMs) continue;
+    const absl::Status st = membership_->Update(record);
+    if (st.ok()) {
+      last_written = content;
+      last_write_ms = now;
+    }
     absl::MutexLock lock(&mu_);
     if (st.ok() == !heartbeat_failing_) continue;  // no change worth a log line
     heartbeat_failing_ = !st.ok();
