@@ -1,9 +1,8 @@
 #include "cachenode/grpc_server.h"
 
-#include <grpcpp/resource_quota.h>
-
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <grpcpp/resource_quota.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -120,7 +119,8 @@ std::string RaiseOpenFileLimit() {
     return absl::StrCat("file descriptor limit unknown: ", std::strerror(errno));
   }
   const uint64_t before = lim.rlim_cur;
-  if (lim.rlim_cur >= lim.rlim_max) return absl::StrCat("file descriptor limit ", before, " (hard)");
+  if (lim.rlim_cur >= lim.rlim_max)
+    return absl::StrCat("file descriptor limit ", before, " (hard)");
   lim.rlim_cur = lim.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
     return absl::StrCat("file descriptor limit ", before, " (raising it to the hard limit ",
@@ -240,8 +240,8 @@ bool GrpcServer::ListenerAccepts() {
 
   // A listener that is being served takes the probe (and anything else queued) at once.
   const int probe = ConnectProbe(host_, port_);
-  const auto window = std::chrono::milliseconds(
-      std::clamp<uint32_t>(options_.listener_check_ms, 200, 2000));
+  const auto window =
+      std::chrono::milliseconds(std::clamp<uint32_t>(options_.listener_check_ms, 200, 2000));
   const auto deadline = std::chrono::steady_clock::now() + window;
   bool drained = false;
   while (!drained) {
@@ -271,8 +271,8 @@ void GrpcServer::Restart(const std::string& why) {
   const absl::Status st = BuildLocked(absl::StrCat(host, ":", port_));
   if (st.ok()) {
     restarts_.fetch_add(1);
-    log_(absl::StrCat("gRPC server restarted on port ", port_, " (restart ", restarts_.load(),
-                      ")"));
+    log_(
+        absl::StrCat("gRPC server restarted on port ", port_, " (restart ", restarts_.load(), ")"));
   } else {
     log_(absl::StrCat("gRPC server restart on port ", port_, " failed: ", st.message(),
                       "; trying again in ", options_.listener_check_ms, " ms"));

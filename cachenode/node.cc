@@ -2,8 +2,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -151,20 +151,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   if (!node->data_plane_) node->core_->SetDataPlane(nullptr, node->data_plane_detail_);
   NodeCore* core = node->core_.get();
-  STRATA_ASSIGN_OR_RETURN(
-      node->grpc_,
-      GrpcServer::Start(
-          options, creds,
-          [core] {
-            std::vector<std::unique_ptr<grpc::Service>> services;
-            services.push_back(std::make_unique<CacheServiceImpl>(core));
-            services.push_back(std::make_unique<AdminServiceImpl>(core));
-            return services;
-          },
-          [](const std::string& line) {
-            const std::string text = "strata-node: " + line + "\n";
-            fwrite(text.data(), 1, text.size(), stderr);
-          }));
+  // Each server generation gets fresh services (grpc_server.h restarts a deaf one).
+  auto make_services = [core] {
+    std::vector<std::unique_ptr<grpc::Service>> services;
+    services.push_back(std::make_unique<CacheServiceImpl>(core));
+    services.push_back(std::make_unique<AdminServiceImpl>(core));
+    return services;
+  };
+  auto log = [](const std::string& line) {
+    const std::string text = "strata-node: " + line + "\n";
+    fwrite(text.data(), 1, text.size(), stderr);
+  };
+  STRATA_ASSIGN_OR_RETURN(node->grpc_, GrpcServer::Start(options, creds, make_services, log));
   node->port_ = node->grpc_->port();
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   node->address_ = absl::StrCat(shown_host, ":", node->port_);

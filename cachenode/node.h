@@ -55,7 +55,7 @@ class Node {
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<MessageCalls> message_calls_;  // before the data plane and core go
-  std::unique_ptr<GrpcServer> grpc_;  // owns the services
+  std::unique_ptr<GrpcServer> grpc_;             // owns the services
   std::unique_ptr<MetricsServer> metrics_;
   std::string address_;
   int port_ = 0;
