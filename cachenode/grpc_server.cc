@@ -243,15 +243,20 @@ bool GrpcServer::ListenerAccepts() {
   const auto window =
       std::chrono::milliseconds(std::clamp<uint32_t>(options_.listener_check_ms, 200, 2000));
   const auto deadline = std::chrono::steady_clock::now() + window;
-  bool drained = false;
-  while (!drained) {
-    drained = true;
-    for (int fd : listeners_) drained = drained && AcceptQueue(fd) <= 0;
-    if (drained || std::chrono::steady_clock::now() > deadline) break;
+  // Served: the queue empties, or shrinks between two looks (a busy listener under a stream of
+  // new connections may never be seen empty). A deaf listener's queue only grows or stays.
+  bool served = false;
+  int previous = -1;
+  while (!served) {
+    int queued = 0;
+    for (int fd : listeners_) queued += std::max(AcceptQueue(fd), 0);
+    served = queued == 0 || (previous >= 0 && queued < previous);
+    previous = queued;
+    if (served || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (probe >= 0) close(probe);
-  return drained;
+  return served;
 }
 
 void GrpcServer::Restart(const std::string& why) {
