@@ -301,9 +301,9 @@ TEST(NodeLimitsTest, ConcurrentLargeCallsStayWithinTheDocumentedMemoryBound) {
   const uint64_t idle = ProcStatusBytes(node->pid(), "VmRSS");
   ASSERT_GT(idle, 0u);
 
-  // Four Puts of 200 MiB each: over the message limit, refused whole.
+  // Four Puts of 100 MiB each: over the message limit, refused whole.
   {
-    v1::PutRequest big = OneBlock("big", std::string(200ull << 20, 'b'));
+    v1::PutRequest big = OneBlock("big", std::string(100ull << 20, 'b'));
     std::atomic<int> exhausted{0};
     OnThreads(4, [&](int) {
       auto stub = CacheStub(node->port());
