@@ -1,9 +1,8 @@
 #include "cachenode/grpc_server.h"
 
-#include <grpcpp/resource_quota.h>
-
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <grpcpp/resource_quota.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -120,7 +119,8 @@ std::string RaiseOpenFileLimit() {
     return absl::StrCat("file descriptor limit unknown: ", std::strerror(errno));
   }
   const uint64_t before = lim.rlim_cur;
-  if (lim.rlim_cur >= lim.rlim_max) return absl::StrCat("file descriptor limit ", before, " (hard)");
+  if (lim.rlim_cur >= lim.rlim_max)
+    return absl::StrCat("file descriptor limit ", before, " (hard)");
   lim.rlim_cur = lim.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
     return absl::StrCat("file descriptor limit ", before, " (raising it to the hard limit ",
@@ -240,18 +240,23 @@ bool GrpcServer::ListenerAccepts() {
 
   // A listener that is being served takes the probe (and anything else queued) at once.
   const int probe = ConnectProbe(host_, port_);
-  const auto window = std::chrono::milliseconds(
-      std::clamp<uint32_t>(options_.listener_check_ms, 200, 2000));
+  const auto window =
+      std::chrono::milliseconds(std::clamp<uint32_t>(options_.listener_check_ms, 200, 2000));
   const auto deadline = std::chrono::steady_clock::now() + window;
-  bool drained = false;
-  while (!drained) {
-    drained = true;
-    for (int fd : listeners_) drained = drained && AcceptQueue(fd) <= 0;
-    if (drained || std::chrono::steady_clock::now() > deadline) break;
+  // Served: the queue empties, or shrinks between two looks (a busy listener under a stream of
+  // new connections may never be seen empty). A deaf listener's queue only grows or stays.
+  bool served = false;
+  int previous = -1;
+  while (!served) {
+    int queued = 0;
+    for (int fd : listeners_) queued += std::max(AcceptQueue(fd), 0);
+    served = queued == 0 || (previous >= 0 && queued < previous);
+    previous = queued;
+    if (served || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (probe >= 0) close(probe);
-  return drained;
+  return served;
 }
 
 void GrpcServer::Restart(const std::string& why) {
@@ -271,8 +276,8 @@ void GrpcServer::Restart(const std::string& why) {
   const absl::Status st = BuildLocked(absl::StrCat(host, ":", port_));
   if (st.ok()) {
     restarts_.fetch_add(1);
-    log_(absl::StrCat("gRPC server restarted on port ", port_, " (restart ", restarts_.load(),
-                      ")"));
+    log_(
+        absl::StrCat("gRPC server restarted on port ", port_, " (restart ", restarts_.load(), ")"));
   } else {
     log_(absl::StrCat("gRPC server restart on port ", port_, " failed: ", st.message(),
                       "; trying again in ", options_.listener_check_ms, " ms"));

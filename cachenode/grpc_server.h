@@ -8,7 +8,7 @@
 // (grpc/grpc#20418): after a connection flood the port stays deaf while the process lives. So a
 // watchdog thread (NodeOptions::listener_check_ms) checks every period that the listener still
 // accepts: it connects to the port over loopback and expects the listener's accept queue to
-// empty. When the queue stays non-empty through the probe window of three checks in a row, the
+// empty or shrink. When it does neither through the probe window of three checks in a row, the
 // server is shut down and a new one with fresh services is started on the same port (calls in
 // flight get one second); the store is not touched. Both
 // events are logged through the `log` callback.

@@ -1,5 +1,7 @@
 #include "cachenode/grpc_services.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace strata {
 namespace {
 
@@ -29,17 +31,38 @@ class BudgetedReactor final : public grpc::ServerUnaryReactor {
   InflightBudget::Reservation held;
 };
 
-// Serve() for the calls that carry payloads: Put and Get.
-template <typename Fn>
-grpc::ServerUnaryReactor* ServeBudgeted(NodeCore* core, Fn&& call) {
+// Parses the request bytes as `Request`, runs `call(request, &response, &reserved)` through the
+// core's admission, and serializes the response. Bytes reserved against the in-flight budget stay
+// reserved until gRPC is done with the call.
+template <typename Request, typename Response, typename Fn>
+grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out, Fn&& call) {
   auto* reactor = new BudgetedReactor(&core->inflight_budget());
+  Request request;
+  grpc::ByteBuffer bytes = in != nullptr ? *in : grpc::ByteBuffer();  // shares the slices
+  if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &request).ok()) {
+    core->CountRejected();
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("request body is not a valid ",
+                                  Request::descriptor()->full_name(), " (protobuf parse failed)")));
+    return reactor;
+  }
   if (!core->BeginCall()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
     return reactor;
   }
-  const absl::Status status = call(&reactor->held);
+  Response response;
+  const absl::Status status = call(request, &response, &reactor->held);
   core->EndCall();
-  reactor->Finish(ToGrpcStatus(status));
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
+  bool own_buffer = false;
+  grpc::Status serialized =
+      grpc::SerializationTraits<Response>::Serialize(response, out, &own_buffer);
+  reactor->Finish(serialized);
   return reactor;
 }
 
@@ -52,73 +75,104 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* /*ctx*/,
-                                                const v1::PutRequest* request,
-                                                v1::PutResponse* response) {
-  return ServeBudgeted(core_, [&](InflightBudget::Reservation* held) {
-    return core_->Put(*request, response, held);
-  });
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  return ServeRaw<v1::PutRequest, v1::PutResponse>(
+      core_, request, response,
+      [this](const v1::PutRequest& req, v1::PutResponse* resp, InflightBudget::Reservation* held) {
+        return core_->Put(req, resp, held);
+      });
 }
 
 grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* /*ctx*/,
-                                                const v1::GetRequest* request,
-                                                v1::GetResponse* response) {
-  return ServeBudgeted(core_, [&](InflightBudget::Reservation* held) {
-    return core_->Get(*request, response, held);
-  });
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  return ServeRaw<v1::GetRequest, v1::GetResponse>(
+      core_, request, response,
+      [this](const v1::GetRequest& req, v1::GetResponse* resp, InflightBudget::Reservation* held) {
+        return core_->Get(req, resp, held);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* ctx,
-                                                   const v1::ExistsRequest* request,
-                                                   v1::ExistsResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Exists(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* /*ctx*/,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  return ServeRaw<v1::ExistsRequest, v1::ExistsResponse>(
+      core_, request, response,
+      [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->Exists(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* ctx,
-                                                   const v1::RemoveRequest* request,
-                                                   v1::RemoveResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Remove(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* /*ctx*/,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  return ServeRaw<v1::RemoveRequest, v1::RemoveResponse>(
+      core_, request, response,
+      [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->Remove(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* ctx,
-                                                   const v1::LookupRequest* request,
-                                                   v1::LookupResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Lookup(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* /*ctx*/,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  return ServeRaw<v1::LookupRequest, v1::LookupResponse>(
+      core_, request, response,
+      [this](const v1::LookupRequest& req, v1::LookupResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->Lookup(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* ctx,
-                                                  const v1::HelloRequest* request,
-                                                  v1::HelloResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Hello(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* /*ctx*/,
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  return ServeRaw<v1::HelloRequest, v1::HelloResponse>(
+      core_, request, response,
+      [this](const v1::HelloRequest& req, v1::HelloResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->Hello(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(grpc::CallbackServerContext* ctx,
-                                                           const v1::RegisterRegionRequest* request,
-                                                           v1::RegisterRegionResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->RegisterRegion(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(grpc::CallbackServerContext* /*ctx*/,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  return ServeRaw<v1::RegisterRegionRequest, v1::RegisterRegionResponse>(
+      core_, request, response,
+      [this](const v1::RegisterRegionRequest& req, v1::RegisterRegionResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->RegisterRegion(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::DeregisterRegion(
-    grpc::CallbackServerContext* ctx, const v1::DeregisterRegionRequest* request,
-    v1::DeregisterRegionResponse* /*response*/) {
-  return Serve(core_, ctx, [&] { return core_->DeregisterRegion(*request); });
+grpc::ServerUnaryReactor* CacheServiceImpl::DeregisterRegion(grpc::CallbackServerContext* /*ctx*/,
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  return ServeRaw<v1::DeregisterRegionRequest, v1::DeregisterRegionResponse>(
+      core_, request, response,
+      [this](const v1::DeregisterRegionRequest& req, v1::DeregisterRegionResponse* /*resp*/,
+             InflightBudget::Reservation* /*held*/) { return core_->DeregisterRegion(req); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Goodbye(grpc::CallbackServerContext* ctx,
-                                                    const v1::GoodbyeRequest* request,
-                                                    v1::GoodbyeResponse* /*response*/) {
-  return Serve(core_, ctx, [&] { return core_->Goodbye(*request); });
+grpc::ServerUnaryReactor* CacheServiceImpl::Goodbye(grpc::CallbackServerContext* /*ctx*/,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return ServeRaw<v1::GoodbyeRequest, v1::GoodbyeResponse>(
+      core_, request, response,
+      [this](const v1::GoodbyeRequest& req, v1::GoodbyeResponse* /*resp*/,
+             InflightBudget::Reservation* /*held*/) { return core_->Goodbye(req); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext* ctx,
-                                                    const v1::GetIntoRequest* request,
-                                                    v1::GetIntoResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->GetInto(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext* /*ctx*/,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return ServeRaw<v1::GetIntoRequest, v1::GetIntoResponse>(
+      core_, request, response,
+      [this](const v1::GetIntoRequest& req, v1::GetIntoResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->GetInto(req, resp); });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext* ctx,
-                                                    const v1::PutFromRequest* request,
-                                                    v1::PutFromResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->PutFrom(*request, response); });
+grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext* /*ctx*/,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return ServeRaw<v1::PutFromRequest, v1::PutFromResponse>(
+      core_, request, response,
+      [this](const v1::PutFromRequest& req, v1::PutFromResponse* resp,
+             InflightBudget::Reservation* /*held*/) { return core_->PutFrom(req, resp); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::NodeInfo(grpc::CallbackServerContext* ctx,

@@ -15,40 +15,55 @@ namespace strata {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-class CacheServiceImpl final : public v1::CacheService::CallbackService {
+// Every CacheService method is registered raw (request and response as bytes) and parsed
+// here: gRPC's typed callback handlers answer a body that does not parse UNIMPLEMENTED with no
+// message, as if the method did not exist; these answer INVALID_ARGUMENT naming the message type.
+using RawCacheService = v1::CacheService::WithRawCallbackMethod_Put<
+    v1::CacheService::WithRawCallbackMethod_Get<v1::CacheService::WithRawCallbackMethod_Exists<
+        v1::CacheService::WithRawCallbackMethod_Remove<
+            v1::CacheService::WithRawCallbackMethod_Lookup<
+                v1::CacheService::WithRawCallbackMethod_Hello<
+                    v1::CacheService::WithRawCallbackMethod_RegisterRegion<
+                        v1::CacheService::WithRawCallbackMethod_DeregisterRegion<
+                            v1::CacheService::WithRawCallbackMethod_Goodbye<
+                                v1::CacheService::WithRawCallbackMethod_GetInto<
+                                    v1::CacheService::WithRawCallbackMethod_PutFrom<
+                                        v1::CacheService::Service>>>>>>>>>>>;
+
+class CacheServiceImpl final : public RawCacheService {
  public:
   explicit CacheServiceImpl(NodeCore* core) : core_(core) {}
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* request,
-                                v1::PutResponse* response) override;
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* request,
-                                v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Exists(grpc::CallbackServerContext* ctx,
-                                   const v1::ExistsRequest* request,
-                                   v1::ExistsResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Remove(grpc::CallbackServerContext* ctx,
-                                   const v1::RemoveRequest* request,
-                                   v1::RemoveResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx,
-                                   const v1::LookupRequest* request,
-                                   v1::LookupResponse* response) override;
-  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const v1::HelloRequest* request,
-                                  v1::HelloResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* RegisterRegion(grpc::CallbackServerContext* ctx,
-                                           const v1::RegisterRegionRequest* request,
-                                           v1::RegisterRegionResponse* response) override;
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* DeregisterRegion(grpc::CallbackServerContext* ctx,
-                                             const v1::DeregisterRegionRequest* request,
-                                             v1::DeregisterRegionResponse* response) override;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Goodbye(grpc::CallbackServerContext* ctx,
-                                    const v1::GoodbyeRequest* request,
-                                    v1::GoodbyeResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetInto(grpc::CallbackServerContext* ctx,
-                                    const v1::GetIntoRequest* request,
-                                    v1::GetIntoResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* PutFrom(grpc::CallbackServerContext* ctx,
-                                    const v1::PutFromRequest* request,
-                                    v1::PutFromResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
 
  private:
   NodeCore* const core_;

@@ -24,8 +24,7 @@ class InflightBudget {
    public:
     Reservation() = default;
     explicit Reservation(InflightBudget* budget) : budget_(budget) {}
-    Reservation(Reservation&& other) noexcept
-        : budget_(other.budget_), bytes_(other.bytes_) {
+    Reservation(Reservation&& other) noexcept : budget_(other.budget_), bytes_(other.bytes_) {
       other.bytes_ = 0;
     }
     Reservation& operator=(Reservation&& other) noexcept;

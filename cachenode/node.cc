@@ -155,21 +155,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   if (!node->data_plane_) node->core_->SetDataPlane(nullptr, node->data_plane_detail_);
   NodeCore* core = node->core_.get();
+  // Each server generation gets fresh services (grpc_server.h restarts a deaf one).
   const std::atomic<ClusterControl*>* cluster_control = &node->cluster_control_;
-  STRATA_ASSIGN_OR_RETURN(
-      node->grpc_,
-      GrpcServer::Start(
-          options, creds,
-          [core, cluster_control] {
-            std::vector<std::unique_ptr<grpc::Service>> services;
-            services.push_back(std::make_unique<CacheServiceImpl>(core));
-            services.push_back(std::make_unique<AdminServiceImpl>(core, cluster_control));
-            return services;
-          },
-          [](const std::string& line) {
-            const std::string text = "strata-node: " + line + "\n";
-            fwrite(text.data(), 1, text.size(), stderr);
-          }));
+  auto make_services = [core, cluster_control] {
+    std::vector<std::unique_ptr<grpc::Service>> services;
+    services.push_back(std::make_unique<CacheServiceImpl>(core));
+    services.push_back(std::make_unique<AdminServiceImpl>(core, cluster_control));
+    return services;
+  };
+  auto log = [](const std::string& line) {
+    const std::string text = "strata-node: " + line + "\n";
+    fwrite(text.data(), 1, text.size(), stderr);
+  };
+  STRATA_ASSIGN_OR_RETURN(node->grpc_, GrpcServer::Start(options, creds, make_services, log));
   node->port_ = node->grpc_->port();
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   node->address_ = absl::StrCat(shown_host, ":", node->port_);

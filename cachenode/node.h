@@ -58,7 +58,7 @@ class Node {
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;
   std::unique_ptr<MessageCalls> message_calls_;  // before the data plane and core go
-  std::unique_ptr<GrpcServer> grpc_;  // owns the services
+  std::unique_ptr<GrpcServer> grpc_;             // owns the services
   // Cluster membership (--etcd): the agent, and what AdminService reads it through (null until
   // the node has joined, and outside a cluster).
   std::unique_ptr<ClusterAgent> agent_;

@@ -83,6 +83,8 @@ class NodeCore {
     node_id_ = node_id.empty() ? listen_ : std::move(node_id);
   }
   uint64_t rejected_requests() const { return rejected_.load(); }
+  // Counts a request refused before it reached the core (a body that does not parse).
+  void CountRejected() { rejected_.fetch_add(1); }
   InflightBudget& inflight_budget() { return budget_; }
   // Set once, before serving; nullptr (the default) means no data plane. Must outlive the calls.
   void SetDataPlane(DataPlane* data_plane, std::string detail) {

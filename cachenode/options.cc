@@ -47,7 +47,8 @@ std::string NodeOptions::EffectiveMetricsListen() const {
 
 uint64_t NodeOptions::EffectiveInflightBytes() const {
   if (inflight_bytes != 0) return inflight_bytes;
-  const uint64_t by_dram = std::min(std::max(dram_bytes / 4, uint64_t{64} << 20), uint64_t{1} << 30);
+  const uint64_t by_dram =
+      std::min(std::max(dram_bytes / 4, uint64_t{64} << 20), uint64_t{1} << 30);
   return std::max(by_dram, limits.max_payload_bytes + 4096);
 }
 
@@ -105,9 +106,9 @@ absl::Status NodeOptions::Validate() const {
         "limits.max_message: must hold one maximal payload and stay below 2 GiB");
   }
   if (inflight_bytes != 0 && inflight_bytes < limits.max_payload_bytes + 4096) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "limits.inflight_bytes (--max-inflight): ", FormatSize(inflight_bytes),
-        " cannot hold one maximal payload (limits.max_payload + 4 KiB)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.inflight_bytes (--max-inflight): ", FormatSize(inflight_bytes),
+                     " cannot hold one maximal payload (limits.max_payload + 4 KiB)"));
   }
   if (handshake_timeout_ms == 0 || max_connection_idle_ms == 0 || max_concurrent_streams == 0) {
     return absl::InvalidArgumentError(

@@ -208,5 +208,46 @@ TEST(ConfigFile, ErrorsNameTheFileAndKey) {
   std::remove(path.c_str());
 }
 
+TEST(NodeOptions, InflightBudgetFollowsDramWithinItsBoundsAndCapsTheMessage) {
+  NodeOptions o;
+  constexpr uint64_t kMiB = 1ull << 20;
+  o.dram_bytes = 64 * kMiB;  // DRAM/4 = 16 MiB: the 64 MiB floor
+  EXPECT_EQ(o.EffectiveInflightBytes(), 64 * kMiB);
+  EXPECT_EQ(o.EffectiveMaxMessageBytes(), 64 * kMiB);
+  o.dram_bytes = 1024 * kMiB;  // DRAM/4
+  EXPECT_EQ(o.EffectiveInflightBytes(), 256 * kMiB);
+  o.dram_bytes = 64 * 1024 * kMiB;  // the 1 GiB ceiling; the message stays at max_message
+  EXPECT_EQ(o.EffectiveInflightBytes(), 1024 * kMiB);
+  EXPECT_EQ(o.EffectiveMaxMessageBytes(), 512 * kMiB);
+  o.dram_bytes = 64 * kMiB;
+  o.data_plane.enabled = false;             // its staging would have to hold the payload too
+  o.limits.max_payload_bytes = 200 * kMiB;  // never less than one maximal message
+  EXPECT_EQ(o.EffectiveInflightBytes(), 200 * kMiB + 4096);
+  o.inflight_bytes = 100 * kMiB;  // an explicit budget that cannot hold one payload
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(o.Validate().message().find("limits.inflight_bytes"), absl::string_view::npos);
+  o.inflight_bytes = 300 * kMiB;
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  EXPECT_EQ(o.EffectiveInflightBytes(), 300 * kMiB);
+}
+
+TEST(NodeOptions, OverloadLimitsAndPlaintextDataPlaneComeFromYaml) {
+  NodeOptions o;
+  ASSERT_TRUE(ApplyConfigFile(WriteConfig("limits: {inflight_bytes: 96MiB, handshake_timeout_ms: "
+                                          "2000, max_connection_idle_ms: 60000, "
+                                          "max_concurrent_streams: 8, listener_check_ms: 0}\n"
+                                          "data_plane: {allow_plaintext: true}\n"),
+                              &o)
+                  .ok());
+  EXPECT_EQ(o.inflight_bytes, 96ull << 20);
+  EXPECT_EQ(o.handshake_timeout_ms, 2000u);
+  EXPECT_EQ(o.max_connection_idle_ms, 60000u);
+  EXPECT_EQ(o.max_concurrent_streams, 8u);
+  EXPECT_EQ(o.listener_check_ms, 0u);
+  EXPECT_TRUE(o.data_plane.allow_plaintext);
+  o.handshake_timeout_ms = 0;
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace strata

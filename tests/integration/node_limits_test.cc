@@ -3,6 +3,7 @@
 // must stay under the documented bound), and the smaller contract items of issue #20 (exit codes,
 // status codes of malformed bodies, TLS and the data plane).
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <sstream>
 #include <thread>
@@ -173,9 +175,7 @@ TEST(NodeLimitsTest, RaisesTheSoftDescriptorLimitToTheHardOne) {
 // The contract: a bad flag exits 2 with one line naming it; an unreadable TLS file is one.
 TEST(NodeLimitsTest, UnreadableTlsFilesExitTwoNamingTheFile) {
   const std::string dir = testing::FreshDir("tls-missing");
-  {
-    std::ofstream(dir + "/key.pem") << "not read: the cert fails first\n";
-  }
+  { std::ofstream(dir + "/key.pem") << "not read: the cert fails first\n"; }
   auto r = testing::Run({testing::BinDir() + "/strata-node", "--listen", "127.0.0.1:0",
                          "--metrics-listen", "off", "--dram", "8MiB", "--ssd", "0", "--tls-cert",
                          dir + "/missing-cert.pem", "--tls-key", dir + "/key.pem"});
@@ -193,8 +193,9 @@ TEST(NodeLimitsTest, TlsKeepsTheUnencryptedDataPlaneOffUnlessAllowed) {
                             "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1",
                             "-subj", "/CN=localhost"});
   if (cert.exit_code != 0) GTEST_SKIP() << "openssl cannot make a test certificate: " << cert.err;
-  const std::vector<std::string> tls = {"--dram",     "8MiB",           "--ssd",     "0",
-                                        "--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"};
+  const std::vector<std::string> tls = {"--dram",    "8MiB",          "--ssd",
+                                        "0",         "--tls-cert",    dir + "/cert.pem",
+                                        "--tls-key", dir + "/key.pem"};
   auto summary = [&](const std::vector<std::string>& extra) {
     std::vector<std::string> args = tls;
     args.insert(args.end(), extra.begin(), extra.end());
@@ -211,15 +212,52 @@ TEST(NodeLimitsTest, TlsKeepsTheUnencryptedDataPlaneOffUnlessAllowed) {
                      "data_plane.allow_plaintext: true runs it unencrypted anyway)"),
             std::string::npos)
       << off;
-  {
-    std::ofstream(dir + "/allow.yaml") << "data_plane: {allow_plaintext: true}\n";
-  }
+  { std::ofstream(dir + "/allow.yaml") << "data_plane: {allow_plaintext: true}\n"; }
   const std::string allowed = summary({"--config", dir + "/allow.yaml"});
   // Where UCX cannot start here the data plane is off for that reason instead.
   if (allowed.find("data      off") == std::string::npos) {
     EXPECT_NE(allowed.find("WARNING: not encrypted although gRPC uses TLS"), std::string::npos)
         << allowed;
   }
+  std::filesystem::remove_all(dir);
+}
+
+// A body that does not parse is the caller's error: INVALID_ARGUMENT naming the message type,
+// not UNIMPLEMENTED (which means "no such method").
+TEST(NodeLimitsTest, MalformedBodyIsInvalidArgumentNamingTheMessage) {
+  const std::string dir = testing::FreshDir("malformed");
+  std::string error;
+  auto node =
+      NodeProcess::Start(dir, {"--dram", "8MiB", "--ssd", "0", "--data-plane", "off"}, &error);
+  ASSERT_NE(node, nullptr) << error;
+  grpc::GenericStub stub(grpc::CreateChannel(node->address(), grpc::InsecureChannelCredentials()));
+  auto call = [&](const std::string& method, const std::string& body) {
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status st) { done.set_value(st); });
+    return done.get_future().get();
+  };
+  // Field 2 (items) as a length-delimited record claiming 100 bytes where 1 follows.
+  const std::string truncated = std::string("\x12\x64", 2) + "x";
+  for (const auto& [method, type] : std::vector<std::pair<std::string, std::string>>{
+           {"/strata.v1.CacheService/Put", "strata.v1.PutRequest"},
+           {"/strata.v1.CacheService/Get", "strata.v1.GetRequest"}}) {
+    grpc::Status st = call(method, truncated);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_EQ(st.error_message(),
+              "request body is not a valid " + type + " (protobuf parse failed)");
+  }
+  // An unknown method is still UNIMPLEMENTED, and a well-formed body is served.
+  EXPECT_EQ(call("/strata.v1.CacheService/NoSuchCall", "").error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  std::string got;
+  ASSERT_TRUE(PutThenGet(node->port(), "ok", "well formed", &got).ok());
+  EXPECT_EQ(got, "well formed");
+  EXPECT_EQ(node->Stop(SIGTERM), 0);
   std::filesystem::remove_all(dir);
 }
 
@@ -254,8 +292,8 @@ void OnThreads(int threads, Fn fn) {
 TEST(NodeLimitsTest, ConcurrentLargeCallsStayWithinTheDocumentedMemoryBound) {
   const std::string dir = testing::FreshDir("inflight");
   std::string error;
-  auto node = NodeProcess::Start(dir, {"--dram", "64MiB", "--ssd", "0", "--data-plane", "off"},
-                                 &error);
+  auto node =
+      NodeProcess::Start(dir, {"--dram", "64MiB", "--ssd", "0", "--data-plane", "off"}, &error);
   ASSERT_NE(node, nullptr) << error;
   const uint64_t budget = 64ull << 20;
   // Let the node settle (DRAM is pre-faulted at start) before taking the idle figure.
@@ -263,9 +301,9 @@ TEST(NodeLimitsTest, ConcurrentLargeCallsStayWithinTheDocumentedMemoryBound) {
   const uint64_t idle = ProcStatusBytes(node->pid(), "VmRSS");
   ASSERT_GT(idle, 0u);
 
-  // Four Puts of 200 MiB each: over the message limit, refused whole.
+  // Four Puts of 100 MiB each: over the message limit, refused whole.
   {
-    v1::PutRequest big = OneBlock("big", std::string(200ull << 20, 'b'));
+    v1::PutRequest big = OneBlock("big", std::string(100ull << 20, 'b'));
     std::atomic<int> exhausted{0};
     OnThreads(4, [&](int) {
       auto stub = CacheStub(node->port());
@@ -362,10 +400,11 @@ TEST(NodeLimitsTest, ConcurrentLargeCallsStayWithinTheDocumentedMemoryBound) {
   const uint64_t peak = ProcStatusBytes(node->pid(), "VmHWM");
   // The idle figure holds the pre-faulted DRAM pool already.
   const uint64_t bound = idle + 5 * budget;
-  std::printf("idle RSS %.1f MiB, peak RSS %.1f MiB, bound %.1f MiB; puts stored %d refused %d; "
-              "get keys %d whole, %d refused\n",
-              idle / 1048576.0, peak / 1048576.0, bound / 1048576.0, stored.load(),
-              refused.load(), full_bytes.load(), exhausted_keys.load());
+  std::printf(
+      "idle RSS %.1f MiB, peak RSS %.1f MiB, bound %.1f MiB; puts stored %d refused %d; "
+      "get keys %d whole, %d refused\n",
+      idle / 1048576.0, peak / 1048576.0, bound / 1048576.0, stored.load(), refused.load(),
+      full_bytes.load(), exhausted_keys.load());
   EXPECT_LE(peak, bound);
   EXPECT_EQ(node->Stop(SIGTERM), 0);
   std::ifstream log(dir + "/node.err");
