@@ -31,11 +31,15 @@ std::shared_ptr<const cluster::ClusterView> ViewFromNode(const v1::ClusterViewRe
   return view;
 }
 
+// Options for one node of the view: a refused connection marks it down at once.
 ClientOptions ForNode(const ClientOptions& options, const std::string& address) {
   ClientOptions o = options;
   o.address = address;
   o.nodes.clear();
   o.membership = nullptr;
+  o.connect_fail_fast = true;
+  // Routed GetInto / PutFrom move gRPC bytes (client.h): no UCX session per node.
+  o.data_path = ClientOptions::DataPath::kGrpc;
   return o;
 }
 
@@ -61,8 +65,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
     c->membership_ = std::make_shared<cluster::StaticMembership>(options.nodes);
   } else {
     first_address = options.nodes.empty() ? options.address : options.nodes[0];
-    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<NodeClient> node,
-                            NodeClient::Connect(ForNode(options, first_address)));
+    ClientOptions one = ForNode(options, first_address);
+    one.connect_fail_fast = options.connect_fail_fast;  // as a single-node client always did
+    one.data_path = options.data_path;
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<NodeClient> node, NodeClient::Connect(one));
     first = std::move(node);
     std::shared_ptr<const cluster::ClusterView> served;
     if (options.nodes.empty()) {
@@ -232,27 +238,22 @@ void Client::ProbeOnce() {
   }
   const uint32_t probe_ms = std::min<uint32_t>(options_.connect_timeout_ms, 1'000);
   for (const std::shared_ptr<Peer>& peer : peers) {
-    std::shared_ptr<NodeClient> existing;
     {
       absl::MutexLock lock(&peer->mu);
       if (!peer->down) continue;
-      existing = peer->client;
     }
     {
       absl::MutexLock lock(&mu_);
       if (stop_) return;
     }
-    if (existing) {
-      if (!existing->Ping(probe_ms).ok()) continue;
-    } else {
-      ClientOptions o = ForNode(options_, peer->address);
-      o.connect_timeout_ms = probe_ms;
-      absl::StatusOr<std::unique_ptr<NodeClient>> node = NodeClient::Connect(o);
-      if (!node.ok()) continue;
-      existing = *std::move(node);
-    }
+    // A fresh connection each time: a channel that saw the node die may sit in its reconnect
+    // backoff, and the node that answers now may be a restarted one with new limits.
+    ClientOptions o = ForNode(options_, peer->address);
+    o.connect_timeout_ms = probe_ms;
+    absl::StatusOr<std::unique_ptr<NodeClient>> node = NodeClient::Connect(o);
+    if (!node.ok()) continue;
     absl::MutexLock lock(&peer->mu);
-    peer->client = existing;
+    peer->client = *std::move(node);
     peer->down = false;
   }
 }

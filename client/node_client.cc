@@ -70,7 +70,15 @@ absl::StatusOr<std::unique_ptr<NodeClient>> NodeClient::Connect(const ClientOpti
   stubs->admin = v1::AdminService::NewStub(stubs->channel);
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
-  if (!stubs->channel->WaitForConnected(deadline)) {
+  if (options.connect_fail_fast) {
+    for (grpc_connectivity_state state = stubs->channel->GetState(/*try_to_connect=*/true);
+         state != GRPC_CHANNEL_READY; state = stubs->channel->GetState(true)) {
+      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN ||
+          !stubs->channel->WaitForStateChange(state, deadline)) {
+        return absl::UnavailableError(absl::StrCat("no strata node answers at ", options.address));
+      }
+    }
+  } else if (!stubs->channel->WaitForConnected(deadline)) {
     return absl::UnavailableError(absl::StrCat("no strata node answers at ", options.address));
   }
   std::unique_ptr<NodeClient> client(new NodeClient(options, std::move(stubs)));
@@ -306,14 +314,6 @@ absl::Status NodeClient::Drain(bool exit_when_done, uint32_t timeout_ms,
     return absl::OkStatus();
   }
   return FromGrpc(reader->Finish());
-}
-
-absl::Status NodeClient::Ping(uint32_t timeout_ms) {
-  v1::NodeInfoResponse response;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
-  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
-  return FromGrpc(stubs_->admin->NodeInfo(&ctx, v1::NodeInfoRequest(), &response));
 }
 
 }  // namespace strata

@@ -50,6 +50,10 @@ struct ClientOptions {
   uint32_t deadline_ms = 30'000;
   // How long Connect waits for the node to answer.
   uint32_t connect_timeout_ms = 5'000;
+  // NodeClient::Connect gives up at the first refused connection instead of retrying until
+  // connect_timeout_ms. The cluster client sets it for its nodes, so a dead node is marked down
+  // at once rather than holding up every Connect.
+  bool connect_fail_fast = false;
   // PEM CA to verify a TLS node; empty: plaintext.
   std::string tls_ca_file;
   // Bearer token sent with every call (for nodes with auth on); empty: none.
@@ -192,8 +196,6 @@ class NodeClient {
   // the stream breaks; no deadline unless timeout_ms > 0. The status is the stream's.
   absl::Status Drain(bool exit_when_done, uint32_t timeout_ms,
                      const std::function<void(const v1::DrainProgress&)>& progress);
-  // NodeInfo with its own deadline: OK when the node answers (used to probe a node back).
-  absl::Status Ping(uint32_t timeout_ms);
 
   const RequestLimits& limits() const { return limits_; }
   const std::string& address() const { return options_.address; }
