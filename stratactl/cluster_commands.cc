@@ -94,7 +94,8 @@ int ClusterStatus(const Globals& g) {
       json n = {{"id", s.record->id},
                 {"address", s.record->address},
                 {"state", StateOf(s)},
-                {"heartbeat_age_ms", HeartbeatAgeMs(*s.record)}};
+                {"heartbeat_age_ms", nullptr}};  // null: the view has no heartbeats (static)
+      if (HeartbeatAgeMs(*s.record) >= 0) n["heartbeat_age_ms"] = HeartbeatAgeMs(*s.record);
       if (s.reachable) {
         n["tiers"] = TiersJson(s.stats.tiers());
         n["hits"] = s.stats.hits();
