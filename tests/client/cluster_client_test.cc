@@ -13,6 +13,7 @@
 #include "cachenode/node.h"
 #include "client/client.h"
 #include "cluster/membership.h"
+#include "proto/strata.grpc.pb.h"
 
 namespace strata {
 namespace {
@@ -265,6 +266,66 @@ TEST_F(ClusterClientTest, GetIntoAndPutFromRouteThroughOwners) {
     ASSERT_TRUE((*got)[i].found()) << i;
     EXPECT_EQ(std::string(memory.data() + offsets[i], (*got)[i].size), Payload(i));
   }
+}
+
+// An AdminService that serves a ClusterView naming other nodes (as a node in an etcd cluster
+// does) and a default NodeInfo; the client must route over the nodes it names.
+class ViewServer final : public v1::AdminService::Service {
+ public:
+  explicit ViewServer(std::vector<std::string> addresses) : addresses_(std::move(addresses)) {}
+  grpc::Status NodeInfo(grpc::ServerContext*, const v1::NodeInfoRequest*,
+                        v1::NodeInfoResponse*) override {
+    return grpc::Status::OK;
+  }
+  grpc::Status ClusterView(grpc::ServerContext*, const v1::ClusterViewRequest*,
+                           v1::ClusterViewResponse* response) override {
+    response->set_cluster("test-cluster");
+    response->set_source("etcd");
+    response->set_revision(42);
+    for (size_t n = 0; n < addresses_.size(); ++n) {
+      cluster::NodeRecord r;
+      r.id = absl::StrCat("node-", n);
+      r.address = addresses_[n];
+      response->add_nodes(r.ToJson());
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::vector<std::string> addresses_;
+};
+
+TEST_F(ClusterClientTest, AddressAloneFollowsTheViewTheNodeServes) {
+  ViewServer service(addresses_);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ClientOptions o;
+  o.address = absl::StrCat("127.0.0.1:", port);
+  auto client = Client::Connect(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::shared_ptr<const cluster::ClusterView> view = (*client)->view();
+  EXPECT_EQ(view->source, cluster::ViewSource::kNode);
+  EXPECT_EQ(view->cluster, "test-cluster");
+  ASSERT_EQ(view->nodes.size(), 3u);
+  std::vector<std::string> keys = PutBlocks(**client, "served", 30);
+  for (int n = 0; n < 3; ++n) {
+    auto direct = Direct(n);
+    ASSERT_NE(direct, nullptr);
+    auto present = direct->Exists("served", keys);
+    ASSERT_TRUE(present.ok());
+    for (int i = 0; i < 30; ++i) {
+      EXPECT_EQ((*present)[i], (*client)->Owners("served", keys[i])[0] == absl::StrCat("node-", n))
+          << i;
+    }
+  }
+  auto got = (*client)->Get("served", keys);
+  ASSERT_TRUE(got.ok());
+  for (int i = 0; i < 30; ++i) EXPECT_EQ((*got)[i].payload, Payload(i)) << i;
+  server->Shutdown();
 }
 
 TEST(SingleNodeClientTest, OneAddressIsThatNodeWithItsOwnErrors) {
