@@ -1,93 +1,286 @@
+// Client: the view, the node connections, marking nodes down and probing them back, and the
+// calls that are not routed by key (client.h). The routed calls are in routing.cc.
 #include "client/client.h"
 
-#include <grpcpp/grpcpp.h>
-
+#include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "client/internal/data_session.h"
-#include "client/internal/stubs.h"
-#include "common/checksum.h"
+#include "absl/strings/str_join.h"
+#include "client/internal/roster.h"
 #include "common/status_macros.h"
-#include "common/strings.h"
-#include "kernels/codec.h"
-#include "proto/convert.h"
-#include "proto/strata.grpc.pb.h"
 
 namespace strata {
 namespace {
 
-// A block the node sent encoded: decode it and check it against its checksum. DATA_LOSS (for
-// that key) when it does not decode or does not match: never hand back wrong bytes.
-absl::Status DecodeEncoded(const v1::GetItem& item, std::string* out) {
-  BlockLayout layout;
-  absl::StatusOr<std::string> decoded = DecodeAnyBlock(item.payload(), &layout);
-  if (!decoded.ok()) {
-    return absl::DataLossError(absl::StrCat("encoded block: ", decoded.status().message()));
+// The view a node serves; null when it is a cluster of one (source "static", or no records).
+std::shared_ptr<const cluster::ClusterView> ViewFromNode(const v1::ClusterViewResponse& r) {
+  if (r.source() == "static" || r.nodes_size() == 0) return nullptr;
+  auto view = std::make_shared<cluster::ClusterView>();
+  view->source = cluster::ViewSource::kNode;
+  view->cluster = r.cluster();
+  view->revision = r.revision();
+  view->confirmed_unix_ms = r.confirmed_unix_ms() > 0 ? r.confirmed_unix_ms() : cluster::NowUnixMs();
+  for (const std::string& json : r.nodes()) {
+    absl::StatusOr<cluster::NodeRecord> record = cluster::NodeRecord::FromJson(json);
+    if (record.ok()) view->nodes.push_back(*std::move(record));  // a bad record is skipped
   }
-  if (decoded->size() != item.payload_bytes() ||
-      BlockChecksum(decoded->data(), decoded->size()) != item.checksum()) {
-    return absl::DataLossError("encoded block: checksum mismatch after decoding");
-  }
-  *out = std::move(*decoded);
-  return absl::OkStatus();
+  if (view->nodes.empty()) return nullptr;
+  std::sort(view->nodes.begin(), view->nodes.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
+  return view;
 }
 
-bool IsLoopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
-         address.rfind("[::1]:", 0) == 0;
+// Options for one node of the view: a refused connection marks it down at once.
+ClientOptions ForNode(const ClientOptions& options, const std::string& address) {
+  ClientOptions o = options;
+  o.address = address;
+  o.nodes.clear();
+  o.membership = nullptr;
+  o.connect_fail_fast = true;
+  // Routed GetInto / PutFrom move gRPC bytes (client.h): no UCX session per node.
+  o.data_path = ClientOptions::DataPath::kGrpc;
+  return o;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
-  // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
-  if (IsLoopback(options.address)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-  if (!options.tls_ca_file.empty()) {
-    std::ifstream in(options.tls_ca_file);
-    if (!in)
-      return absl::NotFoundError(absl::StrCat("--tls-ca: cannot read ", options.tls_ca_file));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ss.str();
-    creds = grpc::SslCredentials(ssl);
+Client::Client(const ClientOptions& options) : options_(options) {}
+
+Client::~Client() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
-  args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  // A restarted node is back within seconds: reconnect quickly rather than after gRPC's default
-  // backoff (1 s growing to 120 s), so calls recover soon after it answers again.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto stubs = std::make_unique<Stubs>();
-  stubs->channel = grpc::CreateCustomChannel(options.address, creds, args);
-  stubs->cache = v1::CacheService::NewStub(stubs->channel);
-  stubs->admin = v1::AdminService::NewStub(stubs->channel);
-  const auto deadline =
-      std::chrono::system_clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
-  if (!stubs->channel->WaitForConnected(deadline)) {
-    return absl::UnavailableError(absl::StrCat("no strata node answers at ", options.address));
-  }
-  std::unique_ptr<Client> client(new Client(options, std::move(stubs)));
-  STRATA_ASSIGN_OR_RETURN(v1::NodeInfoResponse info, client->NodeInfo());
-  if (info.max_batch() > 0) client->limits_.max_batch = info.max_batch();
-  if (info.max_payload_bytes() > 0) client->limits_.max_payload_bytes = info.max_payload_bytes();
-  if (info.max_message_bytes() > 0 && info.max_message_bytes() < client->max_message_bytes_) {
-    client->max_message_bytes_ = info.max_message_bytes();
-  }
-  STRATA_RETURN_IF_ERROR(client->StartDataPlane(info));
-  return client;
+  if (prober_.joinable()) prober_.join();
 }
 
-Client::Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs)
-    : options_(options), stubs_(std::move(stubs)), max_message_bytes_(options.max_message_bytes) {}
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  std::unique_ptr<Client> c(new Client(options));
+  std::shared_ptr<NodeClient> first;  // the node asked for the view, when one was
+  std::string first_address;
+  if (options.membership) {
+    c->membership_ = options.membership;
+  } else if (options.nodes.size() > 1) {
+    c->membership_ = std::make_shared<cluster::StaticMembership>(options.nodes);
+  } else {
+    first_address = options.nodes.empty() ? options.address : options.nodes[0];
+    ClientOptions one = ForNode(options, first_address);
+    one.connect_fail_fast = options.connect_fail_fast;  // as a single-node client always did
+    one.data_path = options.data_path;
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<NodeClient> node, NodeClient::Connect(one));
+    first = std::move(node);
+    std::shared_ptr<const cluster::ClusterView> served;
+    if (options.nodes.empty()) {
+      absl::StatusOr<v1::ClusterViewResponse> cv = first->ClusterView();
+      if (cv.ok()) {
+        served = ViewFromNode(*cv);
+      } else if (NodeFailed(cv.status())) {
+        return cv.status();
+      }  // UNIMPLEMENTED (a node without clusters) or refused: a cluster of one
+    }
+    if (!served) {
+      c->limits_ = first->limits();
+      c->first_address_ = first->address();
+      c->single_ = std::move(first);
+      return c;
+    }
+    absl::MutexLock lock(&c->mu_);
+    c->node_view_ = served;
+    c->node_view_read_ms_ = cluster::NowUnixMs();
+  }
+  // Connect to every node of the view at once; the ones that do not answer start down.
+  std::shared_ptr<const cluster::ClusterView> view = c->view();
+  std::vector<std::shared_ptr<Peer>> peers;
+  for (const cluster::NodeRecord& record : view->nodes) {
+    peers.push_back(c->PeerFor(record));
+    if (first && record.address == first_address) {
+      absl::MutexLock lock(&peers.back()->mu);
+      peers.back()->client = first;
+    }
+  }
+  RunParallel(peers.size(), [&](size_t g) { (void)c->Up(*peers[g]); });
+  for (const std::shared_ptr<Peer>& peer : peers) {
+    absl::MutexLock lock(&peer->mu);
+    if (peer->client && !peer->down) {
+      c->limits_ = peer->client->limits();
+      c->first_address_ = peer->address;
+      break;
+    }
+  }
+  if (c->first_address_.empty()) {
+    std::vector<std::string> addresses;
+    for (const cluster::NodeRecord& r : view->nodes) addresses.push_back(r.address);
+    return absl::UnavailableError(
+        absl::StrCat("no strata node answers at ", absl::StrJoin(addresses, ", ")));
+  }
+  Client* raw = c.get();
+  c->prober_ = std::thread([raw] { raw->ProbeLoop(); });
+  return c;
+}
 
-Client::~Client() = default;
+std::shared_ptr<const cluster::ClusterView> Client::view() const {
+  if (membership_) return membership_->View();
+  absl::MutexLock lock(&mu_);
+  if (node_view_) return node_view_;
+  // A client of one node: that node alone.
+  auto one = std::make_shared<cluster::ClusterView>();
+  cluster::NodeRecord r;
+  r.id = r.address = first_address_;
+  one->nodes.push_back(r);
+  one->confirmed_unix_ms = cluster::NowUnixMs();
+  return one;
+}
+
+std::vector<std::string> Client::Owners(std::string_view ns, std::string_view key) const {
+  std::shared_ptr<const cluster::ClusterView> v = view();
+  std::vector<std::string> ids;
+  for (const cluster::NodeRecord* r :
+       cluster::Owners(*v, ns, key, options_.placement.ReplicasFor(ns))) {
+    ids.push_back(r->id);
+  }
+  return ids;
+}
+
+std::shared_ptr<Client::Peer> Client::PeerFor(const cluster::NodeRecord& record) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<Peer>& peer = peers_[record.id];
+  if (!peer || peer->address != record.address) {
+    peer = std::make_shared<Peer>(record.id, record.address);
+  }
+  return peer;
+}
+
+std::shared_ptr<NodeClient> Client::Up(Peer& peer) {
+  absl::MutexLock lock(&peer.mu);
+  if (peer.down) return nullptr;
+  if (!peer.client) {
+    absl::StatusOr<std::unique_ptr<NodeClient>> node =
+        NodeClient::Connect(ForNode(options_, peer.address));
+    if (!node.ok()) {
+      peer.down = true;
+      return nullptr;
+    }
+    peer.client = *std::move(node);
+  }
+  return peer.client;
+}
+
+void Client::MarkDown(Peer& peer) {
+  absl::MutexLock lock(&peer.mu);
+  peer.down = true;
+}
+
+bool Client::IsDown(std::string_view id) const {
+  std::shared_ptr<Peer> peer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(std::string(id));
+    if (it == peers_.end()) return false;
+    peer = it->second;
+  }
+  absl::MutexLock lock(&peer->mu);
+  return peer->down;
+}
+
+absl::StatusOr<std::shared_ptr<NodeClient>> Client::node(std::string_view id) {
+  if (single_) {
+    if (id == single_->address()) return single_;
+    return absl::NotFoundError(absl::StrCat("no node ", std::string(id), " in the view"));
+  }
+  std::shared_ptr<const cluster::ClusterView> v = view();
+  const cluster::NodeRecord* record = v->Find(id);
+  if (record == nullptr) {
+    for (const cluster::NodeRecord& r : v->nodes) {
+      if (r.address == id) record = &r;  // an address names its node too
+    }
+  }
+  if (record == nullptr) return absl::NotFoundError(absl::StrCat("no node ", std::string(id), " in the view"));
+  std::shared_ptr<Peer> peer = PeerFor(*record);
+  {
+    absl::MutexLock lock(&peer->mu);
+    if (peer->client) return peer->client;  // down or not: the caller asked for this node
+  }
+  std::shared_ptr<NodeClient> c = Up(*peer);
+  if (!c) return absl::UnavailableError(absl::StrCat("node ", std::string(id), " at ", record->address,
+                                                     " does not answer"));
+  return c;
+}
+
+std::vector<std::shared_ptr<NodeClient>> Client::Reachable() {
+  if (single_) return {single_};
+  Roster roster(this);
+  std::vector<std::shared_ptr<NodeClient>> out;
+  for (size_t j = 0; j < roster.size(); ++j) {
+    std::shared_ptr<Peer> peer = PeerFor(roster.view().nodes[j]);
+    if (std::shared_ptr<NodeClient> c = Up(*peer)) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void Client::ProbeLoop() {
+  const absl::Duration interval = absl::Milliseconds(std::max<uint32_t>(options_.probe_interval_ms, 10));
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), interval)) return;
+    }
+    ProbeOnce();
+    RefreshNodeView();
+  }
+}
+
+void Client::ProbeOnce() {
+  std::vector<std::shared_ptr<Peer>> peers;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, peer] : peers_) peers.push_back(peer);
+  }
+  const uint32_t probe_ms = std::min<uint32_t>(options_.connect_timeout_ms, 1'000);
+  for (const std::shared_ptr<Peer>& peer : peers) {
+    {
+      absl::MutexLock lock(&peer->mu);
+      if (!peer->down) continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) return;
+    }
+    // A fresh connection each time: a channel that saw the node die may sit in its reconnect
+    // backoff, and the node that answers now may be a restarted one with new limits.
+    ClientOptions o = ForNode(options_, peer->address);
+    o.connect_timeout_ms = probe_ms;
+    absl::StatusOr<std::unique_ptr<NodeClient>> node = NodeClient::Connect(o);
+    if (!node.ok()) continue;
+    absl::MutexLock lock(&peer->mu);
+    peer->client = *std::move(node);
+    peer->down = false;
+  }
+}
+
+void Client::RefreshNodeView() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (membership_ || !node_view_ ||
+        cluster::NowUnixMs() - node_view_read_ms_ < options_.view_refresh_ms) {
+      return;
+    }
+  }
+  for (const std::shared_ptr<NodeClient>& node : Reachable()) {
+    absl::StatusOr<v1::ClusterViewResponse> cv = node->ClusterView();
+    if (!cv.ok()) continue;
+    std::shared_ptr<const cluster::ClusterView> served = ViewFromNode(*cv);
+    if (!served) continue;
+    absl::MutexLock lock(&mu_);
+    node_view_ = std::move(served);
+    node_view_read_ms_ = cluster::NowUnixMs();
+    return;
+  }
+}
+
+const RequestLimits& Client::limits() const { return limits_; }
+
+const std::string& Client::address() const { return first_address_; }
 
 absl::Status Client::CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const {
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
@@ -98,168 +291,51 @@ absl::Status Client::CheckKeys(std::string_view ns, absl::Span<const std::string
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
-                                                      absl::Span<const PutBlock> blocks) {
-  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
-  if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
-  std::vector<absl::Status> results;
-  results.reserve(blocks.size());
-  // Split by batch size and by message size, so one call never exceeds what the node accepts.
-  const uint64_t message_budget = max_message_bytes_ - 64 * 1024;
-  size_t i = 0;
-  while (i < blocks.size()) {
-    v1::PutRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    uint64_t bytes = 0;
-    while (i < blocks.size() && static_cast<size_t>(request.items_size()) < limits_.max_batch &&
-           (request.items_size() == 0 || bytes + blocks[i].payload.size() <= message_budget)) {
-      const PutBlock& b = blocks[i];
-      v1::PutItem* item = request.add_items();
-      item->set_key(b.key.data(), b.key.size());
-      item->set_parent(b.parent.data(), b.parent.size());
-      LayoutToProto(b.layout, item->mutable_layout());
-      item->set_payload(b.payload.data(), b.payload.size());
-      bytes += b.payload.size();
-      ++i;
-    }
-    v1::PutResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    absl::Status st = FromGrpc(stubs_->cache->Put(&ctx, request, &response));
-    if (!st.ok()) {
-      // Every key of this call failed the same way. Capacity is a per-key outcome the caller
-      // handles block by block; anything else (bad request, node unreachable) fails the call.
-      if (!absl::IsResourceExhausted(st)) return st;
-      for (int k = 0; k < request.items_size(); ++k) results.push_back(st);
-      continue;
-    }
-    for (const v1::KeyResult& r : response.results()) results.push_back(KeyResultToStatus(r));
-  }
-  return results;
-}
-
-absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
-                                                   absl::Span<const std::string> keys) {
-  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
-  std::vector<GetResult> results;
-  results.reserve(keys.size());
-  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
-    const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    v1::GetRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    request.set_accept_encoded(options_.accept_encoded);
-    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
-    v1::GetResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    absl::Status st = FromGrpc(stubs_->cache->Get(&ctx, request, &response));
-    if (!st.ok()) {
-      if (!absl::IsResourceExhausted(st)) return st;
-      for (size_t k = 0; k < n; ++k) results.push_back(GetResult{st, "", {}, ""});
-      continue;
-    }
-    for (v1::GetItem& item : *response.mutable_items()) {
-      GetResult r;
-      r.status = KeyResultToStatus(item.result());
-      if (r.status.ok()) {
-        auto layout = LayoutFromProto(item.layout(), "layout");
-        if (layout.ok()) r.layout = *layout;
-        r.tier = item.tier();
-        if (item.codec() != 0) {
-          r.status = DecodeEncoded(item, &r.payload);
-        } else {
-          r.payload = std::move(*item.mutable_payload());
-        }
-      }
-      results.push_back(std::move(r));
-    }
-  }
-  return results;
-}
-
-// Sends `keys` in batches of at most max_batch through the stub method `rpc` and collects the
-// per-key booleans `field` picks from each response; the first failing batch fails the call.
-template <typename Request, typename Response, typename Rpc, typename Field>
-absl::StatusOr<std::vector<bool>> Client::KeyedFlags(std::string_view ns,
-                                                     absl::Span<const std::string> keys, Rpc rpc,
-                                                     Field field) {
-  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
-  std::vector<bool> out;
-  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
-    const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    Request request;
-    request.set_namespace_(ns.data(), ns.size());
-    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
-    Response response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    STRATA_RETURN_IF_ERROR(FromGrpc((stubs_->cache.get()->*rpc)(&ctx, request, &response)));
-    const auto& flags = field(response);
-    out.insert(out.end(), flags.begin(), flags.end());
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
-                                                 absl::Span<const std::string> keys) {
-  return KeyedFlags<v1::ExistsRequest, v1::ExistsResponse>(
-      ns, keys, &v1::CacheService::Stub::Exists,
-      [](const v1::ExistsResponse& r) -> const auto& { return r.present(); });
-}
-
-absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
-                                                 absl::Span<const std::string> keys) {
-  return KeyedFlags<v1::RemoveRequest, v1::RemoveResponse>(
-      ns, keys, &v1::CacheService::Stub::Remove,
-      [](const v1::RemoveResponse& r) -> const auto& { return r.removed(); });
-}
-
-absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,
-                                      uint32_t lease_ms) {
-  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
-  size_t matched = 0;
-  // A chain longer than one batch is looked up batch by batch while every key matches.
-  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
-    const size_t n = std::min(limits_.max_batch, keys.size() - start);
-    v1::LookupRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    request.set_lease_ms(lease_ms);
-    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
-    v1::LookupResponse response;
-    grpc::ClientContext ctx;
-    Prepare(&ctx, options_);
-    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Lookup(&ctx, request, &response)));
-    matched += response.matched();
-    if (response.matched() < n) break;
-  }
-  return matched;
-}
-
 absl::StatusOr<v1::NodeInfoResponse> Client::NodeInfo() {
-  v1::NodeInfoResponse response;
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_);
-  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->NodeInfo(&ctx, v1::NodeInfoRequest(), &response)));
-  return response;
+  if (single_) return single_->NodeInfo();
+  absl::Status last = absl::UnavailableError("no node of the cluster answers");
+  for (const std::shared_ptr<NodeClient>& node : Reachable()) {
+    absl::StatusOr<v1::NodeInfoResponse> r = node->NodeInfo();
+    if (r.ok() || !NodeFailed(r.status())) return r;
+    last = r.status();
+  }
+  return last;
 }
 
 absl::StatusOr<v1::StatsResponse> Client::Stats() {
-  v1::StatsResponse response;
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_);
-  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Stats(&ctx, v1::StatsRequest(), &response)));
-  return response;
+  if (single_) return single_->Stats();
+  absl::Status last = absl::UnavailableError("no node of the cluster answers");
+  for (const std::shared_ptr<NodeClient>& node : Reachable()) {
+    absl::StatusOr<v1::StatsResponse> r = node->Stats();
+    if (r.ok() || !NodeFailed(r.status())) return r;
+    last = r.status();
+  }
+  return last;
 }
 
 absl::StatusOr<v1::EvictResponse> Client::Evict(std::string_view ns) {
+  if (single_) return single_->Evict(ns);
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
-  v1::EvictRequest request;
-  request.set_namespace_(ns.data(), ns.size());
-  v1::EvictResponse response;
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_);
-  STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->admin->Evict(&ctx, request, &response)));
-  return response;
+  std::vector<std::shared_ptr<NodeClient>> nodes = Reachable();
+  if (nodes.empty()) return absl::UnavailableError("no node of the cluster answers");
+  std::vector<absl::StatusOr<v1::EvictResponse>> out(nodes.size(), absl::UnknownError(""));
+  RunParallel(nodes.size(), [&](size_t g) { out[g] = nodes[g]->Evict(ns); });
+  v1::EvictResponse sum;
+  for (const absl::StatusOr<v1::EvictResponse>& r : out) {
+    if (!r.ok()) {
+      if (NodeFailed(r.status())) continue;  // down: it evicts nothing, and serves nothing
+      return r.status();
+    }
+    sum.set_blocks(sum.blocks() + r->blocks());
+    sum.set_bytes(sum.bytes() + r->bytes());
+  }
+  return sum;
+}
+
+std::string_view Client::data_path() const { return single_ ? single_->data_path() : "grpc"; }
+
+NodeClient::DataPathCounters Client::data_path_counters() const {
+  return single_ ? single_->data_path_counters() : NodeClient::DataPathCounters{};
 }
 
 }  // namespace strata

@@ -1,140 +1,75 @@
-// strata::Client: a connection to one cache node's CacheService and AdminService over gRPC.
+// strata::Client: the cache as one store, over one node or a cluster of them.
 //
-// Calls are batched and synchronous; each key gets its own result and a miss is not an error.
-// Requests are checked against the node's limits before they are sent (INVALID_ARGUMENT naming
-// the field, nothing sent), and batches larger than the node's max_batch are split. Transport
-// failures come back as the call's status (UNAVAILABLE: retry; DEADLINE_EXCEEDED). Thread-safe:
-// one Client may be shared by many threads (gRPC channels multiplex).
+// The Client follows a cluster::Membership (ClientOptions says where the view comes from) and
+// places every block with weighted rendezvous hashing (cluster/placement.h): a block's owners
+// are the top R active nodes for (namespace, key), R from ClientOptions::placement. Every client
+// with the same view computes the same owners, with no coordination.
+//
+// With a one-node view the Client is exactly a NodeClient of that node (node_client.h): the same
+// calls, the same errors (a node that does not answer is UNAVAILABLE), the same data plane.
+//
+// With more nodes, calls are routed:
+//  - A batch is split by owner and the groups are sent in parallel (one thread per group beyond
+//    the first, which runs on the caller's thread).
+//  - Put stores each block on all of its R owners. A key is OK when at least one replica stored
+//    it; when none did, it carries the first replica's error that is not a transport failure
+//    (e.g. RESOURCE_EXHAUSTED), else UNAVAILABLE (no replica reachable).
+//  - Get asks a key's first reachable owner, then the next on a miss or a failed node, then any
+//    draining node (which still serves what it has not handed off). Exists and Remove ask every
+//    reachable owner at once (present / removed when any says so).
+//  - Lookup is one parallel round: each reachable owner is asked a Lookup of its own keys (in
+//    chain order) and the client takes the leading run every key of which some owner reported
+//    present. With R > 1 and replicas that differ, this may count fewer keys than exist (a
+//    miss), never more.
+//  - A node whose call fails in transport (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down for
+//    this client at once and skipped; a background thread pings it every probe_interval_ms and
+//    takes it back when it answers. A down owner's blocks are misses (NOT_FOUND per key for Get,
+//    false for Exists, the run ends for Lookup): never an error, never another block's bytes.
+//    Errors that are the request's (INVALID_ARGUMENT) still fail the call.
+//  - RegisterBuffer registers nothing on the nodes: GetInto / PutFrom move gRPC bytes through
+//    each owner (the UCX data plane is used with one node only).
+//  - Evict runs on every reachable node and sums; NodeInfo / Stats are the first reachable
+//    node's; node(id) reaches one node.
+//
+// Thread-safe: one Client may be shared by many threads.
 #ifndef STRATA_CLIENT_CLIENT_H_
 #define STRATA_CLIENT_CLIENT_H_
 
 #include <atomic>
-#include <cstdint>
 #include <future>
 #include <memory>
 #include <string>
-#include <string_view>
+#include <thread>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/types/span.h"
-#include "common/block_layout.h"
-#include "common/validation.h"
-#include "proto/strata.pb.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "client/node_client.h"
+#include "cluster/membership.h"
+#include "cluster/placement.h"
 
 namespace strata {
 
-struct ClientOptions {
-  // Node address HOST:PORT.
-  std::string address = "127.0.0.1:7100";
-  // Per-call deadline.
-  uint32_t deadline_ms = 30'000;
-  // How long Connect waits for the node to answer.
-  uint32_t connect_timeout_ms = 5'000;
-  // PEM CA to verify a TLS node; empty: plaintext.
-  std::string tls_ca_file;
-  // Bearer token sent with every call (for nodes with auth on); empty: none.
-  std::string token;
-  // Ask the node for blocks as stored (compressed or quantized) and decode them here, so fewer
-  // bytes cross the network. Every decoded block is checked against its checksum.
-  bool accept_encoded = false;
-  // Largest message the client accepts (a batch's payloads together).
-  uint64_t max_message_bytes = 512ull << 20;
-  // How GetInto/PutFrom move bytes. kAuto: the UCX data plane when the node offers it and UCX
-  // works here, gRPC bytes otherwise, and gRPC bytes for a call whose UCX attempts failed.
-  enum class DataPath { kAuto, kUcx, kGrpc };
-  DataPath data_path = DataPath::kAuto;
-  // UCX attempts per call before giving up (kUcx) or falling back (kAuto); each failed attempt
-  // opens a new session (Hello, re-register) first.
-  int ucx_attempts = 3;
-  // Over UCX, send the GetInto/PutFrom requests themselves as UCX messages when the node takes
-  // them (one message each way, from a second worker of the client's transport), instead of as
-  // gRPC calls around the transfer. Hello and buffer registration stay on gRPC.
-  bool ucx_messages = true;
-  // The client's UCX progress thread spins instead of sleeping between events: the lowest
-  // latency per call, one core burnt while the client lives.
-  bool ucx_busy_poll = false;
-};
-
-class DataSession;
-
-// Memory registered for GetInto/PutFrom (Client::RegisterBuffer). Deregisters on destruction.
-// REQUIRES: the Client outlives it, and the memory stays valid while it lives.
-class RegisteredBuffer {
- public:
-  ~RegisteredBuffer();
-  RegisteredBuffer(const RegisteredBuffer&) = delete;
-  RegisteredBuffer& operator=(const RegisteredBuffer&) = delete;
-  char* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  friend class Client;
-  RegisteredBuffer(DataSession* session, char* data, size_t size, uint64_t id)
-      : session_(session), data_(data), size_(size), id_(id) {}
-  DataSession* const session_;  // null on the gRPC path
-  char* const data_;
-  const size_t size_;
-  const uint64_t id_;
-};
-
-// One key's outcome of GetInto: OK with the block's size at its offset, NOT_FOUND (a miss),
-// OUT_OF_RANGE (the block is `size` bytes, more than the capacity given), or the key's error.
-struct GetIntoResult {
-  absl::Status status;
-  uint64_t size = 0;
-  BlockLayout layout;
-  std::string tier;
-  bool found() const { return status.ok(); }
-};
-
-struct PutFromBlock {
-  std::string_view key;
-  std::string_view parent;  // "" for a chain's first block
-  BlockLayout layout;       // opaque by default
-  uint64_t offset = 0;      // where the block's bytes are in the buffer
-  uint64_t size = 0;
-};
-
-struct PutBlock {
-  std::string_view key;
-  std::string_view parent;  // "" for a chain's first block
-  BlockLayout layout;       // opaque by default
-  std::string_view payload;
-};
-
-struct GetResult {
-  absl::Status status;  // OK, NOT_FOUND (a miss) or the key's error
-  std::string payload;
-  BlockLayout layout;
-  std::string tier;  // where the node found it
-  bool found() const { return status.ok(); }
-};
-
 class Client {
  public:
-  // Connects and reads the node's limits (NodeInfo). UNAVAILABLE when the node does not answer
-  // within connect_timeout_ms.
+  // Builds the view (ClientOptions) and connects to its nodes in parallel. UNAVAILABLE when no
+  // node answers within connect_timeout_ms; nodes that do not answer start marked down.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
   ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
-  // One status per block, same order.
+  // As NodeClient's, routed as the header says. One result per key, in the caller's order.
   absl::StatusOr<std::vector<absl::Status>> Put(std::string_view ns,
                                                 absl::Span<const PutBlock> blocks);
   absl::StatusOr<std::vector<GetResult>> Get(std::string_view ns,
                                              absl::Span<const std::string> keys);
   absl::StatusOr<std::vector<bool>> Exists(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
-  // Number of leading keys present; with lease_ms > 0 the node keeps them for that long.
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
 
-  // Zero-copy transfers (docs/data-plane.md section 7). RegisterBuffer registers [ptr, ptr+len)
-  // once (slow: register few, large buffers). GetInto writes each key's block at offsets[i]
-  // (at most capacities[i] bytes); PutFrom stores blocks from the buffer. Both are batched
-  // like Get/Put, validate before sending (INVALID_ARGUMENT naming the field), and never leave
-  // wrong bytes behind a key answered OK. The async forms run the call on another thread: keys,
-  // spans and the buffer must outlive the future.
   absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(void* ptr, size_t len);
   absl::StatusOr<std::vector<GetIntoResult>> GetInto(std::string_view ns,
                                                      absl::Span<const std::string> keys,
@@ -149,70 +84,74 @@ class Client {
       absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities);
   std::future<absl::StatusOr<std::vector<absl::Status>>> PutFromAsync(
       std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks);
-  // "ucx" when GetInto/PutFrom use the UCX data plane, "grpc" otherwise.
-  std::string_view data_path() const { return data_ ? "ucx" : "grpc"; }
-  struct DataPathCounters {
-    uint64_t ucx_calls = 0;      // batches moved over UCX
-    uint64_t grpc_calls = 0;     // batches moved as gRPC bytes (path or fallback)
-    uint64_t fallbacks = 0;      // batches that fell back after UCX attempts failed
-    uint64_t sessions = 0;       // sessions opened (Hello), 1 + reconnects
-    uint64_t message_calls = 0;  // UCX batches whose request and reply were UCX messages
-  };
+  // "ucx" when GetInto/PutFrom use the UCX data plane (one node with one), "grpc" otherwise.
+  std::string_view data_path() const;
+  using DataPathCounters = NodeClient::DataPathCounters;
   DataPathCounters data_path_counters() const;
 
   absl::StatusOr<v1::NodeInfoResponse> NodeInfo();
   absl::StatusOr<v1::StatsResponse> Stats();
+  // Cluster-wide: every reachable node evicts the namespace; the counts are summed.
   absl::StatusOr<v1::EvictResponse> Evict(std::string_view ns);
 
-  const RequestLimits& limits() const { return limits_; }
-  const std::string& address() const { return options_.address; }
+  // The first node's limits (every request is checked against them).
+  const RequestLimits& limits() const;
+  // The first node's address (ClientOptions::address for a one-node view).
+  const std::string& address() const;
+
+  // The view routing uses now; never null.
+  std::shared_ptr<const cluster::ClusterView> view() const;
+  // The owners of (ns, key) in the current view, best first (ids).
+  std::vector<std::string> Owners(std::string_view ns, std::string_view key) const;
+  // The connection to the node with this id, connecting when needed: for per-node tools
+  // (stratactl cluster status, inspect, drain). NOT_FOUND when the view has no such node,
+  // UNAVAILABLE when it does not answer.
+  absl::StatusOr<std::shared_ptr<NodeClient>> node(std::string_view id);
+  // Whether this client has the node marked down now.
+  bool IsDown(std::string_view id) const;
 
  private:
-  friend class DataSession;
-  struct Stubs;
-  Client(const ClientOptions& options, std::unique_ptr<Stubs> stubs);
-  absl::Status StartDataPlane(const v1::NodeInfoResponse& info);
-  absl::Status CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
-                            const RegisteredBuffer& buffer, absl::Span<const uint64_t> offsets,
-                            absl::Span<const uint64_t> capacities) const;
-  absl::Status CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
-                            absl::Span<const PutFromBlock> blocks) const;
-  template <typename Result, typename Ucx, typename Grpc>
-  absl::StatusOr<std::vector<Result>> Batched(size_t items, const RegisteredBuffer& buffer, Ucx ucx,
-                                              Grpc grpc);
-  template <typename Result, typename Attempt>
-  absl::StatusOr<std::vector<Result>> OnSession(const RegisteredBuffer& buffer, Attempt attempt);
-  // One batch (at most max_batch keys) over UCX; UNAVAILABLE after ucx_attempts failures.
-  absl::StatusOr<std::vector<GetIntoResult>> GetIntoUcx(std::string_view ns,
-                                                        absl::Span<const std::string> keys,
-                                                        const RegisteredBuffer& buffer,
-                                                        absl::Span<const uint64_t> offsets,
-                                                        absl::Span<const uint64_t> capacities);
-  absl::StatusOr<std::vector<GetIntoResult>> GetIntoGrpc(std::string_view ns,
-                                                         absl::Span<const std::string> keys,
-                                                         const RegisteredBuffer& buffer,
-                                                         absl::Span<const uint64_t> offsets,
-                                                         absl::Span<const uint64_t> capacities);
-  absl::StatusOr<std::vector<absl::Status>> PutFromUcx(std::string_view ns,
-                                                       const RegisteredBuffer& buffer,
-                                                       absl::Span<const PutFromBlock> blocks);
-  absl::StatusOr<std::vector<absl::Status>> PutFromGrpc(std::string_view ns,
-                                                        const RegisteredBuffer& buffer,
-                                                        absl::Span<const PutFromBlock> blocks);
+  struct Peer;
+  class Roster;
+  explicit Client(const ClientOptions& options);
+  // The peer of the view node `record`, created on first use (and replaced when the node's
+  // address changed).
+  std::shared_ptr<Peer> PeerFor(const cluster::NodeRecord& record);
+  // The peer's connection when it is up (connecting now when it never was); null when down.
+  std::shared_ptr<NodeClient> Up(Peer& peer);
+  static void MarkDown(Peer& peer);
+  // Every reachable node's connection, in view order.
+  std::vector<std::shared_ptr<NodeClient>> Reachable();
+  void ProbeLoop();
+  void ProbeOnce();
+  void RefreshNodeView();
   absl::Status CheckKeys(std::string_view ns, absl::Span<const std::string> keys) const;
-  template <typename Request, typename Response, typename Rpc, typename Field>
-  absl::StatusOr<std::vector<bool>> KeyedFlags(std::string_view ns,
-                                               absl::Span<const std::string> keys, Rpc rpc,
-                                               Field field);
+  template <typename Block, typename Call>
+  absl::StatusOr<std::vector<absl::Status>> RoutedPut(std::string_view ns,
+                                                      absl::Span<const Block> blocks, Call call);
+  template <typename Result, typename Call>
+  absl::StatusOr<std::vector<Result>> RoutedGet(std::string_view ns,
+                                                absl::Span<const std::string> keys, Call call);
+  template <typename Call>
+  absl::StatusOr<std::vector<bool>> RoutedFlags(std::string_view ns,
+                                                absl::Span<const std::string> keys, Call call);
 
+  // Constant after construction
   const ClientOptions options_;
-  std::unique_ptr<Stubs> stubs_;
+  // A client given one node address whose view is that node alone: every call goes straight to
+  // it (null otherwise).
+  std::shared_ptr<NodeClient> single_;
+  // The view's source; null when the view is a node's (node_view_).
+  std::shared_ptr<cluster::Membership> membership_;
   RequestLimits limits_;
-  // The smaller of ours and the node's: no request is built larger than both accept.
-  uint64_t max_message_bytes_ = 0;
-  // The UCX side of the data plane; null on the gRPC path.
-  std::unique_ptr<DataSession> data_;
-  std::atomic<uint64_t> ucx_calls_{0}, grpc_calls_{0}, fallbacks_{0};
+  std::string first_address_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const cluster::ClusterView> node_view_ ABSL_GUARDED_BY(mu_);
+  uint64_t node_view_read_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, std::shared_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread prober_;
 };
 
 }  // namespace strata

@@ -1,10 +1,10 @@
-// Client's zero-copy calls: RegisterBuffer, GetInto, PutFrom (client.h), over the UCX data plane
+// NodeClient's zero-copy calls: RegisterBuffer, GetInto, PutFrom (node_client.h), over the UCX data plane
 // (internal/data_session.h) or as gRPC bytes.
 #include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "client/client.h"
+#include "client/node_client.h"
 #include "client/internal/data_session.h"
 #include "client/internal/stubs.h"
 #include "common/checksum.h"
@@ -32,7 +32,7 @@ RegisteredBuffer::~RegisteredBuffer() {
   if (session_ != nullptr) session_->RemoveBuffer(id_);
 }
 
-absl::Status Client::StartDataPlane(const v1::NodeInfoResponse& info) {
+absl::Status NodeClient::StartDataPlane(const v1::NodeInfoResponse& info) {
   using Path = ClientOptions::DataPath;
   if (options_.data_path == Path::kGrpc) return absl::OkStatus();
   if (!info.data_plane()) {
@@ -55,12 +55,12 @@ absl::Status Client::StartDataPlane(const v1::NodeInfoResponse& info) {
   return absl::OkStatus();
 }
 
-Client::DataPathCounters Client::data_path_counters() const {
+NodeClient::DataPathCounters NodeClient::data_path_counters() const {
   return DataPathCounters{ucx_calls_.load(), grpc_calls_.load(), fallbacks_.load(),
                           data_ ? data_->sessions_opened() : 0, data_ ? data_->message_calls() : 0};
 }
 
-absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterBuffer(void* ptr, size_t len) {
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> NodeClient::RegisterBuffer(void* ptr, size_t len) {
   if (ptr == nullptr || len == 0) {
     return absl::InvalidArgumentError("RegisterBuffer: null pointer or zero length");
   }
@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterBuffer(void* p
   return std::unique_ptr<RegisteredBuffer>(new RegisteredBuffer(data_.get(), data, len, id));
 }
 
-absl::Status Client::CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
+absl::Status NodeClient::CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
                                   const RegisteredBuffer& buffer,
                                   absl::Span<const uint64_t> offsets,
                                   absl::Span<const uint64_t> capacities) const {
@@ -89,7 +89,7 @@ absl::Status Client::CheckGetInto(std::string_view ns, absl::Span<const std::str
   return absl::OkStatus();
 }
 
-absl::Status Client::CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
+absl::Status NodeClient::CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
                                   absl::Span<const PutFromBlock> blocks) const {
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
   if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
@@ -111,14 +111,15 @@ absl::Status Client::CheckPutFrom(std::string_view ns, const RegisteredBuffer& b
 // sessions, then falling back to gRPC bytes under kAuto) or as gRPC bytes. `ucx` and `grpc` take
 // (first item, item count).
 template <typename Result, typename Ucx, typename Grpc>
-absl::StatusOr<std::vector<Result>> Client::Batched(size_t items, const RegisteredBuffer& buffer,
+absl::StatusOr<std::vector<Result>> NodeClient::Batched(size_t items, const RegisteredBuffer& buffer,
                                                     Ucx ucx, Grpc grpc) {
   std::vector<Result> results;
   results.reserve(items);
   for (size_t start = 0; start < items; start += limits_.max_batch) {
     const size_t n = std::min(limits_.max_batch, items - start);
     absl::StatusOr<std::vector<Result>> part = absl::UnavailableError("no data plane session");
-    if (data_ && buffer.session_ != nullptr) {
+    // A buffer registered with another node's session (a cluster's routed call) moves as gRPC bytes.
+    if (data_ && buffer.session_ != nullptr && buffer.session_ == data_.get()) {
       part = ucx(start, n);
       // kAuto falls back when UCX keeps failing, or when the node (restarted) has no data plane.
       if (!part.ok() && (Retryable(part.status()) || absl::IsUnimplemented(part.status())) &&
@@ -139,7 +140,7 @@ absl::StatusOr<std::vector<Result>> Client::Batched(size_t items, const Register
 // retryable status (the node forgot the session, a transfer failed) drops the session and runs
 // again on a new one, up to ucx_attempts times with a growing pause.
 template <typename Result, typename Attempt>
-absl::StatusOr<std::vector<Result>> Client::OnSession(const RegisteredBuffer& buffer,
+absl::StatusOr<std::vector<Result>> NodeClient::OnSession(const RegisteredBuffer& buffer,
                                                       Attempt attempt) {
   absl::Status last = absl::UnavailableError("no attempt made");
   for (int i = 0; i < std::max(1, options_.ucx_attempts); ++i) {
@@ -162,7 +163,7 @@ absl::StatusOr<std::vector<Result>> Client::OnSession(const RegisteredBuffer& bu
   return last;
 }
 
-absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
+absl::StatusOr<std::vector<GetIntoResult>> NodeClient::GetInto(std::string_view ns,
                                                            absl::Span<const std::string> keys,
                                                            const RegisteredBuffer& buffer,
                                                            absl::Span<const uint64_t> offsets,
@@ -174,11 +175,11 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
                              capacities.subspan(start, n));
     };
   };
-  return Batched<GetIntoResult>(keys.size(), buffer, part(&Client::GetIntoUcx),
-                                part(&Client::GetIntoGrpc));
+  return Batched<GetIntoResult>(keys.size(), buffer, part(&NodeClient::GetIntoUcx),
+                                part(&NodeClient::GetIntoGrpc));
 }
 
-absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
+absl::StatusOr<std::vector<GetIntoResult>> NodeClient::GetIntoUcx(
     std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
     absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
   return OnSession<GetIntoResult>(
@@ -218,7 +219,7 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoUcx(
       });
 }
 
-absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoGrpc(
+absl::StatusOr<std::vector<GetIntoResult>> NodeClient::GetIntoGrpc(
     std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
     absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
   STRATA_ASSIGN_OR_RETURN(std::vector<GetResult> got, Get(ns, keys));
@@ -241,7 +242,7 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetIntoGrpc(
   return results;
 }
 
-absl::StatusOr<std::vector<absl::Status>> Client::PutFrom(std::string_view ns,
+absl::StatusOr<std::vector<absl::Status>> NodeClient::PutFrom(std::string_view ns,
                                                           const RegisteredBuffer& buffer,
                                                           absl::Span<const PutFromBlock> blocks) {
   STRATA_RETURN_IF_ERROR(CheckPutFrom(ns, buffer, blocks));
@@ -250,11 +251,11 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFrom(std::string_view ns,
       return (this->*method)(ns, buffer, blocks.subspan(start, n));
     };
   };
-  return Batched<absl::Status>(blocks.size(), buffer, part(&Client::PutFromUcx),
-                               part(&Client::PutFromGrpc));
+  return Batched<absl::Status>(blocks.size(), buffer, part(&NodeClient::PutFromUcx),
+                               part(&NodeClient::PutFromGrpc));
 }
 
-absl::StatusOr<std::vector<absl::Status>> Client::PutFromUcx(
+absl::StatusOr<std::vector<absl::Status>> NodeClient::PutFromUcx(
     std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
   std::vector<uint64_t> checksums;
   checksums.reserve(blocks.size());
@@ -295,7 +296,7 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromUcx(
       });
 }
 
-absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(
+absl::StatusOr<std::vector<absl::Status>> NodeClient::PutFromGrpc(
     std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
   std::vector<PutBlock> puts;
   puts.reserve(blocks.size());
@@ -307,14 +308,14 @@ absl::StatusOr<std::vector<absl::Status>> Client::PutFromGrpc(
   return Put(ns, puts);
 }
 
-std::future<absl::StatusOr<std::vector<GetIntoResult>>> Client::GetIntoAsync(
+std::future<absl::StatusOr<std::vector<GetIntoResult>>> NodeClient::GetIntoAsync(
     std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
     absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
   return std::async(std::launch::async,
                     [=, this, &buffer] { return GetInto(ns, keys, buffer, offsets, capacities); });
 }
 
-std::future<absl::StatusOr<std::vector<absl::Status>>> Client::PutFromAsync(
+std::future<absl::StatusOr<std::vector<absl::Status>>> NodeClient::PutFromAsync(
     std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
   return std::async(std::launch::async, [=, this, &buffer] { return PutFrom(ns, buffer, blocks); });
 }

@@ -9,7 +9,7 @@
 
 namespace strata {
 
-absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(Client::Stubs* stubs,
+absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(NodeClient::Stubs* stubs,
                                                                  const ClientOptions& options,
                                                                  bool shm) {
   std::unique_ptr<DataSession> s(new DataSession(stubs, options));

@@ -5,6 +5,12 @@
 #include "client/block_hasher.h"
 
 namespace strata::ctl {
+namespace {
+
+// A view older than this is announced on stderr (a lease TTL plus a little).
+constexpr uint64_t kStaleViewMs = 6'000;
+
+}  // namespace
 
 int Fail(const absl::Status& status) {
   std::cerr << "stratactl: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
@@ -17,14 +23,40 @@ int Usage(const std::string& message) {
   return kExitUsage;
 }
 
+uint64_t ViewAgeMs(const cluster::ClusterView& view) {
+  const uint64_t now = cluster::NowUnixMs();
+  return now > view.confirmed_unix_ms ? now - view.confirmed_unix_ms : 0;
+}
+
 absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g) {
   ClientOptions o;
+  if (!g.etcd.empty()) {
+    if (g.cluster.empty()) return absl::InvalidArgumentError("--cluster: required with --etcd");
+    auto membership = EtcdView(g);
+    if (!membership.ok()) return membership.status();
+    o.membership = *std::move(membership);
+  } else if (!g.nodes.empty()) {
+    for (absl::string_view part : absl::StrSplit(g.nodes, ',', absl::SkipEmpty())) {
+      o.nodes.emplace_back(part);
+    }
+  }
+  if (g.replicas < 1) return absl::InvalidArgumentError("--replicas: must be at least 1");
+  o.placement.default_replicas = g.replicas;
   o.address = g.node;
   o.tls_ca_file = g.tls_ca;
   o.token = g.token;
   o.deadline_ms = g.deadline_ms;
   o.data_path = g.data_path;
-  return Client::Connect(o);
+  auto client = Client::Connect(o);
+  if (client.ok()) {
+    std::shared_ptr<const cluster::ClusterView> view = (*client)->view();
+    const uint64_t age = ViewAgeMs(*view);
+    if (age > kStaleViewMs) {
+      std::cerr << "stratactl: using the " << cluster::ViewSourceName(view->source) << " view, "
+                << age / 1000 << " s old\n";
+    }
+  }
+  return client;
 }
 
 absl::StatusOr<std::string> HexKey(const std::string& hex, const std::string& flag) {
@@ -45,6 +77,20 @@ absl::StatusOr<std::vector<std::string>> HexKeys(const std::string& csv, const s
   }
   if (keys.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": no keys given"));
   return keys;
+}
+
+nlohmann::json TiersJson(const google::protobuf::RepeatedPtrField<v1::TierInfo>& tiers) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const v1::TierInfo& t : tiers) {
+    out.push_back({{"name", t.name()},
+                   {"available", t.available()},
+                   {"capacity_bytes", t.capacity_bytes()},
+                   {"used_bytes", t.used_bytes()},
+                   {"blocks", t.blocks()},
+                   {"policy", t.policy()},
+                   {"detail", t.detail()}});
+  }
+  return out;
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << "\n"; }

@@ -21,6 +21,12 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitMiss = 3;
 
 struct Globals {
+  // Where the cluster's view comes from (ClientOptions): --etcd with --cluster, else --nodes
+  // (a static list), else --node (that node's view of its cluster, or the node alone).
+  std::string etcd;     // URL[,URL...]
+  std::string cluster;  // cluster name in etcd
+  std::string nodes;    // HOST:PORT[,HOST:PORT...]
+  int replicas = 1;     // R: copies of each block
   std::string node = "127.0.0.1:7100";
   bool json = false;
   std::string tls_ca;
@@ -35,13 +41,24 @@ struct Globals {
 int Fail(const absl::Status& status);
 int Usage(const std::string& message);
 
+// Connects through the view the globals name. Says on stderr, once, when that view is older
+// than a few seconds (etcd or the node serving it has not confirmed it since).
 absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g);
+
+// The etcd membership for --etcd/--cluster (etcd_view.cc).
+absl::StatusOr<std::shared_ptr<cluster::Membership>> EtcdView(const Globals& g);
+
+// Milliseconds since the view was last confirmed.
+uint64_t ViewAgeMs(const cluster::ClusterView& view);
 
 // Parses hex keys; a usage error names the flag.
 absl::StatusOr<std::string> HexKey(const std::string& hex, const std::string& flag);
 absl::StatusOr<std::vector<std::string>> HexKeys(const std::string& csv, const std::string& flag);
 
 void PrintJson(const nlohmann::json& j);
+
+// Tiers as `stats --json` prints them.
+nlohmann::json TiersJson(const google::protobuf::RepeatedPtrField<v1::TierInfo>& tiers);
 
 }  // namespace strata::ctl
 

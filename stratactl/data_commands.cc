@@ -8,26 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/block_hasher.h"
+#include "stratactl/cluster_commands.h"
 #include "common/units.h"
 
 namespace strata::ctl {
 namespace {
 
 using nlohmann::json;
-
-json TiersJson(const google::protobuf::RepeatedPtrField<v1::TierInfo>& tiers) {
-  json out = json::array();
-  for (const v1::TierInfo& t : tiers) {
-    out.push_back({{"name", t.name()},
-                   {"available", t.available()},
-                   {"capacity_bytes", t.capacity_bytes()},
-                   {"used_bytes", t.used_bytes()},
-                   {"blocks", t.blocks()},
-                   {"policy", t.policy()},
-                   {"detail", t.detail()}});
-  }
-  return out;
-}
 
 void PrintTiersText(const google::protobuf::RepeatedPtrField<v1::TierInfo>& tiers) {
   for (const v1::TierInfo& t : tiers) {
@@ -355,7 +342,14 @@ void AddDataCommands(CLI::App& app, Globals& g, DataArgs& a, std::function<int()
   info->callback([&g, &a, run] { *run = [&g, &a] { return Info(g); }; });
 
   auto* stats = app.add_subcommand("stats", "tier usage, hits, misses, movements");
-  stats->callback([&g, &a, run] { *run = [&g, &a] { return Stats(g); }; });
+  stats->add_flag("--watch", a.stats_watch, "a per-node table with rates, refreshed --count times");
+  stats->add_option("--interval", a.stats_interval, "--watch: time between tables (default 1s)");
+  stats->add_option("--count", a.stats_count, "--watch: number of tables (default 10)");
+  stats->callback([&g, &a, run] {
+    *run = [&g, &a] {
+      return a.stats_watch ? WatchStats(g, a.stats_interval, a.stats_count) : Stats(g);
+    };
+  });
 
   auto* put = app.add_subcommand("put", "store a block from a file");
   put->add_option("--ns", a.put.ns, "namespace")->required();

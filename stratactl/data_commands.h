@@ -34,6 +34,9 @@ struct DataArgs {
   uint32_t lookup_lease = 0;
   std::string remove_ns, remove_keys;
   std::string evict_ns;
+  bool stats_watch = false;
+  std::string stats_interval = "1s";
+  int stats_count = 10;
 };
 
 struct DemoArgs {

@@ -5,6 +5,7 @@
 
 #include "stratactl/replay/replay_cli.h"
 #include "stratactl/ctl.h"
+#include "stratactl/cluster_commands.h"
 #include "stratactl/data_commands.h"
 #include "common/malloc_tuning.h"
 
@@ -15,7 +16,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Globals g;
   if (const char* token = std::getenv("STRATA_TOKEN")) g.token = token;
-  app.add_option("--node", g.node, "node address HOST:PORT (default 127.0.0.1:7100)");
+  app.add_option("--node", g.node,
+                 "node address HOST:PORT (default 127.0.0.1:7100); the cluster it is in, if any");
+  app.add_option("--nodes", g.nodes, "a static cluster: HOST:PORT[,HOST:PORT...]");
+  app.add_option("--etcd", g.etcd, "etcd endpoint URL[,URL...] of the cluster (with --cluster)");
+  app.add_option("--cluster", g.cluster, "cluster name in etcd");
+  app.add_option("--replicas", g.replicas, "copies of each block in the cluster (default 1)");
   app.add_flag("--json", g.json, "print one JSON object");
   app.add_option("--tls-ca", g.tls_ca, "CA certificate (PEM) to verify a TLS node");
   app.add_option("--token", g.token, "auth token (default: $STRATA_TOKEN)");
@@ -27,6 +33,8 @@ int main(int argc, char** argv) {
   DemoArgs demo;
   AddDataCommands(app, g, data, &run);
   AddDemoCommands(app, g, demo, &run);
+  ClusterArgs cluster;
+  AddClusterCommands(app, g, cluster, &run);
 
   // Trace replay and workload generation parse their own flags (stratactl/replay/replay_cli.h);
   // a global --json given before the verb is passed on.
@@ -39,6 +47,9 @@ int main(int argc, char** argv) {
       // The global --node names the node a live replay drives, unless the verb has its own.
       if (std::find(args.begin(), args.end(), "--node") == args.end()) {
         args.insert(args.end(), {"--node", g.node});
+      }
+      if (!g.nodes.empty() && std::find(args.begin(), args.end(), "--nodes") == args.end()) {
+        args.insert(args.end(), {"--nodes", g.nodes});
       }
       return strata::replay::RunReplayCommand(args, std::cout, std::cerr);
     };

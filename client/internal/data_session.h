@@ -20,7 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "client/client.h"
+#include "client/node_client.h"
 #include "proto/strata.pb.h"
 #include "transfer/transport.h"
 
@@ -34,7 +34,7 @@ namespace strata {
 class DataSession {
  public:
   // `stubs` must outlive the session. `shm`: the node offers shared memory (UCX sm lanes).
-  static absl::StatusOr<std::unique_ptr<DataSession>> Create(Client::Stubs* stubs,
+  static absl::StatusOr<std::unique_ptr<DataSession>> Create(NodeClient::Stubs* stubs,
                                                              const ClientOptions& options,
                                                              bool shm);
   // Says Goodbye to the node (best effort), then closes the transport.
@@ -73,7 +73,7 @@ class DataSession {
     transfer::LocalRegion local;
     uint64_t node_region = 0;  // 0: not registered in the current session
   };
-  DataSession(Client::Stubs* stubs, const ClientOptions& options)
+  DataSession(NodeClient::Stubs* stubs, const ClientOptions& options)
       : stubs_(stubs), options_(options) {}
   // Sends `call` (its call_id set here) to the node and waits for the reply,
   // checking the connection every 50 ms while it waits.
@@ -90,7 +90,7 @@ class DataSession {
                        const std::function<void(v1::DataPlaneCall*)>& fill,
                        const std::function<void(v1::DataPlaneReply*)>& take);
 
-  Client::Stubs* const stubs_;
+  NodeClient::Stubs* const stubs_;
   const ClientOptions options_;
   // The buffers are registered on it and the node's session endpoints reach its LocalAddress();
   // when calls go as messages they leave from its second worker (ConnectAddress), where the

@@ -8,12 +8,12 @@
 #include <memory>
 
 #include "absl/status/status.h"
-#include "client/client.h"
+#include "client/node_client.h"
 #include "proto/strata.grpc.pb.h"
 
 namespace strata {
 
-struct Client::Stubs {
+struct NodeClient::Stubs {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::CacheService::Stub> cache;
   std::unique_ptr<v1::AdminService::Stub> admin;

@@ -80,6 +80,7 @@ class TimedBackend final : public ReplayBackend {
 
 struct LiveArgs {
   std::string node;
+  std::string nodes;  // a static cluster instead of one node: HOST:PORT[,HOST:PORT...]
   std::string ns;
   bool no_timing = false;
   bool keep = false;
@@ -93,6 +94,9 @@ int RunLive(const std::vector<TraceRequest>& trace, const LiveArgs& a,
             const BlockGeometry& geometry, std::ostream& out, std::ostream& err) {
   ClientOptions co;
   co.address = a.node;
+  for (absl::string_view part : absl::StrSplit(a.nodes, ',', absl::SkipEmpty())) {
+    co.nodes.emplace_back(part);
+  }
   auto client = Client::Connect(co);
   if (!client.ok()) {
     err << "replay: " << client.status().message() << '\n';
@@ -227,6 +231,7 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
   live.ns = "strata-replay";
   size_t max_requests = 0;
   app.add_option("--node", live.node, "live replay: node address HOST:PORT");
+  app.add_option("--nodes", live.nodes, "live replay: a static cluster HOST:PORT[,HOST:PORT...]");
   app.add_option("--ns", live.ns, "live replay: namespace (evicted before and after)");
   app.add_flag("--keep", live.keep, "live replay: leave the replayed blocks in the node");
   app.add_option("--max-requests", max_requests, "replay only the first N requests");

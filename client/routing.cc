@@ -1,0 +1,296 @@
+// Client's keyed calls, routed by placement over the cluster's nodes (client.h).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "client/internal/roster.h"
+#include "common/status_macros.h"
+
+namespace strata {
+
+// Stores every block on each of its reachable owners, one parallel call per owner.
+// call(NodeClient&, absl::Span<const Block>) answers one status per block.
+template <typename Block, typename Call>
+absl::StatusOr<std::vector<absl::Status>> Client::RoutedPut(std::string_view ns,
+                                                            absl::Span<const Block> blocks,
+                                                            Call call) {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
+  Roster roster(this);
+  const int replicas = options_.placement.ReplicasFor(ns);
+  std::vector<std::vector<size_t>> groups(roster.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    for (size_t j : roster.Owners(ns, blocks[i].key, replicas)) groups[j].push_back(i);
+  }
+  struct Task {
+    size_t node;
+    NodeClient* client;
+    absl::StatusOr<std::vector<absl::Status>> out = absl::UnknownError("not run");
+  };
+  std::vector<Task> tasks;
+  for (size_t j = 0; j < groups.size(); ++j) {
+    if (groups[j].empty()) continue;
+    if (NodeClient* c = roster.Get(j)) tasks.push_back(Task{j, c});
+  }
+  RunParallel(tasks.size(), [&](size_t t) {
+    std::vector<Block> part;
+    for (size_t i : groups[tasks[t].node]) part.push_back(blocks[i]);
+    tasks[t].out = call(*tasks[t].client, absl::MakeConstSpan(part));
+  });
+  std::vector<bool> stored(blocks.size(), false);
+  std::vector<absl::Status> refused(blocks.size());  // a replica's answer other than "down"
+  for (Task& t : tasks) {
+    if (!t.out.ok()) {
+      if (!NodeFailed(t.out.status())) return t.out.status();
+      roster.Failed(t.node);
+      continue;
+    }
+    const std::vector<size_t>& idx = groups[t.node];
+    for (size_t k = 0; k < idx.size() && k < t.out->size(); ++k) {
+      const absl::Status& st = (*t.out)[k];
+      if (st.ok()) {
+        stored[idx[k]] = true;
+      } else if (!NodeFailed(st) && refused[idx[k]].ok()) {
+        refused[idx[k]] = st;
+      }
+    }
+  }
+  std::vector<absl::Status> results(blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (stored[i]) continue;
+    results[i] = !refused[i].ok()
+                     ? refused[i]
+                     : absl::UnavailableError("no owner of this block is reachable");
+  }
+  return results;
+}
+
+// Reads each key from its first reachable owner, then the next on a miss or a failed node, then
+// the draining nodes. call(NodeClient&, absl::Span<const size_t> indices) answers one Result per
+// index.
+template <typename Result, typename Call>
+absl::StatusOr<std::vector<Result>> Client::RoutedGet(std::string_view ns,
+                                                      absl::Span<const std::string> keys,
+                                                      Call call) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  Roster roster(this);
+  const int replicas = options_.placement.ReplicasFor(ns);
+  std::vector<std::vector<size_t>> candidates(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    candidates[i] = roster.Owners(ns, keys[i], replicas);
+    for (size_t d : roster.draining()) candidates[i].push_back(d);
+  }
+  std::vector<Result> results(keys.size());
+  for (Result& r : results) r.status = absl::NotFoundError("miss");
+  std::vector<absl::Status> key_errors(keys.size());
+  std::vector<size_t> next(keys.size(), 0);
+  std::vector<size_t> pending(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) pending[i] = i;
+  while (!pending.empty()) {
+    std::vector<std::vector<size_t>> groups(roster.size());
+    for (size_t i : pending) {
+      while (next[i] < candidates[i].size() && roster.Get(candidates[i][next[i]]) == nullptr) {
+        ++next[i];
+      }
+      if (next[i] < candidates[i].size()) groups[candidates[i][next[i]]].push_back(i);
+    }
+    struct Task {
+      size_t node;
+      NodeClient* client;
+      absl::StatusOr<std::vector<Result>> out = absl::UnknownError("not run");
+    };
+    std::vector<Task> tasks;
+    for (size_t j = 0; j < groups.size(); ++j) {
+      if (!groups[j].empty()) tasks.push_back(Task{j, roster.Get(j)});
+    }
+    RunParallel(tasks.size(), [&](size_t t) {
+      tasks[t].out = call(*tasks[t].client, absl::MakeConstSpan(groups[tasks[t].node]));
+    });
+    std::vector<size_t> again;
+    for (Task& t : tasks) {
+      const std::vector<size_t>& idx = groups[t.node];
+      if (!t.out.ok()) {
+        if (!NodeFailed(t.out.status())) return t.out.status();
+        roster.Failed(t.node);
+        for (size_t i : idx) again.push_back(i);  // the next candidate, if any
+        continue;
+      }
+      for (size_t k = 0; k < idx.size(); ++k) {
+        const size_t i = idx[k];
+        Result& r = (*t.out)[k];
+        if (r.status.ok()) {
+          results[i] = std::move(r);
+          continue;
+        }
+        if (!absl::IsNotFound(r.status) && !NodeFailed(r.status) && key_errors[i].ok()) {
+          key_errors[i] = r.status;
+        }
+        ++next[i];
+        again.push_back(i);
+      }
+    }
+    std::sort(again.begin(), again.end());
+    pending = std::move(again);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!results[i].status.ok() && !key_errors[i].ok()) results[i].status = key_errors[i];
+  }
+  return results;
+}
+
+// Asks every reachable owner of each key at once; a key's flag is true when any owner's is.
+// call(NodeClient&, absl::Span<const std::string> keys) answers one flag per key.
+template <typename Call>
+absl::StatusOr<std::vector<bool>> Client::RoutedFlags(std::string_view ns,
+                                                      absl::Span<const std::string> keys,
+                                                      Call call) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  Roster roster(this);
+  const int replicas = options_.placement.ReplicasFor(ns);
+  std::vector<std::vector<size_t>> groups(roster.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    for (size_t j : roster.Owners(ns, keys[i], replicas)) groups[j].push_back(i);
+  }
+  struct Task {
+    size_t node;
+    NodeClient* client;
+    absl::StatusOr<std::vector<bool>> out = absl::UnknownError("not run");
+  };
+  std::vector<Task> tasks;
+  for (size_t j = 0; j < groups.size(); ++j) {
+    if (groups[j].empty()) continue;
+    if (NodeClient* c = roster.Get(j)) tasks.push_back(Task{j, c});
+  }
+  RunParallel(tasks.size(), [&](size_t t) {
+    std::vector<std::string> part;
+    for (size_t i : groups[tasks[t].node]) part.push_back(keys[i]);
+    tasks[t].out = call(*tasks[t].client, absl::MakeConstSpan(part));
+  });
+  std::vector<bool> flags(keys.size(), false);
+  for (Task& t : tasks) {
+    if (!t.out.ok()) {
+      if (!NodeFailed(t.out.status())) return t.out.status();
+      roster.Failed(t.node);  // its keys read as absent
+      continue;
+    }
+    const std::vector<size_t>& idx = groups[t.node];
+    for (size_t k = 0; k < idx.size() && k < t.out->size(); ++k) {
+      if ((*t.out)[k]) flags[idx[k]] = true;
+    }
+  }
+  return flags;
+}
+
+absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
+                                                      absl::Span<const PutBlock> blocks) {
+  if (single_) return single_->Put(ns, blocks);
+  return RoutedPut(ns, blocks, [ns](NodeClient& node, absl::Span<const PutBlock> part) {
+    return node.Put(ns, part);
+  });
+}
+
+absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
+                                                   absl::Span<const std::string> keys) {
+  if (single_) return single_->Get(ns, keys);
+  return RoutedGet<GetResult>(ns, keys, [ns, keys](NodeClient& node, absl::Span<const size_t> idx) {
+    std::vector<std::string> part;
+    for (size_t i : idx) part.push_back(keys[i]);
+    return node.Get(ns, part);
+  });
+}
+
+absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
+                                                 absl::Span<const std::string> keys) {
+  if (single_) return single_->Exists(ns, keys);
+  return RoutedFlags(ns, keys, [ns](NodeClient& node, absl::Span<const std::string> part) {
+    return node.Exists(ns, part);
+  });
+}
+
+absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
+                                                 absl::Span<const std::string> keys) {
+  if (single_) return single_->Remove(ns, keys);
+  return RoutedFlags(ns, keys, [ns](NodeClient& node, absl::Span<const std::string> part) {
+    return node.Remove(ns, part);
+  });
+}
+
+absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,
+                                      uint32_t lease_ms) {
+  if (single_) return single_->Lookup(ns, keys, lease_ms);
+  // Each owner reports the leading run of its own keys (in chain order): every key before its
+  // first absent one is present there. A key is present when some owner says so; the answer is
+  // the leading run of present keys.
+  auto present = RoutedFlags(
+      ns, keys,
+      [ns, lease_ms](NodeClient& node,
+                     absl::Span<const std::string> part) -> absl::StatusOr<std::vector<bool>> {
+        STRATA_ASSIGN_OR_RETURN(size_t matched, node.Lookup(ns, part, lease_ms));
+        std::vector<bool> flags(part.size(), false);
+        for (size_t k = 0; k < matched && k < part.size(); ++k) flags[k] = true;
+        return flags;
+      });
+  if (!present.ok()) return present.status();
+  size_t run = 0;
+  while (run < present->size() && (*present)[run]) ++run;
+  return run;
+}
+
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterBuffer(void* ptr, size_t len) {
+  if (single_) return single_->RegisterBuffer(ptr, len);
+  if (ptr == nullptr || len == 0) {
+    return absl::InvalidArgumentError("RegisterBuffer: null pointer or zero length");
+  }
+  // Routed GetInto / PutFrom move gRPC bytes: nothing to register on the nodes.
+  return std::unique_ptr<RegisteredBuffer>(
+      new RegisteredBuffer(nullptr, static_cast<char*>(ptr), len, 0));
+}
+
+absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
+                                                           absl::Span<const std::string> keys,
+                                                           const RegisteredBuffer& buffer,
+                                                           absl::Span<const uint64_t> offsets,
+                                                           absl::Span<const uint64_t> capacities) {
+  if (single_) return single_->GetInto(ns, keys, buffer, offsets, capacities);
+  if (offsets.size() != keys.size() || capacities.size() != keys.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("offsets/capacities: ", offsets.size(), "/",
+                                                   capacities.size(), " entries for ", keys.size(),
+                                                   " keys"));
+  }
+  return RoutedGet<GetIntoResult>(
+      ns, keys, [&](NodeClient& node, absl::Span<const size_t> idx) {
+        std::vector<std::string> part;
+        std::vector<uint64_t> offs, caps;
+        for (size_t i : idx) {
+          part.push_back(keys[i]);
+          offs.push_back(offsets[i]);
+          caps.push_back(capacities[i]);
+        }
+        return node.GetInto(ns, part, buffer, offs, caps);
+      });
+}
+
+absl::StatusOr<std::vector<absl::Status>> Client::PutFrom(std::string_view ns,
+                                                          const RegisteredBuffer& buffer,
+                                                          absl::Span<const PutFromBlock> blocks) {
+  if (single_) return single_->PutFrom(ns, buffer, blocks);
+  return RoutedPut(ns, blocks, [ns, &buffer](NodeClient& node, absl::Span<const PutFromBlock> part) {
+    return node.PutFrom(ns, buffer, part);
+  });
+}
+
+std::future<absl::StatusOr<std::vector<GetIntoResult>>> Client::GetIntoAsync(
+    std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
+    absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities) {
+  if (single_) return single_->GetIntoAsync(ns, keys, buffer, offsets, capacities);
+  return std::async(std::launch::async,
+                    [=, this, &buffer] { return GetInto(ns, keys, buffer, offsets, capacities); });
+}
+
+std::future<absl::StatusOr<std::vector<absl::Status>>> Client::PutFromAsync(
+    std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
+  if (single_) return single_->PutFromAsync(ns, buffer, blocks);
+  return std::async(std::launch::async, [=, this, &buffer] { return PutFrom(ns, buffer, blocks); });
+}
+
+}  // namespace strata
