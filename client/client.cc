@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/internal/roster.h"
+#include "cluster/etcd_membership.h"
 #include "common/status_macros.h"
 
 namespace strata {
@@ -61,6 +62,17 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   std::string first_address;
   if (options.membership) {
     c->membership_ = options.membership;
+  } else if (!options.etcd.empty()) {
+    if (options.cluster.empty()) {
+      return absl::InvalidArgumentError("cluster: required with etcd endpoints");
+    }
+    cluster::EtcdMembershipOptions eo;
+    eo.endpoints = options.etcd;
+    eo.cluster = options.cluster;
+    eo.start_timeout = absl::Milliseconds(options.connect_timeout_ms);
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::EtcdMembership> etcd,
+                            cluster::EtcdMembership::Start(std::move(eo)));
+    c->membership_ = std::move(etcd);
   } else if (options.nodes.size() > 1) {
     c->membership_ = std::make_shared<cluster::StaticMembership>(options.nodes);
   } else {

@@ -37,7 +37,12 @@ struct ClientOptions {
   //  - `address` alone: the view that node serves (AdminService.ClusterView), refreshed every
   //    view_refresh_ms; a node that answers UNIMPLEMENTED or with source "static" is a cluster
   //    of one. NodeClient uses `address` only.
+  //  - `etcd` endpoints (http://HOST:PORT) with the `cluster` name: an EtcdMembership that
+  //    watches the cluster's nodes (it registers nothing); Connect fails UNAVAILABLE when no
+  //    endpoint answers;
   std::shared_ptr<cluster::Membership> membership;
+  std::vector<std::string> etcd;
+  std::string cluster;
   std::vector<std::string> nodes;
   // Node address HOST:PORT.
   std::string address = "127.0.0.1:7100";

@@ -32,9 +32,10 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g) {
   ClientOptions o;
   if (!g.etcd.empty()) {
     if (g.cluster.empty()) return absl::InvalidArgumentError("--cluster: required with --etcd");
-    auto membership = EtcdView(g);
-    if (!membership.ok()) return membership.status();
-    o.membership = *std::move(membership);
+    for (absl::string_view part : absl::StrSplit(g.etcd, ',', absl::SkipEmpty())) {
+      o.etcd.emplace_back(part);
+    }
+    o.cluster = g.cluster;
   } else if (!g.nodes.empty()) {
     for (absl::string_view part : absl::StrSplit(g.nodes, ',', absl::SkipEmpty())) {
       o.nodes.emplace_back(part);

@@ -45,8 +45,6 @@ int Usage(const std::string& message);
 // than a few seconds (etcd or the node serving it has not confirmed it since).
 absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g);
 
-// The etcd membership for --etcd/--cluster (etcd_view.cc).
-absl::StatusOr<std::shared_ptr<cluster::Membership>> EtcdView(const Globals& g);
 
 // Milliseconds since the view was last confirmed.
 uint64_t ViewAgeMs(const cluster::ClusterView& view);
