@@ -10,7 +10,8 @@
 //
 // With more nodes, calls are routed:
 //  - A batch is split by owner and the groups are sent in parallel (one thread per group beyond
-//    the first, which runs on the caller's thread).
+//    the first, which runs on the caller's thread; Lookup's groups are async gRPC calls issued
+//    from the caller's thread).
 //  - Put stores each block on all of its R owners. A key is OK when at least one replica stored
 //    it; when none did, it carries the first replica's error that is not a transport failure
 //    (e.g. RESOURCE_EXHAUSTED), else UNAVAILABLE (no replica reachable).

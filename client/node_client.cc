@@ -243,6 +243,32 @@ absl::StatusOr<size_t> NodeClient::Lookup(std::string_view ns, absl::Span<const 
   return matched;
 }
 
+void NodeClient::StartLookup(std::string_view ns, absl::Span<const std::string> keys,
+                             uint32_t lease_ms, std::function<void(absl::StatusOr<size_t>)> done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::LookupRequest request;
+    v1::LookupResponse response;
+    std::function<void(absl::StatusOr<size_t>)> done;
+  };
+  auto* call = new Call;  // owned by the completion below
+  call->done = std::move(done);
+  call->request.set_namespace_(ns.data(), ns.size());
+  call->request.set_lease_ms(lease_ms);
+  for (const std::string& k : keys) call->request.add_keys(k);
+  Prepare(&call->ctx, options_);
+  stubs_->cache->async()->Lookup(&call->ctx, &call->request, &call->response,
+                                 [call](grpc::Status status) {
+                                   absl::Status st = FromGrpc(status);
+                                   std::unique_ptr<Call> owned(call);
+                                   if (st.ok()) {
+                                     owned->done(static_cast<size_t>(owned->response.matched()));
+                                   } else {
+                                     owned->done(st);
+                                   }
+                                 });
+}
+
 absl::StatusOr<v1::NodeInfoResponse> NodeClient::NodeInfo() {
   v1::NodeInfoResponse response;
   grpc::ClientContext ctx;

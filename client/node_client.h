@@ -193,6 +193,13 @@ class NodeClient {
   absl::StatusOr<v1::StatsResponse> Stats();
   absl::StatusOr<v1::EvictResponse> Evict(std::string_view ns);
 
+  // Starts a Lookup of one batch and returns at once; `done` runs once, on a gRPC thread, with
+  // the matched count or the call's status. The cluster client uses it to ask every owner in
+  // one round without a thread per owner. REQUIRES: `keys` already validated (CheckKeys rules),
+  // 1 <= keys.size() <= limits().max_batch, and this NodeClient outlives the call.
+  void StartLookup(std::string_view ns, absl::Span<const std::string> keys, uint32_t lease_ms,
+                   std::function<void(absl::StatusOr<size_t>)> done);
+
   // The cluster as the node sees it (UNIMPLEMENTED from a node that predates clusters).
   absl::StatusOr<v1::ClusterViewResponse> ClusterView();
   // One block as the node holds it (stratactl inspect).

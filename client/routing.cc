@@ -220,19 +220,67 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
   if (single_) return single_->Lookup(ns, keys, lease_ms);
   // Each owner reports the leading run of its own keys (in chain order): every key before its
   // first absent one is present there. A key is present when some owner says so; the answer is
-  // the leading run of present keys.
-  auto present = RoutedFlags(
-      ns, keys,
-      [ns, lease_ms](NodeClient& node,
-                     absl::Span<const std::string> part) -> absl::StatusOr<std::vector<bool>> {
-        STRATA_ASSIGN_OR_RETURN(size_t matched, node.Lookup(ns, part, lease_ms));
-        std::vector<bool> flags(part.size(), false);
-        for (size_t k = 0; k < matched && k < part.size(); ++k) flags[k] = true;
-        return flags;
-      });
-  if (!present.ok()) return present.status();
+  // the leading run of present keys. The owners are asked at once with async calls, from this
+  // thread; an owner with more keys than one batch is asked through the batched call instead.
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  Roster roster(this);
+  const int replicas = options_.placement.ReplicasFor(ns);
+  std::vector<std::vector<size_t>> groups(roster.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    for (size_t j : roster.Owners(ns, keys[i], replicas)) groups[j].push_back(i);
+  }
+  struct Task {
+    size_t node;
+    NodeClient* client;
+    std::vector<std::string> keys;
+    absl::StatusOr<size_t> matched = absl::UnknownError("not run");
+  };
+  std::vector<Task> tasks;
+  for (size_t j = 0; j < groups.size(); ++j) {
+    if (groups[j].empty()) continue;
+    NodeClient* c = roster.Get(j);
+    if (c == nullptr) continue;  // down: its keys read as absent
+    Task t{j, c, {}};
+    for (size_t i : groups[j]) t.keys.push_back(keys[i]);
+    tasks.push_back(std::move(t));
+  }
+  absl::Mutex mu;
+  size_t outstanding = 0;
+  std::vector<size_t> batched;  // tasks too large for one async call
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    if (tasks[t].keys.size() > tasks[t].client->limits().max_batch) {
+      batched.push_back(t);
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu);
+      ++outstanding;
+    }
+    tasks[t].client->StartLookup(ns, tasks[t].keys, lease_ms,
+                                 [&mu, &outstanding, &tasks, t](absl::StatusOr<size_t> r) {
+                                   absl::MutexLock lock(&mu);
+                                   tasks[t].matched = std::move(r);
+                                   --outstanding;
+                                 });
+  }
+  for (size_t t : batched) tasks[t].matched = tasks[t].client->Lookup(ns, tasks[t].keys, lease_ms);
+  {
+    absl::MutexLock lock(&mu);
+    auto all_done = [&outstanding]() { return outstanding == 0; };
+    mu.Await(absl::Condition(&all_done));
+  }
+  std::vector<bool> present(keys.size(), false);
+  for (Task& t : tasks) {
+    if (!t.matched.ok()) {
+      if (!NodeFailed(t.matched.status())) return t.matched.status();
+      roster.Failed(t.node);
+      continue;
+    }
+    const std::vector<size_t>& idx = groups[t.node];
+    for (size_t k = 0; k < *t.matched && k < idx.size(); ++k) present[idx[k]] = true;
+  }
   size_t run = 0;
-  while (run < present->size() && (*present)[run]) ++run;
+  while (run < present.size() && present[run]) ++run;
   return run;
 }
 
