@@ -1,7 +1,10 @@
 // Client's keyed calls, routed by placement over the cluster's nodes (client.h).
 #include <algorithm>
+#include <memory>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/client.h"
 #include "client/internal/roster.h"
 #include "common/status_macros.h"
@@ -244,8 +247,18 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
     for (size_t i : groups[j]) t.keys.push_back(keys[i]);
     tasks.push_back(std::move(t));
   }
-  absl::Mutex mu;
-  size_t outstanding = 0;
+  // Shared with the completions, so the last one out (this thread or a gRPC thread still
+  // leaving its critical section) frees it.
+  struct Round {
+    absl::Mutex mu;
+    size_t outstanding ABSL_GUARDED_BY(mu) = 0;
+    std::vector<absl::StatusOr<size_t>> matched ABSL_GUARDED_BY(mu);
+  };
+  auto round = std::make_shared<Round>();
+  {
+    absl::MutexLock lock(&round->mu);
+    round->matched.assign(tasks.size(), absl::UnknownError("not run"));
+  }
   std::vector<size_t> batched;  // tasks too large for one async call
   for (size_t t = 0; t < tasks.size(); ++t) {
     if (tasks[t].keys.size() > tasks[t].client->limits().max_batch) {
@@ -253,21 +266,28 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
       continue;
     }
     {
-      absl::MutexLock lock(&mu);
-      ++outstanding;
+      absl::MutexLock lock(&round->mu);
+      ++round->outstanding;
     }
     tasks[t].client->StartLookup(ns, tasks[t].keys, lease_ms,
-                                 [&mu, &outstanding, &tasks, t](absl::StatusOr<size_t> r) {
-                                   absl::MutexLock lock(&mu);
-                                   tasks[t].matched = std::move(r);
-                                   --outstanding;
+                                 [round, t](absl::StatusOr<size_t> r) {
+                                   absl::MutexLock lock(&round->mu);
+                                   round->matched[t] = std::move(r);
+                                   --round->outstanding;
                                  });
   }
   for (size_t t : batched) tasks[t].matched = tasks[t].client->Lookup(ns, tasks[t].keys, lease_ms);
   {
-    absl::MutexLock lock(&mu);
-    auto all_done = [&outstanding]() { return outstanding == 0; };
-    mu.Await(absl::Condition(&all_done));
+    absl::MutexLock lock(&round->mu);
+    Round* r = round.get();
+    // Read under round->mu: Await evaluates the condition with the lock held.
+    auto all_done = [r]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return r->outstanding == 0; };
+    round->mu.Await(absl::Condition(&all_done));
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      if (std::find(batched.begin(), batched.end(), t) == batched.end()) {
+        tasks[t].matched = std::move(round->matched[t]);
+      }
+    }
   }
   std::vector<bool> present(keys.size(), false);
   for (Task& t : tasks) {
