@@ -22,6 +22,7 @@ absl::Status NodeCore::Inspect(const v1::InspectRequest& request, v1::InspectRes
   response->set_stored_bytes(b->stored_bytes);
   response->set_codec(b->codec);
   response->set_parent(b->parent);
+  response->set_age_ms(static_cast<uint64_t>(b->age_ms));
   return absl::OkStatus();
 }
 

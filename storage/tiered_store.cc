@@ -237,6 +237,7 @@ void TieredStore::LinkParent(std::string_view ns, BlockId child, std::string_vie
 
 void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
   e.key_hash = XXH3_64bits(e.id.data(), e.id.size());
+  e.stored_ms = Now();
   shard.policies[e.tier]->OnInsert(block, InfoFor(e));
   if (e.resident_children) shard.policies[e.tier]->OnResidentChildren(block, e.resident_children);
   tier_blocks_[e.tier].fetch_add(1);

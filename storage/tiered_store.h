@@ -215,6 +215,7 @@ class TieredStore {
     uint64_t stored_bytes = 0;  // as encoded in that tier
     std::string codec;          // of the stored bytes
     BlockId block = 0;
+    int64_t age_ms = 0;         // since it was stored (or recovered at the node's start)
   };
   // The block under (ns, key), or nullopt. No hit, miss or access is recorded.
   std::optional<BlockSummary> Describe(std::string_view ns, std::string_view key);
@@ -242,6 +243,8 @@ class TieredStore {
     BlockId parent_block = 0;  // linked parent, 0 when none
     int64_t lease_until_ms = 0;
     uint64_t key_hash = 0;
+    // When this version was stored (or recovered, after a restart): Describe's age.
+    int64_t stored_ms = 0;
     // A second copy in a persistent tier below `tier`: the one a block promoted from there left
     // behind, so a restart still finds it. kNoTier when none. It counts in that tier's used bytes
     // and blocks and sits in its policy; evicting it there drops only this copy, and demoting the

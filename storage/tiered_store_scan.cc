@@ -30,11 +30,13 @@ std::optional<TieredStore::BlockSummary> TieredStore::Describe(std::string_view 
                       e.record.payload_bytes,
                       e.record.stored_bytes,
                       CodecName(e.record.codec_id),
-                      it->second};
+                      it->second,
+                      std::max<int64_t>(Now() - e.stored_ms, 0)};
 }
 
 std::vector<TieredStore::BlockSummary> TieredStore::ListBlocks() {
   std::vector<std::pair<size_t, BlockSummary>> all;  // (tier, summary)
+  const int64_t now = Now();
   for (const auto& shard : shards_) {
     absl::MutexLock lock(&shard->mu);
     for (const auto& [block, e] : shard->entries) {
@@ -43,7 +45,8 @@ std::vector<TieredStore::BlockSummary> TieredStore::ListBlocks() {
       all.emplace_back(e.tier, BlockSummary{e.id.substr(0, sep), e.id.substr(sep + 1),
                                             e.record.parent, std::string(tiers_[e.tier]->name()),
                                             e.record.payload_bytes, e.record.stored_bytes,
-                                            CodecName(e.record.codec_id), block});
+                                            CodecName(e.record.codec_id), block,
+                                            std::max<int64_t>(now - e.stored_ms, 0)});
     }
   }
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {

@@ -1,6 +1,8 @@
 // NodeCore's operator and cluster calls: Inspect, SelfRecord, SelfView.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "cachenode/node_core.h"
 #include "storage/dram_tier.h"
 #include "storage/mem_tier.h"
@@ -14,11 +16,14 @@ class ClusterCallsTest : public ::testing::Test {
     std::vector<std::unique_ptr<Tier>> tiers;
     tiers.push_back(*DramTier::Create({.capacity_bytes = 64 * 1024}));
     tiers.push_back(std::make_unique<MemTier>(MemTierOptions{.capacity_bytes = 1 << 20}));
-    store_ = *TieredStore::Open({}, std::move(tiers));
+    TieredStoreOptions so;
+    so.now_ms = [this] { return now_ms_.load(); };
+    store_ = *TieredStore::Open(so, std::move(tiers));
     core_ = std::make_unique<NodeCore>(store_.get(), options_,
                                        std::vector<AbsentTier>{{"hbm", "--hbm 0"}});
     core_->SetIdentity("node-a", "127.0.0.1:7100");
   }
+  std::atomic<int64_t> now_ms_{1000};
   NodeOptions options_;
   std::unique_ptr<TieredStore> store_;
   std::unique_ptr<NodeCore> core_;
@@ -26,6 +31,7 @@ class ClusterCallsTest : public ::testing::Test {
 
 TEST_F(ClusterCallsTest, InspectReportsTierSizesAndParentWithoutCountingAHit) {
   ASSERT_TRUE(store_->Put("ns", "k1", "k0", {}, std::string(5000, 'x')).ok());
+  now_ms_ = 4500;
   v1::InspectRequest req;
   req.set_namespace_("ns");
   req.set_key("k1");
@@ -37,6 +43,7 @@ TEST_F(ClusterCallsTest, InspectReportsTierSizesAndParentWithoutCountingAHit) {
   EXPECT_EQ(resp.stored_bytes(), 5000u);
   EXPECT_EQ(resp.codec(), "raw");
   EXPECT_EQ(resp.parent(), "k0");
+  EXPECT_EQ(resp.age_ms(), 3500u);
   EXPECT_EQ(store_->Stats().hits, 0u);
 
   req.set_key("absent");

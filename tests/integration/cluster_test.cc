@@ -147,8 +147,13 @@ TEST_F(ClusterTest, KillNineUnderLoadGivesExactHitsOrMissesOnly) {
   const int victim = 1;
   std::thread loader([&] {
     std::mt19937 rng(7);
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < end && calls.load() < 600) {
+    // Runs until well after the kill: up to 300 calls once it happened (bounded by time and
+    // by 5000 calls in all), so the victim's misses are always seen however fast the host is.
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+    int after_kill_calls = 0;
+    while (std::chrono::steady_clock::now() < end && calls.load() < 5000 &&
+           after_kill_calls < 300) {
+      if (killed.load()) ++after_kill_calls;
       std::vector<std::string> keys;
       std::vector<int> ids;
       for (int k = 0; k < 8; ++k) {
