@@ -47,7 +47,10 @@ absl::StatusOr<std::unique_ptr<AdaptivePolicy>> AdaptivePolicy::Create(const Opt
 
 AdaptivePolicy::AdaptivePolicy(const Options& options, std::vector<Candidate> candidates,
                                std::unique_ptr<EvictionPolicy> running)
-    : options_(options), candidates_(std::move(candidates)), policy_(std::move(running)) {}
+    : options_(options),
+      candidates_(std::move(candidates)),
+      policy_(std::move(running)),
+      shift_(std::clamp(options.min_shift, 0, kMaxShift)) {}
 
 bool AdaptivePolicy::Sampled(uint64_t key_hash) const {
   return (SampleHash(key_hash) >> (64 - shift_)) == 0;
@@ -97,7 +100,8 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
   for (Candidate& c : candidates_) {
     c.score *= decay_;
     auto it = c.keys.find(info.key_hash);
-    if (it != c.keys.end()) {
+    c.hit = it != c.keys.end();
+    if (c.hit) {
       c.score += 1;
       c.mini->OnAccess(it->second);
       continue;
@@ -121,6 +125,8 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
     c.ids.emplace(id, info.key_hash);
     c.mini->OnInsert(id, info);
   }
+  const bool running_hit = candidates_[running_].hit;
+  for (Candidate& c : candidates_) c.discordant = c.discordant * decay_ + (c.hit != running_hit);
   if (sampled_refs_ >= next_check_ref_) {
     next_check_ref_ = sampled_refs_ + std::max<size_t>(16, cap / 4);
     MaybeSwitch();
@@ -135,7 +141,11 @@ void AdaptivePolicy::MaybeSwitch() {
   if (best == running_) return;
   const double lead = candidates_[best].score - candidates_[running_].score;
   const double since = static_cast<double>(sampled_refs_ - last_switch_ref_);
-  if (lead > 2 && lead > options_.switch_margin * candidates_[running_].score &&
+  // The lead must beat noise (McNemar): both miniatures see the same references, so the
+  // difference of their hits is the difference of the references only one of them hit, whose
+  // standard deviation is about sqrt(the number of such references) when neither is better.
+  const double noise = options_.switch_sigmas * std::sqrt(candidates_[best].discordant);
+  if (lead > 2 && lead > noise && lead > options_.switch_margin * candidates_[running_].score &&
       since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity())) {
     SwitchTo(best);
   }
@@ -154,6 +164,7 @@ void AdaptivePolicy::SwitchTo(size_t candidate) {
   }
   policy_ = std::move(*made);
   running_ = candidate;
+  for (Candidate& c : candidates_) c.discordant = 0;
   last_switch_ref_ = sampled_refs_;
   ++switches_;
 }

@@ -17,7 +17,9 @@
 // Choice. Each miniature counts its hits with exponential decay (half-life:
 // half_life_turnovers x the miniature's capacity in sampled references). Every quarter of a
 // miniature's capacity of sampled references, the best candidate replaces the running one if
-// its decayed hits exceed the running one's by switch_margin (relative) and 2 hits, and at least
+// its decayed hits exceed the running one's by switch_margin (relative), by switch_sigmas x
+// sqrt(the decayed count of references only one of the two hit) (McNemar's test: the noise of
+// the difference when neither is better) and by 2 hits, and at least
 // min_turnovers_between_switches x capacity sampled references passed since the last switch:
 // a switch needs a lead that lasts, so noise on a stationary trace does not flip it. Starts on
 // the first candidate (lru).
@@ -61,12 +63,14 @@ class AdaptivePolicy final : public EvictionPolicy {
     std::vector<std::string> candidates = {"lru", "prefix-aware", "cost", "s3fifo"};
     // Most blocks of one miniature; the rate halves until the scaled capacity fits.
     size_t target_sample_blocks = 512;
+    // Highest sample rate: 2^-min_shift.
+    int min_shift = 1;
     double half_life_turnovers = 8;
     double switch_margin = 0.02;
+    double switch_sigmas = 2;
     double min_turnovers_between_switches = 4;
   };
-  // Highest sample rate: 2^-kMinShift. Lowest: 2^-kMaxShift.
-  static constexpr int kMinShift = 1;
+  // Lowest sample rate: 2^-kMaxShift.
   static constexpr int kMaxShift = 20;
 
   // INVALID_ARGUMENT for no candidates, an unknown or nested ("adaptive") candidate, or a zero
@@ -107,6 +111,10 @@ class AdaptivePolicy final : public EvictionPolicy {
     absl::flat_hash_map<BlockId, uint64_t> ids;
     BlockId next_id = 0;
     double score = 0;
+    // Decayed count of references this miniature and the running one's disagreed on (one hit,
+    // the other missed), since the last switch.
+    double discordant = 0;
+    bool hit = false;  // on the current reference
   };
 
   AdaptivePolicy(const Options& options, std::vector<Candidate> candidates,
@@ -124,7 +132,7 @@ class AdaptivePolicy final : public EvictionPolicy {
   std::unique_ptr<EvictionPolicy> policy_;  // the running candidate at full size
   absl::flat_hash_map<BlockId, Resident> resident_;
   size_t max_tracked_ = 0;
-  int shift_ = kMinShift;
+  int shift_ = 1;
   double decay_ = 1;
   uint64_t clock_ = 0;
   uint64_t sampled_refs_ = 0;

@@ -38,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/eviction/prefix_aware.h"
+#include "storage/eviction_policy.h"
 
 namespace strata::replay {
 

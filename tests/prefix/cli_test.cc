@@ -80,7 +80,7 @@ TEST_F(ReplayCliTest, SeveralPoliciesAndTextOutput) {
   EXPECT_THAT(policies, ::testing::ElementsAre("lru", "prefix-aware"));
   const Result text = Replay({"--trace", trace_, "--capacity-blocks", "50", "--offline"});
   ASSERT_EQ(text.status, 0) << text.err;
-  EXPECT_THAT(text.out, HasSubstr("policy prefix-aware"));  // the default
+  EXPECT_THAT(text.out, HasSubstr("policy adaptive"));  // the default
   EXPECT_THAT(text.out, HasSubstr("belady"));
 }
 

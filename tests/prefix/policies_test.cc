@@ -43,7 +43,7 @@ TEST(RegistryTest, MakesEveryNamedPolicy) {
     EXPECT_EQ((*policy)->name(), name);
     EXPECT_EQ((*policy)->size(), 0u);
   }
-  EXPECT_EQ(std::string(kRecommendedEvictionPolicy), "prefix-aware");
+  EXPECT_EQ(std::string(kRecommendedEvictionPolicy), "adaptive");
 }
 
 TEST(RegistryTest, RejectsUnknownNameNamingIt) {
