@@ -67,7 +67,7 @@ class AdaptivePolicy final : public EvictionPolicy {
     int min_shift = 1;
     double half_life_turnovers = 8;
     double switch_margin = 0.02;
-    double switch_sigmas = 2;
+    double switch_sigmas = 3;
     double min_turnovers_between_switches = 4;
   };
   // Lowest sample rate: 2^-kMaxShift.
