@@ -52,9 +52,11 @@ int main(int argc, char** argv) {
   app.add_option("--ssd", ssd, "SSD tier capacity (default 8GiB; 0 turns it off)");
   app.add_option("--hbm", hbm, "HBM tier capacity (default 0: off)");
   app.add_option("--dram-policy", dram_policy,
-                 "eviction policy of the DRAM tier (default prefix-aware)");
+                 std::string("eviction policy of the DRAM tier (default ") +
+                     strata::kRecommendedEvictionPolicy + ")");
   app.add_option("--ssd-policy", ssd_policy,
-                 "eviction policy of the SSD tier (default prefix-aware)");
+                 std::string("eviction policy of the SSD tier (default ") +
+                     strata::kRecommendedEvictionPolicy + ")");
   app.add_option("--max-batch", max_batch, "most keys per call (default 1024)");
   app.add_option("--max-payload", max_payload, "largest block payload (default 16MiB)");
   std::string max_inflight;

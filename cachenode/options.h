@@ -10,15 +10,15 @@
 
 #include "absl/status/status.h"
 #include "common/validation.h"
+#include "storage/eviction_policy.h"
 #include "transfer/fault_transport.h"
 
 namespace strata {
 
 struct TierOptions {
-  // Eviction policy by name (storage/eviction_policy.h); the default is the recommended
-  // prefix-aware policy (docs/prefix.md: it matches or beats LRU at every capacity measured on the
-  // Mooncake trace).
-  std::string policy = "prefix-aware";
+  // Eviction policy by name (storage/eviction_policy.h); the default is the recommended one,
+  // kRecommendedEvictionPolicy (docs/prefix.md).
+  std::string policy = kRecommendedEvictionPolicy;
   // Codec blocks are stored with in this tier (kernels/codec.h); must be lossless.
   std::string codec = "raw";
   // Fractions of capacity: above high, victims leave until usage is at or below low.

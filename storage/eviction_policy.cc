@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
+#include "storage/eviction/adaptive.h"
 #include "storage/eviction/cost.h"
 #include "storage/eviction/leaf_lru.h"
 #include "storage/eviction/lru.h"
@@ -12,7 +13,7 @@
 namespace strata {
 
 std::vector<std::string> EvictionPolicyNames() {
-  return {"lru", "s3fifo", "leaf-lru", "cost", "prefix-aware"};
+  return {"lru", "s3fifo", "leaf-lru", "cost", "prefix-aware", "adaptive"};
 }
 
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name) {
@@ -21,6 +22,11 @@ absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_v
   if (name == "leaf-lru") return std::make_unique<LeafFirstLru>();
   if (name == "cost") return std::make_unique<GdsfCostPolicy>();
   if (name == "prefix-aware") return std::make_unique<PrefixAwarePolicy>();
+  if (name == "adaptive") {
+    auto p = AdaptivePolicy::Create(AdaptivePolicy::Options{});
+    if (!p.ok()) return p.status();
+    return std::unique_ptr<EvictionPolicy>(std::move(*p));
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("eviction policy '", AsAbsl(name),
                    "': unknown (known: ", absl::StrJoin(EvictionPolicyNames(), ", "), ")"));

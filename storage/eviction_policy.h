@@ -61,6 +61,11 @@ class EvictionPolicy {
   virtual size_t size() const = 0;
 };
 
+// The policy a tier runs when none is configured: the single source of the default for the
+// node's options, TieredStore and `stratactl replay`. "adaptive" is the one policy of the
+// workload suite never below LRU - 0.005 at any family and capacity (docs/prefix.md).
+inline constexpr char kRecommendedEvictionPolicy[] = "adaptive";
+
 // Policy names accepted by MakeEvictionPolicy, in a stable order.
 std::vector<std::string> EvictionPolicyNames();
 

@@ -77,7 +77,7 @@ TieredStore::TieredStore(const TieredStoreOptions& options,
   for (size_t t = 0; t < tiers_.size(); ++t) {
     tier_blocks_[t] = 0;
     tier_hits_[t] = 0;
-    policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : "lru");
+    policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : kRecommendedEvictionPolicy);
   }
   const size_t n = options_.shards == 0 ? 8 : options_.shards;
   for (size_t i = 0; i < n; ++i) {

@@ -60,7 +60,8 @@ struct TieredStoreOptions {
   double low_watermark = 0.85;
   // Index shards (each with its own mutex). 0 picks 8.
   size_t shards = 0;
-  // Eviction policy per tier, by name (storage/eviction_policy.h); missing entries use "lru".
+  // Eviction policy per tier, by name (storage/eviction_policy.h); missing entries use
+  // kRecommendedEvictionPolicy.
   std::vector<std::string> policies;
   // Codec per tier by name (kernels/codec.h); missing entries are "raw". Tier defaults must be
   // lossless: lossy codecs apply only to namespaces that opt in through `namespace_codecs`.

@@ -50,9 +50,6 @@
 
 namespace strata {
 
-// The policy name to use when none is configured.
-inline constexpr char kRecommendedEvictionPolicy[] = "prefix-aware";
-
 class PrefixAwarePolicy final : public EvictionPolicy {
  public:
   enum ReuseClass : uint8_t { kTail = 0, kInterior = 1, kReused = 2 };

@@ -16,7 +16,9 @@
 #include "stratactl/replay/live_backend.h"
 #include "stratactl/replay/progress.h"
 #include "stratactl/replay/replay.h"
+#include "stratactl/replay/suite.h"
 #include "stratactl/replay/trace.h"
+#include "stratactl/replay/workloads.h"
 #include "common/units.h"
 #include "nlohmann/json.hpp"
 
@@ -214,7 +216,16 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
   bool offline = false, json = false, no_timing = false;
   uint32_t block_tokens = 512;
   std::string block_bytes_text;
-  app.add_option("--trace", trace_path, "Mooncake JSONL trace")->required();
+  app.add_option("--trace", trace_path, "Mooncake JSONL trace (with --suite: one more family)");
+  bool suite = false;
+  uint64_t suite_seed = 1;
+  uint32_t suite_requests = 4000;
+  app.add_flag("--suite", suite,
+               "offline: every policy x workload family x capacity {0.05,0.1,0.25,0.5} in one table");
+  app.add_option("--seed", suite_seed, "--suite: seed of the generated families")
+      ->capture_default_str();
+  app.add_option("--requests", suite_requests, "--suite: requests per generated family")
+      ->capture_default_str();
   app.add_option("--policy", policies, "eviction policy, or several separated by commas");
   auto* blocks_opt = app.add_option("--capacity-blocks", capacity_blocks, "capacity in blocks");
   auto* frac_opt = app.add_option("--capacity-fraction", capacity_fraction,
@@ -237,7 +248,20 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
   app.add_option("--max-requests", max_requests, "replay only the first N requests");
   if (auto done = Parse(app, args, out, err)) return *done;
 
-  if (offline && blocks_opt->count() == 0 && frac_opt->count() == 0) {
+  if (suite) {
+    if (!offline) {
+      err << "replay: --suite needs --offline\n";
+      return kUsage;
+    }
+    if (blocks_opt->count() > 0 || frac_opt->count() > 0) {
+      err << "replay: --suite sets its own capacities\n";
+      return kUsage;
+    }
+  } else if (trace_path.empty()) {
+    err << "replay: --trace is required\n";
+    return kUsage;
+  }
+  if (offline && !suite && blocks_opt->count() == 0 && frac_opt->count() == 0) {
     err << "replay: one of --capacity-blocks or --capacity-fraction is required\n";
     return kUsage;
   }
@@ -274,6 +298,43 @@ int RunReplayCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << "replay: --policy: " << probe.status().message() << '\n';
       return kUsage;
     }
+  }
+  if (suite) {
+    const bool all = app.get_option("--policy")->count() == 0;
+    std::vector<SuiteTrace> extra;
+    if (!trace_path.empty()) {
+      auto trace = ReadTraceFile(trace_path);
+      if (!trace.ok()) {
+        err << "replay: " << trace.status().message() << '\n';
+        return kError;
+      }
+      std::string stem = trace_path.substr(trace_path.find_last_of('/') + 1);
+      stem = stem.substr(0, stem.find('.'));
+      extra.push_back(SuiteTrace{stem, std::move(*trace)});
+    }
+    auto traces = SuiteTraces(suite_seed, suite_requests, std::move(extra));
+    if (!traces.ok()) {
+      err << "replay: " << traces.status().message() << '\n';
+      return kUsage;
+    }
+    SuiteOptions so;
+    so.policies = all ? EvictionPolicyNames() : names;
+    so.geometry = geometry;
+    const auto start = std::chrono::steady_clock::now();
+    auto cells = RunSuite(*traces, so);
+    if (!cells.ok()) {
+      err << "replay: " << cells.status().message() << '\n';
+      return kError;
+    }
+    if (json) {
+      PrintSuiteJson(*cells, out);
+    } else {
+      PrintSuiteTable(*cells, out);
+      out << "suite: " << traces->size() << " traces in " << std::setprecision(1)
+          << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+          << " s\n";
+    }
+    return kOk;
   }
   auto trace = ReadTraceFile(trace_path);
   if (!trace.ok()) {
@@ -405,6 +466,12 @@ int RunGenerateTraceCommand(const std::vector<std::string>& args, std::ostream& 
   app.add_option("--output-tokens", output_tokens, "MIN:MAX (default 32:512)");
   app.add_option("--max-input-tokens", o.max_input_tokens)->capture_default_str();
   app.add_option("--block-tokens", o.block_tokens)->capture_default_str();
+  std::string family;
+  uint32_t requests = 4000;
+  app.add_option("--family", family,
+                 "a workload family of the suite (chat, rag, agent, scan, mix) instead of the "
+                 "chat model above; takes --seed, --requests, --block-tokens");
+  app.add_option("--requests", requests, "--family: requests in the trace")->capture_default_str();
   if (auto done = Parse(app, args, out, err)) return *done;
   struct Range {
     const char* flag;
@@ -423,7 +490,16 @@ int RunGenerateTraceCommand(const std::vector<std::string>& args, std::ostream& 
       return kUsage;
     }
   }
-  auto trace = GenerateChatWorkload(o);
+  absl::StatusOr<std::vector<TraceRequest>> trace;
+  if (!family.empty()) {
+    WorkloadOptions w;
+    w.seed = o.seed;
+    w.requests = requests;
+    w.block_tokens = o.block_tokens;
+    trace = GenerateWorkload(family, w);
+  } else {
+    trace = GenerateChatWorkload(o);
+  }
   if (!trace.ok()) {
     err << "generate: " << trace.status().message() << '\n';
     return kUsage;

@@ -17,12 +17,20 @@
 //     --json prints {"policy", "capacity_blocks", "hit_ratio", "token_hit_ratio",
 //     "belady_hit_ratio", "belady_token_hit_ratio", "lru_hit_ratio", "gap_closed", "tiers", ...}.
 //
+//   replay --suite --offline [--trace FILE] [--policy P[,P...]] [--seed N] [--requests N] [--json]
+//     Every policy (default: all of EvictionPolicyNames()) over every workload family
+//     (workloads.h; seeded, --requests each) and FILE when given (named by its file name), at
+//     capacities 0.05, 0.1, 0.25 and 0.5, next to LRU and Belady (suite.h): a markdown table, or
+//     one JSON object per (family, capacity, policy) with --json.
+//
 //   generate [--out FILE] [--seed N] [--conversations N] [--max-requests N] [--arrival-rate R]
 //            [--system-prompts N] [--system-prompt-zipf S] [--system-prompt-tokens MIN:MAX]
 //            [--conversation-zipf S] [--max-turns N] [--turn-gap-s S] [--user-tokens MIN:MAX]
 //            [--output-tokens MIN:MAX] [--max-input-tokens N] [--block-tokens N]
 //     Writes a multi-turn chat workload (generator.h) as Mooncake JSONL to FILE or `out`, and a
 //     one-line summary to `err`.
+//   generate --family F [--seed N] [--requests N] [--out FILE]
+//     Writes one family of the workload suite (workloads.h) instead.
 #ifndef STRATA_CLUSTER_REPLAY_REPLAY_CLI_H_
 #define STRATA_CLUSTER_REPLAY_REPLAY_CLI_H_
 
@@ -30,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/eviction/prefix_aware.h"
+#include "storage/eviction_policy.h"
 
 namespace strata::replay {
 

@@ -140,7 +140,7 @@ TEST(ConfigFile, DataPlaneKeysAndTheirBounds) {
   NodeOptions o;
   EXPECT_TRUE(o.data_plane.enabled);
   EXPECT_EQ(o.data_plane.tls, "tcp");
-  EXPECT_EQ(o.dram.policy, "prefix-aware");
+  EXPECT_EQ(o.dram.policy, kRecommendedEvictionPolicy);
   std::string path = WriteConfig(R"(
 data_plane:
   enabled: true

@@ -1,4 +1,5 @@
 // The replay and generate command lines: exit statuses, messages, JSON output.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -79,7 +80,7 @@ TEST_F(ReplayCliTest, SeveralPoliciesAndTextOutput) {
   EXPECT_THAT(policies, ::testing::ElementsAre("lru", "prefix-aware"));
   const Result text = Replay({"--trace", trace_, "--capacity-blocks", "50", "--offline"});
   ASSERT_EQ(text.status, 0) << text.err;
-  EXPECT_THAT(text.out, HasSubstr("policy prefix-aware"));  // the default
+  EXPECT_THAT(text.out, HasSubstr("policy adaptive"));  // the default
   EXPECT_THAT(text.out, HasSubstr("belady"));
 }
 
@@ -122,6 +123,40 @@ TEST_F(ReplayCliTest, GenerateValidatesAndWritesToStdout) {
   EXPECT_EQ(Generate({"--user-tokens", "9:3"}).status, 2);
   EXPECT_EQ(Generate({"--conversations", "0"}).status, 2);
   EXPECT_EQ(Generate({"--out", "/nonexistent/dir/x.jsonl"}).status, 1);
+}
+
+TEST_F(ReplayCliTest, GenerateFamilyAndSuite) {
+  const Result g = Generate({"--family", "agent", "--requests", "50", "--seed", "3"});
+  ASSERT_EQ(g.status, 0) << g.err;
+  EXPECT_EQ(std::count(g.out.begin(), g.out.end(), '\n'), 50);
+  EXPECT_THAT(g.err, HasSubstr("generate: 50 requests"));
+  const Result bad = Generate({"--family", "batch"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.err, HasSubstr("known: chat, rag, agent, scan, mix"));
+
+  // Five generated families and the given trace, four capacities, belady + lru + cost.
+  const Result s = Replay({"--suite", "--offline", "--requests", "60", "--trace", trace_,
+                           "--policy", "cost", "--json"});
+  ASSERT_EQ(s.status, 0) << s.err;
+  std::istringstream lines(s.out);
+  std::string line;
+  int rows = 0, chat_rows = 0;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ++rows;
+    chat_rows += j["family"] == "chat";
+    EXPECT_LE(j["hit_ratio"].get<double>(), j["belady_hit_ratio"].get<double>() + 1e-12);
+    EXPECT_TRUE(j.contains("gap_closed"));
+  }
+  EXPECT_EQ(rows, 6 * 4 * 3);
+  EXPECT_EQ(chat_rows, 2 * 4 * 3);  // the generated family and the fixture's chat.jsonl
+  const Result table = Replay({"--suite", "--offline", "--requests", "60", "--policy", "cost"});
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("| family | F | blocks | belady | lru | cost |"));
+  EXPECT_THAT(table.out, HasSubstr("| mix | 0.50 |"));
+  EXPECT_EQ(Replay({"--suite", "--requests", "60"}).status, 2);  // needs --offline
+  EXPECT_EQ(Replay({"--suite", "--offline", "--capacity-fraction", "0.1"}).status, 2);
+  EXPECT_EQ(Replay({"--offline", "--capacity-fraction", "0.1"}).status, 2);  // no --trace
 }
 
 }  // namespace

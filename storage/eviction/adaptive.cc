@@ -1,0 +1,218 @@
+#include "storage/eviction/adaptive.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+// Murmur3's 64-bit finalizer: sampling must not correlate with how key_hash was made.
+uint64_t SampleHash(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AdaptivePolicy>> AdaptivePolicy::Create(const Options& options) {
+  if (options.candidates.empty()) {
+    return absl::InvalidArgumentError("adaptive: needs at least one candidate policy");
+  }
+  if (options.target_sample_blocks == 0) {
+    return absl::InvalidArgumentError("adaptive: target_sample_blocks must be at least 1");
+  }
+  std::vector<Candidate> candidates;
+  for (const std::string& name : options.candidates) {
+    if (name == "adaptive") {
+      return absl::InvalidArgumentError("adaptive: cannot be its own candidate");
+    }
+    auto mini = MakeEvictionPolicy(name);
+    if (!mini.ok()) return mini.status();
+    Candidate c;
+    c.name = name;
+    c.mini = std::move(*mini);
+    candidates.push_back(std::move(c));
+  }
+  auto running = MakeEvictionPolicy(options.candidates[0]);
+  if (!running.ok()) return running.status();
+  return std::unique_ptr<AdaptivePolicy>(
+      new AdaptivePolicy(options, std::move(candidates), std::move(*running)));
+}
+
+AdaptivePolicy::AdaptivePolicy(const Options& options, std::vector<Candidate> candidates,
+                               std::unique_ptr<EvictionPolicy> running)
+    : options_(options),
+      candidates_(std::move(candidates)),
+      policy_(std::move(running)),
+      shift_(std::clamp(options.min_shift, 0, kMaxShift)) {}
+
+bool AdaptivePolicy::Sampled(uint64_t key_hash) const {
+  return (SampleHash(key_hash) >> (64 - shift_)) == 0;
+}
+
+size_t AdaptivePolicy::sample_capacity() const {
+  return std::max<size_t>(1, max_tracked_ >> shift_);
+}
+
+size_t AdaptivePolicy::sampled_blocks() const {
+  size_t n = 0;
+  for (const Candidate& c : candidates_) n += c.keys.size();
+  return n;
+}
+
+std::vector<double> AdaptivePolicy::TEST_scores() const {
+  std::vector<double> out;
+  for (const Candidate& c : candidates_) out.push_back(c.score);
+  return out;
+}
+
+void AdaptivePolicy::Resample() {
+  int shift = shift_;
+  while (shift < kMaxShift && (max_tracked_ >> shift) > options_.target_sample_blocks) ++shift;
+  if (shift != shift_) {
+    shift_ = shift;
+    // Keys that left the sample leave every miniature.
+    for (Candidate& c : candidates_) {
+      for (auto it = c.keys.begin(); it != c.keys.end();) {
+        if (Sampled(it->first)) {
+          ++it;
+          continue;
+        }
+        c.mini->OnErase(it->second);
+        c.ids.erase(it->second);
+        c.keys.erase(it++);
+      }
+    }
+  }
+  decay_ = std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
+}
+
+void AdaptivePolicy::Reference(const BlockInfo& info) {
+  if (!Sampled(info.key_hash)) return;
+  ++sampled_refs_;
+  const size_t cap = sample_capacity();
+  for (Candidate& c : candidates_) {
+    c.score *= decay_;
+    auto it = c.keys.find(info.key_hash);
+    c.hit = it != c.keys.end();
+    if (c.hit) {
+      c.score += 1;
+      c.mini->OnAccess(it->second);
+      continue;
+    }
+    bool room = true;
+    while (c.keys.size() >= cap) {
+      std::optional<BlockId> victim = c.mini->PickVictim([](BlockId) { return true; });
+      if (!victim.has_value()) {
+        room = false;
+        break;
+      }
+      auto v = c.ids.find(*victim);
+      c.mini->OnErase(*victim);
+      if (v == c.ids.end()) continue;
+      c.keys.erase(v->second);
+      c.ids.erase(v);
+    }
+    if (!room) continue;
+    const BlockId id = ++c.next_id;
+    c.keys.emplace(info.key_hash, id);
+    c.ids.emplace(id, info.key_hash);
+    c.mini->OnInsert(id, info);
+  }
+  const bool running_hit = candidates_[running_].hit;
+  for (Candidate& c : candidates_) c.discordant = c.discordant * decay_ + (c.hit != running_hit);
+  if (sampled_refs_ >= next_check_ref_) {
+    next_check_ref_ = sampled_refs_ + std::max<size_t>(16, cap / 4);
+    MaybeSwitch();
+  }
+}
+
+void AdaptivePolicy::MaybeSwitch() {
+  size_t best = running_;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    if (candidates_[i].score > candidates_[best].score) best = i;
+  }
+  if (best == running_) return;
+  const double lead = candidates_[best].score - candidates_[running_].score;
+  const double since = static_cast<double>(sampled_refs_ - last_switch_ref_);
+  // The lead must beat noise (McNemar): both miniatures see the same references, so the
+  // difference of their hits is the difference of the references only one of them hit, whose
+  // standard deviation is about sqrt(the number of such references) when neither is better.
+  const double noise = options_.switch_sigmas * std::sqrt(candidates_[best].discordant);
+  if (lead > 2 && lead > noise && lead > options_.switch_margin * candidates_[running_].score &&
+      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity())) {
+    SwitchTo(best);
+  }
+}
+
+void AdaptivePolicy::SwitchTo(size_t candidate) {
+  auto made = MakeEvictionPolicy(candidates_[candidate].name);
+  if (!made.ok()) return;  // every candidate was made once in Create: unreachable
+  std::vector<std::pair<uint64_t, BlockId>> order;
+  order.reserve(resident_.size());
+  for (const auto& [id, r] : resident_) order.emplace_back(r.last_use, id);
+  std::sort(order.begin(), order.end());
+  for (const auto& [use, id] : order) (*made)->OnInsert(id, resident_[id].info);
+  for (const auto& [id, r] : resident_) {
+    if (r.children > 0) (*made)->OnResidentChildren(id, r.children);
+  }
+  policy_ = std::move(*made);
+  running_ = candidate;
+  for (Candidate& c : candidates_) c.discordant = 0;
+  last_switch_ref_ = sampled_refs_;
+  ++switches_;
+}
+
+void AdaptivePolicy::OnInsert(BlockId id, const BlockInfo& info) {
+  resident_[id] = Resident{info, 0, ++clock_};
+  policy_->OnInsert(id, info);
+  if (resident_.size() > max_tracked_) {
+    max_tracked_ = resident_.size();
+    if ((max_tracked_ >> shift_) > options_.target_sample_blocks || decay_ == 1 ||
+        (max_tracked_ & (max_tracked_ - 1)) == 0) {
+      Resample();
+    }
+  }
+  Reference(info);
+}
+
+void AdaptivePolicy::OnAccess(BlockId id) {
+  auto it = resident_.find(id);
+  if (it == resident_.end()) return;
+  it->second.last_use = ++clock_;
+  policy_->OnAccess(id);
+  Reference(it->second.info);
+}
+
+void AdaptivePolicy::OnErase(BlockId id) {
+  auto it = resident_.find(id);
+  if (it == resident_.end()) return;
+  resident_.erase(it);
+  policy_->OnErase(id);
+}
+
+void AdaptivePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) {
+  auto it = resident_.find(id);
+  if (it == resident_.end()) return;
+  it->second.children = resident_children;
+  policy_->OnResidentChildren(id, resident_children);
+  if (resident_children == 0 || !Sampled(it->second.info.key_hash)) return;
+  for (Candidate& c : candidates_) {
+    auto k = c.keys.find(it->second.info.key_hash);
+    if (k == c.keys.end()) continue;
+    c.mini->OnResidentChildren(k->second, 1);
+    c.mini->OnResidentChildren(k->second, 0);
+  }
+}
+
+std::optional<BlockId> AdaptivePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
+  return policy_->PickVictim(can_evict);
+}
+
+}  // namespace strata
