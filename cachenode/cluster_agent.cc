@@ -182,9 +182,22 @@ void ClusterAgent::RunDrain(bool exit_when_done) {
                                            return stopping_;
                                          });
   report(counts);
+  bool stopping = false;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) progress.set_error("drain: stopped early by the node's shutdown");
+    stopping = stopping_;
+  }
+  if (stopping) progress.set_error("drain: stopped early by the node's shutdown");
+  if (counts.blocks_failed > 0 && !stopping) {
+    // Leaving now would turn those blocks into misses: stay registered (draining, so readers
+    // still find them here) and let the operator fix the cause and drain again after a restart.
+    progress.set_error(absl::StrCat("drain: ", counts.blocks_failed, " of ", counts.blocks_total,
+                                    " blocks could not be moved (no owner took them); the node "
+                                    "stays up, draining"));
+    std::cerr << "strata-node: " << progress.error() << "\n";
+    progress.set_done(true);
+    Publish(progress);
+    return;
   }
   const absl::Status left = Leave();
   if (!left.ok() && progress.error().empty()) {

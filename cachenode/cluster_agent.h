@@ -8,7 +8,9 @@
 //   2. after `settle_ms` (time for clients to see the new view), DrainBlocks copies the resident
 //      blocks, hottest first, to their owners in the view without this node (cachenode/drain.h);
 //   3. the node deregisters, the last progress report (done = true) goes out, and with
-//      exit_when_done the node is asked to shut down (`request_shutdown`).
+//      exit_when_done the node is asked to shut down (`request_shutdown`). When some blocks could
+//      not be moved (no owner took them), the node does neither: it stays registered as
+//      draining, still serving them, and the last report's error says how many.
 //
 // While the membership cannot reach etcd, heartbeats fail and are retried; the membership
 // re-registers the node when etcd is back (cluster/etcd_membership.h). Thread-safe.

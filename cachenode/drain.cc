@@ -133,13 +133,15 @@ DrainCounts DrainBlocks(TieredStore& store, const cluster::ClusterView& view,
         --counts.blocks_total;
         continue;
       }
-      chunk_bytes += pending.payload.size();
-      chunk.push_back(std::move(pending));
-      if (chunk_bytes >= options.chunk_bytes || chunk.size() >= options.chunk_blocks) {
+      // Send what is held before this block would take the chunk past its bound.
+      if (!chunk.empty() && (chunk_bytes + pending.payload.size() > options.chunk_bytes ||
+                             chunk.size() >= options.chunk_blocks)) {
         SendChunk(chunk, others, options, sink, &counts);
         chunk_bytes = 0;
         if (progress) progress(counts);
       }
+      chunk_bytes += pending.payload.size();
+      chunk.push_back(std::move(pending));
     }
     if (!chunk.empty()) SendChunk(chunk, others, options, sink, &counts);
     if (progress) progress(counts);

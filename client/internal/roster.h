@@ -26,9 +26,12 @@ struct Client::Peer {
   bool down ABSL_GUARDED_BY(mu) = false;
 };
 
-// A transport failure of a node (rather than of the request): mark the node down, skip it.
+// A failure of a node (rather than of the request): mark the node down, skip it, so its keys
+// read as misses. Besides UNAVAILABLE and DEADLINE_EXCEEDED, a connection cut in the middle of a
+// call surfaces as CANCELLED, UNKNOWN ("Stream removed") or INTERNAL (an RST_STREAM).
 inline bool NodeFailed(const absl::Status& st) {
-  return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st);
+  return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsCancelled(st) ||
+         absl::IsUnknown(st) || absl::IsInternal(st);
 }
 
 // Runs fn(0) .. fn(n-1) in parallel: fn(0) on the caller's thread, the others on their own.

@@ -53,7 +53,8 @@ AdaptivePolicy::AdaptivePolicy(const Options& options, std::vector<Candidate> ca
       shift_(std::clamp(options.min_shift, 0, kMaxShift)) {}
 
 bool AdaptivePolicy::Sampled(uint64_t key_hash) const {
-  return (SampleHash(key_hash) >> (64 - shift_)) == 0;
+  // Rate 2^-shift_; shift_ 0 samples every key (and a shift by 64 would be undefined).
+  return shift_ == 0 || (SampleHash(key_hash) >> (64 - shift_)) == 0;
 }
 
 size_t AdaptivePolicy::sample_capacity() const {

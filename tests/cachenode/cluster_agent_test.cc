@@ -66,6 +66,7 @@ class CountingSink final : public BlockSink {
   absl::StatusOr<std::vector<absl::Status>> Put(const cluster::NodeRecord& owner,
                                                 const v1::PutRequest& request) override {
     absl::MutexLock lock(&mu_);
+    if (refuse) return absl::UnavailableError("owner down");
     std::vector<absl::Status> out;
     for (const auto& item : request.items()) {
       keys[item.key()] = owner.id;
@@ -75,6 +76,7 @@ class CountingSink final : public BlockSink {
   }
   absl::Mutex mu_;
   std::map<std::string, std::string> keys;
+  bool refuse = false;  // every owner down
 };
 
 cluster::NodeRecord Other(const std::string& id) {
@@ -124,9 +126,10 @@ TEST_F(ClusterAgentTest, RegistersKeepsTheRecordCurrentAndLeaves) {
   ASSERT_TRUE(store_->Put("ns", "k", "", {}, "payload").ok());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline &&
-         membership_->self()->tiers.size() > 1 && membership_->self()->tiers[1].blocks == 0) {
+         !(membership_->self()->tiers.size() > 1 && membership_->self()->tiers[1].blocks > 0)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ASSERT_GT(membership_->self()->tiers.size(), 1u);
   ASSERT_EQ(membership_->self()->tiers[1].name, "dram");
   EXPECT_EQ(membership_->self()->tiers[1].blocks, 1u) << "the heartbeat did not publish usage";
   const v1::ClusterViewResponse view = (*agent)->View();
@@ -191,6 +194,38 @@ TEST_F(ClusterAgentTest, DrainAnnouncesMovesEveryBlockLeavesAndAsksToExit) {
   auto again = (*agent)->WatchDrain(true, [&](const v1::DrainProgress& p) { late += p.done(); });
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(late, 1);
+}
+
+TEST_F(ClusterAgentTest, ADrainThatCannotMoveEveryBlockStaysRegisteredAndRunning) {
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store_->Put("ns", absl::StrCat("k", i), "", {}, std::string(100, 'x')).ok());
+  }
+  sink_->refuse = true;
+  auto agent = ClusterAgent::Start(core_.get(), store_.get(), membership_, AgentOptions());
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  absl::Mutex mu;
+  v1::DrainProgress last;
+  ASSERT_TRUE((*agent)
+                  ->WatchDrain(true,
+                               [&](const v1::DrainProgress& p) {
+                                 absl::MutexLock lock(&mu);
+                                 last = p;
+                               })
+                  .ok());
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(+[](v1::DrainProgress* p) { return p->done(); }, &last),
+        absl::Seconds(10)));
+    EXPECT_EQ(last.blocks_failed(), 10u);
+    EXPECT_NE(last.error().find("10 of 10 blocks could not be moved"), std::string::npos)
+        << last.error();
+  }
+  ASSERT_TRUE(membership_->self().has_value()) << "the node left with blocks no one took";
+  EXPECT_EQ(membership_->self()->state, cluster::NodeState::kDraining);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(shutdown_requested_.load());
+  EXPECT_EQ(membership_->deregisters.load(), 0);
 }
 
 }  // namespace

@@ -234,7 +234,7 @@ TEST_F(ClusterEtcdTest, DrainKeepsEveryResidentBlockAHitAndTheNodeLeaves) {
   // The node deregistered and exits on its own (exit_when_done).
   EXPECT_EQ(nodes_["node-3"]->Stop(0), 0);
   nodes_.erase("node-3");
-  ASSERT_TRUE(WaitForView(*c, AllIds(), std::chrono::seconds(2)));
+  ASSERT_TRUE(WaitForView(*c, AllIds(), std::chrono::seconds(10)));
   EXPECT_EQ(CountExactHits(*c, n), n) << "a block of the drained node became a miss";
 }
 
