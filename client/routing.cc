@@ -21,10 +21,8 @@ absl::StatusOr<std::vector<absl::Status>> Client::RoutedPut(std::string_view ns,
   if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
   Roster roster(this);
   const int replicas = options_.placement.ReplicasFor(ns);
-  std::vector<std::vector<size_t>> groups(roster.size());
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    for (size_t j : roster.Owners(ns, blocks[i].key, replicas)) groups[j].push_back(i);
-  }
+  const std::vector<std::vector<size_t>> groups = roster.GroupByOwner(
+      ns, blocks.size(), [&](size_t i) { return blocks[i].key; }, replicas);
   struct Task {
     size_t node;
     NodeClient* client;
@@ -150,10 +148,8 @@ absl::StatusOr<std::vector<bool>> Client::RoutedFlags(std::string_view ns,
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   Roster roster(this);
   const int replicas = options_.placement.ReplicasFor(ns);
-  std::vector<std::vector<size_t>> groups(roster.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    for (size_t j : roster.Owners(ns, keys[i], replicas)) groups[j].push_back(i);
-  }
+  const std::vector<std::vector<size_t>> groups = roster.GroupByOwner(
+      ns, keys.size(), [&](size_t i) { return std::string_view(keys[i]); }, replicas);
   struct Task {
     size_t node;
     NodeClient* client;
@@ -228,10 +224,8 @@ absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std:
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   Roster roster(this);
   const int replicas = options_.placement.ReplicasFor(ns);
-  std::vector<std::vector<size_t>> groups(roster.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    for (size_t j : roster.Owners(ns, keys[i], replicas)) groups[j].push_back(i);
-  }
+  const std::vector<std::vector<size_t>> groups = roster.GroupByOwner(
+      ns, keys.size(), [&](size_t i) { return std::string_view(keys[i]); }, replicas);
   struct Task {
     size_t node;
     NodeClient* client;

@@ -67,6 +67,17 @@ class Client::Roster {
     }
     return out;
   }
+  // For each node, the indices of the items it owns (all R owners of each), in item order.
+  // key_of(i) is item i's key.
+  template <typename KeyOf>
+  std::vector<std::vector<size_t>> GroupByOwner(std::string_view ns, size_t items, KeyOf key_of,
+                                                int replicas) const {
+    std::vector<std::vector<size_t>> groups(size());
+    for (size_t i = 0; i < items; ++i) {
+      for (size_t j : Owners(ns, key_of(i), replicas)) groups[j].push_back(i);
+    }
+    return groups;
+  }
   const std::vector<size_t>& draining() const { return draining_; }
   // Node j's connection, or null when it is down.
   NodeClient* Get(size_t j) {
