@@ -61,7 +61,11 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--data-path", default="auto", choices=["auto", "ucx", "grpc"])
+    ap.add_argument("--no-heap-tuning", action="store_true",
+                    help="skip strata.keep_large_buffers_in_heap() (as strata-bench calls it)")
     args = ap.parse_args()
+    if not args.no_heap_tuning:
+        strata.keep_large_buffers_in_heap()
 
     proc = None
     address = args.address

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "absl/status/status.h"
+#include "common/malloc_tuning.h"
 #include "python/src/py_common.h"
 
 namespace strata::python {
@@ -61,4 +62,9 @@ PYBIND11_MODULE(_strata, m) {
   strata::python::InitBuffers(m);
   strata::python::InitClient(m);
   strata::python::InitHashing(m);
+  m.def("keep_large_buffers_in_heap", &strata::KeepLargeBuffersInHeap,
+        "strata::KeepLargeBuffersInHeap (common/malloc_tuning.h): glibc keeps large transient "
+        "buffers for reuse, so gRPC-bytes calls (get, put, and get_into/put_from without UCX) "
+        "do not page-fault fresh memory every call. Process-wide; call it first, before threads "
+        "start. Returns False where the allocator ignores it. Opt-in: importing strata does not.");
 }

@@ -24,6 +24,7 @@ from ._strata import (  # noqa: F401
     StatusCode,
     StrataError,
     address_of,
+    keep_large_buffers_in_heap,
     sglang_page_hashes,
     to_hex,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "StrataError",
     "address_of",
     "hashing",
+    "keep_large_buffers_in_heap",
     "sglang_page_hashes",
     "to_hex",
 ]
