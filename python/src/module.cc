@@ -41,16 +41,17 @@ void InitErrors(py::module_& m) {
       .def_property_readonly("ok", &KeyStatus::ok)
       .def_readonly("code", &KeyStatus::code)
       .def_readonly("message", &KeyStatus::message)
-      .def_property_readonly("code_name",
-                             [](const KeyStatus& s) {
-                               return absl::StatusCodeToString(static_cast<absl::StatusCode>(s.code));
-                             })
+      .def_property_readonly(
+          "code_name",
+          [](const KeyStatus& s) {
+            return absl::StatusCodeToString(static_cast<absl::StatusCode>(s.code));
+          })
       .def("__bool__", &KeyStatus::ok)
       .def("__eq__", [](const KeyStatus& a, const KeyStatus& b) { return a.code == b.code; })
       .def("__repr__", [](const KeyStatus& s) {
         if (s.ok()) return std::string("Status(OK)");
-        return "Status(" + absl::StatusCodeToString(static_cast<absl::StatusCode>(s.code)) +
-               ", '" + s.message + "')";
+        return "Status(" + absl::StatusCodeToString(static_cast<absl::StatusCode>(s.code)) + ", '" +
+               s.message + "')";
       });
 }
 

@@ -94,8 +94,9 @@ PinnedBytes PinnedBytes::From(py::handle obj, bool writable, const std::string& 
     }
     out.has_view_ = true;
     if (!PyBuffer_IsContiguous(&out.view_, 'C')) {
-      throw py::value_error(what + ": the buffer is not C-contiguous (a strided view or a " +
-                            "transposed array); pass a contiguous one, e.g. numpy.ascontiguousarray");
+      throw py::value_error(
+          what + ": the buffer is not C-contiguous (a strided view or a " +
+          "transposed array); pass a contiguous one, e.g. numpy.ascontiguousarray");
     }
     out.data_ = static_cast<char*>(out.view_.buf);
     out.size_ = static_cast<size_t>(out.view_.len);
@@ -149,7 +150,8 @@ std::string KeyFrom(py::handle obj, const std::string& what) {
     return std::string(s, static_cast<size_t>(n));
   }
   if (PyBytes_Check(obj.ptr())) {
-    return std::string(PyBytes_AS_STRING(obj.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(obj.ptr())));
+    return std::string(PyBytes_AS_STRING(obj.ptr()),
+                       static_cast<size_t>(PyBytes_GET_SIZE(obj.ptr())));
   }
   if (PyObject_CheckBuffer(obj.ptr())) {
     PinnedBytes b = PinnedBytes::From(obj, false, what);
@@ -206,11 +208,36 @@ std::vector<uint64_t> UintsFrom(py::handle seq, const std::string& what) {
       int64_t v = 0;
       uint64_t u = 0;
       switch (view.itemsize) {
-        case 1: is_signed ? v = *reinterpret_cast<const int8_t*>(p) : u = *reinterpret_cast<const uint8_t*>(p); break;
-        case 2: { int16_t s; uint16_t w; std::memcpy(&s, p, 2); std::memcpy(&w, p, 2); is_signed ? v = s : u = w; break; }
-        case 4: { int32_t s; uint32_t w; std::memcpy(&s, p, 4); std::memcpy(&w, p, 4); is_signed ? v = s : u = w; break; }
-        case 8: { int64_t s; uint64_t w; std::memcpy(&s, p, 8); std::memcpy(&w, p, 8); is_signed ? v = s : u = w; break; }
-        default: throw py::type_error(what + ": unsupported integer size");
+        case 1:
+          is_signed ? v = *reinterpret_cast<const int8_t*>(p)
+                    : u = *reinterpret_cast<const uint8_t*>(p);
+          break;
+        case 2: {
+          int16_t s;
+          uint16_t w;
+          std::memcpy(&s, p, 2);
+          std::memcpy(&w, p, 2);
+          is_signed ? v = s : u = w;
+          break;
+        }
+        case 4: {
+          int32_t s;
+          uint32_t w;
+          std::memcpy(&s, p, 4);
+          std::memcpy(&w, p, 4);
+          is_signed ? v = s : u = w;
+          break;
+        }
+        case 8: {
+          int64_t s;
+          uint64_t w;
+          std::memcpy(&s, p, 8);
+          std::memcpy(&w, p, 8);
+          is_signed ? v = s : u = w;
+          break;
+        }
+        default:
+          throw py::type_error(what + ": unsupported integer size");
       }
       if (is_signed) {
         if (v < 0) throw py::value_error(what + "[" + std::to_string(i) + "] is negative");
@@ -235,7 +262,8 @@ std::vector<uint64_t> UintsFrom(py::handle seq, const std::string& what) {
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
     if (overflow != 0 || v < 0) {
-      throw py::value_error(what + "[" + std::to_string(i) + "]: out of range (negative or > 2^63)");
+      throw py::value_error(what + "[" + std::to_string(i) +
+                            "]: out of range (negative or > 2^63)");
     }
     out.push_back(static_cast<uint64_t>(v));
     ++i;

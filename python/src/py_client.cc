@@ -146,7 +146,8 @@ class PyClient {
     } else if (data_path == "grpc") {
       o.data_path = ClientOptions::DataPath::kGrpc;
     } else {
-      throw py::value_error("Client: data_path is 'auto', 'ucx' or 'grpc', not '" + data_path + "'");
+      throw py::value_error("Client: data_path is 'auto', 'ucx' or 'grpc', not '" + data_path +
+                            "'");
     }
     if (token) o.token = *token;
     if (tls_ca_file) o.tls_ca_file = *tls_ca_file;
@@ -158,9 +159,11 @@ class PyClient {
     client_ = std::shared_ptr<strata::Client>(Unwrap(std::move(c)));
   }
 
-  strata::Client& c() const {
+  // The connection, held for one call: close() from another thread while this call runs
+  // without the GIL lets go of it only when the call ends. REQUIRES: the GIL.
+  std::shared_ptr<strata::Client> Hold() const {
     if (!client_) throw py::value_error("Client is closed");
-    return *client_;
+    return client_;
   }
 
   void close() {
@@ -169,7 +172,8 @@ class PyClient {
     c.reset();  // registrations still alive keep the client until they go
   }
 
-  py::list put(const std::string& ns, py::handle keys_in, py::handle values, py::handle parents_in) {
+  py::list put(const std::string& ns, py::handle keys_in, py::handle values,
+               py::handle parents_in) {
     std::vector<std::string> keys = KeysFrom(keys_in, "put: keys");
     if (LenOf(values, "put: values") != keys.size()) {
       throw py::value_error("put: " + std::to_string(LenOf(values, "put: values")) +
@@ -193,9 +197,10 @@ class PyClient {
       blocks[k].payload = std::string_view(pinned[k].data(), pinned[k].size());
     }
     absl::StatusOr<std::vector<absl::Status>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().Put(ns, blocks);
+      r = cl->Put(ns, blocks);
     }
     return Statuses(Unwrap(std::move(r)));
   }
@@ -203,9 +208,10 @@ class PyClient {
   py::list get(const std::string& ns, py::handle keys_in) {
     std::vector<std::string> keys = KeysFrom(keys_in, "get: keys");
     absl::StatusOr<std::vector<GetResult>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().Get(ns, keys);
+      r = cl->Get(ns, keys);
     }
     std::vector<GetResult> res = Unwrap(std::move(r));
     py::list out(res.size());
@@ -224,9 +230,10 @@ class PyClient {
   std::vector<bool> exists(const std::string& ns, py::handle keys_in) {
     std::vector<std::string> keys = KeysFrom(keys_in, "exists: keys");
     absl::StatusOr<std::vector<bool>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().Exists(ns, keys);
+      r = cl->Exists(ns, keys);
     }
     return Unwrap(std::move(r));
   }
@@ -234,9 +241,10 @@ class PyClient {
   std::vector<bool> remove(const std::string& ns, py::handle keys_in) {
     std::vector<std::string> keys = KeysFrom(keys_in, "remove: keys");
     absl::StatusOr<std::vector<bool>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().Remove(ns, keys);
+      r = cl->Remove(ns, keys);
     }
     return Unwrap(std::move(r));
   }
@@ -245,9 +253,10 @@ class PyClient {
     std::vector<std::string> keys = KeysFrom(keys_in, "lookup: keys");
     if (keys.empty()) return 0;
     absl::StatusOr<size_t> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().Lookup(ns, keys, lease_ms);
+      r = cl->Lookup(ns, keys, lease_ms);
     }
     return Unwrap(std::move(r));
   }
@@ -269,14 +278,16 @@ class PyClient {
                     py::handle offsets, py::handle sizes) {
     std::shared_ptr<RegState> st = handle.state("get_into");
     if (st->bytes.readonly()) {
-      throw py::type_error("get_into: the registered buffer is read-only (register a writable one)");
+      throw py::type_error(
+          "get_into: the registered buffer is read-only (register a writable one)");
     }
     std::vector<std::string> keys = KeysFrom(keys_in, "get_into: keys");
     Placement p = PlaceIn(*st, keys.size(), offsets, sizes, "get_into", false);
     absl::StatusOr<std::vector<GetIntoResult>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().GetInto(ns, keys, *st->reg, p.offsets, p.sizes);
+      r = cl->GetInto(ns, keys, *st->reg, p.offsets, p.sizes);
     }
     return IntoResults(Unwrap(std::move(r)));
   }
@@ -299,9 +310,10 @@ class PyClient {
       blocks[i].size = p.sizes[i];
     }
     absl::StatusOr<std::vector<absl::Status>> r;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
-      r = c().PutFrom(ns, *st->reg, blocks);
+      r = cl->PutFrom(ns, *st->reg, blocks);
     }
     return Statuses(Unwrap(std::move(r)));
   }
@@ -324,27 +336,29 @@ class PyClient {
     if (!get && op != "put_from") throw py::value_error("_time_cpp: op is get_into or put_from");
     std::vector<double> secs;
     absl::Status failed;
+    std::shared_ptr<strata::Client> cl = Hold();
     {
       py::gil_scoped_release nogil;
       for (int it = 0; it < iterations && failed.ok(); ++it) {
         const auto t0 = std::chrono::steady_clock::now();
         if (get) {
-          auto r = c().GetInto(ns, keys, *st->reg, p.offsets, p.sizes);
+          auto r = cl->GetInto(ns, keys, *st->reg, p.offsets, p.sizes);
           if (!r.ok()) failed = r.status();
         } else {
-          auto r = c().PutFrom(ns, *st->reg, blocks);
+          auto r = cl->PutFrom(ns, *st->reg, blocks);
           if (!r.ok()) failed = r.status();
         }
-        secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        secs.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
     }
     if (!failed.ok()) RaiseStatus(failed);
     return secs;
   }
 
-  std::string data_path() const { return std::string(c().data_path()); }
+  std::string data_path() const { return std::string(Hold()->data_path()); }
   py::dict counters() const {
-    const auto k = c().data_path_counters();
+    const auto k = Hold()->data_path_counters();
     py::dict d;
     d["ucx_calls"] = k.ucx_calls;
     d["grpc_calls"] = k.grpc_calls;
@@ -353,8 +367,8 @@ class PyClient {
     d["message_calls"] = k.message_calls;
     return d;
   }
-  size_t max_batch() const { return c().limits().max_batch; }
-  uint64_t max_payload() const { return c().limits().max_payload_bytes; }
+  size_t max_batch() const { return Hold()->limits().max_batch; }
+  uint64_t max_payload() const { return Hold()->limits().max_payload_bytes; }
 
  private:
   std::shared_ptr<strata::Client> client_;
@@ -383,10 +397,10 @@ void InitClient(py::module_& m) {
                     uint32_t, uint32_t, const std::string&, std::optional<std::string>,
                     std::optional<std::string>>(),
            py::arg("address") = py::none(), py::kw_only(), py::arg("nodes") = py::none(),
-           py::arg("etcd") = py::none(), py::arg("cluster") = py::none(),
-           py::arg("replicas") = 1, py::arg("deadline_ms") = 30'000,
-           py::arg("connect_timeout_ms") = 5'000, py::arg("data_path") = "auto",
-           py::arg("token") = py::none(), py::arg("tls_ca_file") = py::none())
+           py::arg("etcd") = py::none(), py::arg("cluster") = py::none(), py::arg("replicas") = 1,
+           py::arg("deadline_ms") = 30'000, py::arg("connect_timeout_ms") = 5'000,
+           py::arg("data_path") = "auto", py::arg("token") = py::none(),
+           py::arg("tls_ca_file") = py::none())
       .def("close", &PyClient::close)
       .def("put", &PyClient::put, py::arg("namespace"), py::arg("keys"), py::arg("values"),
            py::arg("parents") = py::none())
@@ -399,11 +413,9 @@ void InitClient(py::module_& m) {
       .def("get_into", &PyClient::get_into, py::arg("namespace"), py::arg("keys"),
            py::arg("handle"), py::arg("offsets"), py::arg("sizes") = py::none())
       .def("put_from", &PyClient::put_from, py::arg("namespace"), py::arg("keys"),
-           py::arg("handle"), py::arg("offsets"), py::arg("sizes"),
-           py::arg("parents") = py::none())
-      .def("_time_cpp", &PyClient::time_cpp, py::arg("op"), py::arg("namespace"),
-           py::arg("keys"), py::arg("handle"), py::arg("offsets"), py::arg("sizes"),
-           py::arg("iterations"))
+           py::arg("handle"), py::arg("offsets"), py::arg("sizes"), py::arg("parents") = py::none())
+      .def("_time_cpp", &PyClient::time_cpp, py::arg("op"), py::arg("namespace"), py::arg("keys"),
+           py::arg("handle"), py::arg("offsets"), py::arg("sizes"), py::arg("iterations"))
       .def_property_readonly("data_path", &PyClient::data_path)
       .def_property_readonly("counters", &PyClient::counters)
       .def_property_readonly("max_batch", &PyClient::max_batch)

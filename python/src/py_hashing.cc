@@ -58,9 +58,10 @@ std::vector<std::string> SglangPageHashes(const std::vector<uint32_t>& tokens, s
 }  // namespace
 
 void InitHashing(py::module_& m) {
-  py::class_<BlockHasher>(m, "BlockHasher",
-                          "Strata's prefix-chained block keys (client/block_hasher.h): key_i = "
-                          "H(salt(namespace) || len(key_{i-1}) || key_{i-1} || tokens_i as u32 LE).")
+  py::class_<BlockHasher>(
+      m, "BlockHasher",
+      "Strata's prefix-chained block keys (client/block_hasher.h): key_i = "
+      "H(salt(namespace) || len(key_{i-1}) || key_{i-1} || tokens_i as u32 LE).")
       .def(py::init([](const std::string& ns, uint32_t block_tokens, const std::string& hash,
                        size_t key_bytes) {
              if (block_tokens == 0) throw py::value_error("BlockHasher: block_tokens must be > 0");
@@ -108,7 +109,8 @@ void InitHashing(py::module_& m) {
       [](py::handle tokens, size_t page_size, py::handle prior_hash) {
         if (page_size == 0) throw py::value_error("page_size must be > 0");
         std::vector<uint32_t> t = TokensFrom(tokens, "tokens");
-        const std::string prior = prior_hash.is_none() ? std::string() : py::cast<std::string>(prior_hash);
+        const std::string prior =
+            prior_hash.is_none() ? std::string() : py::cast<std::string>(prior_hash);
         std::vector<std::string> keys;
         {
           py::gil_scoped_release nogil;

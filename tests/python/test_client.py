@@ -203,3 +203,56 @@ def test_dlpack_torch_tensor_in_place(client, ns):
     src = torch.arange(8, dtype=torch.int32)
     assert all(client.put(ns, [b"t1"], [src]))
     assert client.get(ns, [b"t1"]) == [np.arange(8, dtype=np.int32).tobytes()]
+
+
+def test_calls_release_the_gil():
+    # Connecting to a port nobody serves blocks in C++ for connect_timeout_ms; meanwhile this
+    # thread must keep running Python (it could not if the call held the GIL).
+    import time
+    done = threading.Event()
+
+    def connect():
+        with pytest.raises(strata.StrataError):
+            strata.Client("127.0.0.1:1", connect_timeout_ms=1500)
+        done.set()
+
+    th = threading.Thread(target=connect)
+    th.start()
+    time.sleep(0.05)
+    spins = 0
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        spins += 1
+    assert not done.is_set(), "the blocking call returned before this thread ran"
+    assert spins > 1000
+    th.join(timeout=10)
+    assert done.is_set()
+
+
+def test_close_while_calls_run(node, ns):
+    c = strata.Client(node.address)
+    c.put(ns, [b"c0"], [np.zeros(1 << 16, dtype=np.uint8)])
+    pool = np.zeros(1 << 16, dtype=np.uint8)
+    reg = c.register(pool)
+    outcomes = []
+
+    def worker():
+        for _ in range(200):
+            try:
+                assert c.get_into(ns, [b"c0"], reg, [0], 1 << 16) == [1 << 16]
+                outcomes.append("ok")
+            except ValueError as e:  # closed: refused before any I/O
+                assert "closed" in str(e)
+                outcomes.append("closed")
+                return
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    c.close()
+    for th in threads:
+        th.join(timeout=30)
+    assert len(outcomes) >= 4 and set(outcomes) <= {"ok", "closed"}
+    with pytest.raises(ValueError, match="closed"):
+        c.get(ns, [b"c0"])
+    reg.close()
