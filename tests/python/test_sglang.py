@@ -88,7 +88,7 @@ def test_missing_part_is_not_a_hit(backend):
     keys = strata.sglang_page_hashes(np.arange(PAGE * 2) + 5000, PAGE)
     fill(pool, [0, 1], seed=2)
     assert b.batch_set_v1(keys, host_indices([0, 1])) == [True, True]
-    b.client.remove(b.namespace, [bytes.fromhex(keys[1]) + b"v"])  # V of page 1 gone
+    b.client.remove(b.namespace, [bytes.fromhex(keys[1]) + b"\x01"])  # V of page 1 gone
     assert b.batch_exists(keys) == 1
     assert b.batch_get_v1(keys, host_indices([2, 3])) == [True, False]
 

@@ -12,8 +12,9 @@ HiCacheStorage) in this order:
 Keys are SGLang page hashes (hex SHA-256 chain, strata.sglang_page_hashes); batches are at most
 128 pages. Data moves zero-copy: the host pool's buffer is registered once, and each page's
 bytes go straight between Strata and their place in the pool (mem_pool_host.
-get_page_buffer_meta(host_indices) gives each page's addresses and sizes: two per page, K then
-V, for MHA; one for MLA). Model and TP rank are in the namespace: "sglang/<model>/tp<r>of<n>"
+get_page_buffer_meta(host_indices) gives each page's parts, addresses and sizes: K and V for MHA
+with page_first, one latent for MLA; each part is one Strata block, key = page hash bytes + the
+part's index). Model and TP rank are in the namespace: "sglang/<model>/tp<r>of<n>"
 ("sglang/<model>/mla" for MLA models, whose pages are the same on every rank).
 
 Selecting it in SGLang:
@@ -84,6 +85,7 @@ class NumpyHostPool:
             raise ValueError("page bytes must be a multiple of the dtype size")
         self.kv_buffer = np.zeros(num_pages * self.page_bytes // itemsize, dtype=dtype)
         self.num_pages = num_pages
+        self.size = num_pages * page_size  # token slots, as SGLang's pools call it
 
     def page_view(self, page):
         """Page `page`'s bytes (all parts), a view into kv_buffer."""
@@ -139,24 +141,25 @@ class StrataHiCacheStorage(_Base):
 
     # -- host pool -----------------------------------------------------------------------------
     def register_mem_pool_host(self, mem_pool_host):
-        """Registers the pool's buffer with Strata once; get/set then move bytes in place."""
+        """Registers the pool's buffer with Strata once; get/set then move bytes in place.
+        A page is stored as one Strata block per part the pool reports for it
+        (get_page_buffer_meta: K and V for MHA with page_first, one latent for MLA, per layer
+        with layer_first)."""
         self.mem_pool_host = mem_pool_host
-        self.parts = 1 if getattr(mem_pool_host, "is_mla", self.is_mla) else 2
-        layout = getattr(mem_pool_host, "layout", "page_first")
-        if layout not in ("page_first", "page_first_direct"):
-            raise ValueError(f"StrataHiCacheStorage needs --hicache-mem-layout page_first, "
-                             f"not {layout!r}")
+        ptrs, _ = mem_pool_host.get_page_buffer_meta(np.arange(mem_pool_host.page_size))
+        if not 1 <= len(ptrs) <= 255:
+            raise ValueError(f"host pool reports {len(ptrs)} parts per page (1-255 supported)")
+        self.parts = len(ptrs)
         if self._reg is not None:
             self._reg.close()
         self._reg = self.client.register(mem_pool_host.kv_buffer)
 
     def _keys(self, keys):
-        """Strata keys of `keys`' parts, in page order (K then V for MHA)."""
+        """Strata keys of `keys`' parts, in page order (page key bytes + the part's index)."""
         out = []
-        suffixes = (b"k", b"v") if self.parts == 2 else (b"m",)
         for k in keys:
             kb = _page_key(k)
-            out.extend(kb + s for s in suffixes)
+            out.extend(kb + bytes([i]) for i in range(self.parts))
         return out
 
     def _placement(self, keys, host_indices):
@@ -166,10 +169,12 @@ class StrataHiCacheStorage(_Base):
         if idx.size != len(keys) * self.mem_pool_host.page_size:
             raise ValueError(f"host_indices: {idx.size} slots for {len(keys)} pages of "
                              f"{self.mem_pool_host.page_size}")
-        if idx.size and (idx.min() < 0 or idx.max() // self.mem_pool_host.page_size >=
-                         getattr(self.mem_pool_host, "num_pages", 1 << 62)):
-            raise ValueError("host_indices: outside the host pool")
+        slots = getattr(self.mem_pool_host, "size", None)  # token slots in the pool
+        if idx.size and (idx.min() < 0 or (slots is not None and idx.max() >= slots)):
+            raise ValueError(f"host_indices: outside the host pool ({slots} slots)")
         ptrs, sizes = self.mem_pool_host.get_page_buffer_meta(idx)
+        if len(ptrs) != len(keys) * self.parts:
+            raise ValueError(f"host pool gave {len(ptrs)} parts for {len(keys)} pages")
         base = self._reg.address
         offsets = [p - base for p in ptrs]
         if any(o < 0 for o in offsets):
