@@ -16,7 +16,7 @@ before anything is sent. Every call releases the GIL while it waits; the *_async
 concurrent.futures.Future.
 """
 
-from . import _strata
+from . import _strata  # noqa: F401 - the extension, strata._strata
 from ._strata import (  # noqa: F401
     BlockHasher,
     Registration,

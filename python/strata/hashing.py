@@ -15,7 +15,10 @@
 import hashlib
 import struct
 
-from ._strata import BlockHasher, sglang_page_hashes  # noqa: F401
+from ._strata import BlockHasher, sglang_page_hashes
+
+__all__ = ["BlockHasher", "cbor_canonical", "sglang_page_hashes", "sha256_cbor",
+           "vllm_block_hashes", "vllm_none_hash"]
 
 
 def _cbor_head(major, n):

@@ -8,7 +8,6 @@ import threading
 import numpy as np
 import pytest
 
-import strata
 from strata.integrations import lmcache as lmc
 
 
