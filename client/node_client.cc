@@ -35,16 +35,9 @@ absl::Status DecodeEncoded(const v1::GetItem& item, std::string* out) {
   return absl::OkStatus();
 }
 
-bool IsLoopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
-         address.rfind("[::1]:", 0) == 0;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NodeClient>> NodeClient::Connect(const ClientOptions& options) {
-  // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
-  if (IsLoopback(options.address)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (!options.tls_ca_file.empty()) {
     std::ifstream in(options.tls_ca_file);
