@@ -227,7 +227,7 @@ TEST(NodeOptions, InflightBudgetFollowsDramWithinItsBoundsAndCapsTheMessage) {
   o.dram_bytes = 64 * kMiB;
   o.data_plane.enabled = false;             // its staging would have to hold the payload too
   o.limits.max_payload_bytes = 200 * kMiB;  // never less than one maximal message
-  EXPECT_EQ(o.EffectiveInflightBytes(), 200 * kMiB + 4096);
+  EXPECT_EQ(o.EffectiveInflightBytes(), 200 * kMiB + kMessageSlackBytes);
   o.inflight_bytes = 100 * kMiB;  // an explicit budget that cannot hold one payload
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(o.Validate().message().find("limits.inflight_bytes"), absl::string_view::npos);
