@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/net.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
@@ -65,10 +66,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const NodeO
 
 }  // namespace
 
-bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   STRATA_RETURN_IF_ERROR(options.Validate());
   // Before the tiers open (SSD recovery takes a while): an unreadable key fails fast.
@@ -77,8 +74,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   std::string host;
   int port = 0;
   STRATA_RETURN_IF_ERROR(SplitHostPort(options.listen, "--listen", &host, &port));
-  // Loopback nodes keep UCX on loopback too (DESIGN.md section 7); an operator's setting wins.
-  if (IsLoopbackHost(host)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
 
   // Tiers, fastest first.
   std::vector<std::unique_ptr<Tier>> tiers;

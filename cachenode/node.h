@@ -69,9 +69,6 @@ class Node {
   bool shut_down_ = false;
 };
 
-// True for 127.0.0.0/8, ::1 and localhost.
-bool IsLoopbackHost(const std::string& host);
-
 }  // namespace strata
 
 #endif  // STRATA_CACHENODE_NODE_H_

@@ -140,10 +140,11 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
   InflightBudget::Reservation* reservation = held != nullptr ? held : &local;
   // A response must fit one gRPC message: keys past the budget are answered RESOURCE_EXHAUSTED
   // so the caller fetches them in a smaller batch.
-  uint64_t budget = options_.EffectiveMaxMessageBytes() - 4096;
+  uint64_t budget = options_.EffectiveMaxMessageBytes() - kMessageOverheadBytes;
   std::vector<absl::Status> results;
   for (const std::string& key : request.keys()) {
     v1::GetItem* item = response->add_items();
+    budget -= std::min(budget, kItemOverheadBytes);
     absl::Status over_inflight;
     absl::Status st = store_->Get(
         request.namespace_(), key,

@@ -49,7 +49,7 @@ uint64_t NodeOptions::EffectiveInflightBytes() const {
   if (inflight_bytes != 0) return inflight_bytes;
   const uint64_t by_dram =
       std::min(std::max(dram_bytes / 4, uint64_t{64} << 20), uint64_t{1} << 30);
-  return std::max(by_dram, limits.max_payload_bytes + 4096);
+  return std::max(by_dram, limits.max_payload_bytes + kMessageSlackBytes);
 }
 
 uint64_t NodeOptions::EffectiveMaxMessageBytes() const {
@@ -101,14 +101,15 @@ absl::Status NodeOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("limits.max_key_bytes: must be 1-", kMaxKeyBytes));
   }
-  if (max_message_bytes < limits.max_payload_bytes + 4096 || max_message_bytes > (2ull << 30) - 1) {
+  if (max_message_bytes < limits.max_payload_bytes + kMessageSlackBytes ||
+      max_message_bytes > (2ull << 30) - 1) {
     return absl::InvalidArgumentError(
         "limits.max_message: must hold one maximal payload and stay below 2 GiB");
   }
-  if (inflight_bytes != 0 && inflight_bytes < limits.max_payload_bytes + 4096) {
+  if (inflight_bytes != 0 && inflight_bytes < limits.max_payload_bytes + kMessageSlackBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("limits.inflight_bytes (--max-inflight): ", FormatSize(inflight_bytes),
-                     " cannot hold one maximal payload (limits.max_payload + 4 KiB)"));
+                     " cannot hold one maximal payload (limits.max_payload + ", kMessageSlackBytes, " bytes)"));
   }
   if (handshake_timeout_ms == 0 || max_connection_idle_ms == 0 || max_concurrent_streams == 0) {
     return absl::InvalidArgumentError(

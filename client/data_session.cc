@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/internal/stubs.h"
+#include "common/net.h"
 #include "common/status_macros.h"
 #include "transfer/ucx_transport.h"
 
@@ -16,8 +17,12 @@ absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(NodeClient::Stu
   transfer::UcxTransportOptions uo;
   uo.name = "strata-client";
   uo.ucx_config.push_back({"TLS", shm ? "sm" : "tcp"});  // as the node (data_plane.cc)
+  // The operator's UCX_NET_DEVICES wins; else a client of a loopback node keeps UCX on the
+  // loopback device (DESIGN.md section 7), set on this transport only, not in the environment.
   if (const char* dev = std::getenv("UCX_NET_DEVICES"); dev != nullptr) {
     uo.ucx_config.push_back({"NET_DEVICES", dev});
+  } else if (IsLoopbackAddress(options.address)) {
+    uo.ucx_config.push_back({"NET_DEVICES", "lo"});
   }
   uo.allow_endpoints_without_peer_error_handling = shm;
   if (options.ucx_busy_poll) {

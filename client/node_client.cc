@@ -35,16 +35,9 @@ absl::Status DecodeEncoded(const v1::GetItem& item, std::string* out) {
   return absl::OkStatus();
 }
 
-bool IsLoopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 ||
-         address.rfind("[::1]:", 0) == 0;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NodeClient>> NodeClient::Connect(const ClientOptions& options) {
-  // A client of a loopback node keeps UCX on loopback (DESIGN.md section 7).
-  if (IsLoopback(options.address)) setenv("UCX_NET_DEVICES", "lo", /*overwrite=*/0);
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (!options.tls_ca_file.empty()) {
     std::ifstream in(options.tls_ca_file);
@@ -113,21 +106,22 @@ absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(std::string_view ns,
   std::vector<absl::Status> results;
   results.reserve(blocks.size());
   // Split by batch size and by message size, so one call never exceeds what the node accepts.
-  const uint64_t message_budget = max_message_bytes_ - 64 * 1024;
+  const uint64_t message_budget = max_message_bytes_ - kMessageOverheadBytes;
   size_t i = 0;
   while (i < blocks.size()) {
     v1::PutRequest request;
     request.set_namespace_(ns.data(), ns.size());
     uint64_t bytes = 0;
     while (i < blocks.size() && static_cast<size_t>(request.items_size()) < limits_.max_batch &&
-           (request.items_size() == 0 || bytes + blocks[i].payload.size() <= message_budget)) {
+           (request.items_size() == 0 ||
+            bytes + blocks[i].payload.size() + kItemOverheadBytes <= message_budget)) {
       const PutBlock& b = blocks[i];
       v1::PutItem* item = request.add_items();
       item->set_key(b.key.data(), b.key.size());
       item->set_parent(b.parent.data(), b.parent.size());
       LayoutToProto(b.layout, item->mutable_layout());
       item->set_payload(b.payload.data(), b.payload.size());
-      bytes += b.payload.size();
+      bytes += b.payload.size() + kItemOverheadBytes;
       ++i;
     }
     v1::PutResponse response;

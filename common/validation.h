@@ -23,6 +23,15 @@ struct RequestLimits {
 inline constexpr size_t kMaxNamespaceBytes = 128;
 inline constexpr size_t kMaxKeyBytes = 64;
 
+// The room a batched message needs beside its payload bytes, shared by the node (which answers
+// RESOURCE_EXHAUSTED for Get items past its message limit) and the client (which splits Put
+// batches to stay under it): every item costs at most kItemOverheadBytes (key, parent, layout,
+// result, tier, codec, checksum and protobuf framing), every message kMessageOverheadBytes
+// (namespace and framing). A message limit must hold one maximal payload plus both.
+inline constexpr uint64_t kItemOverheadBytes = 2 * kMaxKeyBytes + 256;
+inline constexpr uint64_t kMessageOverheadBytes = 4096;
+inline constexpr uint64_t kMessageSlackBytes = kMessageOverheadBytes + kItemOverheadBytes;
+
 // 1-128 bytes of [A-Za-z0-9._:/-]. INVALID_ARGUMENT names `field`.
 absl::Status ValidateNamespace(std::string_view ns, std::string_view field = "namespace");
 // 1..limits.max_key_bytes bytes, any values.

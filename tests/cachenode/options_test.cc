@@ -92,7 +92,7 @@ ssd_dir: /tmp/strata-x
 promote_on_hit: false
 tiers:
   dram: {policy: lru, high_watermark: 0.9, low_watermark: 0.8, page_size: 8KiB}
-  ssd: {policy: lru}
+  ssd: {policy: s3fifo}
 limits: {max_batch: 64, max_payload: 4MiB, max_message: 64MiB}
 leases: {max_ttl_ms: 1000, max_bytes: 1MiB}
 )");
@@ -102,11 +102,16 @@ leases: {max_ttl_ms: 1000, max_bytes: 1MiB}
   EXPECT_EQ(o.ssd_bytes, 2ull << 30);
   EXPECT_EQ(o.ssd_dir, "/tmp/strata-x");
   EXPECT_FALSE(o.promote_on_hit);
+  EXPECT_EQ(o.dram.policy, "lru");
   EXPECT_DOUBLE_EQ(o.dram.high_watermark, 0.9);
+  EXPECT_DOUBLE_EQ(o.dram.low_watermark, 0.8);
+  EXPECT_EQ(o.ssd.policy, "s3fifo");
   EXPECT_EQ(o.dram_page_bytes, 8192u);
   EXPECT_EQ(o.limits.max_batch, 64u);
   EXPECT_EQ(o.limits.max_payload_bytes, 4u << 20);
+  EXPECT_EQ(o.max_message_bytes, 64u << 20);
   EXPECT_EQ(o.max_lease_ms, 1000u);
+  EXPECT_EQ(o.max_leased_bytes, 1u << 20);
   EXPECT_TRUE(o.Validate().ok());
   std::remove(path.c_str());
 }
@@ -222,7 +227,7 @@ TEST(NodeOptions, InflightBudgetFollowsDramWithinItsBoundsAndCapsTheMessage) {
   o.dram_bytes = 64 * kMiB;
   o.data_plane.enabled = false;             // its staging would have to hold the payload too
   o.limits.max_payload_bytes = 200 * kMiB;  // never less than one maximal message
-  EXPECT_EQ(o.EffectiveInflightBytes(), 200 * kMiB + 4096);
+  EXPECT_EQ(o.EffectiveInflightBytes(), 200 * kMiB + kMessageSlackBytes);
   o.inflight_bytes = 100 * kMiB;  // an explicit budget that cannot hold one payload
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(o.Validate().message().find("limits.inflight_bytes"), absl::string_view::npos);

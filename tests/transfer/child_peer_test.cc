@@ -16,7 +16,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -267,20 +266,12 @@ TEST_P(ChildPeerTest, ByteExactBothWays) {
 // process sometimes aborts inside UCX's own error path (assertion `comp->count > 0` in
 // uct_iface.h:884 from uct_tcp_iface_progress, seen in 2 of about 13 full runs). Both are UCX
 // defects the node must not be exposed to; docs/data-plane.md tracks them.
-TEST_P(ChildPeerTest, KilledPeerIsUnavailableAndNodeKeepsServing) {
+TEST_P(ChildPeerTest, PeerKilledBetweenBatchesIsUnavailableAndNodeKeepsServing) {
   auto child = ChildPeer::Start(GetParam(), 1);
   ASSERT_NE(child, nullptr);
   Attach(*child);
-  const bool mid_transfer = false;
-  if (!mid_transfer) {
-    ASSERT_TRUE(node_->Run({Op(OpKind::kGet, 0, 0, 1 << 20)}, absl::Seconds(5)).ok());
-    child->Kill();
-  }
-  std::thread killer([&child, mid_transfer] {
-    if (!mid_transfer) return;
-    absl::SleepFor(absl::Milliseconds(60));
-    child->Kill();
-  });
+  ASSERT_TRUE(node_->Run({Op(OpKind::kGet, 0, 0, 1 << 20)}, absl::Seconds(5)).ok());
+  child->Kill();
   // Keep 16 x 1 MiB batches going until the death shows; each is bounded by its deadline.
   absl::Status last;
   const absl::Time start = absl::Now();
@@ -295,7 +286,6 @@ TEST_P(ChildPeerTest, KilledPeerIsUnavailableAndNodeKeepsServing) {
     EXPECT_LT(absl::Now() - t0, absl::Seconds(3));
     if (!last.ok()) break;
   }
-  killer.join();
   EXPECT_EQ(last.code(), absl::StatusCode::kUnavailable) << last << " after " << batches;
   // Dead for good: later ops fail by the deadline too.
   const absl::Time t0 = absl::Now();
