@@ -190,19 +190,18 @@ int RunCompareBench(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   const double run_start = NowSeconds();
-  const std::vector<size_t> blocks = flags.blocks.value_or(
-      flags.quick ? std::vector<size_t>{64 << 10, 1 << 20}
-                  : std::vector<size_t>{64 << 10, 256 << 10, 1 << 20});
+  const std::vector<size_t> blocks =
+      flags.blocks.value_or(flags.quick ? std::vector<size_t>{64 << 10, 1 << 20}
+                                        : std::vector<size_t>{64 << 10, 256 << 10, 1 << 20});
   const std::vector<size_t> batches = flags.batches.value_or(std::vector<size_t>{1, 16, 64});
   const std::vector<size_t> thread_counts = flags.threads.value_or(
       flags.quick ? std::vector<size_t>{1, 4} : std::vector<size_t>{1, 2, 4});
-  const std::vector<std::string> ops =
-      flags.ops.value_or(std::vector<std::string>{"get", "put"});
+  const std::vector<std::string> ops = flags.ops.value_or(std::vector<std::string>{"get", "put"});
   const double seconds = flags.seconds.value_or(flags.quick ? 0.25 : 0.5);
   const size_t prefix_calls = flags.prefix_calls.value_or(flags.quick ? 160 : 800);
   const size_t max_threads = *std::max_element(thread_counts.begin(), thread_counts.end());
-  const size_t max_block = std::max(*std::max_element(blocks.begin(), blocks.end()),
-                                    flags.prefix_block);
+  const size_t max_block =
+      std::max(*std::max_element(blocks.begin(), blocks.end()), flags.prefix_block);
   auto log = [&](const std::string& line) {
     std::fprintf(stderr, "[compare %5.1f s] %s\n", NowSeconds() - run_start, line.c_str());
   };
@@ -266,8 +265,8 @@ int RunCompareBench(int argc, char** argv) {
     }
     specs[i].address = server->address();
     report.stores[i].address = server->address();
-    log(absl::StrCat("started ", specs[i].name, " at ", server->address(), " (pid ",
-                     server->pid(), ")"));
+    log(absl::StrCat("started ", specs[i].name, " at ", server->address(), " (pid ", server->pid(),
+                     ")"));
   }
   for (size_t i = 0; i < specs.size(); ++i) {  // the strata-grpc / strata-ucx-tcp sharing a node
     if (!specs[i].address.empty()) continue;
@@ -283,7 +282,8 @@ int RunCompareBench(int argc, char** argv) {
   // One buffer per client thread, shared by the stores (one store runs at a time).
   const size_t capacity = kMaxBatch * max_block;
   std::vector<std::unique_ptr<BenchBuffer>> buffers;
-  for (size_t t = 0; t < max_threads; ++t) buffers.push_back(std::make_unique<BenchBuffer>(capacity));
+  for (size_t t = 0; t < max_threads; ++t)
+    buffers.push_back(std::make_unique<BenchBuffer>(capacity));
   std::map<std::string, std::vector<std::unique_ptr<StoreSession>>> sessions;
   for (const StoreSpec& spec : specs) {
     for (size_t t = 0; t < max_threads; ++t) {
@@ -325,8 +325,8 @@ int RunCompareBench(int argc, char** argv) {
           const ThroughputCase c{op, b, batch, threads};
           for (size_t k = 0; k < specs.size(); ++k) {
             const StoreSpec& spec = specs[(k + rotation) % specs.size()];
-            CaseRow row{spec.name, c, RunThroughput(raw(spec.name), c, seconds,
-                                                    flags.quick ? 20 : 50)};
+            CaseRow row{spec.name, c,
+                        RunThroughput(raw(spec.name), c, seconds, flags.quick ? 20 : 50)};
             if (!row.m.ok) ++failures;
             log(absl::StrCat(spec.name, " ", op, " ", b, " x ", batch, " t", threads, ": ",
                              row.m.ok ? absl::StrCat(absl::SixDigits(row.m.gbps), " GB/s")

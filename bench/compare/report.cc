@@ -163,9 +163,9 @@ json Build(const Report& r) {
   auto target = [&](const char* key, bool higher, double bound) {
     json t;
     t["want"] = absl::StrCat(higher ? ">= " : "<= ", bound);
-    t["met"] = j[key].is_null() ? json(nullptr)
-                                : json(higher ? j[key].get<double>() >= bound
-                                              : j[key].get<double>() <= bound);
+    t["met"] = j[key].is_null()
+                   ? json(nullptr)
+                   : json(higher ? j[key].get<double>() >= bound : j[key].get<double>() <= bound);
     targets[key] = t;
   };
   target("get_1mib_vs_redis", true, 3.0);
@@ -240,9 +240,10 @@ json Build(const Report& r) {
   j["limits"] = limits;
   json cases = json::array();
   for (const CaseRow& row : r.cases) {
-    json c = {{"store", row.store},     {"op", row.c.op},       {"block_bytes", row.c.block_bytes},
-              {"batch", row.c.batch},   {"threads", row.c.threads}, {"ok", row.m.ok},
-              {"calls", row.m.calls}};
+    json c = {
+        {"store", row.store},   {"op", row.c.op},           {"block_bytes", row.c.block_bytes},
+        {"batch", row.c.batch}, {"threads", row.c.threads}, {"ok", row.m.ok},
+        {"calls", row.m.calls}};
     if (row.m.ok) {
       c["gbps"] = row.m.gbps;
       c["p50_us"] = row.m.p50_us;
@@ -318,7 +319,8 @@ void PrintReportText(const Report& report, FILE* out) {
     std::fprintf(out, "%-30s %9.1f %9.1f %8.1f\n", row.store.c_str(), row.r.m.p50_us,
                  row.r.m.p99_us, row.r.mean_blocks);
   }
-  std::fprintf(out, "\nlimits (GB/s)      block   memcpy  tcp_socket  perftest_tcp  perftest_shm\n");
+  std::fprintf(out,
+               "\nlimits (GB/s)      block   memcpy  tcp_socket  perftest_tcp  perftest_shm\n");
   for (const LimitRow& l : report.limits) {
     std::fprintf(out, "%24zu %8.2f %11s %13s %13s\n", l.block_bytes, l.memcpy_gbps,
                  Cell(l.tcp_socket_gbps).c_str(), Cell(l.perftest_tcp_gbps).c_str(),

@@ -110,7 +110,8 @@ absl::Status ServerProcess::WaitUntilServing() {
     }
     usleep(10'000);
   }
-  return absl::UnavailableError(absl::StrCat(command_, " did not come up within 20 s: ", Tail(log)));
+  return absl::UnavailableError(
+      absl::StrCat(command_, " did not come up within 20 s: ", Tail(log)));
 }
 
 ServerProcess::~ServerProcess() {
@@ -143,10 +144,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartRedis(uint64_
                            "/strata-bench-compare-", getpid(), "-redis");
     std::filesystem::create_directories(s->dir_);
     const int port = FreeLoopbackPort();
-    last = s->LaunchAndWait({*exe, "--bind", "127.0.0.1", "--port", std::to_string(port), "--save", "",
-                      "--appendonly", "no", "--maxmemory", std::to_string(memory_bytes),
-                      "--maxmemory-policy", "allkeys-lru", "--dir", s->dir_, "--daemonize", "no"},
-                     {}, port);
+    last = s->LaunchAndWait(
+        {*exe, "--bind", "127.0.0.1", "--port", std::to_string(port), "--save", "", "--appendonly",
+         "no", "--maxmemory", std::to_string(memory_bytes), "--maxmemory-policy", "allkeys-lru",
+         "--dir", s->dir_, "--daemonize", "no"},
+        {}, port);
     if (last.ok()) return s;
   }
   return last;
@@ -163,8 +165,16 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartMemcached(
                            "/strata-bench-compare-", getpid(), "-memcached");
     std::filesystem::create_directories(s->dir_);
     const int port = FreeLoopbackPort();
-    std::vector<std::string> args = {*exe,  "-l", "127.0.0.1", "-p", std::to_string(port),
-                                     "-U",  "0",  "-I",        "16m", "-m",
+    std::vector<std::string> args = {*exe,
+                                     "-l",
+                                     "127.0.0.1",
+                                     "-p",
+                                     std::to_string(port),
+                                     "-U",
+                                     "0",
+                                     "-I",
+                                     "16m",
+                                     "-m",
                                      std::to_string(memory_bytes >> 20)};
     if (getuid() == 0) {  // memcached refuses to run as root without naming a user
       args.push_back("-u");
@@ -189,11 +199,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartStrataNode(
   const std::string config = s->dir_ + "/node.yaml";
   std::ofstream(config) << "data_plane:\n  staging_bytes: " << staging_bytes << "\n";
   const std::string port_file = s->dir_ + "/port";
-  absl::Status st = s->Launch({exe, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                               "--metrics-listen", "off", "--dram", std::to_string(memory_bytes),
-                               "--ssd", "0", "--data-plane", data_plane, "--config", config,
-                               "--exit-with-parent"},
-                              {"UCX_NET_DEVICES=lo"}, 0, port_file);
+  absl::Status st =
+      s->Launch({exe, "--listen", "127.0.0.1:0", "--port-file", port_file, "--metrics-listen",
+                 "off", "--dram", std::to_string(memory_bytes), "--ssd", "0", "--data-plane",
+                 data_plane, "--config", config, "--exit-with-parent"},
+                {"UCX_NET_DEVICES=lo"}, 0, port_file);
   if (!st.ok()) return st;
   return s;
 }

@@ -31,9 +31,8 @@ class ServerProcess {
   static absl::StatusOr<std::unique_ptr<ServerProcess>> StartMemcached(uint64_t memory_bytes);
   // `data_plane`: "tcp" or "shm". `staging_bytes`: the node's data_plane.staging_bytes (the bounce
   // area PutFrom lands in), outside memory_bytes as a client's buffers are for the others.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartStrataNode(uint64_t memory_bytes,
-                                                                        const std::string& data_plane,
-                                                                        uint64_t staging_bytes);
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartStrataNode(
+      uint64_t memory_bytes, const std::string& data_plane, uint64_t staging_bytes);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -56,8 +55,8 @@ class ServerProcess {
 
   // Launch, then WaitUntilServing (for servers that come up in milliseconds, whose start is
   // retried on another port when the free port was taken meanwhile).
-  absl::Status LaunchAndWait(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                             int port);
+  absl::Status LaunchAndWait(const std::vector<std::string>& args,
+                             const std::vector<std::string>& env, int port);
 
   pid_t pid_ = -1;
   int port_ = 0;

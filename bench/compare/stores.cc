@@ -114,8 +114,8 @@ class RedisSession final : public StoreSession {
     lens_.push_back(bytes.size());
   }
   absl::StatusOr<RedisReplyPtr> Command() {
-    void* raw = redisCommandArgv(ctx_.get(), static_cast<int>(argv_.size()), argv_.data(),
-                                 lens_.data());
+    void* raw =
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv_.size()), argv_.data(), lens_.data());
     if (raw == nullptr) return Failed();
     RedisReplyPtr reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -147,8 +147,8 @@ class RedisSession final : public StoreSession {
   std::vector<size_t> lens_;
 };
 
-absl::StatusOr<std::unique_ptr<StoreSession>> ConnectRedis(const std::string& address,
-                                                           char* buffer, size_t capacity) {
+absl::StatusOr<std::unique_ptr<StoreSession>> ConnectRedis(const std::string& address, char* buffer,
+                                                           size_t capacity) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(address, &host, &port)) {
@@ -181,8 +181,8 @@ class MemcachedSession final : public StoreSession {
   absl::Status Put(absl::Span<const std::string> keys, size_t block_bytes, bool) override {
     for (size_t i = 0; i < keys.size(); ++i) {
       const std::string flat = FlatKey(keys[i]);
-      memcached_return_t rc = memcached_set(mc_, flat.data(), flat.size(),
-                                            buf_ + i * block_bytes, block_bytes, 0, 0);
+      memcached_return_t rc =
+          memcached_set(mc_, flat.data(), flat.size(), buf_ + i * block_bytes, block_bytes, 0, 0);
       if (rc != MEMCACHED_SUCCESS) return Failed(rc);
     }
     return absl::OkStatus();
@@ -232,8 +232,7 @@ class MemcachedSession final : public StoreSession {
         return absl::DataLossError(
             absl::StrCat("memcached: a value of ", memcached_result_length(&result_), " bytes"));
       }
-      std::memcpy(buf_ + it->second * block_bytes, memcached_result_value(&result_),
-                  block_bytes);
+      std::memcpy(buf_ + it->second * block_bytes, memcached_result_value(&result_), block_bytes);
       found[it->second] = true;
     }
     if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
@@ -297,14 +296,19 @@ class StrataSession final : public StoreSession {
     if (ucx_) {
       std::vector<PutFromBlock> blocks;
       for (size_t i = 0; i < keys.size(); ++i) {
-        blocks.push_back({keys[i], chain && i > 0 ? std::string_view(keys[i - 1]) : "", {},
-                          i * block_bytes, block_bytes});
+        blocks.push_back({keys[i],
+                          chain && i > 0 ? std::string_view(keys[i - 1]) : "",
+                          {},
+                          i * block_bytes,
+                          block_bytes});
       }
       st = client_->PutFrom(kCompareNamespace, *registered_, blocks);
     } else {
       std::vector<PutBlock> blocks;
       for (size_t i = 0; i < keys.size(); ++i) {
-        blocks.push_back({keys[i], chain && i > 0 ? std::string_view(keys[i - 1]) : "", {},
+        blocks.push_back({keys[i],
+                          chain && i > 0 ? std::string_view(keys[i - 1]) : "",
+                          {},
                           std::string_view(buf_ + i * block_bytes, block_bytes)});
       }
       st = client_->Put(kCompareNamespace, blocks);

@@ -1,9 +1,9 @@
 // strata-bench compare: the stores side by side, each driven through the client its users would
 // pick. A StoreSession is one client thread's connection to one store, on a buffer of blocks the
-// caller owns: Put reads block i from buffer() + i * block_bytes, Get writes block i there, so every
-// store ends a Get with the bytes in the same caller-owned memory (for Strata's registered-buffer
-// path that memory is the registered buffer itself; for the others a copy out of the client
-// library's reply is part of the call).
+// caller owns: Put reads block i from buffer() + i * block_bytes, Get writes block i there, so
+// every store ends a Get with the bytes in the same caller-owned memory (for Strata's
+// registered-buffer path that memory is the registered buffer itself; for the others a copy out of
+// the client library's reply is part of the call).
 //
 //   redis           hiredis; batch 1: SET / GET; larger batches: MSET / MGET (one command).
 //                   Prefix: EXISTS of every key pipelined (one round trip), then MGET of the

@@ -45,7 +45,8 @@ bool CheckBlock(const char* in, size_t thread, size_t block_bytes, size_t index)
 
 std::vector<std::string> ThroughputKeys(size_t thread, size_t block_bytes) {
   std::vector<std::string> keys;
-  for (size_t i = 0; i < kMaxBatch; ++i) keys.push_back(absl::StrCat("k", block_bytes, "t", thread, "i", i));
+  for (size_t i = 0; i < kMaxBatch; ++i)
+    keys.push_back(absl::StrCat("k", block_bytes, "t", thread, "i", i));
   return keys;
 }
 
@@ -53,7 +54,8 @@ absl::Status SeedBlocks(const std::vector<StoreSession*>& sessions, size_t block
   for (size_t t = 0; t < sessions.size(); ++t) {
     StoreSession& s = *sessions[t];
     const std::vector<std::string> keys = ThroughputKeys(t, block_bytes);
-    for (size_t i = 0; i < kMaxBatch; ++i) FillBlock(s.buffer() + i * block_bytes, t, block_bytes, i);
+    for (size_t i = 0; i < kMaxBatch; ++i)
+      FillBlock(s.buffer() + i * block_bytes, t, block_bytes, i);
     for (size_t first = 0; first < kMaxBatch; first += 16) {
       // Put reads block i of the call at buffer + i * block_bytes: shift the window by moving the
       // 16 blocks to the front, then restore the buffer afterwards.
@@ -64,7 +66,8 @@ absl::Status SeedBlocks(const std::vector<StoreSession*>& sessions, size_t block
           s.Put(absl::MakeConstSpan(keys).subspan(first, 16), block_bytes, /*chain=*/false);
       if (!st.ok()) return st;
     }
-    for (size_t i = 0; i < kMaxBatch; ++i) FillBlock(s.buffer() + i * block_bytes, t, block_bytes, i);
+    for (size_t i = 0; i < kMaxBatch; ++i)
+      FillBlock(s.buffer() + i * block_bytes, t, block_bytes, i);
   }
   return absl::OkStatus();
 }
@@ -160,7 +163,8 @@ PrefixResult RunPrefix(StoreSession& session, size_t block_bytes, size_t calls,
   // Conversation c has its first 8 * (c + 1) blocks stored. Thread id 100 + c keeps the
   // patterns apart from the throughput blocks.
   for (size_t c = 0; c < kConversations; ++c) {
-    for (size_t i = 0; i < kChainBlocks; ++i) chains[c].push_back(absl::StrCat("p", block_bytes, "c", c, "i", i));
+    for (size_t i = 0; i < kChainBlocks; ++i)
+      chains[c].push_back(absl::StrCat("p", block_bytes, "c", c, "i", i));
     const size_t stored = 8 * (c + 1);
     for (size_t i = 0; i < stored; ++i) {
       FillBlock(session.buffer() + i * block_bytes, 100 + c, block_bytes, i);
@@ -178,8 +182,8 @@ PrefixResult RunPrefix(StoreSession& session, size_t block_bytes, size_t calls,
     auto n = session.PrefixFetch(chains[c], block_bytes);
     absl::Status st = n.status();
     if (st.ok() && *n != 8 * (c + 1)) {
-      st = absl::DataLossError(absl::StrCat("prefix of conversation ", c, ": ", *n, " blocks, want ",
-                                            8 * (c + 1)));
+      st = absl::DataLossError(
+          absl::StrCat("prefix of conversation ", c, ": ", *n, " blocks, want ", 8 * (c + 1)));
     }
     for (size_t i = 0; st.ok() && i < *n; ++i) {
       if (!CheckBlock(session.buffer() + i * block_bytes, 100 + c, block_bytes, i)) {

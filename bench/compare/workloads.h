@@ -62,14 +62,13 @@ Measurement RunThroughput(const std::vector<StoreSession*>& sessions, const Thro
                           double seconds, size_t max_warmup_calls);
 
 struct PrefixResult {
-  Measurement m;    // gbps: the fetched bytes per second of call time
+  Measurement m;           // gbps: the fetched bytes per second of call time
   double mean_blocks = 0;  // blocks fetched per call
 };
 
 // Stores the conversations (as chains, parent links where the store has them), then runs
 // `calls` prefix fetches (at most `max_seconds`) on `session`.
-PrefixResult RunPrefix(StoreSession& session, size_t block_bytes, size_t calls,
-                       double max_seconds);
+PrefixResult RunPrefix(StoreSession& session, size_t block_bytes, size_t calls, double max_seconds);
 
 }  // namespace strata::bench
 
