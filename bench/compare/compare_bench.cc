@@ -184,6 +184,12 @@ std::optional<double> Mean(std::optional<double> a, std::optional<double> b) {
 
 int RunCompareBench(int argc, char** argv) {
   Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      Usage();
+      return 0;
+    }
+  }
   if (!ParseFlags(argc, argv, &flags)) {
     Usage();
     return 2;
@@ -304,6 +310,9 @@ int RunCompareBench(int argc, char** argv) {
 
   const std::optional<std::string> perftest = flags.perftest ? FindPerftest() : std::nullopt;
   report.perftest = perftest.value_or("");
+  if (flags.perftest && !perftest) {
+    log("ucx_perftest not found (ucx-utils): its limits are left out (null in the JSON)");
+  }
   std::vector<LimitRow> before;
   for (size_t b : blocks) before.push_back(MeasureLimits(b, perftest));
   log("limits measured (before)");
