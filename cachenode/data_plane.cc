@@ -73,11 +73,19 @@ absl::Status DataPlane::Init(bool loopback) {
   STRATA_ASSIGN_OR_RETURN(transfer::LocalRegion pool_region,
                           transport_->RegisterMemory(pool_.data(), pool_.size()));
   pool_region_ = pool_region.id;
-  STRATA_ASSIGN_OR_RETURN(staging_, DramRegion::Map(staging_pages_.total_pages() * kStagingPage));
+  uint64_t staging_pages = 0;
+  {
+    absl::MutexLock lock(&staging_mu_);
+    staging_pages = staging_pages_.total_pages();
+  }
+  STRATA_ASSIGN_OR_RETURN(staging_, DramRegion::Map(staging_pages * kStagingPage));
   STRATA_ASSIGN_OR_RETURN(transfer::LocalRegion staging_region,
                           transport_->RegisterMemory(staging_->data(), staging_->size()));
   staging_region_ = staging_region.id;
-  next_session_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  {
+    absl::MutexLock lock(&mu_);
+    next_session_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  }
   sweeper_ = std::thread([this] { SweepLoop(); });
   return absl::OkStatus();
 }

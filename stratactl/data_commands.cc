@@ -339,7 +339,7 @@ int Bench(Globals g, const BenchArgs& a) {
 
 void AddDataCommands(CLI::App& app, Globals& g, DataArgs& a, std::function<int()>* run) {
   auto* info = app.add_subcommand("info", "node identity, tiers and limits");
-  info->callback([&g, &a, run] { *run = [&g, &a] { return Info(g); }; });
+  info->callback([&g, run] { *run = [&g] { return Info(g); }; });
 
   auto* stats = app.add_subcommand("stats", "tier usage, hits, misses, movements");
   stats->add_flag("--watch", a.stats_watch, "a per-node table with rates, refreshed --count times");
