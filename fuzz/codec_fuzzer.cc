@@ -66,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<strata::EncodedHeader> header = strata::EncodedHeader::Parse(input);
   if (header.ok() && header->payload_bytes <= kMaxPayload) {
     strata::BlockLayout layout;
-    absl::StatusOr<std::string> portable = strata::DecodeAnyBlock(input, &layout, CpuPath::kPortable);
+    absl::StatusOr<std::string> portable =
+        strata::DecodeAnyBlock(input, &layout, CpuPath::kPortable);
     if (!portable.ok()) {
       STRATA_FUZZ_CHECK(absl::IsDataLoss(portable.status()), "a bad block is DATA_LOSS");
     } else {
@@ -84,9 +85,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const strata::Codec* codec : strata::AllCodecs()) {
       absl::StatusOr<std::string> out = codec->Decode(header->layout, input);
-      STRATA_FUZZ_CHECK(out.ok() || absl::IsDataLoss(out.status()) ||
-                            absl::IsInvalidArgument(out.status()),
-                        "Decode answers OK, DATA_LOSS or INVALID_ARGUMENT");
+      STRATA_FUZZ_CHECK(
+          out.ok() || absl::IsDataLoss(out.status()) || absl::IsInvalidArgument(out.status()),
+          "Decode answers OK, DATA_LOSS or INVALID_ARGUMENT");
       if (out.ok()) STRATA_FUZZ_CHECK(out->size() == header->payload_bytes, "payload size");
     }
   } else if (!header.ok()) {

@@ -17,8 +17,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int fd = memfd_create("strata-config-fuzz", 0);
   STRATA_FUZZ_CHECK(fd >= 0, "memfd_create");
-  STRATA_FUZZ_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, data, size, 0) == static_cast<ssize_t>(size),
-                    "write the input to the memfd");
+  STRATA_FUZZ_CHECK(
+      ftruncate(fd, 0) == 0 && pwrite(fd, data, size, 0) == static_cast<ssize_t>(size),
+      "write the input to the memfd");
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
 
   strata::NodeOptions options;

@@ -7,12 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define STRATA_FUZZ_CHECK(cond, what)                                                  \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define STRATA_FUZZ_CHECK(cond, what)                                                       \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
       std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s\n", __FILE__, __LINE__, what); \
-      std::abort();                                                                    \
-    }                                                                                  \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (0)
 
 #endif  // STRATA_FUZZ_FUZZ_CHECK_H_

@@ -11,12 +11,12 @@
 //  - a rejected Put stores nothing;
 //  - every key a Put acknowledged reads back byte-exact right after (Get), and Exists says so;
 //  - Get, Exists and Remove answer one result per key.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "cachenode/node_core.h"
 #include "fuzz/fuzz_check.h"
@@ -205,7 +205,8 @@ class Harness {
       // A later item of the same batch may have pushed it out of a small store: a miss is
       // allowed, other bytes are not.
       if (got.items(0).result().code() == 0) {
-        STRATA_FUZZ_CHECK(got.items(0).payload() == payload, "an acknowledged block reads back exact");
+        STRATA_FUZZ_CHECK(got.items(0).payload() == payload,
+                          "an acknowledged block reads back exact");
       }
     }
   }

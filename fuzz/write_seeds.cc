@@ -40,8 +40,8 @@ std::string HalfFloats(size_t elements, uint32_t seed) {
   uint32_t x = seed + 7;
   for (size_t i = 0; i < elements; ++i) {
     x = x * 1103515245u + 12345u;
-    const uint16_t h = static_cast<uint16_t>(0x3000 + ((x >> 16) & 0x0fff)) |
-                       static_cast<uint16_t>((x & 1) << 15);
+    const uint16_t h =
+        static_cast<uint16_t>(0x3000 + ((x >> 16) & 0x0fff)) | static_cast<uint16_t>((x & 1) << 15);
     s[2 * i] = static_cast<char>(h & 0xff);
     s[2 * i + 1] = static_cast<char>(h >> 8);
   }
@@ -60,9 +60,23 @@ void Frame(std::string* out, uint8_t call, const google::protobuf::Message& m) {
 void RpcSeeds(const fs::path& dir) {
   using namespace strata::v1;
   // Calls as numbered in rpc_fuzzer.cc.
-  enum : uint8_t { kPut, kGet, kExists, kRemove, kLookup, kEvict, kInspect, kHello,
-                   kRegisterRegion, kDeregisterRegion, kGoodbye, kGetInto, kPutFrom,
-                   kDataPlaneCall, kStats };
+  enum : uint8_t {
+    kPut,
+    kGet,
+    kExists,
+    kRemove,
+    kLookup,
+    kEvict,
+    kInspect,
+    kHello,
+    kRegisterRegion,
+    kDeregisterRegion,
+    kGoodbye,
+    kGetInto,
+    kPutFrom,
+    kDataPlaneCall,
+    kStats
+  };
   PutRequest put;
   put.set_namespace_("acme/llama3-8b/tp0");
   auto* a = put.add_items();

@@ -72,8 +72,7 @@ absl::StatusOr<TierSlot> FaultTier::Allocate(std::string_view id, uint64_t versi
 absl::Status FaultTier::Read(std::string_view id, const TierSlot& slot, std::string* out) {
   if (fail_reads_.load()) {
     reads_failed_.fetch_add(1);
-    return absl::UnavailableError(
-        absl::StrCat(AsAbsl(name()), " tier: injected read error (EIO)"));
+    return absl::UnavailableError(absl::StrCat(AsAbsl(name()), " tier: injected read error (EIO)"));
   }
   if (lose_reads_.load()) {
     reads_lost_.fetch_add(1);

@@ -77,8 +77,9 @@ TEST(KillLoop, EveryBlockPastTheFlushPointSurvivesKillNineAndNoneIsWrong) {
     // One index shard and plain LRU: DRAM holds exactly the most recent blocks (see the top).
     cfg << "index_shards: 1\ntiers:\n  dram:\n    policy: lru\n";
   }
-  const std::vector<std::string> args = {"--dram",    "8MiB",           "--ssd",    "512MiB",
-                                         "--ssd-dir", home + "/ssd",    "--config", home + "/node.yaml"};
+  const std::vector<std::string> args = {
+      "--dram",    "8MiB",        "--ssd",    "512MiB",
+      "--ssd-dir", home + "/ssd", "--config", home + "/node.yaml"};
   const auto test_start = Clock::now();
   std::mt19937 rng(17);
   std::vector<Acked> acked;

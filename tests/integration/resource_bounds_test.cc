@@ -56,7 +56,8 @@ uint64_t RssBytes(pid_t pid) {
 
 std::set<std::string> TempEntries() {
   std::set<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
     names.insert(e.path().filename().string());
   }
   return names;
@@ -81,8 +82,8 @@ TEST(ResourceBounds, RssStaysWithinCapacitiesPlusAFixedOverheadAndNothingIsLeftI
   }
   std::string error;
   auto node = NodeProcess::Start(home,
-                                 {"--dram", "32MiB", "--ssd", "128MiB", "--ssd-dir",
-                                  home + "/ssd", "--config", home + "/node.yaml"},
+                                 {"--dram", "32MiB", "--ssd", "128MiB", "--ssd-dir", home + "/ssd",
+                                  "--config", home + "/node.yaml"},
                                  &error);
   ASSERT_NE(node, nullptr) << error;
   const pid_t pid = node->pid();
@@ -166,8 +167,8 @@ TEST(ResourceBounds, RssStaysWithinCapacitiesPlusAFixedOverheadAndNothingIsLeftI
       "load %.1f MiB, bound %.0f MiB (dram + 2 x inflight + 3 x write buffer + %.0f MiB fixed); "
       "%d blocks acknowledged, %d refused, %d read back exact\n",
       at_rest / double(kMiB), kDram / double(kMiB), peak.load() / double(kMiB),
-      after_load / double(kMiB), bound / double(kMiB), kFixedOverhead / double(kMiB),
-      put_ok.load(), refused.load(), get_exact.load());
+      after_load / double(kMiB), bound / double(kMiB), kFixedOverhead / double(kMiB), put_ok.load(),
+      refused.load(), get_exact.load());
 #if defined(__SANITIZE_ADDRESS__)
   // ASan's shadow memory and quarantine dwarf the bound; the load and the checks below still run.
   std::printf("resource-bounds: RSS bound not checked under AddressSanitizer\n");

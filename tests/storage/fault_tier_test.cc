@@ -157,7 +157,7 @@ TEST(StorageFaults, ReadErrorsAnswerUnavailableAndKeepTheBlockForLater) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
   EXPECT_EQ(f.ssd().counts().reads_failed, 1u);
   EXPECT_TRUE(f.store().Exists("ns", Key(0)));  // unknown, not known bad: kept
-  got = f.Read(Key(7));                           // DRAM still serves
+  got = f.Read(Key(7));                         // DRAM still serves
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, Bytes(kBlock, 7));
   EXPECT_FALSE(f.store().Stats().tiers[1].health.degraded);  // reads do not stop writes
