@@ -29,6 +29,12 @@
 namespace strata {
 namespace {
 
+// Removes a directory when it goes out of scope.
+struct RemoveOnExit {
+  std::string dir;
+  ~RemoveOnExit() { std::filesystem::remove_all(dir); }
+};
+
 using Clock = std::chrono::steady_clock;
 using testing::NodeProcess;
 
@@ -72,6 +78,7 @@ struct Acked {
 
 TEST(KillLoop, EveryBlockPastTheFlushPointSurvivesKillNineAndNoneIsWrong) {
   const std::string home = testing::FreshDir("kill-loop");
+  const RemoveOnExit cleanup{home};  // also when an assertion ends the test early
   {
     std::ofstream cfg(home + "/node.yaml");
     // One index shard and plain LRU: DRAM holds exactly the most recent blocks (see the top).
@@ -172,7 +179,6 @@ TEST(KillLoop, EveryBlockPastTheFlushPointSurvivesKillNineAndNoneIsWrong) {
   ASSERT_TRUE(stats.ok()) << stats.status();
   client.reset();
   EXPECT_EQ(node->Stop(SIGTERM), 0);
-  std::filesystem::remove_all(home);
 
   const double total_s = MsSince(test_start) / 1000;
   const double max_restart = *std::max_element(restart_ms.begin(), restart_ms.end());

@@ -30,6 +30,12 @@
 namespace strata {
 namespace {
 
+// Removes a directory when it goes out of scope.
+struct RemoveOnExit {
+  std::string dir;
+  ~RemoveOnExit() { std::filesystem::remove_all(dir); }
+};
+
 using testing::NodeProcess;
 
 constexpr uint64_t kMiB = 1 << 20;
@@ -76,6 +82,7 @@ std::string Payload(int i) {
 TEST(ResourceBounds, RssStaysWithinCapacitiesPlusAFixedOverheadAndNothingIsLeftInTmp) {
   const std::set<std::string> tmp_before = TempEntries();
   const std::string home = testing::FreshDir("rss");
+  const RemoveOnExit cleanup{home};  // also when an assertion ends the test early
   {
     std::ofstream cfg(home + "/node.yaml");
     cfg << "data_plane:\n  enabled: false\nlimits:\n  max_payload: 1MiB\n  inflight_bytes: 8MiB\n";
@@ -159,7 +166,6 @@ TEST(ResourceBounds, RssStaysWithinCapacitiesPlusAFixedOverheadAndNothingIsLeftI
   auto stats = (*client)->Stats();
   client->reset();
   EXPECT_EQ(node->Stop(SIGTERM), 0);
-  std::filesystem::remove_all(home);
 
   const uint64_t bound = kDram + 2 * kInflight + 3 * kWriteBuffer + kFixedOverhead;
   std::printf(
@@ -181,6 +187,7 @@ TEST(ResourceBounds, RssStaysWithinCapacitiesPlusAFixedOverheadAndNothingIsLeftI
   EXPECT_GT(stats->demotions(), 0u);
 
   // Nothing of this test's (its directory, the node's files) is left in the temp dir.
+  std::filesystem::remove_all(home);
   for (const std::string& name : TempEntries()) {
     if (tmp_before.count(name)) continue;
     EXPECT_EQ(name.find(std::to_string(::getpid())), std::string::npos) << name << " left in /tmp";
