@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -65,18 +66,33 @@ int AcceptQueue(int fd) {
 }
 
 // Open descriptors and the soft limit, for the log line ("?" when they cannot be read).
-std::string DescriptorUse() {
+// Descriptors this process has open (-1 when /proc cannot tell) and its soft limit.
+std::pair<int64_t, uint64_t> OpenDescriptors() {
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
-  int open = -1;
+  int64_t open = -1;
   if (DIR* dir = opendir("/proc/self/fd"); dir != nullptr) {
     open = -1;  // the directory's own descriptor
     while (readdir(dir) != nullptr) ++open;
     open -= 2;  // "." and ".."
     closedir(dir);
   }
-  return absl::StrCat(open < 0 ? std::string("?") : absl::StrCat(open), " of ",
-                      static_cast<uint64_t>(lim.rlim_cur), " file descriptors open");
+  return {open, static_cast<uint64_t>(lim.rlim_cur)};
+}
+
+std::string DescriptorUse() {
+  const auto [open, limit] = OpenDescriptors();
+  return absl::StrCat(open < 0 ? std::string("?") : absl::StrCat(open), " of ", limit,
+                      " file descriptors open");
+}
+
+// True when the process is at (or within a few descriptors of) its limit, or /proc cannot tell:
+// the state in which gRPC's accept() fails with EMFILE and its listener goes deaf.
+bool DescriptorsNearLimit() {
+  const auto [open, limit] = OpenDescriptors();
+  if (open < 0) return true;
+  const uint64_t used = static_cast<uint64_t>(open);
+  return used + 32 >= limit || used >= limit - limit / 10;
 }
 
 // A blocking loopback connect with a short timeout; -1 when it cannot be made (e.g. this process
@@ -219,13 +235,23 @@ void GrpcServer::WatchLoop() {
       absl::MutexLock lock(&mu_);
       down = server_ == nullptr;
     }
-    // A busy server may take a while to accept; only a queue that stays full over several
-    // periods in a row means the listener is no longer served.
-    stuck_checks_ = down ? 0 : ListenerAccepts() ? 0 : stuck_checks_ + 1;
+    // A busy server may take a while to accept (a loaded or sanitizer-slowed host can stall it
+    // for seconds); only a queue that stays full over several periods in a row, after the process
+    // ran out of descriptors (the one known way gRPC's listener goes deaf), means the listener is
+    // no longer served. The descriptor state is sampled every period: a flood holds its
+    // connections for at least the handshake timeout, far longer than a period.
+    const bool accepts = down || ListenerAccepts();
+    if (DescriptorsNearLimit()) {
+      descriptors_exhausted_ = true;
+    } else if (accepts) {
+      descriptors_exhausted_ = false;
+    }
+    stuck_checks_ = accepts ? 0 : stuck_checks_ + 1;
     if (down) {
       Restart("the last restart failed");
-    } else if (stuck_checks_ >= kStuckChecks) {
+    } else if (stuck_checks_ >= kStuckChecks && descriptors_exhausted_) {
       stuck_checks_ = 0;
+      descriptors_exhausted_ = false;
       Restart(absl::StrCat("connections waited in its accept queue through ", kStuckChecks,
                            " checks and none was taken; ", DescriptorUse()));
     }

@@ -8,8 +8,9 @@
 // (grpc/grpc#20418): after a connection flood the port stays deaf while the process lives. So a
 // watchdog thread (NodeOptions::listener_check_ms) checks every period that the listener still
 // accepts: it connects to the port over loopback and expects the listener's accept queue to
-// empty or shrink. When it does neither through the probe window of three checks in a row, the
-// server is shut down and a new one with fresh services is started on the same port (calls in
+// empty or shrink. When it does neither through the probe window of three checks in a row, and
+// the process was seen at its descriptor limit since the listener last served (a merely slow
+// server, e.g. on a starved host, is never restarted), the server is shut down and a new one with fresh services is started on the same port (calls in
 // flight get one second); the store is not touched. Both
 // events are logged through the `log` callback.
 //
@@ -85,6 +86,9 @@ class GrpcServer {
   // Used by the watchdog thread only.
   std::vector<int> listeners_;
   int stuck_checks_ = 0;
+  // Set when a check found the process at its descriptor limit; cleared once the listener is seen
+  // serving with descriptors to spare, or by a restart.
+  bool descriptors_exhausted_ = false;
   std::thread watchdog_;
 };
 
