@@ -60,7 +60,7 @@ class AdaptivePolicy final : public EvictionPolicy {
  public:
   struct Options {
     // Policies by name (EvictionPolicyNames(), not "adaptive"); the first one starts.
-    std::vector<std::string> candidates = {"lru", "prefix-aware", "cost", "s3fifo"};
+    std::vector<std::string> candidates = {"demote-lru", "prefix-aware", "cost", "s3fifo"};
     // Most blocks of one miniature; the rate halves until the scaled capacity fits.
     size_t target_sample_blocks = 512;
     // Highest sample rate: 2^-min_shift.
@@ -72,6 +72,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   };
   // Lowest sample rate: 2^-kMaxShift.
   static constexpr int kMaxShift = 20;
+  // Uses remembered per resident block (replayed on a switch).
+  static constexpr uint32_t kMaxReplayedUses = 4;
 
   // INVALID_ARGUMENT for no candidates, an unknown or nested ("adaptive") candidate, or a zero
   // sample size.
@@ -101,6 +103,9 @@ class AdaptivePolicy final : public EvictionPolicy {
   struct Resident {
     BlockInfo info;
     uint32_t children = 0;
+    // References (insertion and hits) while resident, saturating; replayed into a new running
+    // policy so that frequency and reuse classes survive a switch.
+    uint32_t uses = 1;
     uint64_t last_use = 0;
   };
   struct Candidate {
@@ -137,6 +142,11 @@ class AdaptivePolicy final : public EvictionPolicy {
   uint64_t clock_ = 0;
   uint64_t sampled_refs_ = 0;
   uint64_t last_switch_ref_ = 0;
+  // max_tracked_ when it last grew by more than 1/16, and sampled_refs_ then.
+  size_t growth_base_ = 0;
+  // The store asked for a victim: the tier is full, so its capacity is known.
+  bool full_ = false;
+  uint64_t last_growth_ref_ = 0;
   uint64_t next_check_ref_ = 0;
   uint64_t switches_ = 0;
 };
