@@ -81,17 +81,17 @@ void AdaptivePolicy::Resample() {
     // Keys that left the sample leave every miniature.
     for (Candidate& c : candidates_) {
       for (auto it = c.keys.begin(); it != c.keys.end();) {
-        if (Sampled(it->first)) {
+        if (Sampled(*it)) {
           ++it;
           continue;
         }
-        c.mini->OnErase(it->second);
-        c.ids.erase(it->second);
+        c.mini->OnErase(*it);
         c.keys.erase(it++);
       }
     }
   }
-  decay_ = std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
+  decay_ =
+      std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
 }
 
 void AdaptivePolicy::Reference(const BlockInfo& info) {
@@ -100,11 +100,10 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
   const size_t cap = sample_capacity();
   for (Candidate& c : candidates_) {
     c.score *= decay_;
-    auto it = c.keys.find(info.key_hash);
-    c.hit = it != c.keys.end();
+    c.hit = c.keys.contains(info.key_hash);
     if (c.hit) {
       c.score += 1;
-      c.mini->OnAccess(it->second);
+      c.mini->OnAccess(info.key_hash);
       continue;
     }
     bool room = true;
@@ -114,17 +113,12 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
         room = false;
         break;
       }
-      auto v = c.ids.find(*victim);
       c.mini->OnErase(*victim);
-      if (v == c.ids.end()) continue;
-      c.keys.erase(v->second);
-      c.ids.erase(v);
+      c.keys.erase(*victim);
     }
     if (!room) continue;
-    const BlockId id = ++c.next_id;
-    c.keys.emplace(info.key_hash, id);
-    c.ids.emplace(id, info.key_hash);
-    c.mini->OnInsert(id, info);
+    c.keys.insert(info.key_hash);
+    c.mini->OnInsert(info.key_hash, info);
   }
   const bool running_hit = candidates_[running_].hit;
   for (Candidate& c : candidates_) c.discordant = c.discordant * decay_ + (c.hit != running_hit);
@@ -220,10 +214,10 @@ void AdaptivePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) 
   policy_->OnResidentChildren(id, resident_children);
   if (resident_children == 0 || !Sampled(it->second.info.key_hash)) return;
   for (Candidate& c : candidates_) {
-    auto k = c.keys.find(it->second.info.key_hash);
-    if (k == c.keys.end()) continue;
-    c.mini->OnResidentChildren(k->second, 1);
-    c.mini->OnResidentChildren(k->second, 0);
+    const uint64_t key = it->second.info.key_hash;
+    if (!c.keys.contains(key)) continue;
+    c.mini->OnResidentChildren(key, 1);
+    c.mini->OnResidentChildren(key, 0);
   }
 }
 

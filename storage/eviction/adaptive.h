@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "storage/eviction_policy.h"
 
@@ -110,11 +111,10 @@ class AdaptivePolicy final : public EvictionPolicy {
   };
   struct Candidate {
     std::string name;
-    // The miniature: its policy, its blocks by key hash and back.
+    // The miniature: its policy and its blocks, whose BlockId in `mini` is their key hash (a key
+    // names one block, so the id is never reused for another).
     std::unique_ptr<EvictionPolicy> mini;
-    absl::flat_hash_map<uint64_t, BlockId> keys;
-    absl::flat_hash_map<BlockId, uint64_t> ids;
-    BlockId next_id = 0;
+    absl::flat_hash_set<uint64_t> keys;
     double score = 0;
     // Decayed count of references this miniature and the running one's disagreed on (one hit,
     // the other missed), since the last switch.

@@ -38,7 +38,8 @@ void DemoteLruPolicy::DoorkeeperAdd(uint64_t mixed) {
   const uint64_t a = mixed & mask, b = (mixed >> 32) & mask;
   bits[a >> 6] |= uint64_t{1} << (a & 63);
   bits[b >> 6] |= uint64_t{1} << (b & 63);
-  if (++door_adds_ >= static_cast<uint64_t>(kDoorkeeperTurnovers * static_cast<double>(max_tracked_))) {
+  if (++door_adds_ >=
+      static_cast<uint64_t>(kDoorkeeperTurnovers * static_cast<double>(max_tracked_))) {
     door_current_ ^= 1;
     std::fill(door_[door_current_].begin(), door_[door_current_].end(), 0);
     door_adds_ = 0;
@@ -88,8 +89,8 @@ void DemoteLruPolicy::Referenced(uint64_t key_hash) {
 }
 
 void DemoteLruPolicy::Expire() {
-  const uint64_t horizon =
-      std::max<uint64_t>(1, static_cast<uint64_t>(kHorizonTurnovers * static_cast<double>(max_tracked_)));
+  const uint64_t horizon = std::max<uint64_t>(
+      1, static_cast<uint64_t>(kHorizonTurnovers * static_cast<double>(max_tracked_)));
   while (!shadow_order_.empty() && shadow_order_.front().second + horizon <= inserts_) {
     const auto [key, since] = shadow_order_.front();
     shadow_order_.pop_front();

@@ -56,7 +56,7 @@ class DemoteLruPolicy final : public EvictionPolicy {
   static constexpr size_t kNumClasses = 4;
   static constexpr double kHorizonTurnovers = 1;
   static constexpr double kDoorkeeperTurnovers = 4;
-  static constexpr size_t kMaxShadow = 16384;
+  static constexpr size_t kMaxShadow = 4096;
   static constexpr double kDecayOutcomes = 2048;
   static constexpr double kMinOutcomes = 32;
   static constexpr double kDemoteRatio = 0.25;
