@@ -29,10 +29,12 @@
 // block promotes it to main. The victim is the least recently used evictable probation block,
 // else the least recently used evictable main block.
 //
-// Bounds. Memory per tracked block: its map entry and list node (~64 bytes); the doorkeeper,
-// two bitmaps of 16 bits per block of the high-water mark (4 bytes per block); the shadow, at
-// most kMaxShadow sampled keys (~40 bytes each, ~0.7 MB) whatever the tier's size. CPU: O(1) per
-// event plus one hash of the key; PickVictim visits rejected blocks only.
+// Bounds. Memory per tracked block: its map slot and list node (70-110 bytes with the map's
+// load factor and the allocator's overhead: 70-110 MB per million blocks); the doorkeeper, two
+// bitmaps of 16-32 bits per block of the high-water mark (4-8 bytes per block); the shadow, at
+// most about 2 x kMaxShadow watched keys (the rate is re-chosen when the high-water mark
+// doubles; ~40 bytes each, under 0.4 MB) whatever the tier's size. CPU: O(1) per event plus one
+// 64-bit hash of the key; PickVictim visits rejected blocks only.
 //
 // Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_DEMOTE_LRU_H_
