@@ -144,7 +144,7 @@ TEST(DemoteLruTest, ProbationLeavesFirst) {
 // The learning state is bounded: the shadow watches at most about kMaxShadow sampled keys and
 // the doorkeeper holds at most 32 bits per block of the high-water mark, whatever the tier.
 TEST(DemoteLruTest, LearningStateStaysWithinItsBound) {
-  for (size_t capacity : {1000u, 100000u}) {
+  for (size_t capacity : {1000u, 50000u}) {
     SCOPED_TRACE(capacity);
     Tier tier(capacity);
     std::mt19937_64 rng(4);
