@@ -208,8 +208,9 @@ TEST(LiveReplayTest, DefaultPolicyOnANodeMatchesTheOfflineReplay) {
                                        "    low_watermark: 1\n    page_size: 16KiB\n";
   std::string error;
   auto node = testing::NodeProcess::Start(
-      dir, {"--config", dir + "/node.yaml", "--dram", std::to_string(blocks * block_bytes), "--ssd",
-            "0", "--ssd-dir", dir + "/ssd"},
+      dir,
+      {"--config", dir + "/node.yaml", "--dram", std::to_string(blocks * block_bytes), "--ssd", "0",
+       "--ssd-dir", dir + "/ssd"},
       &error);
   ASSERT_NE(node, nullptr) << error;
   auto live = testing::Run({testing::BinDir() + "/stratactl", "--node", node->address(), "--json",
