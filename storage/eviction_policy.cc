@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "storage/eviction/adaptive.h"
 #include "storage/eviction/cost.h"
+#include "storage/eviction/demote_lru.h"
 #include "storage/eviction/leaf_lru.h"
 #include "storage/eviction/lru.h"
 #include "storage/eviction/prefix_aware.h"
@@ -13,7 +14,7 @@
 namespace strata {
 
 std::vector<std::string> EvictionPolicyNames() {
-  return {"lru", "s3fifo", "leaf-lru", "cost", "prefix-aware", "adaptive"};
+  return {"lru", "s3fifo", "leaf-lru", "cost", "prefix-aware", "demote-lru", "adaptive"};
 }
 
 absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name) {
@@ -22,6 +23,7 @@ absl::StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_v
   if (name == "leaf-lru") return std::make_unique<LeafFirstLru>();
   if (name == "cost") return std::make_unique<GdsfCostPolicy>();
   if (name == "prefix-aware") return std::make_unique<PrefixAwarePolicy>();
+  if (name == "demote-lru") return std::make_unique<DemoteLruPolicy>();
   if (name == "adaptive") {
     auto p = AdaptivePolicy::Create(AdaptivePolicy::Options{});
     if (!p.ok()) return p.status();

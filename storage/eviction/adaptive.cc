@@ -81,17 +81,17 @@ void AdaptivePolicy::Resample() {
     // Keys that left the sample leave every miniature.
     for (Candidate& c : candidates_) {
       for (auto it = c.keys.begin(); it != c.keys.end();) {
-        if (Sampled(it->first)) {
+        if (Sampled(*it)) {
           ++it;
           continue;
         }
-        c.mini->OnErase(it->second);
-        c.ids.erase(it->second);
+        c.mini->OnErase(*it);
         c.keys.erase(it++);
       }
     }
   }
-  decay_ = std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
+  decay_ =
+      std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
 }
 
 void AdaptivePolicy::Reference(const BlockInfo& info) {
@@ -100,11 +100,10 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
   const size_t cap = sample_capacity();
   for (Candidate& c : candidates_) {
     c.score *= decay_;
-    auto it = c.keys.find(info.key_hash);
-    c.hit = it != c.keys.end();
+    c.hit = c.keys.contains(info.key_hash);
     if (c.hit) {
       c.score += 1;
-      c.mini->OnAccess(it->second);
+      c.mini->OnAccess(info.key_hash);
       continue;
     }
     bool room = true;
@@ -114,17 +113,12 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
         room = false;
         break;
       }
-      auto v = c.ids.find(*victim);
       c.mini->OnErase(*victim);
-      if (v == c.ids.end()) continue;
-      c.keys.erase(v->second);
-      c.ids.erase(v);
+      c.keys.erase(*victim);
     }
     if (!room) continue;
-    const BlockId id = ++c.next_id;
-    c.keys.emplace(info.key_hash, id);
-    c.ids.emplace(id, info.key_hash);
-    c.mini->OnInsert(id, info);
+    c.keys.insert(info.key_hash);
+    c.mini->OnInsert(info.key_hash, info);
   }
   const bool running_hit = candidates_[running_].hit;
   for (Candidate& c : candidates_) c.discordant = c.discordant * decay_ + (c.hit != running_hit);
@@ -142,12 +136,14 @@ void AdaptivePolicy::MaybeSwitch() {
   if (best == running_) return;
   const double lead = candidates_[best].score - candidates_[running_].score;
   const double since = static_cast<double>(sampled_refs_ - last_switch_ref_);
+  const double settled = static_cast<double>(sampled_refs_ - last_growth_ref_);
   // The lead must beat noise (McNemar): both miniatures see the same references, so the
   // difference of their hits is the difference of the references only one of them hit, whose
   // standard deviation is about sqrt(the number of such references) when neither is better.
   const double noise = options_.switch_sigmas * std::sqrt(candidates_[best].discordant);
   if (lead > 2 && lead > noise && lead > options_.switch_margin * candidates_[running_].score &&
-      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity())) {
+      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity()) &&
+      full_ && settled >= static_cast<double>(sample_capacity())) {
     SwitchTo(best);
   }
 }
@@ -159,7 +155,13 @@ void AdaptivePolicy::SwitchTo(size_t candidate) {
   order.reserve(resident_.size());
   for (const auto& [id, r] : resident_) order.emplace_back(r.last_use, id);
   std::sort(order.begin(), order.end());
-  for (const auto& [use, id] : order) (*made)->OnInsert(id, resident_[id].info);
+  // In last-use order, each block inserted then touched once per later use it had: every block
+  // becomes the most recent in turn, so recency order is kept and use counts carry over.
+  for (const auto& [use, id] : order) {
+    const Resident& r = resident_[id];
+    (*made)->OnInsert(id, r.info);
+    for (uint32_t u = 1; u < r.uses; ++u) (*made)->OnAccess(id);
+  }
   for (const auto& [id, r] : resident_) {
     if (r.children > 0) (*made)->OnResidentChildren(id, r.children);
   }
@@ -171,10 +173,16 @@ void AdaptivePolicy::SwitchTo(size_t candidate) {
 }
 
 void AdaptivePolicy::OnInsert(BlockId id, const BlockInfo& info) {
-  resident_[id] = Resident{info, 0, ++clock_};
+  resident_[id] = Resident{info, 0, 1, ++clock_};
   policy_->OnInsert(id, info);
   if (resident_.size() > max_tracked_) {
     max_tracked_ = resident_.size();
+    if (max_tracked_ * 16 > growth_base_ * 17) {
+      // The tier is still filling: the miniatures model a smaller cache than the one that
+      // will run, so their lead so far does not count.
+      growth_base_ = max_tracked_;
+      last_growth_ref_ = sampled_refs_;
+    }
     if ((max_tracked_ >> shift_) > options_.target_sample_blocks || decay_ == 1 ||
         (max_tracked_ & (max_tracked_ - 1)) == 0) {
       Resample();
@@ -187,6 +195,7 @@ void AdaptivePolicy::OnAccess(BlockId id) {
   auto it = resident_.find(id);
   if (it == resident_.end()) return;
   it->second.last_use = ++clock_;
+  if (it->second.uses < kMaxReplayedUses) ++it->second.uses;
   policy_->OnAccess(id);
   Reference(it->second.info);
 }
@@ -205,14 +214,15 @@ void AdaptivePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) 
   policy_->OnResidentChildren(id, resident_children);
   if (resident_children == 0 || !Sampled(it->second.info.key_hash)) return;
   for (Candidate& c : candidates_) {
-    auto k = c.keys.find(it->second.info.key_hash);
-    if (k == c.keys.end()) continue;
-    c.mini->OnResidentChildren(k->second, 1);
-    c.mini->OnResidentChildren(k->second, 0);
+    const uint64_t key = it->second.info.key_hash;
+    if (!c.keys.contains(key)) continue;
+    c.mini->OnResidentChildren(key, 1);
+    c.mini->OnResidentChildren(key, 0);
   }
 }
 
 std::optional<BlockId> AdaptivePolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
+  full_ = true;
   return policy_->PickVictim(can_evict);
 }
 

@@ -5,41 +5,47 @@
 // Miniatures. Keys are sampled spatially: a block is in the sample when a hash of its key_hash
 // falls below 2^-s of the hash space (rate R = 2^-s), so a sampled key is sampled on every
 // reference and the sample keeps the traffic's reuse structure. Each candidate policy (a real
-// EvictionPolicy made by name) runs over the sampled references in a miniature cache of
-// R x (the most blocks the tier ever held) blocks: the tier's capacity scaled by the same rate.
-// A reference is an insert (the block was missing) or an access. The rate starts at
-// kMaxSampleRate and halves (dropping the keys that leave the sample) whenever the miniature
-// would exceed target_sample_blocks, so each miniature holds between target/2 and target
-// blocks once the tier is that large (SHARDS with a fixed sample size). A block gaining a child
-// in the tier tells each miniature holding it "had a child" (OnResidentChildren(1), then (0)),
-// so history-based classes work there while the miniature's own blocks stay evictable.
+// EvictionPolicy made by name, whose block ids are the sampled key hashes) runs over the sampled
+// references in a miniature cache of R x (the most blocks the tier ever held) blocks: the tier's
+// capacity scaled by the same rate. A reference is an insert (the block was missing) or an
+// access. The rate starts at 2^-min_shift and halves (dropping the keys that leave the sample)
+// whenever the miniature would exceed target_sample_blocks, so each miniature holds between
+// target/2 and target blocks once the tier is that large (SHARDS with a fixed sample size). A
+// block gaining a child in the tier tells each miniature holding it "had a child"
+// (OnResidentChildren(1), then (0)), so history-based classes work there while the miniature's
+// own blocks stay evictable.
 //
 // Choice. Each miniature counts its hits with exponential decay (half-life:
 // half_life_turnovers x the miniature's capacity in sampled references). Every quarter of a
 // miniature's capacity of sampled references, the best candidate replaces the running one if
 // its decayed hits exceed the running one's by switch_margin (relative), by switch_sigmas x
 // sqrt(the decayed count of references only one of the two hit) (McNemar's test: the noise of
-// the difference when neither is better) and by 2 hits, and at least
-// min_turnovers_between_switches x capacity sampled references passed since the last switch:
-// a switch needs a lead that lasts, so noise on a stationary trace does not flip it. Starts on
-// the first candidate (lru).
+// the difference when neither is better) and by 2 hits, at least
+// min_turnovers_between_switches x capacity sampled references passed since the last switch (a
+// switch needs a lead that lasts, so noise on a stationary trace does not flip it), and the tier
+// is full (the store asked for a victim) and has not grown by more than 1/16 for one miniature
+// capacity of sampled references (while the tier fills, the miniatures model a smaller cache
+// than the one that will run). Starts on the first candidate: demote-lru, which never fell
+// below LRU on the workload suite.
 //
 // Running. The running candidate sees every event of the tier and picks every victim. On a
-// switch the new candidate is built from the resident blocks, inserted in order of last use,
-// with their resident-children counts; history that candidate would have kept (ghosts,
-// frequencies) starts afresh.
+// switch the new candidate is built from the resident blocks, inserted in order of last use and
+// each touched once per later use it had (up to kMaxReplayedUses), with their resident-children
+// counts, so frequencies and reuse classes carry over; ghost histories start afresh.
 //
-// Admission signal. Among the candidates, `cost` (frequency-weighted) and `prefix-aware` (tail
-// and interior classes, ghost history) demote blocks unlikely to return; the miniatures decide
-// whether that bet pays on this traffic, which is where fixed policies lose (issue 14).
+// Admission signal. demote-lru learns which kinds of new block return and admits the others on
+// probation (demote_lru.h); cost (frequency-weighted) and prefix-aware (tail and interior
+// classes, ghost history) make other bets; the miniatures decide which pays on this traffic,
+// which is where fixed policies lose (issue 14).
 //
-// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, last use: about
-// 64 bytes per block with the hash map's overhead, so ~64 MB per million blocks) plus the
-// miniatures, at most candidates x target_sample_blocks blocks with their policies' ghosts
-// (independent of the tier's size: ~1 MB with the defaults). CPU per access: one hash-map update
-// and the running policy's own work, plus, for the sampled fraction R of references, one
-// reference in each miniature; a switch costs O(B log B) for B resident blocks, at most once
-// per min_turnovers_between_switches x target / R references.
+// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, uses, last use:
+// a 48-byte slot, 55-110 bytes per block with the hash map's load factor, so 55-110 MB per
+// million blocks), the running policy's own state, and the miniatures: at most candidates x
+// target_sample_blocks blocks with their policies' ghosts, independent of the tier's size (under
+// 1 MB with the defaults). CPU per access: one resident-table operation, one 64-bit hash, the
+// running policy's own work and, for the sampled fraction R of references, one reference in
+// each miniature; a switch costs O(B log B) for B resident blocks, at most once per
+// min_turnovers_between_switches x target / R references.
 //
 // Thread-compatible, like every policy.
 #ifndef STRATA_STORAGE_EVICTION_ADAPTIVE_H_
@@ -51,6 +57,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "storage/eviction_policy.h"
 
@@ -60,7 +67,7 @@ class AdaptivePolicy final : public EvictionPolicy {
  public:
   struct Options {
     // Policies by name (EvictionPolicyNames(), not "adaptive"); the first one starts.
-    std::vector<std::string> candidates = {"lru", "prefix-aware", "cost", "s3fifo"};
+    std::vector<std::string> candidates = {"demote-lru", "prefix-aware", "cost", "s3fifo"};
     // Most blocks of one miniature; the rate halves until the scaled capacity fits.
     size_t target_sample_blocks = 512;
     // Highest sample rate: 2^-min_shift.
@@ -72,6 +79,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   };
   // Lowest sample rate: 2^-kMaxShift.
   static constexpr int kMaxShift = 20;
+  // Uses remembered per resident block (replayed on a switch).
+  static constexpr uint32_t kMaxReplayedUses = 4;
 
   // INVALID_ARGUMENT for no candidates, an unknown or nested ("adaptive") candidate, or a zero
   // sample size.
@@ -101,15 +110,17 @@ class AdaptivePolicy final : public EvictionPolicy {
   struct Resident {
     BlockInfo info;
     uint32_t children = 0;
+    // References (insertion and hits) while resident, saturating; replayed into a new running
+    // policy so that frequency and reuse classes survive a switch.
+    uint32_t uses = 1;
     uint64_t last_use = 0;
   };
   struct Candidate {
     std::string name;
-    // The miniature: its policy, its blocks by key hash and back.
+    // The miniature: its policy and its blocks, whose BlockId in `mini` is their key hash (a key
+    // names one block, so the id is never reused for another).
     std::unique_ptr<EvictionPolicy> mini;
-    absl::flat_hash_map<uint64_t, BlockId> keys;
-    absl::flat_hash_map<BlockId, uint64_t> ids;
-    BlockId next_id = 0;
+    absl::flat_hash_set<uint64_t> keys;
     double score = 0;
     // Decayed count of references this miniature and the running one's disagreed on (one hit,
     // the other missed), since the last switch.
@@ -137,6 +148,11 @@ class AdaptivePolicy final : public EvictionPolicy {
   uint64_t clock_ = 0;
   uint64_t sampled_refs_ = 0;
   uint64_t last_switch_ref_ = 0;
+  // max_tracked_ when it last grew by more than 1/16, and sampled_refs_ then.
+  size_t growth_base_ = 0;
+  // The store asked for a victim: the tier is full, so its capacity is known.
+  bool full_ = false;
+  uint64_t last_growth_ref_ = 0;
   uint64_t next_check_ref_ = 0;
   uint64_t switches_ = 0;
 };

@@ -34,6 +34,25 @@ std::string LiveNodeBackend::PayloadFor(uint64_t hash_id, uint64_t bytes) {
   return payload;
 }
 
+BlockLayout LiveNodeBackend::LayoutFor(const BlockGeometry& geometry, uint32_t tokens) {
+  BlockLayout layout;
+  const uint64_t per_token = 2 * uint64_t{geometry.block_tokens};
+  if (geometry.block_tokens == 0 || geometry.block_bytes % per_token != 0 || tokens == 0) {
+    return layout;  // opaque
+  }
+  layout.kind = LayoutKind::kMlaLatent;
+  layout.dtype = DType::kBF16;
+  layout.layers = 1;
+  layout.head_dim = static_cast<uint32_t>(geometry.block_bytes / per_token);
+  layout.tokens = tokens;
+  return layout;
+}
+
+uint64_t LiveNodeBackend::PayloadBytesFor(const BlockGeometry& geometry, uint32_t tokens) {
+  const BlockLayout layout = LayoutFor(geometry, tokens);
+  return layout.is_opaque() ? geometry.block_bytes : layout.Bytes();
+}
+
 absl::StatusOr<RequestOutcome> LiveNodeBackend::Serve(const TraceRequest& request) {
   RequestOutcome outcome;
   if (request.hash_ids.empty()) return outcome;
@@ -50,23 +69,27 @@ absl::StatusOr<RequestOutcome> LiveNodeBackend::Serve(const TraceRequest& reques
     for (size_t i = 0; i < got->size(); ++i) {
       const GetResult& g = (*got)[i];
       if (!g.found()) break;
-      if (g.payload != PayloadFor(request.hash_ids[i], geometry_.block_bytes)) ++wrong_blocks_;
+      const uint32_t tokens = BlockTokens(request, i, geometry_.block_tokens);
+      if (g.payload != PayloadFor(request.hash_ids[i], PayloadBytesFor(geometry_, tokens))) {
+        ++wrong_blocks_;
+      }
       ++tier_hits_[g.tier];
       ++outcome.hit_blocks;
     }
   }
   // Store the rest, chained to their parents.
   std::vector<std::string> payloads;
+  std::vector<BlockLayout> layouts;
   std::vector<PutBlock> blocks;
   payloads.reserve(keys.size() - outcome.hit_blocks);
   for (size_t i = outcome.hit_blocks; i < keys.size(); ++i) {
-    payloads.push_back(PayloadFor(request.hash_ids[i], geometry_.block_bytes));
+    const uint32_t tokens = BlockTokens(request, i, geometry_.block_tokens);
+    layouts.push_back(LayoutFor(geometry_, tokens));
+    payloads.push_back(PayloadFor(request.hash_ids[i], PayloadBytesFor(geometry_, tokens)));
   }
   for (size_t i = outcome.hit_blocks; i < keys.size(); ++i) {
-    blocks.push_back(PutBlock{keys[i],
-                              i > 0 ? std::string_view(keys[i - 1]) : std::string_view(),
-                              {},
-                              payloads[i - outcome.hit_blocks]});
+    blocks.push_back(PutBlock{keys[i], i > 0 ? std::string_view(keys[i - 1]) : std::string_view(),
+                              layouts[i - outcome.hit_blocks], payloads[i - outcome.hit_blocks]});
   }
   if (!blocks.empty()) {
     auto results = client_->Put(ns_, blocks);

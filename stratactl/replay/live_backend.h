@@ -5,6 +5,12 @@
 // with their parent links. Keys are the trace's hash ids as 8 big-endian bytes; payloads are a
 // pure function of the id and `block_bytes`, so any wrong byte is detected. A block the node
 // refuses for capacity counts as unstored. Thread-compatible.
+//
+// Layouts: when block_bytes is a multiple of 2 x block_tokens, each block is sent with a shaped
+// layout (an MLA-latent bf16 layout of one layer, head_dim = block_bytes / (2 x block_tokens))
+// carrying its token count, as a real connector's would, so the node's policies see a prompt's
+// partial last block for what it is; its payload is then tokens x 2 x head_dim bytes (smaller
+// than a full block). Otherwise blocks are opaque and all block_bytes long.
 #ifndef STRATA_CLUSTER_REPLAY_LIVE_BACKEND_H_
 #define STRATA_CLUSTER_REPLAY_LIVE_BACKEND_H_
 
@@ -31,6 +37,9 @@ class LiveNodeBackend final : public ReplayBackend {
   uint64_t wrong_blocks() const { return wrong_blocks_; }
 
   static std::string KeyFor(uint64_t hash_id);
+  // The layout and payload size of a block of `tokens` tokens under `geometry` (above).
+  static BlockLayout LayoutFor(const BlockGeometry& geometry, uint32_t tokens);
+  static uint64_t PayloadBytesFor(const BlockGeometry& geometry, uint32_t tokens);
   static std::string PayloadFor(uint64_t hash_id, uint64_t bytes);
 
  private:

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -52,36 +53,41 @@ AdaptiveRun ReplayParts(const std::vector<std::vector<TraceRequest>>& parts, uin
   return run;
 }
 
-// Agent loops favour prefix-aware (long prefixes re-read within seconds, branches); chat with
-// many one-shot conversations favours recency (prefix-aware loses a fifth there). A trace that
-// switches from one to the other halfway makes the running policy switch too.
+// Chat with many one-shot conversations favours demote-lru (the starting candidate: recency with
+// one-shot kinds demoted); RAG, with hot documents and one-shot suffixes, favours cost's frequency.
+// A trace that changes from one to the other halfway makes the running policy follow, both ways.
 TEST(AdaptiveTest, SwitchesWhenTheFamilyChangesHalfway) {
-  const std::vector<TraceRequest> agent = Family("agent", 11);
-  // Renumber the chat half after the agent half so they share no block.
-  const std::vector<TraceRequest> both = ConcatTraces(agent, Family("chat", 12));
-  const std::vector<TraceRequest> chat(both.begin() + agent.size(), both.end());
-  const AdaptiveRun run = ReplayParts({agent, chat}, 600);
-  EXPECT_NE(run.running[0], "lru");
-  EXPECT_NE(run.running[1], run.running[0]);
-  EXPECT_THAT(run.running[1], ::testing::AnyOf("lru", "cost"));
+  for (const auto& [first_family, second_family, first, second] :
+       std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
+           {"chat", "rag", "demote-lru", "cost"}, {"rag", "chat", "cost", "demote-lru"}}) {
+    SCOPED_TRACE(first_family + " then " + second_family);
+    const std::vector<TraceRequest> a = Family(first_family, 11);
+    // Renumber the second half after the first so they share no block.
+    const std::vector<TraceRequest> both = ConcatTraces(a, Family(second_family, 12));
+    const std::vector<TraceRequest> b(both.begin() + a.size(), both.end());
+    const AdaptiveRun run = ReplayParts({a, b}, 1200);
+    EXPECT_EQ(run.running[0], first);
+    EXPECT_EQ(run.running[1], second);
+  }
 }
 
-// On a stationary trace the choice settles and stays: at most one switch (away from the
-// starting lru), on chat and rag. Known shortfall, not hidden: on agent traces at this capacity
-// the choice flaps between candidates within a few percent of each other (seeds 1, 3: 5 and 4
-// switches; docs/prefix.md); bounded below so it cannot get worse unnoticed.
+// On a stationary trace the choice does not follow noise: on chat, agent and mix (seeds 1-3, 10%
+// of the distinct blocks) demote-lru leads from the start and no miniature's lead ever passes the
+// switch test; on rag the one move to cost may be followed by at most one more.
 TEST(AdaptiveTest, KeepsItsChoiceOnAStationaryTrace) {
-  for (uint64_t seed : {1, 2, 3}) {
-    const std::vector<TraceRequest> t = Family("agent", seed);
-    EXPECT_LE(ReplayParts({t}, CountDistinctBlocks(t) / 10).switches, 5u) << "agent seed " << seed;
-  }
-  for (const char* family : {"chat", "rag"}) {
+  for (const char* family : {"chat", "agent", "mix", "rag"}) {
     for (uint64_t seed : {1, 2, 3}) {
       SCOPED_TRACE(std::string(family) + " seed " + std::to_string(seed));
       const std::vector<TraceRequest> t = Family(family, seed);
-      const uint64_t capacity = CountDistinctBlocks(t) / 10;
-      const AdaptiveRun run = ReplayParts({t}, capacity);
-      EXPECT_LE(run.switches, 1u);
+      const AdaptiveRun run = ReplayParts({t}, CountDistinctBlocks(t) / 10);
+      if (std::string(family) == "rag") {
+        EXPECT_GE(run.switches, 1u);
+        EXPECT_LE(run.switches, 2u);
+        EXPECT_EQ(run.running[0], "cost");
+      } else {
+        EXPECT_EQ(run.switches, 0u);
+        EXPECT_EQ(run.running[0], "demote-lru");
+      }
     }
   }
 }

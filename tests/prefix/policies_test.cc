@@ -36,7 +36,7 @@ BlockInfo Info(uint64_t key_hash, uint32_t tokens = 512, uint64_t bytes = 1024) 
 TEST(RegistryTest, MakesEveryNamedPolicy) {
   const std::vector<std::string> names = EvictionPolicyNames();
   EXPECT_THAT(names, ::testing::ElementsAre("lru", "s3fifo", "leaf-lru", "cost", "prefix-aware",
-                                           "adaptive"));
+                                            "demote-lru", "adaptive"));
   for (const std::string& name : names) {
     auto policy = MakeEvictionPolicy(name);
     ASSERT_TRUE(policy.ok()) << policy.status();
