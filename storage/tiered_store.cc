@@ -77,7 +77,8 @@ TieredStore::TieredStore(const TieredStoreOptions& options,
   for (size_t t = 0; t < tiers_.size(); ++t) {
     tier_blocks_[t] = 0;
     tier_hits_[t] = 0;
-    policy_names_.push_back(t < options_.policies.size() ? options_.policies[t] : kRecommendedEvictionPolicy);
+    policy_names_.push_back(t < options_.policies.size() ? options_.policies[t]
+                                                         : kRecommendedEvictionPolicy);
   }
   const size_t n = options_.shards == 0 ? 8 : options_.shards;
   for (size_t i = 0; i < n; ++i) {
@@ -145,7 +146,9 @@ absl::Status TieredStore::Recover() {
         },
         &dropped));
     counters_.recovery_dropped.fetch_add(dropped);
-    for (const auto& [id, slot] : stale) (void)tiers_[t]->Erase(id, slot);  // best effort
+    // Best effort: a failed erase is the tier's to replay (SsdTier stops counting the bytes at
+    // once and queues the delete), so no capacity leaks here.
+    for (const auto& [id, slot] : stale) (void)tiers_[t]->Erase(id, slot);
   }
   // Versions written from now on sort after every recovered one (next_block_ moved past the
   // largest above). Now link children to parents, across shards, one lock at a time.
@@ -318,8 +321,8 @@ bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const Block
   return true;
 }
 
-void TieredStore::Publish(std::string_view ns, const std::string& id, Shard& shard,
-                          BlockId block, size_t tier, const TierSlot& slot, BlockRecord record,
+void TieredStore::Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block,
+                          size_t tier, const TierSlot& slot, BlockRecord record,
                           std::string_view parent) {
   BlockId replaced_parent = 0;
   uint32_t children = 0;
@@ -380,21 +383,10 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       // Memory tiers are served under the shard lock, so the slot cannot be freed meanwhile:
       // zero-copy where the tier allows it and the block is plain, else through a copy.
       std::string stored, decoded;
-      std::string_view bytes, payload;
-      absl::Status read;
-      if (std::optional<std::string_view> view = tiers_[t]->View(e.slot)) {
-        bytes = *view;
-      } else {
-        read = tiers_[t]->Read(id, e.slot, &stored);
-        bytes = stored;
-      }
+      std::string_view payload;
       const bool pass_encoded = accept_encoded && e.record.codec_id != 0;
-      if (pass_encoded) {
-        payload = bytes;  // the caller decodes and verifies
-      } else if (read.ok()) {
-        read =
-            TierCodecs::Materialize(e.record, tiers_[t]->verify_reads(), bytes, &decoded, &payload);
-      }
+      absl::Status read =
+          ReadForGet(t, id, e.record, e.slot, pass_encoded, &stored, &decoded, &payload);
       if (absl::IsDataLoss(read)) {
         counters_.checksum_failures.fetch_add(1);
         counters_.misses.fetch_add(1);
@@ -406,9 +398,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       if (!read.ok()) return absl::UnavailableError(read.message());
       sink(BlockView{e.record, payload, tiers_[t]->name(), pass_encoded});
       shard.policies[t]->OnAccess(block);
-      counters_.hits.fetch_add(1);
-      counters_.get_bytes.fetch_add(payload.size());
-      tier_hits_[t].fetch_add(1);
+      CountHit(t, payload.size());
       if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
       const BlockRecord record_copy = e.record;
       const TierSlot from = e.slot;
@@ -432,16 +422,11 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   // Persistent tiers are read without the lock; a block removed meanwhile reads as NOT_FOUND.
   std::string stored, decoded;
   std::string_view payload;
-  absl::Status read = tiers_[t]->Read(id, slot, &stored);
+  const bool pass_encoded = accept_encoded && record.codec_id != 0;
+  absl::Status read = ReadForGet(t, id, record, slot, pass_encoded, &stored, &decoded, &payload);
   if (absl::IsNotFound(read)) {
     counters_.misses.fetch_add(1);
     return absl::NotFoundError("miss");
-  }
-  const bool pass_encoded = accept_encoded && record.codec_id != 0;
-  if (pass_encoded) {
-    payload = stored;  // the caller decodes and verifies
-  } else if (read.ok()) {
-    read = TierCodecs::Materialize(record, tiers_[t]->verify_reads(), stored, &decoded, &payload);
   }
   if (absl::IsDataLoss(read)) {
     DropCorrupt(id, block);
@@ -451,9 +436,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   if (!read.ok()) return absl::UnavailableError(read.message());
 
   sink(BlockView{record, payload, tiers_[t]->name(), pass_encoded});
-  counters_.hits.fetch_add(1);
-  counters_.get_bytes.fetch_add(payload.size());
-  tier_hits_[t].fetch_add(1);
+  CountHit(t, payload.size());
   {
     absl::MutexLock lock(&shard.mu);
     auto it = shard.entries.find(block);
@@ -468,6 +451,32 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
   }
   Promote(shard, id, block, t, slot, record, payload);
   return absl::OkStatus();
+}
+
+absl::Status TieredStore::ReadForGet(size_t t, const std::string& id, const BlockRecord& record,
+                                     const TierSlot& slot, bool pass_encoded, std::string* stored,
+                                     std::string* decoded, std::string_view* payload) {
+  std::string_view bytes;
+  // A view is taken only of a memory tier, whose slot the caller's shard lock keeps alive.
+  std::optional<std::string_view> view;
+  if (!tiers_[t]->persistent()) view = tiers_[t]->View(slot);
+  if (view.has_value()) {
+    bytes = *view;
+  } else {
+    STRATA_RETURN_IF_ERROR(tiers_[t]->Read(id, slot, stored));
+    bytes = *stored;
+  }
+  if (pass_encoded) {
+    *payload = bytes;  // the caller decodes and verifies
+    return absl::OkStatus();
+  }
+  return TierCodecs::Materialize(record, tiers_[t]->verify_reads(), bytes, decoded, payload);
+}
+
+void TieredStore::CountHit(size_t t, uint64_t bytes) {
+  counters_.hits.fetch_add(1);
+  counters_.get_bytes.fetch_add(bytes);
+  tier_hits_[t].fetch_add(1);
 }
 
 bool TieredStore::Exists(std::string_view ns, std::string_view key) {

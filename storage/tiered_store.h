@@ -150,6 +150,9 @@ class TieredStore {
   // Calls `sink` with the block and answers OK, or NOT_FOUND on a miss (including a block that
   // failed its checksum). UNAVAILABLE when a tier cannot be read right now.
   // With `accept_encoded`, a block stored encoded is handed over as stored (BlockView::encoded).
+  // A block in a memory tier is handed to `sink` under its shard's mutex (its bytes are read in
+  // place): `sink` must be quick and must not call back into the store. A block from a
+  // persistent tier is handed over without any lock held.
   absl::Status Get(std::string_view ns, std::string_view key,
                    absl::FunctionRef<void(const BlockView&)> sink, bool accept_encoded = false);
 
@@ -211,12 +214,12 @@ class TieredStore {
     std::string ns;
     std::string key;
     std::string parent;
-    std::string tier;          // where readers find it
+    std::string tier;  // where readers find it
     uint64_t payload_bytes = 0;
     uint64_t stored_bytes = 0;  // as encoded in that tier
     std::string codec;          // of the stored bytes
     BlockId block = 0;
-    int64_t age_ms = 0;         // since it was stored (or recovered at the node's start)
+    int64_t age_ms = 0;  // since it was stored (or recovered at the node's start)
   };
   // The block under (ns, key), or nullopt. No hit, miss or access is recorded.
   std::optional<BlockSummary> Describe(std::string_view ns, std::string_view key);
@@ -327,6 +330,15 @@ class TieredStore {
                   std::string_view parent_key);
   void EndLeaseLocked(Entry& e);
   void DropCorrupt(std::string_view id, BlockId block);
+  // The read step of Get for either kind of tier: the stored bytes of `slot` in tier `t` (in
+  // place where the tier offers a view, else copied into *stored) and, unless `pass_encoded`,
+  // decoded and verified into *payload (*decoded holds the bytes when decoding made new ones).
+  // DATA_LOSS when the block fails its checksum; the tier's error otherwise.
+  absl::Status ReadForGet(size_t t, const std::string& id, const BlockRecord& record,
+                          const TierSlot& slot, bool pass_encoded, std::string* stored,
+                          std::string* decoded, std::string_view* payload);
+  // Counts a hit of `bytes` served from tier `t`.
+  void CountHit(size_t t, uint64_t bytes);
   // Moves a block just read from `from_tier` (its decoded payload) into the first tier.
   // Nothing locked on entry.
   void Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
