@@ -89,6 +89,7 @@ absl::StatusOr<std::vector<absl::Status>> GrpcBlockSink::Put(const cluster::Node
   v1::CacheService::Stub* stub = StubFor(owner.address);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(call_timeout_ms_));
+  if (!peer_token_.empty()) ctx.AddMetadata("authorization", "Bearer " + peer_token_);
   v1::PutResponse response;
   const grpc::Status s = stub->Put(&ctx, request, &response);
   if (!s.ok()) {

@@ -56,11 +56,15 @@ class BlockSink {
 };
 
 // CacheService.Put over plaintext gRPC, one channel per owner address (kept for the sink's life).
-// Thread-safe.
+// With `peer_token` set, every call carries it ("authorization: Bearer ..."), for owners with
+// token auth on: their token files must grant it every namespace ("*"). Thread-safe.
 class GrpcBlockSink final : public BlockSink {
  public:
-  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000, uint64_t max_message_bytes = 512ull << 20)
-      : call_timeout_ms_(call_timeout_ms), max_message_bytes_(max_message_bytes) {}
+  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000, uint64_t max_message_bytes = 512ull << 20,
+                         std::string peer_token = "")
+      : call_timeout_ms_(call_timeout_ms),
+        max_message_bytes_(max_message_bytes),
+        peer_token_(std::move(peer_token)) {}
   absl::StatusOr<std::vector<absl::Status>> Put(const cluster::NodeRecord& owner,
                                                 const v1::PutRequest& request) override;
 
@@ -69,6 +73,7 @@ class GrpcBlockSink final : public BlockSink {
 
   const uint32_t call_timeout_ms_;
   const uint64_t max_message_bytes_;
+  const std::string peer_token_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<v1::CacheService::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);

@@ -133,11 +133,20 @@ struct NodeOptions {
     int replicas = 1;
   } cluster_tuning;
 
-  // Security.
+  // Security (docs/security.md).
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // Token file (cachenode/auth.h): every call then needs a token granting its namespace.
+  // Re-read on SIGHUP.
   std::string auth_tokens;
+  // A file holding the token (one line) this node sends on its own calls to other nodes (a
+  // drain's Puts); their token files must grant it namespaces ["*"]. Empty: none.
+  std::string peer_token_file;
+  // Serve on a non-loopback address without TLS or without tokens. Off (the default), such a
+  // node refuses to start: anyone who reaches the port could read, overwrite and evict every
+  // namespace, or read tokens and blocks off the wire.
+  bool insecure = false;
 
   // INVALID_ARGUMENT naming the option when a value is out of range or options conflict.
   absl::Status Validate() const;
@@ -152,6 +161,9 @@ struct NodeOptions {
 // Applies a YAML config file over `options`. INVALID_ARGUMENT naming the file and the key for
 // unknown keys, wrong types or bad values; NOT_FOUND when the file cannot be read.
 absl::Status ApplyConfigFile(const std::string& path, NodeOptions* options);
+
+// True for 127.0.0.0/8, ::1 and localhost.
+bool IsLoopbackHost(const std::string& host);
 
 // Splits "host:port" (IPv6 as "[::1]:port"). INVALID_ARGUMENT naming `field`.
 absl::Status SplitHostPort(const std::string& address, std::string_view field, std::string* host,
