@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
   std::string peer_token_file;
   app.add_option("--peer-token-file", peer_token_file,
                  "file holding the token this node sends to other nodes (drain)");
+  std::string peer_tls_ca;
+  app.add_option("--peer-tls-ca", peer_tls_ca,
+                 "CA (PEM) of the other nodes' certificates: calls to them use TLS");
   bool insecure = false;
   app.add_flag("--insecure", insecure,
                "serve a non-loopback address without TLS or tokens (refused otherwise)");
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
   if (app.count("--tls-client-ca")) options.tls_client_ca = tls_client_ca;
   if (app.count("--auth-tokens")) options.auth_tokens = auth_tokens;
   if (app.count("--peer-token-file")) options.peer_token_file = peer_token_file;
+  if (app.count("--peer-tls-ca")) options.peer_tls_ca = peer_tls_ca;
   if (insecure) options.insecure = true;
   if (!ApplySize(app, "--dram", dram, &options.dram_bytes) ||
       !ApplySize(app, "--ssd", ssd, &options.ssd_bytes) ||

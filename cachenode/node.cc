@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "cachenode/drain.h"
 #include "common/units.h"
 #include "storage/dram_tier.h"
 #include "storage/ssd_tier.h"
@@ -75,16 +76,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (!options.auth_tokens.empty()) {
     STRATA_ASSIGN_OR_RETURN(node->auth_, Authenticator::Open(options.auth_tokens));
   }
-  std::string peer_token;
+  PeerCredentials peer;
   if (!options.peer_token_file.empty()) {
-    STRATA_ASSIGN_OR_RETURN(peer_token, ReadFile(options.peer_token_file, "--peer-token-file"));
-    while (!peer_token.empty() && std::isspace(static_cast<unsigned char>(peer_token.back()))) {
-      peer_token.pop_back();
+    STRATA_ASSIGN_OR_RETURN(peer.token, ReadFile(options.peer_token_file, "--peer-token-file"));
+    while (!peer.token.empty() && std::isspace(static_cast<unsigned char>(peer.token.back()))) {
+      peer.token.pop_back();
     }
-    if (peer_token.empty()) {
+    if (peer.token.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--peer-token-file: ", options.peer_token_file, " is empty"));
     }
+  }
+  if (!options.peer_tls_ca.empty()) {
+    STRATA_ASSIGN_OR_RETURN(peer.tls_ca_pem, ReadFile(options.peer_tls_ca, "--peer-tls-ca"));
   }
   std::string host;
   int port = 0;
@@ -200,8 +204,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     ao.advertise = options.advertise.empty() ? node->address_ : options.advertise;
     ao.heartbeat_ms = options.cluster_tuning.heartbeat_ms;
     ao.drain.placement.default_replicas = options.cluster_tuning.replicas;
-    if (!peer_token.empty()) {
-      ao.sink = std::make_shared<GrpcBlockSink>(30'000, 512ull << 20, peer_token);
+    if (!peer.token.empty() || !peer.tls_ca_pem.empty()) {
+      ao.sink = std::make_shared<GrpcBlockSink>(30'000, 512ull << 20, peer);
     }
     // A drain with exit_when_done ends like SIGTERM: main() shuts the node down gracefully.
     ao.request_shutdown = [] { kill(getpid(), SIGTERM); };

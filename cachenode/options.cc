@@ -266,6 +266,8 @@ class ConfigReader {
         st = Str(key, v, &o_->auth_tokens);
       else if (key == "peer_token_file")
         st = Str(key, v, &o_->peer_token_file);
+      else if (key == "peer_tls_ca")
+        st = Str(key, v, &o_->peer_tls_ca);
       else if (key == "insecure")
         st = Bool(key, v, &o_->insecure);
       else if (key == "tiers")

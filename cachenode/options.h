@@ -143,6 +143,9 @@ struct NodeOptions {
   // A file holding the token (one line) this node sends on its own calls to other nodes (a
   // drain's Puts); their token files must grant it namespaces ["*"]. Empty: none.
   std::string peer_token_file;
+  // PEM CA that signed the other nodes' certificates: this node's calls to them (a drain's Puts)
+  // use TLS and verify them. Empty: plaintext. (Peers cannot present client certificates yet.)
+  std::string peer_tls_ca;
   // Serve on a non-loopback address without TLS or without tokens. Off (the default), such a
   // node refuses to start: anyone who reaches the port could read, overwrite and evict every
   // namespace, or read tokens and blocks off the wire.
