@@ -78,8 +78,9 @@ class EntryReader {
     const std::string hex = v.as<std::string>();
     if (hex.size() != 64) {
       return Error(".token_sha256",
-                   absl::StrCat(hex.size(), " characters, want 64 hex digits (the SHA-256 of the "
-                                            "token, e.g. from sha256sum)"));
+                   absl::StrCat(hex.size(),
+                                " characters, want 64 hex digits (the SHA-256 of the "
+                                "token, e.g. from sha256sum)"));
     }
     for (size_t i = 0; i < 32; ++i) {
       const int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);

@@ -1,9 +1,9 @@
 #include "cachenode/data_plane.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <openssl/rand.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -174,7 +174,7 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
         return absl::UnavailableError("data plane: no randomness for a session id");
       }
     } while (id == 0 || sessions_.contains(id));  // (a concurrent Hello drawing the same
-                                                    // id meanwhile: odds 2^-64, not handled)
+                                                  // id meanwhile: odds 2^-64, not handled)
   }
   const std::string name = absl::StrCat("session-", id);
   STRATA_ASSIGN_OR_RETURN(transfer::PeerHandle peer,

@@ -69,8 +69,8 @@ struct PeerCredentials {
 // Thread-safe.
 class GrpcBlockSink final : public BlockSink {
  public:
-  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000, uint64_t max_message_bytes = 512ull << 20,
-                         PeerCredentials peer = {})
+  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000,
+                         uint64_t max_message_bytes = 512ull << 20, PeerCredentials peer = {})
       : call_timeout_ms_(call_timeout_ms),
         max_message_bytes_(max_message_bytes),
         peer_(std::move(peer)) {}

@@ -126,8 +126,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::ExistsRequest, v1::ExistsResponse>(
       core_, auth_, ctx, request, response,
-      [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp, Held*,
-             const Access& access) {
+      [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
         return core_->Exists(req, resp);
       });
@@ -138,8 +137,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::RemoveRequest, v1::RemoveResponse>(
       core_, auth_, ctx, request, response,
-      [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp, Held*,
-             const Access& access) {
+      [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
         return core_->Remove(req, resp);
       });
@@ -150,8 +148,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::LookupRequest, v1::LookupResponse>(
       core_, auth_, ctx, request, response,
-      [this](const v1::LookupRequest& req, v1::LookupResponse* resp, Held*,
-             const Access& access) {
+      [this](const v1::LookupRequest& req, v1::LookupResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
         return core_->Lookup(req, resp);
       });

@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cachenode/drain.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "cachenode/drain.h"
 #include "common/units.h"
 #include "storage/dram_tier.h"
 #include "storage/ssd_tier.h"

@@ -202,8 +202,8 @@ absl::Status NodeOptions::Validate() const {
     STRATA_RETURN_IF_ERROR(SplitHostPort(listen, "--listen", &listen_host, &listen_port));
     if (!IsLoopbackHost(listen_host) && (tls_cert.empty() || auth_tokens.empty())) {
       const char* missing = tls_cert.empty() && auth_tokens.empty() ? "without TLS and tokens"
-                            : tls_cert.empty()                     ? "without TLS"
-                                                                   : "without tokens";
+                            : tls_cert.empty()                      ? "without TLS"
+                                                                    : "without tokens";
       return absl::InvalidArgumentError(absl::StrCat(
           "--listen ", listen, ": refusing to serve a non-loopback address ", missing, " (",
           tls_cert.empty() ? "tokens and blocks would cross the network in the clear"

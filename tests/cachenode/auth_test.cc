@@ -47,7 +47,7 @@ TEST(NamespacePattern, ExactAndTrailingStarPrefix) {
   EXPECT_FALSE(NamespacePatternMatches("acme/llama", "acme"));
   EXPECT_TRUE(NamespacePatternMatches("acme/*", "acme/llama"));
   EXPECT_TRUE(NamespacePatternMatches("acme/*", "acme/"));
-  EXPECT_FALSE(NamespacePatternMatches("acme/*", "acme"));      // the '/' is part of the prefix
+  EXPECT_FALSE(NamespacePatternMatches("acme/*", "acme"));        // the '/' is part of the prefix
   EXPECT_FALSE(NamespacePatternMatches("acme/*", "acmecorp/x"));  // so no sibling leaks in
   EXPECT_TRUE(NamespacePatternMatches("acme*", "acmecorp/x"));    // unless the pattern says so
   EXPECT_TRUE(NamespacePatternMatches("*", "anything/at/all"));
@@ -113,11 +113,11 @@ TEST(TokenSet, BadFilesNameTheProblem) {
        "tokens[0].admin: expected true or false"},
       {"tokens: [{name: a, token_sha256: " + h + ", namespaces: [a], role: x}]\n",
        "tokens[0].role: unknown key"},
-      {"tokens: [{name: a, token_sha256: " + h + ", namespaces: [a]}, {name: a, token_sha256: " +
-           Hex("u") + ", namespaces: [a]}]\n",
+      {"tokens: [{name: a, token_sha256: " + h +
+           ", namespaces: [a]}, {name: a, token_sha256: " + Hex("u") + ", namespaces: [a]}]\n",
        "tokens[1].name: 'a' is used by an earlier entry"},
-      {"tokens: [{name: a, token_sha256: " + h + ", namespaces: [a]}, {name: b, token_sha256: " +
-           h + ", namespaces: [a]}]\n",
+      {"tokens: [{name: a, token_sha256: " + h +
+           ", namespaces: [a]}, {name: b, token_sha256: " + h + ", namespaces: [a]}]\n",
        "tokens[1].token_sha256: the same token as an earlier entry"},
   };
   for (const Case& c : cases) {

@@ -44,8 +44,8 @@ class AuthClusterTest : public ::testing::Test {
     const std::string tokens = dir_ + "/tokens.yaml";
     std::ofstream(tokens) << "tokens:\n"
                           << Entry("tenant", kTenant, "\"t/*\"", false)
-                          << Entry("other", kOther, "\"o/*\"", false) << Entry("ops", kOps, "", true)
-                          << Entry("peer", kPeer, "\"*\"", false);
+                          << Entry("other", kOther, "\"o/*\"", false)
+                          << Entry("ops", kOps, "", true) << Entry("peer", kPeer, "\"*\"", false);
     std::ofstream(dir_ + "/peer.token") << kPeer << "\n";
     std::ofstream(dir_ + "/node.yaml") << "cluster: {lease_ttl_s: 2, heartbeat_ms: 300}\n";
   }
@@ -61,10 +61,14 @@ class AuthClusterTest : public ::testing::Test {
     for (int n = 1; n <= count; ++n) {
       const std::string dir = absl::StrCat(dir_, "/node-", n);
       std::filesystem::create_directories(dir);
-      std::vector<std::string> args = {
-          "--config", dir_ + "/node.yaml", "--etcd", etcd_->client_url(), "--cluster", "auth",
-          "--node-id", absl::StrCat("node-", n), "--dram", "16MiB", "--ssd", "0", "--data-plane",
-          "off", "--auth-tokens", dir_ + "/tokens.yaml"};
+      std::vector<std::string> args = {"--config",      dir_ + "/node.yaml",
+                                       "--etcd",        etcd_->client_url(),
+                                       "--cluster",     "auth",
+                                       "--node-id",     absl::StrCat("node-", n),
+                                       "--dram",        "16MiB",
+                                       "--ssd",         "0",
+                                       "--data-plane",  "off",
+                                       "--auth-tokens", dir_ + "/tokens.yaml"};
       if (!without_peer_token.contains(n)) {
         args.insert(args.end(), {"--peer-token-file", dir_ + "/peer.token"});
       }
@@ -106,8 +110,13 @@ class AuthClusterTest : public ::testing::Test {
     return false;
   }
   testing::RunResult Drain(const std::string& id, const std::string& token) {
-    std::vector<std::string> argv = {testing::BinDir() + "/stratactl", "--etcd",
-                                     etcd_->client_url(), "--cluster", "auth", "--token", token,
+    std::vector<std::string> argv = {testing::BinDir() + "/stratactl",
+                                     "--etcd",
+                                     etcd_->client_url(),
+                                     "--cluster",
+                                     "auth",
+                                     "--token",
+                                     token,
                                      "--json"};
     if (!certs_.empty()) argv.insert(argv.end(), {"--tls-ca", certs_ + "/ca.pem"});
     argv.insert(argv.end(), {"drain", id});

@@ -1,5 +1,7 @@
 // Tokens, namespaces and TLS end to end (docs/security.md): strata-node as a real process with
 // --auth-tokens for two tenants and an operator, the client library and stratactl as callers.
+#include "cachenode/auth.h"
+
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -16,7 +18,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "cachenode/auth.h"
 #include "client/client.h"
 #include "proto/strata.grpc.pb.h"
 #include "tests/integration/process.h"
@@ -36,8 +37,7 @@ constexpr char kTokenC[] = "tenant-c-secret-44e1";
 std::string Entry(const std::string& name, const std::string& token, const std::string& ns,
                   bool admin = false) {
   return absl::StrCat("  - name: ", name, "\n    token_sha256: ", DigestHex(HashToken(token)),
-                      "\n    namespaces: [", ns, "]\n    admin: ", admin ? "true" : "false",
-                      "\n");
+                      "\n    namespaces: [", ns, "]\n    admin: ", admin ? "true" : "false", "\n");
 }
 
 std::string TwoTenants() {
@@ -136,8 +136,8 @@ TEST_F(AuthNodeTest, CallersWithoutAValidTokenAreUnauthenticated) {
   auto r = testing::Run({ctl, "--node", node_->address(), "lookup", "--ns", "a/x", "--keys", "01"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << r.err;
-  r = testing::Run(
-      {ctl, "--node", node_->address(), "--token", kTokenA, "lookup", "--ns", "a/x", "--keys", "01"});
+  r = testing::Run({ctl, "--node", node_->address(), "--token", kTokenA, "lookup", "--ns", "a/x",
+                    "--keys", "01"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("0"), std::string::npos) << r.out;
   r = testing::Run({"/usr/bin/env", std::string("STRATA_TOKEN=") + kTokenA, ctl, "--node",
@@ -168,9 +168,9 @@ TEST_F(AuthNodeTest, TenantsAreConfinedToTheirNamespaces) {
   EXPECT_EQ(Code(a->Exists("b/llama", keys)), kDenied);
   EXPECT_EQ(Code(a->Remove("b/llama", keys)), kDenied);
   EXPECT_EQ(Code(a->Evict("b/llama")), kDenied);
-  EXPECT_EQ(Code(a->Get("b", keys)), kDenied);      // "b/*" does not grant "b" itself
-  EXPECT_EQ(Code(a->Get("a", keys)), kDenied);      // nor "a/*" grant "a"
-  EXPECT_EQ(Code(a->Get("ab/x", keys)), kDenied);   // nor a sibling sharing the letters
+  EXPECT_EQ(Code(a->Get("b", keys)), kDenied);     // "b/*" does not grant "b" itself
+  EXPECT_EQ(Code(a->Get("a", keys)), kDenied);     // nor "a/*" grant "a"
+  EXPECT_EQ(Code(a->Get("ab/x", keys)), kDenied);  // nor a sibling sharing the letters
   // The message names the token's entry and the namespace, never the token.
   auto denied = a->Get("b/llama", keys);
   EXPECT_NE(denied.status().message().find("token 'tenant-a' may not use namespace 'b/llama'"),
@@ -485,8 +485,7 @@ TEST_F(AuthNodeTest, SighupReloadAddsAndRevokesTokensAndKeepsThemOnABadFile) {
   EXPECT_NE(err.find("SIGHUP: token file not reloaded, the previous tokens stay in force"),
             std::string::npos)
       << err;
-  EXPECT_NE(err.find(tokens_ + ": tokens[0].token_sha256: 4 characters"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find(tokens_ + ": tokens[0].token_sha256: 4 characters"), std::string::npos) << err;
   auto still = (*c)->Get("c/x", keys);
   ASSERT_TRUE(still.ok()) << still.status();
   EXPECT_EQ((*still)[0].payload, "payload");

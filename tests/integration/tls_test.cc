@@ -37,10 +37,10 @@ class TlsTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<NodeProcess> Start(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--dram",     "16MiB",
-                                     "--ssd",      "0",
-                                     "--tls-cert", certs_ + "/server.pem",
-                                     "--tls-key",  certs_ + "/server.key",
+    std::vector<std::string> args = {"--dram",        "16MiB",
+                                     "--ssd",         "0",
+                                     "--tls-cert",    certs_ + "/server.pem",
+                                     "--tls-key",     certs_ + "/server.key",
                                      "--auth-tokens", tokens_};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string error;
