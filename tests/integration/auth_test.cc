@@ -224,6 +224,21 @@ TEST_F(AuthNodeTest, TenantsAreConfinedToTheirNamespaces) {
     return reader->Finish().error_code();
   };
   EXPECT_EQ(drain(kTokenA), grpc::StatusCode::PERMISSION_DENIED);
+  auto inspect = [&](const std::string& token, const std::string& ns) {
+    auto channel = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
+    auto admin = v1::AdminService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::InspectRequest request;
+    request.set_namespace_(ns);
+    request.set_key(key);
+    v1::InspectResponse response;
+    const grpc::Status st = admin->Inspect(&ctx, request, &response);
+    return std::make_pair(st.error_code(), response.found());
+  };
+  EXPECT_EQ(inspect(kTokenA, "b/llama").first, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(inspect(kTokenB, "b/llama"), std::make_pair(grpc::StatusCode::OK, true));
+  EXPECT_EQ(inspect(kTokenOps, "b/llama"), std::make_pair(grpc::StatusCode::OK, true));
   // Past the auth check: a node outside any cluster cannot drain.
   EXPECT_EQ(drain(kTokenOps), grpc::StatusCode::FAILED_PRECONDITION);
   auto ops_evict = ops->Evict("b/llama");
