@@ -1,8 +1,9 @@
 #include "cachenode/data_plane.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cstring>
-#include <random>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -82,10 +83,6 @@ absl::Status DataPlane::Init(bool loopback) {
   STRATA_ASSIGN_OR_RETURN(transfer::LocalRegion staging_region,
                           transport_->RegisterMemory(staging_->data(), staging_->size()));
   staging_region_ = staging_region.id;
-  {
-    absl::MutexLock lock(&mu_);
-    next_session_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
-  }
   sweeper_ = std::thread([this] { SweepLoop(); });
   return absl::OkStatus();
 }
@@ -166,7 +163,8 @@ void DataPlane::Drop(uint64_t session_id, bool counted, bool goodbye) {
   if (counted) dropped_.fetch_add(1);
 }
 
-absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse* response) {
+absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse* response,
+                              std::optional<TokenDigest> owner) {
   if (request.worker_address().empty()) {
     return absl::InvalidArgumentError("worker_address: empty");
   }
@@ -174,9 +172,14 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("node is shutting down");
+    // A UCX message call names its session by id alone, so ids are unguessable: 64 random bits
+    // each, not a sequence one session's id would reveal the others' from.
     do {
-      id = ++next_session_;
-    } while (id == 0 || sessions_.contains(id));
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof(id)) != 1) {
+        return absl::UnavailableError("data plane: no randomness for a session id");
+      }
+    } while (id == 0 || sessions_.contains(id));  // (a concurrent Hello drawing the same
+                                                  // id meanwhile: odds 2^-64, not handled)
   }
   const std::string name = absl::StrCat("session-", id);
   STRATA_ASSIGN_OR_RETURN(transfer::PeerHandle peer,
@@ -195,6 +198,7 @@ absl::Status DataPlane::Hello(const v1::HelloRequest& request, v1::HelloResponse
       s.control = *control;
     }
     s.last_used = absl::Now();
+    s.owner = owner;
   }
   response->set_session_id(id);
   response->set_node_address(transport_->LocalAddress());
@@ -267,11 +271,43 @@ absl::StatusOr<DataPlane::Session*> DataPlane::FindLocked(uint64_t session_id) {
   return &it->second;
 }
 
+absl::Status DataPlane::AuthorizeLocked(const Session& s, std::string_view ns) const {
+  if (auth_ == nullptr) return absl::OkStatus();
+  if (!s.owner.has_value()) {  // opened before auth was on: never, as auth is set before serving
+    return absl::UnauthenticatedError("data-plane session opened without a token: Hello again");
+  }
+  STRATA_ASSIGN_OR_RETURN(Access access, auth_->Resolve(*s.owner));
+  return access.CheckNamespace(ns);
+}
+
+absl::Status DataPlane::AuthorizeSession(uint64_t session_id, std::string_view ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unknown data-plane session ", session_id, ": Hello again"));
+  }
+  return AuthorizeLocked(it->second, ns);
+}
+
+absl::Status DataPlane::CheckOwner(uint64_t session_id, const TokenDigest& token) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(session_id);
+  if (auth_ == nullptr || it == sessions_.end()) return absl::OkStatus();
+  if (it->second.owner.has_value() && DigestsEqual(*it->second.owner, token)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("data-plane session ", session_id, " belongs to another token"));
+}
+
 template <typename Items, typename Length>
-absl::StatusOr<DataPlane::Region> DataPlane::Begin(uint64_t session_id, uint64_t region_id,
-                                                   const Items& items, Length length) {
+absl::StatusOr<DataPlane::Region> DataPlane::Begin(uint64_t session_id, std::string_view ns,
+                                                   uint64_t region_id, const Items& items,
+                                                   Length length) {
   absl::MutexLock lock(&mu_);
   STRATA_ASSIGN_OR_RETURN(Session * s, FindLocked(session_id));
+  STRATA_RETURN_IF_ERROR(AuthorizeLocked(*s, ns));
   auto r = s->regions.find(region_id);
   if (r == s->regions.end()) {
     return absl::InvalidArgumentError(absl::StrCat("region_id: ", region_id, " is not registered"));
@@ -286,7 +322,7 @@ absl::StatusOr<DataPlane::Region> DataPlane::Begin(uint64_t session_id, uint64_t
 }
 
 absl::StatusOr<DataPlane::Region> DataPlane::BeginGetInto(const v1::GetIntoRequest& request) {
-  return Begin(request.session_id(), request.region_id(), request.items(),
+  return Begin(request.session_id(), request.namespace_(), request.region_id(), request.items(),
                [](const v1::GetIntoItem& item) { return item.capacity(); });
 }
 
@@ -473,7 +509,7 @@ absl::Status DataPlane::PutFrom(const v1::PutFromRequest& request,
                                 v1::PutFromResponse* response) {
   const uint64_t session = request.session_id();
   STRATA_ASSIGN_OR_RETURN(Region region,
-                          Begin(session, request.region_id(), request.items(),
+                          Begin(session, request.namespace_(), request.region_id(), request.items(),
                                 [](const v1::PutFromItem& item) { return item.size(); }));
   absl::Cleanup release = [&] { Release(session); };
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.transfer_timeout_ms);

@@ -15,6 +15,12 @@
 //    again, when it says Goodbye or deregisters, when its endpoint fails (UCX peer error), when a
 //    transfer towards it fails, or when the session stays idle longer than session_idle_ms.
 //    Operations towards a dead client fail by deadline (transfer_timeout_ms), never hang.
+//  - With token auth on (set_authenticator), a session belongs to the token its Hello came with:
+//    every GetInto / PutFrom on it, over gRPC or as a UCX message, is checked against that
+//    token's namespaces as the current token file has them (PERMISSION_DENIED; UNAUTHENTICATED
+//    once the token is revoked), and gRPC calls naming it must carry the same token. Session ids
+//    are 64 random bits each (OpenSSL RAND_bytes), since a UCX message call names its session by
+//    id alone.
 //  - An unknown session answers FAILED_PRECONDITION (the node restarted or dropped it: Hello
 //    again); a failed transfer answers UNAVAILABLE on its keys (retry, or use Get/Put).
 //
@@ -35,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cachenode/auth.h"
 #include "cachenode/options.h"
 #include "common/block_layout.h"
 #include "proto/strata.pb.h"
@@ -67,7 +74,18 @@ class DataPlane {
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
-  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response);
+  // Token auth for sessions (auth.h); null (the default): off. Set before serving; must
+  // outlive the data plane.
+  void set_authenticator(const Authenticator* auth) { auth_ = auth; }
+  // `owner`: the digest of the token the Hello came with (nullopt: auth off).
+  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response,
+                     std::optional<TokenDigest> owner = std::nullopt);
+  // PERMISSION_DENIED when the session was opened with another token than `token`; OK when it
+  // is unknown (the call naming it answers FAILED_PRECONDITION) or auth is off.
+  absl::Status CheckOwner(uint64_t session_id, const TokenDigest& token) const;
+  // Whether the session's token may use namespace `ns` now (see the class comment); OK when
+  // auth is off. FAILED_PRECONDITION for an unknown session.
+  absl::Status AuthorizeSession(uint64_t session_id, std::string_view ns) const;
   absl::Status RegisterRegion(const v1::RegisterRegionRequest& request,
                               v1::RegisterRegionResponse* response);
   absl::Status DeregisterRegion(const v1::DeregisterRegionRequest& request);
@@ -127,6 +145,7 @@ class DataPlane {
     uint64_t next_region = 1;
     absl::Time last_used;
     int in_flight = 0;
+    std::optional<TokenDigest> owner;  // the token the session was opened with (auth on)
   };
   // Pages of the staging area held by one call.
   struct Staged {
@@ -142,12 +161,16 @@ class DataPlane {
   void Drop(uint64_t session_id, bool counted, bool goodbye = false);
   // The session, or FAILED_PRECONDITION naming it (the client must Hello again).
   absl::StatusOr<Session*> FindLocked(uint64_t session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The session's grants for `ns` (AuthorizeSession).
+  absl::Status AuthorizeLocked(const Session& s, std::string_view ns) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Starts a GetInto/PutFrom: looks up the session and region (FAILED_PRECONDITION, or
-  // INVALID_ARGUMENT for an unknown region), checks every item's [offset, +length(item)) against
+  // INVALID_ARGUMENT for an unknown region), checks the session's grants for `ns`, checks every
+  // item's [offset, +length(item)) against
   // the region (INVALID_ARGUMENT naming items[i].offset) and marks the session busy until Release.
   template <typename Items, typename Length>
-  absl::StatusOr<Region> Begin(uint64_t session_id, uint64_t region_id, const Items& items,
-                               Length length);
+  absl::StatusOr<Region> Begin(uint64_t session_id, std::string_view ns, uint64_t region_id,
+                               const Items& items, Length length);
   // Begin for a GetInto (each item's range is its capacity).
   absl::StatusOr<Region> BeginGetInto(const v1::GetIntoRequest& request);
   void Release(uint64_t session_id);
@@ -188,6 +211,7 @@ class DataPlane {
 
   const DataPlaneOptions options_;
   TieredStore* const store_;
+  const Authenticator* auth_ = nullptr;  // set before serving
   const DramRegion& pool_;
   std::unique_ptr<transfer::Transport> ucx_;
   std::unique_ptr<transfer::FaultTransport> fault_;
@@ -198,7 +222,6 @@ class DataPlane {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Session> sessions_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Sessions whose inline transfer failed, for the sweeper to drop.
   std::vector<uint64_t> failed_sessions_ ABSL_GUARDED_BY(mu_);

@@ -78,8 +78,13 @@ v1::CacheService::Stub* GrpcBlockSink::StubFor(const std::string& address) {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(static_cast<int>(std::min<uint64_t>(max_message_bytes_, INT32_MAX)));
     args.SetMaxReceiveMessageSize(16 << 20);
-    stub = v1::CacheService::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!peer_.tls_ca_pem.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = peer_.tls_ca_pem;
+      creds = grpc::SslCredentials(ssl);
+    }
+    stub = v1::CacheService::NewStub(grpc::CreateCustomChannel(address, creds, args));
   }
   return stub.get();
 }
@@ -89,6 +94,7 @@ absl::StatusOr<std::vector<absl::Status>> GrpcBlockSink::Put(const cluster::Node
   v1::CacheService::Stub* stub = StubFor(owner.address);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(call_timeout_ms_));
+  if (!peer_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + peer_.token);
   v1::PutResponse response;
   const grpc::Status s = stub->Put(&ctx, request, &response);
   if (!s.ok()) {

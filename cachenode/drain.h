@@ -55,12 +55,25 @@ class BlockSink {
                                                         const v1::PutRequest& request) = 0;
 };
 
-// CacheService.Put over plaintext gRPC, one channel per owner address (kept for the sink's life).
+// How a node calls other nodes (docs/security.md "Node to node").
+struct PeerCredentials {
+  // Sent as "authorization: Bearer <token>" when set, for owners with token auth on: their token
+  // files must grant it every namespace ("*").
+  std::string token;
+  // PEM CA that signed the owners' certificates: when set, calls use TLS and verify the owner;
+  // empty: plaintext.
+  std::string tls_ca_pem;
+};
+
+// CacheService.Put over gRPC, one channel per owner address (kept for the sink's life).
 // Thread-safe.
 class GrpcBlockSink final : public BlockSink {
  public:
-  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000, uint64_t max_message_bytes = 512ull << 20)
-      : call_timeout_ms_(call_timeout_ms), max_message_bytes_(max_message_bytes) {}
+  explicit GrpcBlockSink(uint32_t call_timeout_ms = 30'000,
+                         uint64_t max_message_bytes = 512ull << 20, PeerCredentials peer = {})
+      : call_timeout_ms_(call_timeout_ms),
+        max_message_bytes_(max_message_bytes),
+        peer_(std::move(peer)) {}
   absl::StatusOr<std::vector<absl::Status>> Put(const cluster::NodeRecord& owner,
                                                 const v1::PutRequest& request) override;
 
@@ -69,6 +82,7 @@ class GrpcBlockSink final : public BlockSink {
 
   const uint32_t call_timeout_ms_;
   const uint64_t max_message_bytes_;
+  const PeerCredentials peer_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<v1::CacheService::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);

@@ -1,20 +1,27 @@
 #include "cachenode/grpc_services.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace strata {
 namespace {
 
-// Runs one call through the core's admission (graceful shutdown refuses new calls) and finishes
-// it with the core's status.
+// Runs one call through authentication and the core's admission (graceful shutdown refuses new
+// calls) and finishes it with the core's status.
 template <typename Fn>
-grpc::ServerUnaryReactor* Serve(NodeCore* core, grpc::CallbackServerContext* ctx, Fn&& call) {
+grpc::ServerUnaryReactor* Serve(NodeCore* core, const Authenticator* auth,
+                                grpc::CallbackServerContext* ctx, Fn&& call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<Access> access = AuthenticateCall(auth, ctx);
+  if (!access.ok()) {
+    reactor->Finish(ToGrpcStatus(access.status()));
+    return reactor;
+  }
   if (!core->BeginCall()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
     return reactor;
   }
-  const absl::Status status = call();
+  const absl::Status status = call(*access);
   core->EndCall();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -31,13 +38,20 @@ class BudgetedReactor final : public grpc::ServerUnaryReactor {
   InflightBudget::Reservation held;
 };
 
-// Parses the request bytes as `Request`, runs `call(request, &response, &reserved)` through the
-// core's admission, and serializes the response. Bytes reserved against the in-flight budget stay
-// reserved until gRPC is done with the call.
+// Authenticates the call (before its body is parsed: an unknown caller costs no parse), parses
+// the request bytes as `Request`, runs `call(request, &response, &reserved, access)` through the
+// core's admission, and serializes the response. Bytes reserved against the in-flight budget
+// stay reserved until gRPC is done with the call.
 template <typename Request, typename Response, typename Fn>
-grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const grpc::ByteBuffer* in,
-                                   grpc::ByteBuffer* out, Fn&& call) {
+grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const Authenticator* auth,
+                                   const grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* in, grpc::ByteBuffer* out, Fn&& call) {
   auto* reactor = new BudgetedReactor(&core->inflight_budget());
+  absl::StatusOr<Access> access = AuthenticateCall(auth, ctx);
+  if (!access.ok()) {
+    reactor->Finish(ToGrpcStatus(access.status()));
+    return reactor;
+  }
   Request request;
   grpc::ByteBuffer bytes = in != nullptr ? *in : grpc::ByteBuffer();  // shares the slices
   if (!grpc::SerializationTraits<Request>::Deserialize(&bytes, &request).ok()) {
@@ -53,7 +67,7 @@ grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const grpc::ByteBuffer* in,
     return reactor;
   }
   Response response;
-  const absl::Status status = call(request, &response, &reactor->held);
+  const absl::Status status = call(request, &response, &reactor->held, *access);
   core->EndCall();
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
@@ -66,6 +80,8 @@ grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const grpc::ByteBuffer* in,
   return reactor;
 }
 
+using Held = InflightBudget::Reservation;
+
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -74,123 +90,164 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* /*ctx*/,
+absl::StatusOr<Access> AuthenticateCall(const Authenticator* auth,
+                                        const grpc::CallbackServerContext* ctx) {
+  if (auth == nullptr) return Access::Unrestricted();
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return auth->Authenticate(std::nullopt);
+  return auth->Authenticate(std::string_view(it->second.data(), it->second.size()));
+}
+
+grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* ctx,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
   return ServeRaw<v1::PutRequest, v1::PutResponse>(
-      core_, request, response,
-      [this](const v1::PutRequest& req, v1::PutResponse* resp, InflightBudget::Reservation* held) {
+      core_, auth_, ctx, request, response,
+      [this](const v1::PutRequest& req, v1::PutResponse* resp, Held* held, const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
         return core_->Put(req, resp, held);
       });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* ctx,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
   return ServeRaw<v1::GetRequest, v1::GetResponse>(
-      core_, request, response,
-      [this](const v1::GetRequest& req, v1::GetResponse* resp, InflightBudget::Reservation* held) {
+      core_, auth_, ctx, request, response,
+      [this](const v1::GetRequest& req, v1::GetResponse* resp, Held* held, const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
         return core_->Get(req, resp, held);
       });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* ctx,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::ExistsRequest, v1::ExistsResponse>(
-      core_, request, response,
-      [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->Exists(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp, Held*, const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        return core_->Exists(req, resp);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* ctx,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::RemoveRequest, v1::RemoveResponse>(
-      core_, request, response,
-      [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->Remove(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp, Held*, const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        return core_->Remove(req, resp);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* ctx,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {
   return ServeRaw<v1::LookupRequest, v1::LookupResponse>(
-      core_, request, response,
-      [this](const v1::LookupRequest& req, v1::LookupResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->Lookup(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::LookupRequest& req, v1::LookupResponse* resp, Held*, const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        return core_->Lookup(req, resp);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Hello(grpc::CallbackServerContext* ctx,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
   return ServeRaw<v1::HelloRequest, v1::HelloResponse>(
-      core_, request, response,
-      [this](const v1::HelloRequest& req, v1::HelloResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->Hello(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::HelloRequest& req, v1::HelloResponse* resp, Held*, const Access& access) {
+        return core_->Hello(req, resp, access);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::RegisterRegion(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* response) {
   return ServeRaw<v1::RegisterRegionRequest, v1::RegisterRegionResponse>(
-      core_, request, response,
-      [this](const v1::RegisterRegionRequest& req, v1::RegisterRegionResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->RegisterRegion(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::RegisterRegionRequest& req, v1::RegisterRegionResponse* resp, Held*,
+             const Access& access) {
+        STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
+        return core_->RegisterRegion(req, resp);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::DeregisterRegion(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::DeregisterRegion(grpc::CallbackServerContext* ctx,
                                                              const grpc::ByteBuffer* request,
                                                              grpc::ByteBuffer* response) {
   return ServeRaw<v1::DeregisterRegionRequest, v1::DeregisterRegionResponse>(
-      core_, request, response,
-      [this](const v1::DeregisterRegionRequest& req, v1::DeregisterRegionResponse* /*resp*/,
-             InflightBudget::Reservation* /*held*/) { return core_->DeregisterRegion(req); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::DeregisterRegionRequest& req, v1::DeregisterRegionResponse* /*resp*/, Held*,
+             const Access& access) {
+        STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
+        return core_->DeregisterRegion(req);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::Goodbye(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::Goodbye(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return ServeRaw<v1::GoodbyeRequest, v1::GoodbyeResponse>(
-      core_, request, response,
-      [this](const v1::GoodbyeRequest& req, v1::GoodbyeResponse* /*resp*/,
-             InflightBudget::Reservation* /*held*/) { return core_->Goodbye(req); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::GoodbyeRequest& req, v1::GoodbyeResponse* /*resp*/, Held*,
+             const Access& access) {
+        STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
+        return core_->Goodbye(req);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return ServeRaw<v1::GetIntoRequest, v1::GetIntoResponse>(
-      core_, request, response,
-      [this](const v1::GetIntoRequest& req, v1::GetIntoResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->GetInto(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::GetIntoRequest& req, v1::GetIntoResponse* resp, Held*,
+             const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
+        return core_->GetInto(req, resp);
+      });
 }
 
-grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext* /*ctx*/,
+grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return ServeRaw<v1::PutFromRequest, v1::PutFromResponse>(
-      core_, request, response,
-      [this](const v1::PutFromRequest& req, v1::PutFromResponse* resp,
-             InflightBudget::Reservation* /*held*/) { return core_->PutFrom(req, resp); });
+      core_, auth_, ctx, request, response,
+      [this](const v1::PutFromRequest& req, v1::PutFromResponse* resp, Held*,
+             const Access& access) {
+        STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
+        return core_->PutFrom(req, resp);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::NodeInfo(grpc::CallbackServerContext* ctx,
                                                      const v1::NodeInfoRequest* /*request*/,
                                                      v1::NodeInfoResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->NodeInfo(response); });
+  return Serve(core_, auth_, ctx, [&](const Access&) { return core_->NodeInfo(response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Stats(grpc::CallbackServerContext* ctx,
                                                   const v1::StatsRequest* /*request*/,
                                                   v1::StatsResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Stats(response); });
+  return Serve(core_, auth_, ctx, [&](const Access& access) {
+    STRATA_RETURN_IF_ERROR(access.CheckAdmin("Stats"));
+    return core_->Stats(response);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Evict(grpc::CallbackServerContext* ctx,
                                                   const v1::EvictRequest* request,
                                                   v1::EvictResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Evict(*request, response); });
+  return Serve(core_, auth_, ctx, [&](const Access& access) {
+    STRATA_RETURN_IF_ERROR(access.CheckAdminOrNamespace("Evict", request->namespace_()));
+    return core_->Evict(*request, response);
+  });
 }
 
 }  // namespace strata
@@ -200,13 +257,16 @@ namespace strata {
 grpc::ServerUnaryReactor* AdminServiceImpl::Inspect(grpc::CallbackServerContext* ctx,
                                                     const v1::InspectRequest* request,
                                                     v1::InspectResponse* response) {
-  return Serve(core_, ctx, [&] { return core_->Inspect(*request, response); });
+  return Serve(core_, auth_, ctx, [&](const Access& access) {
+    STRATA_RETURN_IF_ERROR(access.CheckAdminOrNamespace("Inspect", request->namespace_()));
+    return core_->Inspect(*request, response);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ClusterView(grpc::CallbackServerContext* ctx,
                                                         const v1::ClusterViewRequest* /*request*/,
                                                         v1::ClusterViewResponse* response) {
-  return Serve(core_, ctx, [&] {
+  return Serve(core_, auth_, ctx, [&](const Access&) {
     ClusterControl* cluster = this->cluster();
     *response = cluster != nullptr ? cluster->View() : core_->SelfView();
     return absl::OkStatus();
@@ -312,7 +372,10 @@ class FailedWriteReactor final : public grpc::ServerWriteReactor<v1::DrainProgre
 }  // namespace
 
 grpc::ServerWriteReactor<v1::DrainProgress>* AdminServiceImpl::Drain(
-    grpc::CallbackServerContext* /*ctx*/, const v1::DrainRequest* request) {
+    grpc::CallbackServerContext* ctx, const v1::DrainRequest* request) {
+  absl::StatusOr<Access> access = AuthenticateCall(auth_, ctx);
+  absl::Status allowed = access.ok() ? access->CheckAdmin("Drain") : access.status();
+  if (!allowed.ok()) return new FailedWriteReactor(ToGrpcStatus(allowed));
   ClusterControl* cluster = this->cluster();
   if (cluster == nullptr) {
     return new FailedWriteReactor(grpc::Status(

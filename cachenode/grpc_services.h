@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "cachenode/auth.h"
 #include "cachenode/cluster_control.h"
 #include "cachenode/node_core.h"
 #include "proto/strata.grpc.pb.h"
@@ -14,6 +15,11 @@
 namespace strata {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Who is calling (auth.h): Access::Unrestricted() when `auth` is null (auth off), else the
+// grants of the token in the call's "authorization" metadata, or UNAUTHENTICATED.
+absl::StatusOr<Access> AuthenticateCall(const Authenticator* auth,
+                                        const grpc::CallbackServerContext* ctx);
 
 // Every CacheService method is registered raw (request and response as bytes) and parsed
 // here: gRPC's typed callback handlers answer a body that does not parse UNIMPLEMENTED with no
@@ -30,9 +36,17 @@ using RawCacheService = v1::CacheService::WithRawCallbackMethod_Put<
                                     v1::CacheService::WithRawCallbackMethod_PutFrom<
                                         v1::CacheService::Service>>>>>>>>>>>;
 
+// With an Authenticator, every call is authenticated before its body is parsed
+// (UNAUTHENTICATED) and then checked against its token's namespaces (PERMISSION_DENIED): the
+// request's namespace for Put, Get, Exists, Remove, Lookup, GetInto and PutFrom; and the calls
+// that name a data-plane session (RegisterRegion, DeregisterRegion, Goodbye, GetInto, PutFrom)
+// must come with the token the session was opened with. Hello records its token in the session,
+// which then carries its grants to the UCX message calls (message_calls.h).
 class CacheServiceImpl final : public RawCacheService {
  public:
-  explicit CacheServiceImpl(NodeCore* core) : core_(core) {}
+  // `auth` null: auth off. Both outlive the service.
+  explicit CacheServiceImpl(NodeCore* core, const Authenticator* auth = nullptr)
+      : core_(core), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                 grpc::ByteBuffer* response) override;
@@ -67,15 +81,20 @@ class CacheServiceImpl final : public RawCacheService {
 
  private:
   NodeCore* const core_;
+  const Authenticator* const auth_;
 };
 
+// With an Authenticator: NodeInfo and ClusterView need any valid token (every client reads
+// them on Connect); Stats and Drain need an admin token; Evict and Inspect an admin token or one
+// granted the namespace (a tenant may evict and inspect its own blocks).
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   // `cluster` points at the node's cluster control, which stays null outside a cluster and is
   // set once the node has joined one (after the server is up); both outlive the service.
   explicit AdminServiceImpl(NodeCore* core,
-                            const std::atomic<ClusterControl*>* cluster = nullptr)
-      : core_(core), cluster_(cluster) {}
+                            const std::atomic<ClusterControl*>* cluster = nullptr,
+                            const Authenticator* auth = nullptr)
+      : core_(core), cluster_(cluster), auth_(auth) {}
 
   grpc::ServerUnaryReactor* NodeInfo(grpc::CallbackServerContext* ctx,
                                      const v1::NodeInfoRequest* request,
@@ -98,6 +117,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
   NodeCore* const core_;
   const std::atomic<ClusterControl*>* const cluster_;
+  const Authenticator* const auth_;
 };
 
 }  // namespace strata

@@ -1,5 +1,7 @@
 // strata-node: one Strata cache node. Flags (and --config YAML) are read here only, turned into
-// NodeOptions, and the node runs until SIGTERM or SIGINT, then shuts down gracefully.
+// NodeOptions, and the node runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP
+// re-reads the --auth-tokens file (a file that does not load leaves the tokens in force, and the
+// node logs why).
 #include <grpc/support/log.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -76,7 +78,17 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "server certificate (PEM)");
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", tls_client_ca, "require client certificates from this CA");
-  app.add_option("--auth-tokens", auth_tokens, "token file for namespace auth");
+  app.add_option("--auth-tokens", auth_tokens,
+                 "token file (YAML) granting namespaces per token; SIGHUP re-reads it");
+  std::string peer_token_file;
+  app.add_option("--peer-token-file", peer_token_file,
+                 "file holding the token this node sends to other nodes (drain)");
+  std::string peer_tls_ca;
+  app.add_option("--peer-tls-ca", peer_tls_ca,
+                 "CA (PEM) of the other nodes' certificates: calls to them use TLS");
+  bool insecure = false;
+  app.add_flag("--insecure", insecure,
+               "serve a non-loopback address without TLS or tokens (refused otherwise)");
   bool exit_with_parent = false;
   app.add_flag("--exit-with-parent", exit_with_parent,
                "shut down (as on SIGTERM) when the process that started this one exits; for "
@@ -119,6 +131,9 @@ int main(int argc, char** argv) {
   if (app.count("--tls-key")) options.tls_key = tls_key;
   if (app.count("--tls-client-ca")) options.tls_client_ca = tls_client_ca;
   if (app.count("--auth-tokens")) options.auth_tokens = auth_tokens;
+  if (app.count("--peer-token-file")) options.peer_token_file = peer_token_file;
+  if (app.count("--peer-tls-ca")) options.peer_tls_ca = peer_tls_ca;
+  if (insecure) options.insecure = true;
   if (!ApplySize(app, "--dram", dram, &options.dram_bytes) ||
       !ApplySize(app, "--ssd", ssd, &options.ssd_bytes) ||
       !ApplySize(app, "--hbm", hbm, &options.hbm_bytes) ||
@@ -141,6 +156,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (exit_with_parent) {
     // The kernel sends SIGTERM when the thread that spawned us exits. A parent that exited
@@ -165,7 +181,17 @@ int main(int argc, char** argv) {
   std::cout << (*node)->Summary() << "  files     " << fd_limit << "\n" << std::flush;
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    absl::StatusOr<size_t> reloaded = (*node)->ReloadAuthTokens();
+    if (reloaded.ok()) {
+      std::cout << "strata-node: SIGHUP: " << *reloaded << " tokens in force from "
+                << options.auth_tokens << std::endl;
+    } else {
+      std::cerr << "strata-node: SIGHUP: token file not reloaded, the previous tokens stay in "
+                   "force: "
+                << reloaded.status().message() << std::endl;
+    }
+  }
   std::cout << "strata-node: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
             << ", finishing in-flight calls and flushing" << std::endl;
   absl::Status st = (*node)->Shutdown();

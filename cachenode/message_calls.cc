@@ -53,12 +53,15 @@ std::optional<std::string> MessageCalls::OnMessage(std::string bytes) {
     return EncodeReply({}, 0, absl::InvalidArgumentError("DataPlaneCall: not a valid message"));
   }
   uint64_t session = 0;
+  std::string_view ns;
   switch (call.call_case()) {
     case v1::DataPlaneCall::kGetInto:
       session = call.get_into().session_id();
+      ns = call.get_into().namespace_();
       break;
     case v1::DataPlaneCall::kPutFrom:
       session = call.put_from().session_id();
+      ns = call.put_from().namespace_();
       break;
     default:
       return EncodeReply({}, call.call_id(),
@@ -67,6 +70,11 @@ std::optional<std::string> MessageCalls::OnMessage(std::string bytes) {
   core_->CountMessageCall();
   absl::StatusOr<DataPlane::Caller> caller = data_plane_->FindCaller(session);
   if (!caller.ok()) return EncodeReply({}, call.call_id(), caller.status());
+  // The session's token (auth on) must grant the namespace before anything is looked at; the
+  // transfer checks it again when it starts (DataPlane::Begin).
+  if (absl::Status allowed = data_plane_->AuthorizeSession(session, ns); !allowed.ok()) {
+    return EncodeReply({}, call.call_id(), allowed);
+  }
 
   if (call.has_get_into()) {
     {

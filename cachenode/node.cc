@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cachenode/drain.h"
 #include "common/net.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -71,6 +73,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   // Before the tiers open (SSD recovery takes a while): an unreadable key fails fast.
   STRATA_ASSIGN_OR_RETURN(auto creds, Credentials(options));
   std::unique_ptr<Node> node(new Node(options));
+  // A token file that does not load refuses the start, naming the file and the entry.
+  if (!options.auth_tokens.empty()) {
+    STRATA_ASSIGN_OR_RETURN(node->auth_, Authenticator::Open(options.auth_tokens));
+  }
+  PeerCredentials peer;
+  if (!options.peer_token_file.empty()) {
+    STRATA_ASSIGN_OR_RETURN(peer.token, ReadFile(options.peer_token_file, "--peer-token-file"));
+    while (!peer.token.empty() && std::isspace(static_cast<unsigned char>(peer.token.back()))) {
+      peer.token.pop_back();
+    }
+    if (peer.token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--peer-token-file: ", options.peer_token_file, " is empty"));
+    }
+  }
+  if (!options.peer_tls_ca.empty()) {
+    STRATA_ASSIGN_OR_RETURN(peer.tls_ca_pem, ReadFile(options.peer_tls_ca, "--peer-tls-ca"));
+  }
   std::string host;
   int port = 0;
   STRATA_RETURN_IF_ERROR(SplitHostPort(options.listen, "--listen", &host, &port));
@@ -134,6 +154,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                                         IsLoopbackHost(host));
              dp.ok()) {
     node->data_plane_ = *std::move(dp);
+    node->data_plane_->set_authenticator(node->auth_.get());
     node->data_plane_detail_ = node->data_plane_->Describe();
     if (!options.tls_cert.empty()) {
       absl::StrAppend(&node->data_plane_detail_,
@@ -152,10 +173,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   NodeCore* core = node->core_.get();
   // Each server generation gets fresh services (grpc_server.h restarts a deaf one).
   const std::atomic<ClusterControl*>* cluster_control = &node->cluster_control_;
-  auto make_services = [core, cluster_control] {
+  const Authenticator* auth = node->auth_.get();
+  auto make_services = [core, cluster_control, auth] {
     std::vector<std::unique_ptr<grpc::Service>> services;
-    services.push_back(std::make_unique<CacheServiceImpl>(core));
-    services.push_back(std::make_unique<AdminServiceImpl>(core, cluster_control));
+    services.push_back(std::make_unique<CacheServiceImpl>(core, auth));
+    services.push_back(std::make_unique<AdminServiceImpl>(core, cluster_control, auth));
     return services;
   };
   auto log = [](const std::string& line) {
@@ -181,6 +203,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     ao.advertise = options.advertise.empty() ? node->address_ : options.advertise;
     ao.heartbeat_ms = options.cluster_tuning.heartbeat_ms;
     ao.drain.placement.default_replicas = options.cluster_tuning.replicas;
+    if (!peer.token.empty() || !peer.tls_ca_pem.empty()) {
+      ao.sink = std::make_shared<GrpcBlockSink>(30'000, 512ull << 20, peer);
+    }
     // A drain with exit_when_done ends like SIGTERM: main() shuts the node down gracefully.
     ao.request_shutdown = [] { kill(getpid(), SIGTERM); };
     auto agent = JoinEtcdCluster(node->core_.get(), node->store_.get(), options.etcd,
@@ -196,6 +221,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (!options.port_file.empty())
     STRATA_RETURN_IF_ERROR(WritePortFile(options.port_file, node->port_));
   return node;
+}
+
+absl::StatusOr<size_t> Node::ReloadAuthTokens() {
+  if (auth_ == nullptr) {
+    return absl::FailedPreconditionError("no --auth-tokens file: nothing to reload");
+  }
+  return auth_->Reload();
 }
 
 Node::~Node() { (void)Shutdown(); }  // errors were reported by an explicit Shutdown(), if any
@@ -248,6 +280,12 @@ std::string Node::Summary() const {
                     stats.recovery_dropped, " unreadable records dropped)\n");
   }
   absl::StrAppend(&s, "  data      ", data_plane_detail_, "\n");
+  if (auth_ != nullptr) {
+    absl::StrAppend(&s, "  auth      ", auth_->current()->entries().size(), " tokens from ",
+                    auth_->path(), " (SIGHUP re-reads it)\n");
+  } else {
+    absl::StrAppend(&s, "  auth      off (any caller may use every namespace)\n");
+  }
   if (agent_) {
     absl::StrAppend(&s, "  cluster   ", options_.cluster, " via etcd ",
                     absl::StrJoin(options_.etcd, ","), ", advertised as ",

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cachenode/auth.h"
 #include "cachenode/cluster_agent.h"
 #include "cachenode/data_plane.h"
 #include "cachenode/grpc_server.h"
@@ -33,6 +34,10 @@ class Node {
   // metrics endpoint, flush and close the SSD tier. Idempotent; returns the flush result.
   absl::Status Shutdown();
 
+  // Re-reads the --auth-tokens file (SIGHUP): the tokens now in force, or why the file was not
+  // taken (the previous tokens stay in force). FAILED_PRECONDITION when auth is off.
+  absl::StatusOr<size_t> ReloadAuthTokens();
+
   int port() const { return port_; }
   // Times the gRPC server was restarted because its listener went deaf (grpc_server.h).
   uint64_t grpc_restarts() const { return grpc_ ? grpc_->restarts() : 0; }
@@ -52,6 +57,7 @@ class Node {
   explicit Node(const NodeOptions& options) : options_(options) {}
 
   const NodeOptions options_;
+  std::unique_ptr<Authenticator> auth_;  // null: auth off; outlives everything that checks it
   std::vector<AbsentTier> absent_;
   std::unique_ptr<TieredStore> store_;
   std::unique_ptr<DataPlane> data_plane_;  // before the store goes: it pins blocks

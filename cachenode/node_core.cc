@@ -182,12 +182,20 @@ absl::Status NodeCore::RequireDataPlane() const {
                                                AsAbsl(data_plane_detail_), "): use Get and Put"));
 }
 
-absl::Status NodeCore::Hello(const v1::HelloRequest& request, v1::HelloResponse* response) {
+absl::Status NodeCore::Hello(const v1::HelloRequest& request, v1::HelloResponse* response,
+                             const Access& access) {
   STRATA_RETURN_IF_ERROR(RequireDataPlane());
   if (request.client_name().size() > 256) {
     return Reject(absl::InvalidArgumentError("client_name: longer than 256 bytes"));
   }
-  return data_plane_->Hello(request, response);
+  std::optional<TokenDigest> owner;
+  if (access.entry() != nullptr) owner = access.entry()->digest;
+  return data_plane_->Hello(request, response, owner);
+}
+
+absl::Status NodeCore::CheckSessionOwner(uint64_t session_id, const Access& access) const {
+  if (data_plane_ == nullptr || access.entry() == nullptr) return absl::OkStatus();
+  return data_plane_->CheckOwner(session_id, access.entry()->digest);
 }
 
 absl::Status NodeCore::RegisterRegion(const v1::RegisterRegionRequest& request,

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "cachenode/auth.h"
 #include "cachenode/data_plane.h"
 #include "cachenode/inflight_budget.h"
 #include "cachenode/options.h"
@@ -49,7 +50,13 @@ class NodeCore {
   absl::Status Lookup(const v1::LookupRequest& request, v1::LookupResponse* response);
 
   // Data plane (data_plane.h). UNIMPLEMENTED when the node runs without one.
-  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response);
+  // `access`: the caller's token, recorded in the session, whose UCX message calls are then
+  // checked against that token's grants as they stand at each call (auth.h).
+  absl::Status Hello(const v1::HelloRequest& request, v1::HelloResponse* response,
+                     const Access& access = Access::Unrestricted());
+  // OK when auth is off, the session is unknown (the call itself then answers
+  // FAILED_PRECONDITION) or was opened with the caller's token; else PERMISSION_DENIED.
+  absl::Status CheckSessionOwner(uint64_t session_id, const Access& access) const;
   absl::Status RegisterRegion(const v1::RegisterRegionRequest& request,
                               v1::RegisterRegionResponse* response);
   absl::Status DeregisterRegion(const v1::DeregisterRegionRequest& request);

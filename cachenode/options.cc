@@ -192,8 +192,22 @@ absl::Status NodeOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("cluster.replicas: ", cluster_tuning.replicas, " (want 1 to 8)"));
   }
-  if (!auth_tokens.empty()) {
-    return absl::UnimplementedError("--auth-tokens: token auth is not in this release");
+  if (!insecure) {
+    // Checked here, before anything binds: a node must not serve an open port for a moment.
+    std::string listen_host;
+    int listen_port = 0;
+    STRATA_RETURN_IF_ERROR(SplitHostPort(listen, "--listen", &listen_host, &listen_port));
+    if (!IsLoopbackHost(listen_host) && (tls_cert.empty() || auth_tokens.empty())) {
+      const char* missing = tls_cert.empty() && auth_tokens.empty() ? "without TLS and tokens"
+                            : tls_cert.empty()                      ? "without TLS"
+                                                                    : "without tokens";
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen ", listen, ": refusing to serve a non-loopback address ", missing, " (",
+          tls_cert.empty() ? "tokens and blocks would cross the network in the clear"
+                           : "anyone who reaches the port could read, overwrite and evict every "
+                             "namespace",
+          "); give --tls-cert/--tls-key and --auth-tokens, or --insecure to serve anyway"));
+    }
   }
   return absl::OkStatus();
 }
@@ -247,6 +261,12 @@ class ConfigReader {
         st = Str(key, v, &o_->tls_client_ca);
       else if (key == "auth_tokens")
         st = Str(key, v, &o_->auth_tokens);
+      else if (key == "peer_token_file")
+        st = Str(key, v, &o_->peer_token_file);
+      else if (key == "peer_tls_ca")
+        st = Str(key, v, &o_->peer_tls_ca);
+      else if (key == "insecure")
+        st = Bool(key, v, &o_->insecure);
       else if (key == "tiers")
         st = Tiers(v);
       else if (key == "limits")

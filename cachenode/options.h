@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/net.h"  // IsLoopbackHost
 #include "common/validation.h"
 #include "storage/eviction_policy.h"
 #include "transfer/fault_transport.h"
@@ -133,11 +134,23 @@ struct NodeOptions {
     int replicas = 1;
   } cluster_tuning;
 
-  // Security.
+  // Security (docs/security.md).
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // Token file (cachenode/auth.h): every call then needs a token granting its namespace.
+  // Re-read on SIGHUP.
   std::string auth_tokens;
+  // A file holding the token (one line) this node sends on its own calls to other nodes (a
+  // drain's Puts); their token files must grant it namespaces ["*"]. Empty: none.
+  std::string peer_token_file;
+  // PEM CA that signed the other nodes' certificates: this node's calls to them (a drain's Puts)
+  // use TLS and verify them. Empty: plaintext. (Peers cannot present client certificates yet.)
+  std::string peer_tls_ca;
+  // Serve on a non-loopback address without TLS or without tokens. Off (the default), such a
+  // node refuses to start: anyone who reaches the port could read, overwrite and evict every
+  // namespace, or read tokens and blocks off the wire.
+  bool insecure = false;
 
   // INVALID_ARGUMENT naming the option when a value is out of range or options conflict.
   absl::Status Validate() const;

@@ -35,18 +35,30 @@ absl::Status DecodeEncoded(const v1::GetItem& item, std::string* out) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path, std::string_view flag) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(AsAbsl(flag), ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NodeClient>> NodeClient::Connect(const ClientOptions& options) {
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty() ||
+      (!options.tls_cert_file.empty() && options.tls_ca_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key: give both, and with --tls-ca (the node's CA)");
+  }
   if (!options.tls_ca_file.empty()) {
-    std::ifstream in(options.tls_ca_file);
-    if (!in)
-      return absl::NotFoundError(absl::StrCat("--tls-ca: cannot read ", options.tls_ca_file));
-    std::stringstream ss;
-    ss << in.rdbuf();
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ss.str();
+    STRATA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(options.tls_ca_file, "--tls-ca"));
+    if (!options.tls_cert_file.empty()) {
+      STRATA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem(options.tls_cert_file, "--tls-cert"));
+      STRATA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem(options.tls_key_file, "--tls-key"));
+    }
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;

@@ -61,7 +61,13 @@ struct ClientOptions {
   bool connect_fail_fast = false;
   // PEM CA to verify a TLS node; empty: plaintext.
   std::string tls_ca_file;
-  // Bearer token sent with every call (for nodes with auth on); empty: none.
+  // Client certificate and key (PEM) for a node that requires them (strata-node
+  // --tls-client-ca); both or neither, and only with tls_ca_file.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Token sent with every call as "authorization: Bearer <token>" gRPC metadata (for nodes with
+  // --auth-tokens), including the data plane's Hello: its UCX session then carries the token's
+  // grants. Empty: none (such a node answers UNAUTHENTICATED).
   std::string token;
   // Ask the node for blocks as stored (compressed or quantized) and decode them here, so fewer
   // bytes cross the network. Every decoded block is checked against its checksum.

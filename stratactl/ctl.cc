@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectTo(const Globals& g) {
   o.placement.default_replicas = g.replicas;
   o.address = g.node;
   o.tls_ca_file = g.tls_ca;
+  o.tls_cert_file = g.tls_cert;
+  o.tls_key_file = g.tls_key;
   o.token = g.token;
   o.deadline_ms = g.deadline_ms;
   o.data_path = g.data_path;

@@ -30,6 +30,8 @@ struct Globals {
   std::string node = "127.0.0.1:7100";
   bool json = false;
   std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
   std::string token;
   uint32_t deadline_ms = 30'000;
   // How GetInto/PutFrom move bytes (the bench's ucx paths).

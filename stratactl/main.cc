@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--replicas", g.replicas, "copies of each block in the cluster (default 1)");
   app.add_flag("--json", g.json, "print one JSON object");
   app.add_option("--tls-ca", g.tls_ca, "CA certificate (PEM) to verify a TLS node");
+  app.add_option("--tls-cert", g.tls_cert, "client certificate (PEM) for a node that asks for one");
+  app.add_option("--tls-key", g.tls_key, "client private key (PEM), with --tls-cert");
   app.add_option("--token", g.token, "auth token (default: $STRATA_TOKEN)");
   app.add_option("--deadline-ms", g.deadline_ms, "per-call deadline (default 30000)");
   app.fallthrough();  // global flags may follow the verb
