@@ -66,6 +66,16 @@ class EvictionPolicy {
 // workload suite never below LRU - 0.005 at any family and capacity (docs/prefix.md).
 inline constexpr char kRecommendedEvictionPolicy[] = "adaptive";
 
+// Murmur3's 64-bit finalizer over a block's key hash: policies that sample keys (miniature
+// simulations, admission learning) must not correlate with how key_hash was made.
+inline uint64_t MixKeyHash(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
 // Policy names accepted by MakeEvictionPolicy, in a stable order.
 std::vector<std::string> EvictionPolicyNames();
 

@@ -7,19 +7,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace strata {
-namespace {
-
-// Murmur3's 64-bit finalizer: sampling must not correlate with how key_hash was made.
-uint64_t SampleHash(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 33);
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<AdaptivePolicy>> AdaptivePolicy::Create(const Options& options) {
   if (options.candidates.empty()) {
     return absl::InvalidArgumentError("adaptive: needs at least one candidate policy");
@@ -54,7 +41,7 @@ AdaptivePolicy::AdaptivePolicy(const Options& options, std::vector<Candidate> ca
 
 bool AdaptivePolicy::Sampled(uint64_t key_hash) const {
   // Rate 2^-shift_; shift_ 0 samples every key (and a shift by 64 would be undefined).
-  return shift_ == 0 || (SampleHash(key_hash) >> (64 - shift_)) == 0;
+  return shift_ == 0 || (MixKeyHash(key_hash) >> (64 - shift_)) == 0;
 }
 
 size_t AdaptivePolicy::sample_capacity() const {

@@ -4,19 +4,6 @@
 #include <cmath>
 
 namespace strata {
-namespace {
-
-// Murmur3's 64-bit finalizer: sampling and the doorkeeper must not correlate with how key_hash
-// was made.
-uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 33);
-}
-
-}  // namespace
 
 bool DemoteLruPolicy::Sampled(uint64_t mixed) const {
   return shift_ == 0 || (mixed >> (64 - shift_)) == 0;
@@ -61,7 +48,7 @@ void DemoteLruPolicy::Grow() {
   if (shift != shift_) {
     shift_ = shift;
     for (auto it = shadow_.begin(); it != shadow_.end();) {
-      if (Sampled(Mix(it->first))) {
+      if (Sampled(MixKeyHash(it->first))) {
         ++it;
       } else {
         shadow_.erase(it++);  // its shadow_order_ entry no longer matches and is skipped
@@ -81,7 +68,7 @@ void DemoteLruPolicy::Outcome(Class c, bool reused) {
 }
 
 void DemoteLruPolicy::Referenced(uint64_t key_hash) {
-  if (shadow_.empty() || !Sampled(Mix(key_hash))) return;
+  if (shadow_.empty() || !Sampled(MixKeyHash(key_hash))) return;
   auto it = shadow_.find(key_hash);
   if (it == shadow_.end()) return;
   Outcome(it->second.cls, true);
@@ -124,7 +111,7 @@ void DemoteLruPolicy::OnInsert(BlockId id, const BlockInfo& info) {
   ++inserts_;
   Expire();
   Referenced(info.key_hash);
-  const uint64_t mixed = Mix(info.key_hash);
+  const uint64_t mixed = MixKeyHash(info.key_hash);
   const bool partial = info.tokens != 0 && info.tokens < max_tokens_;
   max_tokens_ = std::max(max_tokens_, info.tokens);
   const bool seen = DoorkeeperHas(mixed);
