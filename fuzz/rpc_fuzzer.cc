@@ -20,30 +20,14 @@
 
 #include "cachenode/node_core.h"
 #include "fuzz/fuzz_check.h"
+#include "fuzz/rpc_calls.h"
 #include "storage/mem_tier.h"
 
 namespace {
 
 using strata::v1::DataPlaneCall;
 
-enum Call : uint8_t {
-  kPut,
-  kGet,
-  kExists,
-  kRemove,
-  kLookup,
-  kEvict,
-  kInspect,
-  kHello,
-  kRegisterRegion,
-  kDeregisterRegion,
-  kGoodbye,
-  kGetInto,
-  kPutFrom,
-  kDataPlaneCall,  // the UCX message form of GetInto/PutFrom
-  kStats,
-  kCallCount,
-};
+using namespace strata::fuzz;  // NOLINT: the call numbers
 
 void CheckCode(const absl::Status& st) {
   using absl::StatusCode;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/checksum.h"
+#include "fuzz/rpc_calls.h"
 #include "kernels/codec.h"
 #include "proto/strata.pb.h"
 #include "storage/block_record.h"
@@ -59,24 +60,7 @@ void Frame(std::string* out, uint8_t call, const google::protobuf::Message& m) {
 
 void RpcSeeds(const fs::path& dir) {
   using namespace strata::v1;
-  // Calls as numbered in rpc_fuzzer.cc.
-  enum : uint8_t {
-    kPut,
-    kGet,
-    kExists,
-    kRemove,
-    kLookup,
-    kEvict,
-    kInspect,
-    kHello,
-    kRegisterRegion,
-    kDeregisterRegion,
-    kGoodbye,
-    kGetInto,
-    kPutFrom,
-    kDataPlaneCall,
-    kStats
-  };
+  using namespace strata::fuzz;  // NOLINT: the call numbers (rpc_calls.h)
   PutRequest put;
   put.set_namespace_("acme/llama3-8b/tp0");
   auto* a = put.add_items();
