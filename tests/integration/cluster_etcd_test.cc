@@ -17,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 #include "tests/testing/etcd_process.h"
 
 namespace strata {
