@@ -24,8 +24,8 @@
 #include <thread>
 
 #include "client/client.h"
-#include "tests/testing/node.h"
 #include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {

@@ -16,8 +16,8 @@
 
 #include "client/client.h"
 #include "proto/strata.grpc.pb.h"
-#include "tests/testing/node.h"
 #include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {

@@ -13,8 +13,8 @@
 #include <set>
 
 #include "client/client.h"
-#include "tests/testing/node.h"
 #include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {

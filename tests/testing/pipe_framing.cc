@@ -45,4 +45,17 @@ bool ReadBlob(int fd, std::string* blob, absl::Duration timeout) {
   return ReadAll(fd, blob->data(), size, timeout);
 }
 
+bool WritePeerRegion(int fd, const std::string& address, const transfer::RegionDescriptor& region) {
+  return WriteBlob(fd, address) && WriteAll(fd, &region.base, sizeof(region.base)) &&
+         WriteAll(fd, &region.length, sizeof(region.length)) && WriteBlob(fd, region.packed_rkey);
+}
+
+bool ReadPeerRegion(int fd, std::string* address, transfer::RegionDescriptor* region,
+                    absl::Duration timeout) {
+  return ReadBlob(fd, address, timeout) &&
+         ReadAll(fd, &region->base, sizeof(region->base), timeout) &&
+         ReadAll(fd, &region->length, sizeof(region->length), timeout) &&
+         ReadBlob(fd, &region->packed_rkey, timeout);
+}
+
 }  // namespace strata::testing

@@ -115,12 +115,8 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir, const No
   const std::string port_file = dir + "/port";
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {
-      launch.binary.empty() ? BinDir() + "/strata-node" : launch.binary,
-      "--listen",
-      "127.0.0.1:" + std::to_string(launch.port),
-      "--port-file",
-      port_file,
-      "--metrics-listen",
+      launch.binary.empty() ? BinDir() + "/strata-node" : launch.binary, "--listen",
+      "127.0.0.1:" + std::to_string(launch.port), "--port-file", port_file, "--metrics-listen",
       launch.metrics_listen,
       // A crashed or killed parent leaves no node behind.
       "--exit-with-parent"};

@@ -33,11 +33,11 @@ int ReadPortFile(const std::string& path);
 
 // How NodeProcess::Start runs strata-node; the defaults are what the integration tests use.
 struct NodeLaunch {
-  std::string binary;  // "": BinDir() + "/strata-node"
+  std::string binary;             // "": BinDir() + "/strata-node"
   std::vector<std::string> args;  // after the flags Start always passes (see Start)
   int port = 0;  // --listen port; 0 lets the OS choose (a restart passes the port the node had)
   std::string metrics_listen = "127.0.0.1:0";  // --metrics-listen ("off": none)
-  std::chrono::seconds start_timeout{60};  // for the port file
+  std::chrono::seconds start_timeout{60};      // for the port file
 };
 
 class NodeProcess {

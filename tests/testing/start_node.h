@@ -5,8 +5,8 @@
 //   ASSERT_NE(node, nullptr);
 //   auto client = testing::ConnectTo(*node);
 //   ASSERT_NE(client, nullptr);
-#ifndef STRATA_TESTS_TESTING_NODE_H_
-#define STRATA_TESTS_TESTING_NODE_H_
+#ifndef STRATA_TESTS_TESTING_START_NODE_H_
+#define STRATA_TESTS_TESTING_START_NODE_H_
 
 #include <memory>
 #include <string>
@@ -19,8 +19,8 @@ namespace strata::testing {
 
 // NodeProcess::Start(dir, args, &error, port); nullptr (and a test failure carrying the node's
 // stderr) when it does not come up.
-std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
-                                       const std::vector<std::string>& args, int port = 0);
+std::unique_ptr<NodeProcess> StartNode(const std::string& dir, const std::vector<std::string>& args,
+                                       int port = 0);
 
 // Client::Connect with `options` aimed at `node` (options.address is replaced by the node's);
 // nullptr (and a test failure carrying the status) when it fails.
@@ -28,4 +28,4 @@ std::unique_ptr<Client> ConnectTo(const NodeProcess& node, ClientOptions options
 
 }  // namespace strata::testing
 
-#endif  // STRATA_TESTS_TESTING_NODE_H_
+#endif  // STRATA_TESTS_TESTING_START_NODE_H_

@@ -1,4 +1,4 @@
-#include "tests/testing/node.h"
+#include "tests/testing/start_node.h"
 
 #include <utility>
 
@@ -6,8 +6,8 @@
 
 namespace strata::testing {
 
-std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
-                                       const std::vector<std::string>& args, int port) {
+std::unique_ptr<NodeProcess> StartNode(const std::string& dir, const std::vector<std::string>& args,
+                                       int port) {
   std::string error;
   auto node = NodeProcess::Start(dir, args, &error, port);
   EXPECT_NE(node, nullptr) << error;
