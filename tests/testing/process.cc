@@ -64,6 +64,23 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+// Sends `signal` to *pid and waits (bounded, as WaitFor); *pid becomes -1. -1 when not running.
+int SignalAndWait(pid_t* pid, int signal, std::chrono::milliseconds timeout) {
+  if (*pid < 0) return -1;
+  kill(*pid, signal);
+  const int code = WaitFor(*pid, timeout);
+  *pid = -1;
+  return code;
+}
+
+// SIGKILL and reap, when still running (destructors).
+void KillAndReap(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
 }  // namespace
 
 std::string BinDir() {
@@ -147,20 +164,10 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir, const No
 }
 
 int NodeProcess::Stop(int signal, std::chrono::seconds timeout) {
-  if (pid_ < 0) return -1;
-  kill(pid_, signal);
-  const int code = WaitFor(pid_, timeout);
-  pid_ = -1;
-  return code;
+  return SignalAndWait(&pid_, signal, timeout);
 }
 
-NodeProcess::~NodeProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-}
+NodeProcess::~NodeProcess() { KillAndReap(pid_); }
 
 std::unique_ptr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv) {
   static int counter = 0;
@@ -183,21 +190,13 @@ bool ChildProcess::running() {
 }
 
 int ChildProcess::Stop(int signal) {
-  if (pid_ < 0) return -1;
-  kill(pid_, signal);
-  const int code = WaitFor(pid_, std::chrono::seconds(30));
-  pid_ = -1;
-  return code;
+  return SignalAndWait(&pid_, signal, std::chrono::seconds(30));
 }
 
 std::string ChildProcess::err() const { return Slurp(base_ + ".err"); }
 
 ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  KillAndReap(pid_);
   std::filesystem::remove(base_ + ".out");
   std::filesystem::remove(base_ + ".err");
 }
