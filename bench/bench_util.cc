@@ -1,7 +1,5 @@
 #include "bench/bench_util.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -88,18 +86,5 @@ double MeasureMemcpyGbps(size_t block_bytes, size_t batch, int runs, size_t min_
   }
   return Median(rates);
 }
-
-BenchBuffer::BenchBuffer(size_t bytes) : size_(bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    std::perror("strata-bench: mmap");
-    std::abort();  // a benchmark without its buffer has nothing to measure
-  }
-  (void)madvise(p, bytes, MADV_HUGEPAGE);  // refused: ordinary pages, only TLB reach is lost
-  data_ = static_cast<char*>(p);
-  std::memset(data_, 0, bytes);  // pre-fault
-}
-
-BenchBuffer::~BenchBuffer() { munmap(data_, size_); }
 
 }  // namespace strata::bench

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tests/testing/prefaulted_buffer.h"
+
 namespace strata::bench {
 
 inline double NowSeconds() {
@@ -32,20 +34,9 @@ double WaitForQuietCpus(double max_wait_s = 3.0, double idle_fraction = 0.9);
 
 // Anonymous memory for a benchmark's buffers, as a serving engine registers its KV pool: asked
 // for transparent huge pages (fewer pages for the kernel to walk in a cma copy) and pre-faulted,
-// so first-touch faults stay out of the timings. Falls back to ordinary pages.
-class BenchBuffer {
- public:
-  explicit BenchBuffer(size_t bytes);
-  ~BenchBuffer();
-  BenchBuffer(const BenchBuffer&) = delete;
-  BenchBuffer& operator=(const BenchBuffer&) = delete;
-  char* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  char* data_ = nullptr;
-  size_t size_ = 0;
-};
+// so first-touch faults stay out of the timings; the same mapping as a node's DRAM pool
+// (tests/testing/prefaulted_buffer.h). Zero-filled; aborts when the mapping fails.
+using BenchBuffer = testing::PrefaultedBuffer;
 
 }  // namespace strata::bench
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/child_process.h"
+#include "tests/testing/process.h"
 
 extern char** environ;
 
@@ -94,11 +95,7 @@ absl::Status ServerProcess::LaunchAndWait(const std::vector<std::string>& args,
 absl::Status ServerProcess::WaitUntilServing() {
   const std::string log = dir_ + "/log";
   for (int i = 0; i < 2000; ++i) {  // up to 20 s
-    if (port_ == 0) {
-      std::ifstream in(port_file_);
-      int p = 0;
-      if (in >> p && p > 0) port_ = p;
-    }
+    if (port_ == 0) port_ = testing::ReadPortFile(port_file_);
     if (port_ > 0 && Accepts(port_)) {
       address_ = absl::StrCat("127.0.0.1:", port_);
       return absl::OkStatus();

@@ -1,12 +1,10 @@
 #include "bench/transfer/node_cases.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,8 +16,7 @@
 #include "bench/bench_util.h"
 #include "bench/timed_loop.h"
 #include "client/client.h"
-
-extern char** environ;
+#include "tests/testing/process.h"
 
 namespace strata::bench {
 namespace {
@@ -27,7 +24,8 @@ namespace {
 constexpr size_t kMaxBatch = 64;
 constexpr size_t kMaxBlock = 4 << 20;
 
-// A strata-node child process on a free loopback port.
+// A strata-node child process on a free loopback port, in a temp dir of its own (removed with
+// it); stopped with SIGTERM (SIGKILL after 10 s).
 class NodeChild {
  public:
   static std::unique_ptr<NodeChild> Start(const std::string& tls, const std::string& progress,
@@ -39,75 +37,25 @@ class NodeChild {
     std::filesystem::create_directories(node->dir_);
     const std::string config = node->dir_ + "/node.yaml";
     std::ofstream(config) << "data_plane:\n  tls: " << tls << "\n  staging_bytes: 288MiB\n";
-    const std::string exe =
-        std::filesystem::read_symlink("/proc/self/exe").parent_path() / "strata-node";
-    std::vector<std::string> args = {exe,
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--port-file",
-                                     node->dir_ + "/port",
-                                     "--metrics-listen",
-                                     "off",
-                                     "--dram",
-                                     "640MiB",
-                                     "--ssd",
-                                     "0",
-                                     "--data-plane-progress",
-                                     progress,
-                                     "--config",
-                                     config,
-                                     "--exit-with-parent"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = node->dir_ + "/node.log";
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int rc = posix_spawn(&node->pid_, exe.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      *error = "cannot start " + exe;
-      return nullptr;
-    }
-    for (int i = 0; i < 2000; ++i) {  // up to 20 s
-      int port = 0;
-      std::ifstream in(node->dir_ + "/port");
-      if (in >> port && port > 0) {
-        node->address_ = absl::StrCat("127.0.0.1:", port);
-        return node;
-      }
-      int status = 0;
-      if (waitpid(node->pid_, &status, WNOHANG) == node->pid_) {
-        node->pid_ = -1;
-        std::ifstream err(log);
-        *error = std::string(std::istreambuf_iterator<char>(err), {});
-        return nullptr;
-      }
-      usleep(10'000);
-    }
-    *error = "strata-node did not come up within 20 s";
-    return nullptr;
+    testing::NodeLaunch launch;
+    launch.binary = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "strata-node";
+    launch.metrics_listen = "off";
+    launch.start_timeout = std::chrono::seconds(20);
+    launch.args = {"--dram", "640MiB",   "--ssd", "0", "--data-plane-progress",
+                   progress, "--config", config};
+    node->process_ = testing::NodeProcess::Start(node->dir_, launch, error);
+    if (node->process_ == nullptr) return nullptr;
+    return node;
   }
   ~NodeChild() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      for (int i = 0; i < 1000 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(10'000);
-      if (waitpid(pid_, &status, WNOHANG) == 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-      }
-    }
+    if (process_ != nullptr) process_->Stop(SIGTERM, std::chrono::seconds(10));
     std::filesystem::remove_all(dir_);
   }
-  const std::string& address() const { return address_; }
+  std::string address() const { return process_->address(); }
 
  private:
-  pid_t pid_ = -1;
   std::string dir_;
-  std::string address_;
+  std::unique_ptr<testing::NodeProcess> process_;
 };
 
 NodeCaseResult RunOne(Client& client, RegisteredBuffer& buf, const NodeCase& c, double seconds) {

@@ -33,6 +33,7 @@
 #include "bench/child_process.h"
 #include "bench/timed_loop.h"
 #include "bench/transfer/node_cases.h"
+#include "tests/testing/pipe_framing.h"
 #include "transfer/transport.h"
 #include "transfer/ucx_transport.h"
 
@@ -80,43 +81,8 @@ UcxTransportOptions Options(const std::string& tls, const std::string& protocol,
 
 // --- pipes ------------------------------------------------------------------------------------
 
-bool WriteAll(int fd, const void* data, size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = write(fd, p, size);
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool ReadAll(int fd, void* data, size_t size, absl::Duration timeout) {
-  char* p = static_cast<char*>(data);
-  const absl::Time deadline = absl::Now() + timeout;
-  while (size > 0) {
-    pollfd pfd{fd, POLLIN, 0};
-    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (ms <= 0 || poll(&pfd, 1, static_cast<int>(ms)) <= 0) return false;
-    ssize_t n = read(fd, p, size);
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool WriteBlob(int fd, const std::string& s) {
-  const uint32_t n = static_cast<uint32_t>(s.size());
-  return WriteAll(fd, &n, sizeof(n)) && WriteAll(fd, s.data(), s.size());
-}
-
-bool ReadBlob(int fd, std::string* s) {
-  uint32_t n = 0;
-  if (!ReadAll(fd, &n, sizeof(n), absl::Seconds(20)) || n > (1u << 20)) return false;
-  s->resize(n);
-  return ReadAll(fd, s->data(), n, absl::Seconds(20));
-}
+using testing::ReadPeerRegion;
+using testing::WritePeerRegion;
 
 // --- the client peer (child process) ----------------------------------------------------------
 
@@ -130,11 +96,7 @@ int ServePeer(const Flags& flags) {
   }
   auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
   if (!region.ok()) return 1;
-  const auto& d = region->descriptor;
-  if (!WriteBlob(1, (*transport)->LocalAddress()) || !WriteAll(1, &d.base, sizeof(d.base)) ||
-      !WriteAll(1, &d.length, sizeof(d.length)) || !WriteBlob(1, d.packed_rkey)) {
-    return 1;
-  }
+  if (!WritePeerRegion(1, (*transport)->LocalAddress(), region->descriptor)) return 1;
   pollfd pfd{0, POLLIN, 0};
   poll(&pfd, 1, 600000);  // until the parent closes our stdin (bounded: 10 min)
   return 0;
@@ -154,10 +116,7 @@ std::optional<Peer> StartPeer(const std::string& tls, const std::string& progres
   if (!child) return std::nullopt;
   Peer peer;
   peer.child = *child;
-  if (!ReadBlob(child->out, &peer.address) ||
-      !ReadAll(child->out, &peer.descriptor.base, sizeof(uint64_t), absl::Seconds(20)) ||
-      !ReadAll(child->out, &peer.descriptor.length, sizeof(uint64_t), absl::Seconds(20)) ||
-      !ReadBlob(child->out, &peer.descriptor.packed_rkey)) {
+  if (!ReadPeerRegion(child->out, &peer.address, &peer.descriptor, absl::Seconds(20))) {
     Reap(peer.child, absl::Seconds(1));
     return std::nullopt;
   }

@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
-#include "tests/integration/process.h"
 #include "tests/testing/etcd_process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "client/block_hasher.h"
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

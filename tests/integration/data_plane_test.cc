@@ -16,34 +16,25 @@
 #include "client/client.h"
 #include "common/checksum.h"
 #include "proto/strata.grpc.pb.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 #include "transfer/ucx_transport.h"
 
 namespace strata {
 namespace {
 
 using testing::NodeProcess;
+using testing::StartNode;
 using Path = ClientOptions::DataPath;
-
-std::unique_ptr<NodeProcess> StartNode(const std::string& dir, const std::vector<std::string>& args,
-                                       int port = 0) {
-  std::string error;
-  auto node = NodeProcess::Start(dir, args, &error, port);
-  EXPECT_NE(node, nullptr) << error;
-  return node;
-}
 
 std::unique_ptr<Client> ConnectTo(const NodeProcess& node, Path path, int attempts = 3,
                                   bool messages = true) {
   ClientOptions options;
-  options.address = node.address();
   options.data_path = path;
   options.ucx_attempts = attempts;
   options.ucx_messages = messages;
   options.deadline_ms = 20'000;
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
+  return testing::ConnectTo(node, options);
 }
 
 std::string WriteConfig(const std::string& dir, const std::string& yaml) {

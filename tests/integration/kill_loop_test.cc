@@ -24,7 +24,8 @@
 #include <thread>
 
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {
@@ -36,6 +37,7 @@ struct RemoveOnExit {
 };
 
 using Clock = std::chrono::steady_clock;
+using testing::ConnectTo;
 using testing::NodeProcess;
 
 constexpr size_t kBlock = 64 << 10;
@@ -61,14 +63,6 @@ std::string PayloadOf(const std::string& key) {
     std::memcpy(&v[i], &x, 8);
   }
   return v;
-}
-
-std::unique_ptr<Client> ConnectTo(const NodeProcess& node) {
-  ClientOptions options;
-  options.address = node.address();
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
 }
 
 double MsSince(Clock::time_point t) {

@@ -22,7 +22,7 @@
 #include <thread>
 
 #include "proto/strata.grpc.pb.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

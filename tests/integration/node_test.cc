@@ -16,28 +16,15 @@
 
 #include "client/client.h"
 #include "proto/strata.grpc.pb.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {
 
+using testing::ConnectTo;
 using testing::NodeProcess;
-
-std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
-                                       const std::vector<std::string>& args) {
-  std::string error;
-  auto node = NodeProcess::Start(dir, args, &error);
-  EXPECT_NE(node, nullptr) << error;
-  return node;
-}
-
-std::unique_ptr<Client> ConnectTo(const NodeProcess& node) {
-  ClientOptions options;
-  options.address = node.address();
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
-}
+using testing::StartNode;
 
 const v1::TierInfo& TierNamed(const v1::StatsResponse& s, const std::string& name) {
   for (const auto& t : s.tiers()) {

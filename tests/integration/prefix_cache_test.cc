@@ -7,7 +7,7 @@
 
 #include <numeric>
 
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

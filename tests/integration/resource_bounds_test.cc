@@ -25,7 +25,7 @@
 #include <thread>
 
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

@@ -13,11 +13,13 @@
 #include <set>
 
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
+#include "tests/testing/start_node.h"
 
 namespace strata {
 namespace {
 
+using testing::ConnectTo;
 using testing::NodeProcess;
 
 // A tmpfs of `size_mib` MiB mounted on a fresh directory, unmounted on destruction.
@@ -47,14 +49,6 @@ const v1::TierInfo& TierNamed(const v1::StatsResponse& s, const std::string& nam
   }
   static const v1::TierInfo kNone;
   return kNone;
-}
-
-std::unique_ptr<Client> ConnectTo(const NodeProcess& node) {
-  ClientOptions options;
-  options.address = node.address();
-  auto client = Client::Connect(options);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? std::move(*client) : nullptr;
 }
 
 void FullDiskRound(const std::string& ssd_size, int blocks) {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {

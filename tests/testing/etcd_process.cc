@@ -19,27 +19,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/spawn.h"
 
 namespace strata::testing {
 namespace {
-
-// A port the OS considers free on 127.0.0.1 right now (bound to port 0, then released).
-int PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
@@ -87,9 +70,9 @@ absl::StatusOr<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(absl::Duration t
     return absl::InternalError(absl::StrCat("mkdtemp ", templ, ": ", std::strerror(errno)));
   }
   p->dir_ = buf.data();
-  p->client_port_ = PickFreePort();
-  p->peer_port_ = PickFreePort();
-  while (p->peer_port_ == p->client_port_) p->peer_port_ = PickFreePort();
+  p->client_port_ = FreeLoopbackPort();
+  p->peer_port_ = FreeLoopbackPort();
+  while (p->peer_port_ == p->client_port_) p->peer_port_ = FreeLoopbackPort();
   if (p->client_port_ == 0 || p->peer_port_ == 0) {
     return absl::UnavailableError("no free loopback port for etcd");
   }

@@ -7,7 +7,6 @@
 // (its progress thread answers AM ops) until its stdin closes or 60 s pass.
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,54 +19,20 @@
 
 #include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
+#include "tests/testing/pipe_framing.h"
+#include "tests/testing/spawn.h"
 #include "tests/transfer/transfer_test_util.h"
 #include "transfer/ucx_transport.h"
-
-extern char** environ;
 
 namespace strata::transfer::testing {
 namespace {
 
 constexpr size_t kChildBytes = 16 << 20;
 
-bool WriteAll(int fd, const void* data, size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = write(fd, p, size);
-    if (n <= 0) return false;
-    p += n;
-    size -= n;
-  }
-  return true;
-}
-
-// Reads exactly `size` bytes, waiting at most `timeout` in total.
-bool ReadAll(int fd, void* data, size_t size, absl::Duration timeout) {
-  char* p = static_cast<char*>(data);
-  const absl::Time deadline = absl::Now() + timeout;
-  while (size > 0) {
-    pollfd pfd{fd, POLLIN, 0};
-    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (ms <= 0 || poll(&pfd, 1, static_cast<int>(ms)) <= 0) return false;
-    ssize_t n = read(fd, p, size);
-    if (n <= 0) return false;
-    p += n;
-    size -= n;
-  }
-  return true;
-}
-
-bool WriteBlob(int fd, const std::string& blob) {
-  const uint32_t size = static_cast<uint32_t>(blob.size());
-  return WriteAll(fd, &size, sizeof(size)) && WriteAll(fd, blob.data(), blob.size());
-}
-
-bool ReadBlob(int fd, std::string* blob) {
-  uint32_t size = 0;
-  if (!ReadAll(fd, &size, sizeof(size), absl::Seconds(10)) || size > (1 << 20)) return false;
-  blob->resize(size);
-  return ReadAll(fd, blob->data(), size, absl::Seconds(10));
-}
+using ::strata::testing::ReadPeerRegion;
+using ::strata::testing::Reap;
+using ::strata::testing::Spawn;
+using ::strata::testing::WritePeerRegion;
 
 int RunChildPeer() {
   uint64_t seed = 0;
@@ -80,11 +45,7 @@ int RunChildPeer() {
   FillPattern(buffer.data(), buffer.size(), seed);
   auto region = (*transport)->RegisterMemory(buffer.data(), buffer.size());
   if (!region.ok()) return 4;
-  const RegionDescriptor& d = region->descriptor;
-  if (!WriteBlob(1, (*transport)->LocalAddress()) || !WriteAll(1, &d.base, sizeof(d.base)) ||
-      !WriteAll(1, &d.length, sizeof(d.length)) || !WriteBlob(1, d.packed_rkey)) {
-    return 5;
-  }
+  if (!WritePeerRegion(1, (*transport)->LocalAddress(), region->descriptor)) return 5;
   // Serve until the parent closes our stdin (or a bound passes).
   pollfd pfd{0, POLLIN, 0};
   poll(&pfd, 1, 60000);
@@ -100,76 +61,29 @@ const bool kChildPeerRan = [] {
 class ChildPeer {
  public:
   static std::unique_ptr<ChildPeer> Start(const std::string& tls, uint64_t seed) {
-    int to_child[2];
-    int from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return nullptr;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
-    posix_spawn_file_actions_addclose(&actions, to_child[1]);
-    posix_spawn_file_actions_addclose(&actions, from_child[0]);
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "UCX_TLS=", 8) != 0) env_strings.emplace_back(*e);
-    }
-    env_strings.push_back("STRATA_TRANSFER_CHILD_PEER=1");
-    env_strings.push_back("STRATA_TRANSFER_CHILD_SEED=" + std::to_string(seed));
-    env_strings.push_back("UCX_TLS=" + tls);
-    env_strings.push_back("UCX_NET_DEVICES=lo");
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    char arg0[] = "transfer_test_child";
-    char* argv[] = {arg0, nullptr};
     auto child = std::unique_ptr<ChildPeer>(new ChildPeer());
-    const int rc =
-        posix_spawn(&child->pid_, "/proc/self/exe", &actions, nullptr, argv, envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    close(to_child[0]);
-    close(from_child[1]);
-    child->stdin_ = to_child[1];
-    child->stdout_ = from_child[0];
-    if (rc != 0) {
-      child->pid_ = -1;
-      return nullptr;
-    }
-    uint64_t base = 0;
-    uint64_t length = 0;
-    if (!ReadBlob(child->stdout_, &child->address_) ||
-        !ReadAll(child->stdout_, &base, sizeof(base), absl::Seconds(10)) ||
-        !ReadAll(child->stdout_, &length, sizeof(length), absl::Seconds(10)) ||
-        !ReadBlob(child->stdout_, &child->descriptor_.packed_rkey)) {
+    auto spawned =
+        Spawn("/proc/self/exe", {"transfer_test_child"},
+              {"STRATA_TRANSFER_CHILD_PEER=1", "STRATA_TRANSFER_CHILD_SEED=" + std::to_string(seed),
+               "UCX_TLS=" + tls, "UCX_NET_DEVICES=lo"},
+              /*pipes=*/true, -1);
+    if (!spawned) return nullptr;
+    child->child_ = *spawned;
+    if (!ReadPeerRegion(child->child_.out, &child->address_, &child->descriptor_,
+                        absl::Seconds(10))) {
       return nullptr;  // the destructor kills it
     }
-    child->descriptor_.base = base;
-    child->descriptor_.length = length;
     return child;
   }
 
-  ~ChildPeer() {
-    if (stdin_ >= 0) close(stdin_);  // asks the child to exit
-    if (pid_ > 0) {
-      const absl::Time deadline = absl::Now() + absl::Seconds(3);
-      int status = 0;
-      while (waitpid(pid_, &status, WNOHANG) == 0) {
-        if (absl::Now() > deadline) {
-          kill(pid_, SIGKILL);
-          waitpid(pid_, &status, 0);
-          break;
-        }
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-    }
-    if (stdout_ >= 0) close(stdout_);
-  }
+  ~ChildPeer() { Reap(child_, absl::Seconds(3)); }  // closing its stdin asks it to exit
 
   void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
+    if (child_.pid <= 0) return;
+    kill(child_.pid, SIGKILL);
     int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
+    waitpid(child_.pid, &status, 0);
+    child_.pid = -1;
   }
 
   const std::string& address() const { return address_; }
@@ -177,9 +91,7 @@ class ChildPeer {
 
  private:
   ChildPeer() = default;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int stdout_ = -1;
+  ::strata::testing::Child child_;
   std::string address_;
   RegionDescriptor descriptor_;
 };

@@ -1,4 +1,4 @@
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -64,6 +64,23 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+// Sends `signal` to *pid and waits (bounded, as WaitFor); *pid becomes -1. -1 when not running.
+int SignalAndWait(pid_t* pid, int signal, std::chrono::milliseconds timeout) {
+  if (*pid < 0) return -1;
+  kill(*pid, signal);
+  const int code = WaitFor(*pid, timeout);
+  *pid = -1;
+  return code;
+}
+
+// SIGKILL and reap, when still running (destructors).
+void KillAndReap(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
 }  // namespace
 
 std::string BinDir() {
@@ -95,28 +112,39 @@ RunResult Run(const std::vector<std::string>& argv, int timeout_s) {
   return r;
 }
 
+int ReadPortFile(const std::string& path) {
+  std::ifstream in(path);
+  int port = 0;
+  return in >> port && port > 0 ? port : 0;
+}
+
 std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
                                                 const std::vector<std::string>& args,
                                                 std::string* error, int port) {
+  NodeLaunch launch;
+  launch.args = args;
+  launch.port = port;
+  return Start(dir, launch, error);
+}
+
+std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir, const NodeLaunch& launch,
+                                                std::string* error) {
   const std::string port_file = dir + "/port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {BinDir() + "/strata-node",
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(port),
-                                   "--port-file",
-                                   port_file,
-                                   "--metrics-listen",
-                                   "127.0.0.1:0",
-                                   // A crashed or killed test binary leaves no node behind.
-                                   "--exit-with-parent"};
-  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> argv = {
+      launch.binary.empty() ? BinDir() + "/strata-node" : launch.binary, "--listen",
+      "127.0.0.1:" + std::to_string(launch.port), "--port-file", port_file, "--metrics-listen",
+      launch.metrics_listen,
+      // A crashed or killed parent leaves no node behind.
+      "--exit-with-parent"};
+  argv.insert(argv.end(), launch.args.begin(), launch.args.end());
   auto node = std::unique_ptr<NodeProcess>(new NodeProcess());
   node->pid_ = Spawn(argv, dir + "/node.out", dir + "/node.err");
   if (node->pid_ < 0) {
     *error = "cannot spawn " + argv[0];
     return nullptr;
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + launch.start_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(node->pid_, &status, WNOHANG) == node->pid_) {
@@ -124,33 +152,22 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
       *error = "strata-node exited: " + Slurp(dir + "/node.err");
       return nullptr;
     }
-    std::ifstream in(port_file);
-    int port = 0;
-    if (in >> port && port > 0) {
+    if (const int port = ReadPortFile(port_file); port > 0) {
       node->port_ = port;
       return node;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  *error = "strata-node did not write its port file within 60 s";
+  *error = "strata-node did not write its port file within " +
+           std::to_string(launch.start_timeout.count()) + " s";
   return nullptr;
 }
 
-int NodeProcess::Stop(int signal) {
-  if (pid_ < 0) return -1;
-  kill(pid_, signal);
-  const int code = WaitFor(pid_, std::chrono::seconds(60));
-  pid_ = -1;
-  return code;
+int NodeProcess::Stop(int signal, std::chrono::seconds timeout) {
+  return SignalAndWait(&pid_, signal, timeout);
 }
 
-NodeProcess::~NodeProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-}
+NodeProcess::~NodeProcess() { KillAndReap(pid_); }
 
 std::unique_ptr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv) {
   static int counter = 0;
@@ -173,21 +190,13 @@ bool ChildProcess::running() {
 }
 
 int ChildProcess::Stop(int signal) {
-  if (pid_ < 0) return -1;
-  kill(pid_, signal);
-  const int code = WaitFor(pid_, std::chrono::seconds(30));
-  pid_ = -1;
-  return code;
+  return SignalAndWait(&pid_, signal, std::chrono::seconds(30));
 }
 
 std::string ChildProcess::err() const { return Slurp(base_ + ".err"); }
 
 ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  KillAndReap(pid_);
   std::filesystem::remove(base_ + ".out");
   std::filesystem::remove(base_ + ".err");
 }
