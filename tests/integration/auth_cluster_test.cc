@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "cachenode/auth.h"
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 #include "tests/testing/etcd_process.h"
 
 namespace strata {

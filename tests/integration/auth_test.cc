@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
 #include "proto/strata.grpc.pb.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 #include "transfer/ucx_transport.h"
 
 namespace strata {

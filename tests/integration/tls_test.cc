@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "cachenode/auth.h"
 #include "client/client.h"
-#include "tests/integration/process.h"
+#include "tests/testing/process.h"
 
 namespace strata {
 namespace {
