@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -76,3 +77,25 @@ def client(node):
 def ns(request):
     """A namespace of the test's own, so tests sharing the node never see each other's keys."""
     return "test/" + request.node.name.replace("[", ".").replace("]", "")[:100]
+
+
+@pytest.fixture
+def run_in_threads():
+    """run(worker, n=4): worker(t) on threads t = 0..n-1 at once; fails with every error raised."""
+    def run(worker, n=4, timeout=60):
+        errors = []
+
+        def guarded(t):
+            try:
+                worker(t)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=guarded, args=(t,)) for t in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=timeout)
+        assert not any(th.is_alive() for th in threads), "a worker thread did not finish"
+        assert not errors, errors
+    return run

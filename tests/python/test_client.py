@@ -139,34 +139,25 @@ def test_register_rejects_bad_buffers(client):
         client.get_into("test/ro", [b"x"], ro, [0], 4)
 
 
-def test_four_threads_share_one_client(client, ns):
+def test_four_threads_share_one_client(client, ns, run_in_threads):
     size, per = 32 << 10, 16
     pool = np.zeros(4 * per * size, dtype=np.uint8)
     reg = client.register(pool)
     data = {t: blocks(per, size, seed=10 + t) for t in range(4)}
-    errors = []
 
     def worker(t):
-        try:
-            keys = [f"t{t}-{i}".encode() for i in range(per)]
-            src = np.concatenate(data[t])
-            sreg = client.register(src)
-            assert all(client.put_from(ns, keys, sreg, [i * size for i in range(per)], size))
-            base = t * per * size
-            for _ in range(5):
-                got = client.get_into(ns, keys, reg, [base + i * size for i in range(per)], size)
-                assert got == [size] * per
-                assert client.lookup(ns, keys) == per
-            sreg.close()
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        keys = [f"t{t}-{i}".encode() for i in range(per)]
+        src = np.concatenate(data[t])
+        sreg = client.register(src)
+        assert all(client.put_from(ns, keys, sreg, [i * size for i in range(per)], size))
+        base = t * per * size
+        for _ in range(5):
+            got = client.get_into(ns, keys, reg, [base + i * size for i in range(per)], size)
+            assert got == [size] * per
+            assert client.lookup(ns, keys) == per
+        sreg.close()
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert not errors, errors
+    run_in_threads(worker)
     for t in range(4):
         assert np.array_equal(pool[t * per * size:(t + 1) * per * size], np.concatenate(data[t]))
 

@@ -3,7 +3,6 @@ connector: batched_put of chunks, then batched_async_contains(lookup_id, keys, p
 scheduler side and batched_get_non_blocking(lookup_id, keys) on the worker side."""
 
 import asyncio
-import threading
 
 import numpy as np
 import pytest
@@ -100,26 +99,17 @@ def test_workers_are_separate_namespaces(conn):
     assert conn.exists_sync(key(70, worker=1)) is False
 
 
-def test_four_threads(conn):
-    errors = []
+def test_four_threads(conn, run_in_threads):
 
     def worker(t):
-        try:
-            ks = [key(1000 + 100 * t + i) for i in range(10)]
-            run(conn.batched_put(ks, [chunk(t * 10 + i) for i in range(10)]))
-            for _ in range(3):
-                assert run(conn.batched_async_contains(f"t{t}", ks, pin=True)) == 10
-                objs = run(conn.batched_get_non_blocking(f"t{t}", ks))
-                assert [np.array_equal(o, chunk(t * 10 + i)) for i, o in enumerate(objs)] == [True] * 10
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
+        ks = [key(1000 + 100 * t + i) for i in range(10)]
+        run(conn.batched_put(ks, [chunk(t * 10 + i) for i in range(10)]))
+        for _ in range(3):
+            assert run(conn.batched_async_contains(f"t{t}", ks, pin=True)) == 10
+            objs = run(conn.batched_get_non_blocking(f"t{t}", ks))
+            assert [np.array_equal(o, chunk(t * 10 + i)) for i, o in enumerate(objs)] == [True] * 10
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert not errors, errors
+    run_in_threads(worker)
 
 
 def test_pins_survive_eviction(small_node):

@@ -2,7 +2,6 @@
 register_mem_pool_host, then batch_exists -> batch_get_v1 (prefetch) and batch_set_v1 (backup)
 with page-hash keys and host_indices into the registered host pool."""
 
-import threading
 import tracemalloc
 from types import SimpleNamespace
 
@@ -132,9 +131,8 @@ def test_older_copying_interface(backend):
     assert b.get(keys[1]) is not None
 
 
-def test_four_threads_prefetch(backend):
+def test_four_threads_prefetch(backend, run_in_threads):
     b, pool = backend
-    errors = []
     key_sets = [strata.sglang_page_hashes(np.arange(PAGE * 4) + 20000 + 1000 * t, PAGE)
                 for t in range(4)]
     for t in range(4):
@@ -142,20 +140,12 @@ def test_four_threads_prefetch(backend):
         assert b.batch_set_v1(key_sets[t], host_indices(range(t * 4, t * 4 + 4))) == [True] * 4
 
     def worker(t):
-        try:
-            for _ in range(5):
-                assert b.batch_exists(key_sets[t]) == 4
-                dst = range(32 + t * 4, 32 + t * 4 + 4)
-                assert b.batch_get_v1(key_sets[t], host_indices(dst)) == [True] * 4
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
+        for _ in range(5):
+            assert b.batch_exists(key_sets[t]) == 4
+            dst = range(32 + t * 4, 32 + t * 4 + 4)
+            assert b.batch_get_v1(key_sets[t], host_indices(dst)) == [True] * 4
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert not errors, errors
+    run_in_threads(worker)
     for t in range(4):
         for i in range(4):
             assert np.array_equal(pool.page_view(t * 4 + i), pool.page_view(32 + t * 4 + i))
