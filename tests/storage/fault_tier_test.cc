@@ -16,19 +16,15 @@
 #include "storage/mem_tier.h"
 #include "storage/ssd_tier.h"
 #include "storage/tiered_store.h"
+#include "tests/storage/storage_test_util.h"
 
 namespace strata {
 namespace {
 
+using storage_test::Bytes;
+
 constexpr uint64_t kPage = 4096;
 constexpr size_t kBlock = 16384;  // DRAM holds four of them (64 KiB)
-
-std::string Bytes(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  std::mt19937 rng(seed);
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 // A 64 KiB DRAM tier over a FaultTier around an SsdTier in a fresh temp dir (removed at the
 // end), with the SSD codec given.

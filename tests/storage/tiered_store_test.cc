@@ -12,25 +12,15 @@
 #include "storage/dram_tier.h"
 #include "storage/mem_tier.h"
 #include "storage/ssd_tier.h"
+#include "tests/storage/storage_test_util.h"
 
 namespace strata {
 namespace {
 
+using storage_test::Bytes;
+using storage_test::TempDir;
+
 constexpr uint64_t kPage = 4096;
-
-std::string Bytes(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  std::mt19937 rng(seed);
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string TempDir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("strata-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  return dir.string();
-}
 
 struct Fixture {
   std::unique_ptr<TieredStore> store;

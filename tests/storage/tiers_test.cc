@@ -6,16 +6,12 @@
 #include "storage/dram_tier.h"
 #include "storage/mem_tier.h"
 #include "storage/ssd_tier.h"
+#include "tests/storage/storage_test_util.h"
 
 namespace strata {
 namespace {
 
-std::string TempDir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("strata-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  return dir.string();
-}
+using storage_test::TempDir;
 
 BlockRecord RecordFor(const std::string& bytes) {
   BlockRecord r;
