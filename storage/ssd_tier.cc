@@ -423,7 +423,11 @@ absl::Status SsdTier::Recover(
   for (const std::string& meta_key : bad) {
     rocksdb::WriteBatch batch;
     batch.Delete(meta_key);
-    batch.Delete("d" + meta_key.substr(1));
+    // The data key is the meta key with its first byte 'm' replaced by 'd'. (Built in place:
+    // GCC 12 at -O3 reports a false -Wrestrict on "d" + std::string&&.)
+    std::string data_key = meta_key;
+    data_key[0] = 'd';
+    batch.Delete(data_key);
     (void)db_->Write(rocksdb::WriteOptions(), &batch);  // best effort: they are not indexed
   }
   return absl::OkStatus();
