@@ -2,6 +2,7 @@
 // machine has no GPU; scripts/gpu-check runs it on a GPU machine.
 #include "kernels/gpu_codec.h"
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,9 @@ TEST(GpuCodecTest, EncodingsMatchTheCpu) {
   STRATA_SKIP_WITHOUT_GPU();
   const BlockLayout layouts[] = {
       KvLayout(DType::kF16, 2, 3, 20, 37), KvLayout(DType::kBF16, 2, 8, 128, 64),
-      KvLayout(DType::kF32, 1, 4, 64, 130), MlaLayout(DType::kF16, 3, 576, 16)};
+      KvLayout(DType::kF32, 1, 4, 64, 130), MlaLayout(DType::kF16, 3, 576, 16),
+      // Many tokens: the min/max kernels split a channel's tokens into chunks.
+      KvLayout(DType::kF16, 3, 2, 64, 1003)};
   for (const char* name : kGpuCodecs) {
     const Codec* codec = FindCodec(name);
     ASSERT_TRUE(gpu::Supports(*codec)) << name;
@@ -69,6 +72,50 @@ TEST(GpuCodecTest, EncodingsMatchTheCpu) {
       ASSERT_TRUE(cpu_dec.ok() && gpu_dec.ok() && cpu_ref.ok());
       EXPECT_TRUE(*gpu_dec == *cpu_ref) << "GPU decode differs from CPU decode";
       EXPECT_EQ(ToFloats(layout, *cpu_dec).size(), ToFloats(layout, src).size());
+    }
+  }
+}
+
+// A block whose channels' minima or maxima are ties of +0 and -0 (and of equal values): the
+// GPU splits each channel's tokens into chunks and must still pick the bits the CPU's
+// sequential fold picks (the earliest of equal values).
+std::string TiesBlock(const BlockLayout& layout) {
+  // f16 bits of -0, +0, 0.5, -1, 1; each channel draws from a set whose extreme is a zero tie.
+  constexpr uint16_t kHalf[] = {0x8000, 0x0000, 0x3800, 0xBC00, 0x3C00};
+  constexpr float kFloat[] = {-0.0f, 0.0f, 0.5f, -1.0f, 1.0f};
+  constexpr int kSets[3][3] = {{0, 1, 2}, {3, 0, 1}, {1, 0, 4}};
+  const uint64_t channels = uint64_t{layout.kv_heads} * layout.head_dim;
+  const uint64_t elements = layout.Bytes() / DTypeSize(layout.dtype);
+  std::string out(layout.Bytes(), '\0');
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (uint64_t i = 0; i < elements; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const int v = kSets[(i % channels) % 3][(state >> 33) % 3];
+    if (layout.dtype == DType::kF32) {
+      std::memcpy(&out[i * 4], &kFloat[v], 4);
+    } else {
+      std::memcpy(&out[i * 2], &kHalf[v], 2);
+    }
+  }
+  return out;
+}
+
+TEST(GpuCodecTest, ZeroSignTiesMatchTheCpu) {
+  STRATA_SKIP_WITHOUT_GPU();
+  const BlockLayout layouts[] = {KvLayout(DType::kF16, 2, 2, 64, 300),
+                                 KvLayout(DType::kF32, 1, 3, 32, 77)};
+  for (const char* name : kGpuCodecs) {
+    const Codec* codec = FindCodec(name);
+    for (const BlockLayout& layout : layouts) {
+      if (!codec->CheckLayout(layout, layout.Bytes()).ok()) continue;
+      SCOPED_TRACE(::testing::Message() << name << " " << DTypeName(layout.dtype));
+      const std::string src = TiesBlock(layout);
+      auto cpu_enc = codec->Encode(layout, src);
+      auto gpu_enc = gpu::EncodeHost(*codec, layout, src);
+      ASSERT_EQ(cpu_enc.status().code(), gpu_enc.status().code())
+          << cpu_enc.status() << " / " << gpu_enc.status();
+      if (!cpu_enc.ok()) continue;
+      EXPECT_TRUE(*cpu_enc == *gpu_enc) << "GPU encoding differs from the CPU's";
     }
   }
 }
