@@ -25,10 +25,10 @@ absl::Status CheckPrunableLayout(const BlockLayout& layout, uint64_t payload_byt
     return absl::InvalidArgumentError(absl::StrCat("layout.kind: pruning needs a kv layout, got ",
                                                    std::string(LayoutKindName(layout.kind))));
   }
-  if (layout.dtype != DType::kF32 && layout.dtype != DType::kF16 &&
-      layout.dtype != DType::kBF16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layout.dtype: pruning reads f32, f16 or bf16, got ", std::string(DTypeName(layout.dtype))));
+  if (layout.dtype != DType::kF32 && layout.dtype != DType::kF16 && layout.dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layout.dtype: pruning reads f32, f16 or bf16, got ",
+                     std::string(DTypeName(layout.dtype))));
   }
   return layout.Validate(payload_bytes);
 }
@@ -38,8 +38,8 @@ namespace {
 absl::Status CheckOptions(const BlockLayout& layout, const PruneOptions& o) {
   if (o.selector != PruneSelector::kSinkWindow && o.selector != PruneSelector::kScoresTopK &&
       o.selector != PruneSelector::kKeyNorm) {
-    return absl::InvalidArgumentError(absl::StrCat("options.selector: unknown selector ",
-                                                   static_cast<int>(o.selector)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("options.selector: unknown selector ", static_cast<int>(o.selector)));
   }
   if (o.budget_tokens < 0) {
     return absl::InvalidArgumentError(
@@ -66,8 +66,8 @@ absl::Status CheckOptions(const BlockLayout& layout, const PruneOptions& o) {
         absl::StrCat("options.sink_tokens: ", o.sink_tokens, " is negative"));
   }
   if (o.pool_window < 1 || o.pool_window % 2 == 0 || o.pool_window > kMaxPoolWindow) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.pool_window: must be odd and in [1, ", kMaxPoolWindow, "], got ", o.pool_window));
+    return absl::InvalidArgumentError(absl::StrCat("options.pool_window: must be odd and in [1, ",
+                                                   kMaxPoolWindow, "], got ", o.pool_window));
   }
   return absl::OkStatus();
 }
@@ -77,24 +77,24 @@ absl::Status CheckScores(const BlockLayout& layout, std::span<const float> score
   const uint64_t expected = uint64_t{layout.layers} * layout.kv_heads * layout.tokens;
   if (o.selector != PruneSelector::kScoresTopK) {
     if (!scores.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("scores: ", std::string(PruneSelectorName(o.selector)),
-                                                     " takes no scores, got ", scores.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("scores: ", std::string(PruneSelectorName(o.selector)),
+                       " takes no scores, got ", scores.size()));
     }
     return absl::OkStatus();
   }
   if (scores.size() != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("scores: scores-topk needs layers x kv_heads x tokens = ", layout.layers,
-                     " x ", layout.kv_heads, " x ", layout.tokens, " = ", expected,
-                     " values, got ", scores.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scores: scores-topk needs layers x kv_heads x tokens = ", layout.layers, " x ",
+        layout.kv_heads, " x ", layout.tokens, " = ", expected, " values, got ", scores.size()));
   }
   for (size_t i = 0; i < scores.size(); ++i) {
     if (!std::isfinite(scores[i])) {
       const size_t t = i % layout.tokens, h = (i / layout.tokens) % layout.kv_heads,
                    l = i / (size_t{layout.tokens} * layout.kv_heads);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scores[", i, "] (layer ", l, ", head ", h, ", token ", t, ") is ",
-          std::isnan(scores[i]) ? "NaN" : "infinite", "; scores must be finite"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("scores[", i, "] (layer ", l, ", head ", h, ", token ", t, ") is ",
+                       std::isnan(scores[i]) ? "NaN" : "infinite", "; scores must be finite"));
     }
   }
   return absl::OkStatus();
@@ -119,8 +119,8 @@ absl::StatusOr<PruneSelector> ParsePruneSelector(std::string_view name) {
        {PruneSelector::kSinkWindow, PruneSelector::kScoresTopK, PruneSelector::kKeyNorm}) {
     if (name == PruneSelectorName(s)) return s;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "selector: unknown '", std::string(name), "' (known: sink-window, scores-topk, keynorm)"));
+  return absl::InvalidArgumentError(absl::StrCat("selector: unknown '", std::string(name),
+                                                 "' (known: sink-window, scores-topk, keynorm)"));
 }
 
 absl::Status ValidatePruneInput(const BlockLayout& layout, uint64_t payload_bytes,
@@ -165,9 +165,9 @@ size_t PrunedBlock::ElementIndex(uint32_t layer, uint32_t plane, uint32_t head,
   size_t before = 0;
   for (uint32_t l = 0; l < layer; ++l) before += kept[l];
   const size_t hd = size_t{source.kv_heads} * source.head_dim;
-  return 2 * before * hd + (size_t{plane} * kept[layer] * source.kv_heads +
-                            size_t{head} * kept[layer] + slot) *
-                               source.head_dim;
+  return 2 * before * hd +
+         (size_t{plane} * kept[layer] * source.kv_heads + size_t{head} * kept[layer] + slot) *
+             source.head_dim;
 }
 
 absl::StatusOr<std::vector<float>> PrunePriorities(const BlockLayout& layout,
@@ -204,8 +204,7 @@ absl::StatusOr<std::vector<float>> PrunePriorities(const BlockLayout& layout,
 }
 
 absl::StatusOr<PrunedBlock> PruneBlock(const BlockLayout& layout, std::string_view payload,
-                                       std::span<const float> scores,
-                                       const PruneOptions& options) {
+                                       std::span<const float> scores, const PruneOptions& options) {
   STRATA_ASSIGN_OR_RETURN(std::vector<float> priority,
                           PrunePriorities(layout, payload, scores, options));
   STRATA_ASSIGN_OR_RETURN(std::vector<uint32_t> budgets, LayerBudgets(layout, options));
@@ -224,10 +223,9 @@ absl::StatusOr<PrunedBlock> PruneBlock(const BlockLayout& layout, std::string_vi
     for (uint32_t h = 0; h < H; ++h) {
       const float* pr = priority.data() + (size_t{l} * H + h) * T;
       std::iota(order.begin(), order.end(), 0u);
-      std::nth_element(order.begin(), order.begin() + (k - 1), order.end(),
-                       [pr](uint32_t a, uint32_t b) {
-                         return prune::RanksBefore(pr[a], a, pr[b], b);
-                       });
+      std::nth_element(
+          order.begin(), order.begin() + (k - 1), order.end(),
+          [pr](uint32_t a, uint32_t b) { return prune::RanksBefore(pr[a], a, pr[b], b); });
       std::sort(order.begin(), order.begin() + k);
       for (uint32_t slot = 0; slot < k; ++slot) {
         const uint32_t t = order[slot];
@@ -290,8 +288,7 @@ absl::StatusOr<PageBounds> PageBounds::Parse(std::string_view bytes) {
   return p;
 }
 
-absl::StatusOr<PageBounds> ComputePageBounds(const BlockLayout& layout,
-                                             std::string_view payload) {
+absl::StatusOr<PageBounds> ComputePageBounds(const BlockLayout& layout, std::string_view payload) {
   STRATA_RETURN_IF_ERROR(CheckPrunableLayout(layout, payload.size()));
   const uint32_t T = layout.tokens, H = layout.kv_heads, D = layout.head_dim;
   PageBounds p;
@@ -325,18 +322,16 @@ absl::StatusOr<std::vector<size_t>> RankPagesByQuery(std::span<const PageBounds>
   const PageBounds& first = pages[0];
   for (size_t i = 0; i < pages.size(); ++i) {
     const PageBounds& p = pages[i];
-    if (p.layers != first.layers || p.kv_heads != first.kv_heads ||
-        p.head_dim != first.head_dim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pages[", i, "]: shape ", p.layers, "x", p.kv_heads, "x", p.head_dim,
-                       " differs from pages[0]'s ", first.layers, "x", first.kv_heads, "x",
-                       first.head_dim));
+    if (p.layers != first.layers || p.kv_heads != first.kv_heads || p.head_dim != first.head_dim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pages[", i, "]: shape ", p.layers, "x", p.kv_heads, "x", p.head_dim,
+          " differs from pages[0]'s ", first.layers, "x", first.kv_heads, "x", first.head_dim));
     }
     const size_t n = size_t{p.layers} * p.kv_heads * p.head_dim;
     if (p.min.size() != n || p.max.size() != n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pages[", i, "]: min/max hold ", p.min.size(), "/", p.max.size(),
-                       " values, shape needs ", n));
+      return absl::InvalidArgumentError(absl::StrCat("pages[", i, "]: min/max hold ", p.min.size(),
+                                                     "/", p.max.size(), " values, shape needs ",
+                                                     n));
     }
   }
   if (layer >= first.layers) {

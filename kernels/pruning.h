@@ -83,8 +83,8 @@ struct PrunedBlock {
   std::vector<uint32_t> positions;  // [layer][head][slot]
   std::string payload;              // see above
 
-  uint64_t kept_tokens() const;     // sum over layers of kept[l] (per head)
-  double kept_fraction() const;     // kept_tokens / (layers * tokens)
+  uint64_t kept_tokens() const;  // sum over layers of kept[l] (per head)
+  double kept_fraction() const;  // kept_tokens / (layers * tokens)
   // Index of the first position of (layer, head) in `positions`.
   size_t PositionIndex(uint32_t layer, uint32_t head) const;
   // Element index in `payload` of (layer, plane 0=K 1=V, head, slot, dim 0).

@@ -64,12 +64,12 @@ struct Query {
 };
 
 struct Sequence {
-  std::string block;                            // f16 payload
-  std::vector<float> kf;                        // the block as floats, same order
+  std::string block;      // f16 payload
+  std::vector<float> kf;  // the block as floats, same order
   std::vector<Query> window, later;
   std::vector<float> snapkv_scores, h2o_scores;  // [layer][kv_head][token]
-  std::vector<int> tokens;                      // real data: the whole sequence
-  Llama2Scores stored_scores;                   // real data: continuation over the full block
+  std::vector<int> tokens;                       // real data: the whole sequence
+  Llama2Scores stored_scores;                    // real data: continuation over the full block
 };
 
 struct Dataset {
@@ -269,8 +269,7 @@ absl::StatusOr<Dataset> RealDataset(const Options& opt) {
     seq.snapkv_scores = Votes(l, seq, seq.window);
     seq.h2o_scores = Votes(l, seq, all_block);
     seq.tokens = trace.tokens;
-    seq.stored_scores =
-        ds.model->ScoreAfterPrefix(seq.tokens, CacheFromBlocks(l, {seq.block}, 1));
+    seq.stored_scores = ds.model->ScoreAfterPrefix(seq.tokens, CacheFromBlocks(l, {seq.block}, 1));
     ds.sequences.push_back(std::move(seq));
   }
   return ds;
@@ -481,8 +480,8 @@ void PrintTable(const std::vector<Row>& rows, const std::vector<QuestRow>& quest
   std::printf("\nQuest page selection (pages of %u tokens, later-turn queries)\n", kPageTokens);
   std::printf("%-9s %6s %8s %8s %8s\n", "data", "pages", "chosen", "recall", "oracle");
   for (const QuestRow& q : quest) {
-    std::printf("%-9s %6u %7.1f%% %7.1f%% %7.1f%%\n", q.data.c_str(), q.pages,
-                100 * q.pages_chosen, 100 * q.recall, 100 * q.oracle);
+    std::printf("%-9s %6u %7.1f%% %7.1f%% %7.1f%%\n", q.data.c_str(), q.pages, 100 * q.pages_chosen,
+                100 * q.recall, 100 * q.oracle);
   }
 }
 
@@ -570,8 +569,7 @@ int RunPruningBench(int argc, char** argv) {
 
 }  // namespace
 
-STRATA_BENCH_COMMAND("pruning",
-                     "token pruning: attention error, kept fraction, Quest page recall",
+STRATA_BENCH_COMMAND("pruning", "token pruning: attention error, kept fraction, Quest page recall",
                      RunPruningBench);
 
 }  // namespace strata::bench

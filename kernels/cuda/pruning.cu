@@ -90,9 +90,8 @@ __global__ void BoundsKernel(Shape s, const uint8_t* payload, float* mn, float* 
   const uint32_t l = static_cast<uint32_t>(i / (uint64_t{s.dim} * s.heads));
   float lo = quant::BitsFloat(0x7f800000u), hi = quant::BitsFloat(0xff800000u);
   for (uint32_t t = 0; t < s.tokens; ++t) {
-    const float x =
-        prune::LoadElement(payload, ((uint64_t{l} * 2 * s.tokens + t) * s.heads + h) * s.dim + d,
-                           s.dtype);
+    const float x = prune::LoadElement(
+        payload, ((uint64_t{l} * 2 * s.tokens + t) * s.heads + h) * s.dim + d, s.dtype);
     if (x < lo) lo = x;
     if (x > hi) hi = x;
   }
@@ -109,8 +108,7 @@ unsigned Blocks(uint64_t n) { return static_cast<unsigned>((n + kThreads - 1) / 
 absl::StatusOr<DeviceBuffer> CopyIn(const void* src, uint64_t bytes) {
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer d, Allocate(bytes));
   if (bytes > 0) {
-    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpy(d.get(), src, bytes, cudaMemcpyHostToDevice),
-                                "copy in");
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpy(d.get(), src, bytes, cudaMemcpyHostToDevice), "copy in");
   }
   return d;
 }
@@ -149,10 +147,10 @@ absl::StatusOr<PrunedBlock> PruneBlockHost(const BlockLayout& layout, std::strin
       static_cast<float*>(d_priority.get()));
   STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "priority launch");
   SelectGatherKernel<<<s.layers * s.heads, kThreads>>>(
-      s, static_cast<const uint8_t*>(d_payload.get()),
-      static_cast<const float*>(d_priority.get()), static_cast<const uint32_t*>(d_budget.get()),
-      static_cast<const uint64_t*>(d_before.get()), static_cast<uint8_t*>(d_kept.get()),
-      static_cast<uint32_t*>(d_positions.get()), static_cast<uint8_t*>(d_out.get()));
+      s, static_cast<const uint8_t*>(d_payload.get()), static_cast<const float*>(d_priority.get()),
+      static_cast<const uint32_t*>(d_budget.get()), static_cast<const uint64_t*>(d_before.get()),
+      static_cast<uint8_t*>(d_kept.get()), static_cast<uint32_t*>(d_positions.get()),
+      static_cast<uint8_t*>(d_out.get()));
   STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "select launch");
 
   out.positions.resize(kept * s.heads);
@@ -184,10 +182,10 @@ absl::StatusOr<PageBounds> ComputePageBoundsHost(const BlockLayout& layout,
   STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "bounds launch");
   p.min.resize(n);
   p.max.resize(n);
-  STRATA_CUDA_RETURN_IF_ERROR(
-      cudaMemcpy(p.min.data(), d_min.get(), 4 * n, cudaMemcpyDeviceToHost), "copy min out");
-  STRATA_CUDA_RETURN_IF_ERROR(
-      cudaMemcpy(p.max.data(), d_max.get(), 4 * n, cudaMemcpyDeviceToHost), "copy max out");
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpy(p.min.data(), d_min.get(), 4 * n, cudaMemcpyDeviceToHost),
+                              "copy min out");
+  STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpy(p.max.data(), d_max.get(), 4 * n, cudaMemcpyDeviceToHost),
+                              "copy max out");
   return p;
 }
 

@@ -33,8 +33,7 @@ TEST(GpuPruningTest, ReportsAvailability) {
   o.budget_tokens = 2;
   if (!gpu::Built()) {
     EXPECT_EQ(gpu::PruneBlockHost(l, src, {}, o).status().code(), absl::StatusCode::kUnavailable);
-    EXPECT_EQ(gpu::ComputePageBoundsHost(l, src).status().code(),
-              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(gpu::ComputePageBoundsHost(l, src).status().code(), absl::StatusCode::kUnavailable);
   } else {
     // Argument checks run on the host, device or not.
     o.budget_tokens = -1;
@@ -45,10 +44,9 @@ TEST(GpuPruningTest, ReportsAvailability) {
 
 TEST(GpuPruningTest, KeepsWhatTheCpuKeeps) {
   STRATA_SKIP_WITHOUT_GPU();
-  const BlockLayout layouts[] = {KvLayout(DType::kF16, 5, 4, 8, 64),
-                                 KvLayout(DType::kBF16, 2, 8, 128, 256),
-                                 KvLayout(DType::kF32, 3, 3, 20, 37),
-                                 KvLayout(DType::kF16, 1, 2, 64, 1500)};
+  const BlockLayout layouts[] = {
+      KvLayout(DType::kF16, 5, 4, 8, 64), KvLayout(DType::kBF16, 2, 8, 128, 256),
+      KvLayout(DType::kF32, 3, 3, 20, 37), KvLayout(DType::kF16, 1, 2, 64, 1500)};
   for (const BlockLayout& l : layouts) {
     const std::string src = MakeBlock(l, 9);
     std::mt19937_64 rng(3);
@@ -59,12 +57,11 @@ TEST(GpuPruningTest, KeepsWhatTheCpuKeeps) {
     for (PruneSelector sel :
          {PruneSelector::kSinkWindow, PruneSelector::kScoresTopK, PruneSelector::kKeyNorm}) {
       for (BudgetShape shape : {BudgetShape::kConstant, BudgetShape::kPyramid}) {
-        for (int64_t budget : {int64_t{1}, int64_t{l.tokens / 10 + 1}, int64_t{l.tokens / 2},
-                               int64_t{l.tokens}}) {
+        for (int64_t budget :
+             {int64_t{1}, int64_t{l.tokens / 10 + 1}, int64_t{l.tokens / 2}, int64_t{l.tokens}}) {
           SCOPED_TRACE(::testing::Message() << PruneSelectorName(sel) << " shape "
                                             << static_cast<int>(shape) << " budget " << budget
-                                            << " " << DTypeName(l.dtype) << " tokens "
-                                            << l.tokens);
+                                            << " " << DTypeName(l.dtype) << " tokens " << l.tokens);
           PruneOptions o;
           o.selector = sel;
           o.budget_tokens = budget;
@@ -87,9 +84,9 @@ TEST(GpuPruningTest, KeepsWhatTheCpuKeeps) {
 
 TEST(GpuPruningTest, PageBoundsMatchTheCpu) {
   STRATA_SKIP_WITHOUT_GPU();
-  for (const BlockLayout& l : {KvLayout(DType::kF16, 5, 4, 8, 64),
-                               KvLayout(DType::kBF16, 4, 8, 128, 256),
-                               KvLayout(DType::kF32, 2, 3, 20, 37)}) {
+  for (const BlockLayout& l :
+       {KvLayout(DType::kF16, 5, 4, 8, 64), KvLayout(DType::kBF16, 4, 8, 128, 256),
+        KvLayout(DType::kF32, 2, 3, 20, 37)}) {
     const std::string src = MakeBlock(l, 13);
     auto cpu = ComputePageBounds(l, src);
     auto gpu = gpu::ComputePageBoundsHost(l, src);

@@ -143,15 +143,15 @@ TEST(PruneBlockTest, KeepsExactlyTheBudgetWithTheirPositionsAndBytes) {
     for (PruneSelector sel :
          {PruneSelector::kSinkWindow, PruneSelector::kScoresTopK, PruneSelector::kKeyNorm}) {
       for (BudgetShape shape : {BudgetShape::kConstant, BudgetShape::kPyramid}) {
-        for (int64_t budget : {int64_t{1}, int64_t{l.tokens / 4}, int64_t{l.tokens / 2},
-                               int64_t{l.tokens}}) {
-          SCOPED_TRACE(::testing::Message() << PruneSelectorName(sel) << " shape "
-                                            << static_cast<int>(shape) << " budget " << budget
-                                            << " " << DTypeName(l.dtype));
+        for (int64_t budget :
+             {int64_t{1}, int64_t{l.tokens / 4}, int64_t{l.tokens / 2}, int64_t{l.tokens}}) {
+          SCOPED_TRACE(::testing::Message()
+                       << PruneSelectorName(sel) << " shape " << static_cast<int>(shape)
+                       << " budget " << budget << " " << DTypeName(l.dtype));
           PruneOptions o = Options(sel, budget);
           o.shape = shape;
-          const std::span<const float> sc =
-              sel == PruneSelector::kScoresTopK ? std::span<const float>(scores)
+          const std::span<const float> sc = sel == PruneSelector::kScoresTopK
+                                                ? std::span<const float>(scores)
                                                 : std::span<const float>();
           auto b = PruneBlock(l, src, sc, o);
           ASSERT_TRUE(b.ok()) << b.status();
@@ -167,10 +167,10 @@ TEST(PruneBlockTest, KeepsExactlyTheBudgetWithTheirPositionsAndBytes) {
               for (uint32_t slot = 0; slot < pos.size(); ++slot) {
                 ASSERT_LT(pos[slot], l.tokens);
                 for (uint32_t p = 0; p < 2; ++p) {
-                  ASSERT_EQ(0, std::memcmp(b->payload.data() +
-                                               b->ElementIndex(layer, p, h, slot) * esize,
-                                           src.data() + Src(l, layer, p, pos[slot], h, 0) * esize,
-                                           l.head_dim * esize));
+                  ASSERT_EQ(
+                      0, std::memcmp(b->payload.data() + b->ElementIndex(layer, p, h, slot) * esize,
+                                     src.data() + Src(l, layer, p, pos[slot], h, 0) * esize,
+                                     l.head_dim * esize));
                 }
               }
             }
@@ -393,10 +393,9 @@ TEST(PageBoundsTest, RanksPagesByTheQuestBound) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(RankPagesByQuery(pages, 0, 1, q, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(RankPagesByQuery(pages, 0, 0, std::vector<float>(3), 2)
-                              .status()
-                              .message()),
-              HasSubstr("head_dim is 4"));
+  EXPECT_THAT(
+      std::string(RankPagesByQuery(pages, 0, 0, std::vector<float>(3), 2).status().message()),
+      HasSubstr("head_dim is 4"));
   pages[3].head_dim = 2;
   EXPECT_THAT(std::string(RankPagesByQuery(pages, 0, 0, q, 2).status().message()),
               HasSubstr("pages[3]"));
