@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -152,7 +153,13 @@ void Llama2Model::Step(int token, int pos, Llama2KvCache* cache, Llama2Trace* tr
     for (int h = 0; h < c.n_heads; ++h) {
       const float* qh = q + h * head;
       const int kvh = h / kv_mul;
+      const std::vector<uint8_t>* keep = cache->keep.empty() ? nullptr : &cache->keep[l];
+      const int masked = keep == nullptr ? 0 : static_cast<int>(keep->size()) / c.n_kv_heads;
       for (int t = 0; t <= pos; ++t) {
+        if (t < masked && (*keep)[static_cast<size_t>(t) * c.n_kv_heads + kvh] == 0) {
+          att[t] = -std::numeric_limits<float>::infinity();  // pruned: weight exp(-inf) = 0
+          continue;
+        }
         const float* kt = keys.data() + static_cast<size_t>(t) * kv_dim + kvh * head;
         float sc = 0;
         for (int i = 0; i < head; ++i) sc += qh[i] * kt[i];

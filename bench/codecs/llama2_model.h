@@ -42,6 +42,11 @@ struct Llama2Trace {
 struct Llama2KvCache {
   int tokens = 0;
   std::vector<std::vector<float>> k, v;
+  // Optional token pruning of the first cached positions (a pruned view, kernels/pruning.h):
+  // empty, or per layer one flag per (pos, kv_head) for pos < keep[layer].size() / n_kv_heads;
+  // a 0 flag hides that key and value from every query head of that KV head. Positions beyond
+  // the mask (computed after the hit) are always visible.
+  std::vector<std::vector<uint8_t>> keep;
 };
 
 // Next-token predictions of a teacher-forced pass, one entry per scored position p: the

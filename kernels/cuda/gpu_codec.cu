@@ -1,7 +1,7 @@
 // CUDA implementations of fp8-e4m3, int8, kivi4 and kivi2 (kernels/gpu_codec.h). The kernels
 // call the same scalar functions as the CPU paths (kernels/internal/quant_math.h, compiled
 // __host__ __device__) and the library builds with --fmad=false, so codes and scales match the
-// CPU encoders bit for bit. cudaError_t is turned into absl::Status here and nowhere else.
+// CPU encoders bit for bit. cudaError_t becomes absl::Status only through kernels/cuda/cuda_status.h.
 //
 // Work split:
 //   absmax params   kv layouts (centered keys): a block per (layer, 32 K channels), its 8
@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/codec.h"
 #include "kernels/codec_format.h"
+#include "kernels/cuda/cuda_status.h"
 #include "kernels/gpu_codec.h"
 #include "kernels/internal/codecs.h"
 #include "kernels/internal/kivi_layout.h"
@@ -39,34 +40,6 @@ namespace strata::gpu {
 namespace {
 
 using quant::KiviGeometry;
-
-absl::Status CudaStatus(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return absl::OkStatus();
-  const std::string msg = absl::StrCat("CUDA ", what, ": ", cudaGetErrorString(e));
-  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
-      e == cudaErrorDevicesUnavailable) {
-    return absl::UnavailableError(msg);
-  }
-  if (e == cudaErrorMemoryAllocation) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
-#define STRATA_CUDA_RETURN_IF_ERROR(expr, what)                    \
-  do {                                                             \
-    ::absl::Status strata_cuda_status_ = CudaStatus((expr), what); \
-    if (!strata_cuda_status_.ok()) return strata_cuda_status_;     \
-  } while (0)
-
-struct CudaFree {
-  void operator()(void* p) const { cudaFree(p); }
-};
-using DeviceBuffer = std::unique_ptr<void, CudaFree>;
-
-absl::StatusOr<DeviceBuffer> Allocate(uint64_t bytes) {
-  void* p = nullptr;
-  STRATA_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, std::max<uint64_t>(bytes, 1)), "cudaMalloc");
-  return DeviceBuffer(p);
-}
 
 // ---- element access (device) ----
 
