@@ -6,6 +6,14 @@
 namespace strata {
 namespace {
 
+// A retry hint on the status (quotas.h) goes out as trailing metadata too, where clients read it
+// without parsing the message.
+void AddRetryHint(const absl::Status& status, grpc::CallbackServerContext* ctx) {
+  if (std::optional<uint64_t> ms = RetryAfterMs(status); ms.has_value()) {
+    ctx->AddTrailingMetadata(kRetryAfterPayload, absl::StrCat(*ms));
+  }
+}
+
 // Runs one call through authentication and the core's admission (graceful shutdown refuses new
 // calls) and finishes it with the core's status.
 template <typename Fn>
@@ -23,6 +31,7 @@ grpc::ServerUnaryReactor* Serve(NodeCore* core, const Authenticator* auth,
   }
   const absl::Status status = call(*access);
   core->EndCall();
+  AddRetryHint(status, ctx);
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -44,8 +53,8 @@ class BudgetedReactor final : public grpc::ServerUnaryReactor {
 // stay reserved until gRPC is done with the call.
 template <typename Request, typename Response, typename Fn>
 grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const Authenticator* auth,
-                                   const grpc::CallbackServerContext* ctx,
-                                   const grpc::ByteBuffer* in, grpc::ByteBuffer* out, Fn&& call) {
+                                   grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out, Fn&& call) {
   auto* reactor = new BudgetedReactor(&core->inflight_budget());
   absl::StatusOr<Access> access = AuthenticateCall(auth, ctx);
   if (!access.ok()) {
@@ -70,6 +79,7 @@ grpc::ServerUnaryReactor* ServeRaw(NodeCore* core, const Authenticator* auth,
   const absl::Status status = call(request, &response, &reactor->held, *access);
   core->EndCall();
   if (!status.ok()) {
+    AddRetryHint(status, ctx);
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
@@ -106,6 +116,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Put(grpc::CallbackServerContext* ctx
       core_, auth_, ctx, request, response,
       [this](const v1::PutRequest& req, v1::PutResponse* resp, Held* held, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         return core_->Put(req, resp, held);
       });
 }
@@ -117,6 +128,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Get(grpc::CallbackServerContext* ctx
       core_, auth_, ctx, request, response,
       [this](const v1::GetRequest& req, v1::GetResponse* resp, Held* held, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         return core_->Get(req, resp, held);
       });
 }
@@ -128,6 +140,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Exists(grpc::CallbackServerContext* 
       core_, auth_, ctx, request, response,
       [this](const v1::ExistsRequest& req, v1::ExistsResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         return core_->Exists(req, resp);
       });
 }
@@ -139,6 +152,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Remove(grpc::CallbackServerContext* 
       core_, auth_, ctx, request, response,
       [this](const v1::RemoveRequest& req, v1::RemoveResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         return core_->Remove(req, resp);
       });
 }
@@ -150,6 +164,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::Lookup(grpc::CallbackServerContext* 
       core_, auth_, ctx, request, response,
       [this](const v1::LookupRequest& req, v1::LookupResponse* resp, Held*, const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         return core_->Lookup(req, resp);
       });
 }
@@ -208,6 +223,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::GetInto(grpc::CallbackServerContext*
       [this](const v1::GetIntoRequest& req, v1::GetIntoResponse* resp, Held*,
              const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
         return core_->GetInto(req, resp);
       });
@@ -221,6 +237,7 @@ grpc::ServerUnaryReactor* CacheServiceImpl::PutFrom(grpc::CallbackServerContext*
       [this](const v1::PutFromRequest& req, v1::PutFromResponse* resp, Held*,
              const Access& access) {
         STRATA_RETURN_IF_ERROR(access.CheckNamespace(req.namespace_()));
+        STRATA_RETURN_IF_ERROR(core_->AdmitRate(req.namespace_()));
         STRATA_RETURN_IF_ERROR(core_->CheckSessionOwner(req.session_id(), access));
         return core_->PutFrom(req, resp);
       });

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   (void)strata::KeepLargeBuffersInHeap();
   CLI::App app{"strata-node: a Strata KV-cache node (DRAM + SSD tiers, gRPC control plane)"};
   std::string config, listen, port_file, metrics_listen, dram, ssd_dir, ssd, hbm, node_id;
-  std::string etcd, cluster, advertise, tls_cert, tls_key, tls_client_ca, auth_tokens;
+  std::string etcd, cluster, advertise, tls_cert, tls_key, tls_client_ca, auth_tokens, quotas;
   std::string dram_policy, ssd_policy, max_payload;
   size_t max_batch = 0;
   app.add_option("--config", config, "YAML config file (flags override it)");
@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "server certificate (PEM)");
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", tls_client_ca, "require client certificates from this CA");
+  app.add_option("--quotas", quotas,
+                 "quota file (YAML): bytes per tier and requests per second per namespace "
+                 "prefix; SIGHUP re-reads it");
   app.add_option("--auth-tokens", auth_tokens,
                  "token file (YAML) granting namespaces per token; SIGHUP re-reads it");
   std::string peer_token_file;
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
   if (app.count("--tls-key")) options.tls_key = tls_key;
   if (app.count("--tls-client-ca")) options.tls_client_ca = tls_client_ca;
   if (app.count("--auth-tokens")) options.auth_tokens = auth_tokens;
+  if (app.count("--quotas")) options.quotas = quotas;
   if (app.count("--peer-token-file")) options.peer_token_file = peer_token_file;
   if (app.count("--peer-tls-ca")) options.peer_tls_ca = peer_tls_ca;
   if (insecure) options.insecure = true;
@@ -182,6 +186,18 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (!options.quotas.empty()) {
+      absl::StatusOr<size_t> quotas = (*node)->ReloadQuotas();
+      if (quotas.ok()) {
+        std::cout << "strata-node: SIGHUP: " << *quotas << " quotas in force from "
+                  << options.quotas << std::endl;
+      } else {
+        std::cerr << "strata-node: SIGHUP: quota file not reloaded, the previous quotas stay in "
+                     "force: "
+                  << quotas.status().message() << std::endl;
+      }
+    }
+    if (options.auth_tokens.empty() && !options.quotas.empty()) continue;
     absl::StatusOr<size_t> reloaded = (*node)->ReloadAuthTokens();
     if (reloaded.ok()) {
       std::cout << "strata-node: SIGHUP: " << *reloaded << " tokens in force from "

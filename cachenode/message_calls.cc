@@ -75,6 +75,10 @@ std::optional<std::string> MessageCalls::OnMessage(std::string bytes) {
   if (absl::Status allowed = data_plane_->AuthorizeSession(session, ns); !allowed.ok()) {
     return EncodeReply({}, call.call_id(), allowed);
   }
+  // Quotas meter message calls as they do gRPC calls (the hint travels in the message).
+  if (absl::Status admitted = core_->AdmitRate(ns); !admitted.ok()) {
+    return EncodeReply({}, call.call_id(), admitted);
+  }
 
   if (call.has_get_into()) {
     {

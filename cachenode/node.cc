@@ -139,9 +139,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   so.promote_on_hit = options.promote_on_hit;
   so.max_lease_ms = options.max_lease_ms;
   so.max_leased_bytes = options.max_leased_bytes;
+  so.track_shares = !options.quotas.empty();
   STRATA_ASSIGN_OR_RETURN(node->store_, TieredStore::Open(so, std::move(tiers)));
+  // A quota file that does not load refuses the start, naming the file and the entry.
+  if (!options.quotas.empty()) {
+    STRATA_ASSIGN_OR_RETURN(node->quotas_, Quotas::Open(options.quotas, node->store_.get()));
+  }
 
   node->core_ = std::make_unique<NodeCore>(node->store_.get(), options, node->absent_);
+  node->core_->SetQuotas(node->quotas_.get());
   // The data plane is an accelerator: without it (UCX unusable here) clients use Get and Put.
   if (!options.data_plane.enabled) {
     node->data_plane_detail_ = "off (data_plane.enabled: false)";
@@ -230,6 +236,13 @@ absl::StatusOr<size_t> Node::ReloadAuthTokens() {
   return auth_->Reload();
 }
 
+absl::StatusOr<size_t> Node::ReloadQuotas() {
+  if (quotas_ == nullptr) {
+    return absl::FailedPreconditionError("no --quotas file: nothing to reload");
+  }
+  return quotas_->Reload();
+}
+
 Node::~Node() { (void)Shutdown(); }  // errors were reported by an explicit Shutdown(), if any
 
 absl::Status Node::Shutdown() {
@@ -280,6 +293,10 @@ std::string Node::Summary() const {
                     stats.recovery_dropped, " unreadable records dropped)\n");
   }
   absl::StrAppend(&s, "  data      ", data_plane_detail_, "\n");
+  if (quotas_ != nullptr) {
+    absl::StrAppend(&s, "  quotas    ", quotas_->current()->entries().size(), " from ",
+                    quotas_->path(), " (SIGHUP re-reads it)\n");
+  }
   if (auth_ != nullptr) {
     absl::StrAppend(&s, "  auth      ", auth_->current()->entries().size(), " tokens from ",
                     auth_->path(), " (SIGHUP re-reads it)\n");

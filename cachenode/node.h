@@ -19,6 +19,7 @@
 #include "cachenode/metrics.h"
 #include "cachenode/node_core.h"
 #include "cachenode/options.h"
+#include "cachenode/quotas.h"
 #include "storage/tiered_store.h"
 
 namespace strata {
@@ -37,6 +38,8 @@ class Node {
   // Re-reads the --auth-tokens file (SIGHUP): the tokens now in force, or why the file was not
   // taken (the previous tokens stay in force). FAILED_PRECONDITION when auth is off.
   absl::StatusOr<size_t> ReloadAuthTokens();
+  // Re-reads the --quotas file (SIGHUP), likewise. FAILED_PRECONDITION without --quotas.
+  absl::StatusOr<size_t> ReloadQuotas();
 
   int port() const { return port_; }
   // Times the gRPC server was restarted because its listener went deaf (grpc_server.h).
@@ -60,6 +63,7 @@ class Node {
   std::unique_ptr<Authenticator> auth_;  // null: auth off; outlives everything that checks it
   std::vector<AbsentTier> absent_;
   std::unique_ptr<TieredStore> store_;
+  std::unique_ptr<Quotas> quotas_;         // null: no quotas; after the store, before the core
   std::unique_ptr<DataPlane> data_plane_;  // before the store goes: it pins blocks
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;

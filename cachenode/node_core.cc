@@ -63,6 +63,13 @@ int NodeCore::Drain(uint32_t grace_ms) {
   return in_flight_.load();
 }
 
+absl::Status NodeCore::WithQuotaHint(absl::Status status) const {
+  if (quotas_ == nullptr || !absl::IsResourceExhausted(status) || RetryAfterMs(status)) {
+    return status;
+  }
+  return WithRetryAfter(status, kQuotaRetryAfterMs);
+}
+
 absl::Status NodeCore::Reject(absl::Status status) {
   if (absl::IsInvalidArgument(status)) rejected_.fetch_add(1);
   return status;
@@ -128,7 +135,7 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
         store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i], item.payload()));
     StatusToKeyResult(results.back(), response->add_results());
   }
-  return CallStatusFromResults(results);
+  return WithQuotaHint(CallStatusFromResults(results));
 }
 
 absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* response,
@@ -274,7 +281,7 @@ absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromRes
   }();
   if (!valid.ok()) return Reject(valid);
   absl::Status st = data_plane_->PutFrom(request, layouts, response);
-  return absl::IsInvalidArgument(st) ? Reject(st) : st;
+  return absl::IsInvalidArgument(st) ? Reject(st) : WithQuotaHint(st);
 }
 
 absl::Status NodeCore::Exists(const v1::ExistsRequest& request, v1::ExistsResponse* response) {

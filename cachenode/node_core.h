@@ -19,6 +19,7 @@
 #include "cachenode/data_plane.h"
 #include "cachenode/inflight_budget.h"
 #include "cachenode/options.h"
+#include "cachenode/quotas.h"
 #include "cluster/node_record.h"
 #include "proto/strata.pb.h"
 #include "storage/tiered_store.h"
@@ -33,6 +34,11 @@ struct AbsentTier {
 
 class NodeCore {
  public:
+  // The retry hint on a Put refused for space while quotas are on: room in a share comes back
+  // as its leases end or its blocks are removed, which the node cannot predict; a second is a
+  // back-off, not a promise.
+  static constexpr uint64_t kQuotaRetryAfterMs = 1000;
+
   // `store` must outlive the core.
   NodeCore(TieredStore* store, const NodeOptions& options, std::vector<AbsentTier> absent_tiers);
 
@@ -99,6 +105,15 @@ class NodeCore {
     data_plane_detail_ = std::move(detail);
   }
 
+  // Set once, before serving; nullptr (the default): no quotas. Must outlive the calls.
+  void SetQuotas(Quotas* quotas) { quotas_ = quotas; }
+  // The request-rate check of a namespace's call (quotas.h): OK without quotas, else
+  // Quotas::AdmitCall. The gRPC services and the UCX message calls run it once per call, after
+  // the caller's grants are checked.
+  absl::Status AdmitRate(std::string_view ns) {
+    return quotas_ == nullptr ? absl::OkStatus() : quotas_->AdmitCall(ns);
+  }
+
   // Call admission for graceful shutdown. BeginCall is false once draining (the call is answered
   // UNAVAILABLE: retry elsewhere or later); every true BeginCall is paired with EndCall.
   bool BeginCall();
@@ -108,6 +123,9 @@ class NodeCore {
   int Drain(uint32_t grace_ms);
 
  private:
+  // With quotas on, a store's RESOURCE_EXHAUSTED (a tenant's share full of blocks it cannot
+  // move, or every tier full) gets a retry hint of kQuotaRetryAfterMs.
+  absl::Status WithQuotaHint(absl::Status status) const;
   // Counts INVALID_ARGUMENT answers on the way out.
   absl::Status Reject(absl::Status status);
   absl::Status ValidateKeys(const std::string& ns,
@@ -127,6 +145,7 @@ class NodeCore {
   std::string node_id_;
   std::string listen_;
   DataPlane* data_plane_ = nullptr;
+  Quotas* quotas_ = nullptr;
   std::string data_plane_detail_ = "off";
   InflightBudget budget_;
   std::atomic<uint64_t> rejected_{0};

@@ -261,6 +261,8 @@ class ConfigReader {
         st = Str(key, v, &o_->tls_client_ca);
       else if (key == "auth_tokens")
         st = Str(key, v, &o_->auth_tokens);
+      else if (key == "quotas")
+        st = Str(key, v, &o_->quotas);
       else if (key == "peer_token_file")
         st = Str(key, v, &o_->peer_token_file);
       else if (key == "peer_tls_ca")

@@ -141,6 +141,9 @@ struct NodeOptions {
   // Token file (cachenode/auth.h): every call then needs a token granting its namespace.
   // Re-read on SIGHUP.
   std::string auth_tokens;
+  // Quota file (cachenode/quotas.h): bytes per tier and requests per second per namespace
+  // prefix. Re-read on SIGHUP. Empty: no quotas.
+  std::string quotas;
   // A file holding the token (one line) this node sends on its own calls to other nodes (a
   // drain's Puts); their token files must grant it namespaces ["*"]. Empty: none.
   std::string peer_token_file;

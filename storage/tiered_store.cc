@@ -73,7 +73,8 @@ TieredStore::TieredStore(const TieredStoreOptions& options,
       max_leased_bytes_(options.max_leased_bytes != 0 ? options.max_leased_bytes
                                                       : tiers_[0]->capacity_bytes() / 2),
       tier_blocks_(new std::atomic<uint64_t>[tiers_.size()]),
-      tier_hits_(new std::atomic<uint64_t>[tiers_.size()]) {
+      tier_hits_(new std::atomic<uint64_t>[tiers_.size()]),
+      shares_(tiers_.size(), options.track_shares) {
   for (size_t t = 0; t < tiers_.size(); ++t) {
     tier_blocks_[t] = 0;
     tier_hits_[t] = 0;
@@ -167,6 +168,15 @@ absl::Status TieredStore::Recover() {
   return absl::OkStatus();
 }
 
+absl::Status TieredStore::SetShares(std::shared_ptr<const TierShares> shares) {
+  if (!shares_.tracking()) {
+    return absl::FailedPreconditionError(
+        "this store does not count bytes per namespace (TieredStoreOptions::track_shares)");
+  }
+  shares_.Set(std::move(shares));
+  return absl::OkStatus();
+}
+
 bool TieredStore::CanEvictLocked(const Entry& e, int64_t now) const {
   return e.pins == 0 && e.lease_until_ms <= now;
 }
@@ -192,6 +202,7 @@ BlockId TieredStore::EraseLocked(Shard& shard, BlockId block) {
   }
   shard.policies[e.tier]->OnErase(block);
   tier_blocks_[e.tier].fetch_sub(1);
+  shares_.Charge(e.id, e.tier, -static_cast<int64_t>(e.slot.charged_bytes));
   if (e.backing_tier != kNoTier) DropBackingLocked(shard, block, e);
   const BlockId parent = e.parent_block;
   shard.ids.erase(e.id);
@@ -244,6 +255,7 @@ void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
   shard.policies[e.tier]->OnInsert(block, InfoFor(e));
   if (e.resident_children) shard.policies[e.tier]->OnResidentChildren(block, e.resident_children);
   tier_blocks_[e.tier].fetch_add(1);
+  shares_.Charge(e.id, e.tier, static_cast<int64_t>(e.slot.charged_bytes));
   shard.ids.emplace(e.id, block);
   shard.entries.emplace(block, std::move(e));
 }

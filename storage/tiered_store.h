@@ -51,6 +51,7 @@
 #include "storage/eviction_policy.h"
 #include "storage/tier.h"
 #include "storage/tier_codecs.h"
+#include "storage/tier_shares.h"
 
 namespace strata {
 
@@ -79,6 +80,9 @@ struct TieredStoreOptions {
   uint64_t max_leased_bytes = 0;
   // Milliseconds on a monotonic clock; tests substitute their own.
   std::function<int64_t()> now_ms;
+  // Count bytes per namespace so tenants' shares (SetShares) can be enforced. Off, SetShares
+  // is refused and nothing is counted.
+  bool track_shares = false;
 };
 
 struct TierStats {
@@ -229,6 +233,13 @@ class TieredStore {
   // tiers). Blocks stored or removed while it runs may or may not be listed.
   std::vector<BlockSummary> ListBlocks();
 
+  // Puts tenants' shares of the tiers in force (tier_shares.h; null: none); the shares' usage is
+  // recounted from what the store holds now. FAILED_PRECONDITION unless opened with
+  // track_shares.
+  absl::Status SetShares(std::shared_ptr<const TierShares> shares);
+  // Bytes share `share` (of the shares in force) holds in tier `tier`.
+  uint64_t ShareBytes(size_t share, size_t tier) const { return shares_.Bytes(share, tier); }
+
   StoreStats Stats() const;
   // Makes what persistent tiers hold durable (graceful shutdown).
   absl::Status Flush();
@@ -301,13 +312,22 @@ class TieredStore {
   void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block, size_t tier,
                const TierSlot& slot, BlockRecord record, std::string_view parent);
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
+  // With shares in force, the block's share is first brought under its limit in t by moving its
+  // own blocks (RESOURCE_EXHAUSTED naming the share when it cannot be).
   absl::StatusOr<TierSlot> PlaceIn(size_t t, std::string_view id, BlockId version,
                                    const BlockRecord& record, std::string_view bytes);
   // Moves one victim other than `keep` out of tier t (down, or dropped from the last tier).
-  // False when tier t has nothing evictable. Nothing locked on entry.
-  bool EvictOne(size_t t, BlockId keep = 0);
-  // Evicts from tier t until `charge` more bytes fit under its capacity.
-  bool EnsureRoom(size_t t, uint64_t charge);
+  // False when tier t has nothing evictable. Nothing locked on entry. `for_share`: the share
+  // that needs the room; `own_only` takes only that share's blocks, else any block
+  // ShareUsage::MayEvict allows.
+  bool EvictOne(size_t t, BlockId keep = 0, size_t for_share = TierShares::kNoShare,
+                bool own_only = false);
+  // Evicts from tier t until `charge` more bytes fit under its capacity and under the limit
+  // of `share` there.
+  bool EnsureRoom(size_t t, uint64_t charge, size_t share = TierShares::kNoShare);
+  // Moves blocks of `share` out of tier t until `charge` more fit its limit there. OK, or
+  // RESOURCE_EXHAUSTED naming the share.
+  absl::Status MakeShareRoom(size_t t, size_t share, uint64_t charge);
   void EnforceWatermark(size_t t, BlockId keep);
   // Removes an entry from its tier, its policies and the index; returns its parent link.
   BlockId EraseLocked(Shard& shard, BlockId block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
@@ -358,6 +378,7 @@ class TieredStore {
   std::unique_ptr<std::atomic<uint64_t>[]> tier_blocks_;
   std::unique_ptr<std::atomic<uint64_t>[]> tier_hits_;
   mutable Counters counters_;
+  ShareUsage shares_;
 };
 
 }  // namespace strata

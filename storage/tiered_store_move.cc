@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
 #include "storage/tiered_store.h"
 
 namespace strata {
@@ -10,18 +12,39 @@ namespace strata {
 absl::StatusOr<TierSlot> TieredStore::PlaceIn(size_t t, std::string_view id, BlockId version,
                                               const BlockRecord& record, std::string_view bytes) {
   Tier& tier = *tiers_[t];
+  const size_t share = shares_.ShareOfId(id);
+  if (share != TierShares::kNoShare) {
+    STRATA_RETURN_IF_ERROR(MakeShareRoom(t, share, tier.ChargeFor(bytes.size())));
+  }
   while (true) {
     absl::StatusOr<TierSlot> slot = tier.Write(id, version, record, bytes);
     if (slot.ok() || !absl::IsResourceExhausted(slot.status())) return slot;
-    if (!EvictOne(t)) return slot;
+    if (!EvictOne(t, 0, share)) return slot;
   }
 }
 
-bool TieredStore::EnsureRoom(size_t t, uint64_t charge) {
+absl::Status TieredStore::MakeShareRoom(size_t t, size_t share, uint64_t charge) {
+  if (shares_.NeverFits(share, t, charge)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a block charged ", charge, " bytes is larger than the limit of ",
+                     shares_.Explain(share, t), " in tier ", AsAbsl(tiers_[t]->name())));
+  }
+  while (!shares_.Fits(share, t, charge)) {
+    if (!EvictOne(t, 0, share, /*own_only=*/true)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(shares_.Explain(share, t), " in tier ", AsAbsl(tiers_[t]->name()),
+                       ", none of them evictable now (leased or in use)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool TieredStore::EnsureRoom(size_t t, uint64_t charge, size_t share) {
   Tier& tier = *tiers_[t];
   if (charge > tier.capacity_bytes()) return false;
+  if (share != TierShares::kNoShare && !MakeShareRoom(t, share, charge).ok()) return false;
   while (tier.used_bytes() + charge > tier.capacity_bytes()) {
-    if (!EvictOne(t)) return false;
+    if (!EvictOne(t, 0, share)) return false;
   }
   return true;
 }
@@ -53,6 +76,7 @@ void TieredStore::MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_ti
     }
     shard.policies[e.tier]->OnErase(block);
     tier_blocks_[e.tier].fetch_sub(1);
+    shares_.Charge(e.id, e.tier, -static_cast<int64_t>(e.slot.charged_bytes));
   }
   const bool leased = e.lease_until_ms != 0;
   if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
@@ -63,12 +87,14 @@ void TieredStore::MoveLocked(Shard& shard, BlockId block, Entry& e, size_t to_ti
   shard.policies[to_tier]->OnInsert(block, InfoFor(e));
   shard.policies[to_tier]->OnResidentChildren(block, e.resident_children);
   tier_blocks_[to_tier].fetch_add(1);
+  shares_.Charge(e.id, to_tier, static_cast<int64_t>(e.slot.charged_bytes));
 }
 
 void TieredStore::DropBackingLocked(Shard& shard, BlockId block, Entry& e) {
   (void)tiers_[e.backing_tier]->Erase(e.id, e.backing_slot);
   shard.policies[e.backing_tier]->OnErase(block);
   tier_blocks_[e.backing_tier].fetch_sub(1);
+  shares_.Charge(e.id, e.backing_tier, -static_cast<int64_t>(e.backing_slot.charged_bytes));
   e.backing_tier = kNoTier;
   e.backing_slot = TierSlot{};
   e.backing_record = BlockRecord{};
@@ -81,7 +107,7 @@ bool TieredStore::LowerTierDegraded(size_t t) const {
   return false;
 }
 
-bool TieredStore::EvictOne(size_t t, BlockId keep) {
+bool TieredStore::EvictOne(size_t t, BlockId keep, size_t for_share, bool own_only) {
   const size_t n = shards_.size();
   const size_t start = evict_cursor_.fetch_add(1, std::memory_order_relaxed);
   const bool has_lower = t + 1 < tiers_.size();
@@ -89,6 +115,7 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
     Shard& shard = *shards_[(start + i) % n];
     BlockId victim = 0;
     uint64_t stored = 0;
+    size_t victim_share = TierShares::kNoShare;
     {
       absl::MutexLock lock(&shard.mu);
       const int64_t now = Now();
@@ -98,6 +125,10 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
           shard.policies[t]->PickVictim([&](BlockId b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
             auto it = shard.entries.find(b);
             if (b == keep || it == shard.entries.end()) return false;
+            if (own_only ? shares_.ShareOfId(it->second.id) != for_share
+                         : !shares_.MayEvict(it->second.id, t, for_share)) {
+              return false;
+            }
             return it->second.tier == t ? CanEvictLocked(it->second, now)
                                         : it->second.backing_tier == t;
           });
@@ -113,6 +144,7 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
         (void)tiers_[t]->Erase(e.id, e.slot);
         shard.policies[t]->OnErase(victim);
         tier_blocks_[t].fetch_sub(1);
+        shares_.Charge(e.id, t, -static_cast<int64_t>(e.slot.charged_bytes));
         const bool leased = e.lease_until_ms != 0;
         if (leased) counters_.leased_bytes.fetch_sub(e.slot.charged_bytes);
         e.tier = e.backing_tier;
@@ -128,12 +160,14 @@ bool TieredStore::EvictOne(size_t t, BlockId keep) {
       }
       // An upper bound on what the tier below stores after re-encoding.
       stored = e.record.payload_bytes;
+      victim_share = shares_.ShareOfId(e.id);
     }
     // Make room below without holding any shard lock, then move the victim if it is still
     // where it was. A degraded tier below is tried as it is (it answers at once).
     const bool lower_degraded = has_lower && LowerTierDegraded(t);
     const bool room_below =
-        has_lower && (lower_degraded || EnsureRoom(t + 1, tiers_[t + 1]->ChargeFor(stored)));
+        has_lower &&
+        (lower_degraded || EnsureRoom(t + 1, tiers_[t + 1]->ChargeFor(stored), victim_share));
     // No room below because a tier there failed: dropping the victim would lose a block that
     // was acknowledged; it stays, and the caller learns this tier has nothing to evict.
     if (has_lower && !room_below && LowerTierDegraded(t)) return false;

@@ -1,6 +1,7 @@
 // TieredStore::Reserve / CommitReserved / AbortReserved: zero-copy Puts for the data plane
 // (tiered_store.h).
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "storage/tiered_store.h"
 
@@ -20,6 +21,10 @@ absl::StatusOr<TieredStore::Reservation> TieredStore::Reserve(std::string_view n
     return absl::FailedPreconditionError(absl::StrCat(
         "a block of ", size, " bytes is larger than tier ", AsAbsl(tier.name()), ": use Put"));
   }
+  const size_t share = shares_.ShareOfId(id);
+  if (share != TierShares::kNoShare) {
+    STRATA_RETURN_IF_ERROR(MakeShareRoom(t, share, tier.ChargeFor(size)));
+  }
   const BlockId block = NextBlockId(ShardIndex(id));
   BlockRecord record;
   record.payload_bytes = size;
@@ -34,7 +39,7 @@ absl::StatusOr<TieredStore::Reservation> TieredStore::Reserve(std::string_view n
           "tier ", AsAbsl(tier.name()), " cannot be written in place: use Put"));
     }
     if (!absl::IsResourceExhausted(slot.status())) return slot.status();
-    if (!EvictOne(t)) {
+    if (!EvictOne(t, 0, share)) {
       counters_.no_space.fetch_add(1);
       return absl::ResourceExhaustedError(absl::StrCat(
           "tier ", AsAbsl(tier.name()), " is full of blocks that cannot be evicted now (",
