@@ -11,6 +11,11 @@ absl::StatusOr<std::unique_ptr<AdaptivePolicy>> AdaptivePolicy::Create(const Opt
   if (options.candidates.empty()) {
     return absl::InvalidArgumentError("adaptive: needs at least one candidate policy");
   }
+  if (options.candidates.size() > kMaxCandidates) {
+    return absl::InvalidArgumentError(absl::StrCat("adaptive: ", options.candidates.size(),
+                                                   " candidate policies, at most ",
+                                                   kMaxCandidates));
+  }
   if (options.target_sample_blocks == 0) {
     return absl::InvalidArgumentError("adaptive: target_sample_blocks must be at least 1");
   }
@@ -50,7 +55,7 @@ size_t AdaptivePolicy::sample_capacity() const {
 
 size_t AdaptivePolicy::sampled_blocks() const {
   size_t n = 0;
-  for (const Candidate& c : candidates_) n += c.keys.size();
+  for (const Candidate& c : candidates_) n += c.held;
   return n;
 }
 
@@ -66,15 +71,17 @@ void AdaptivePolicy::Resample() {
   if (shift != shift_) {
     shift_ = shift;
     // Keys that left the sample leave every miniature.
-    for (Candidate& c : candidates_) {
-      for (auto it = c.keys.begin(); it != c.keys.end();) {
-        if (Sampled(*it)) {
-          ++it;
-          continue;
-        }
-        c.mini->OnErase(*it);
-        c.keys.erase(it++);
+    for (auto it = sampled_.begin(); it != sampled_.end();) {
+      if (Sampled(it->first)) {
+        ++it;
+        continue;
       }
+      for (size_t i = 0; i < candidates_.size(); ++i) {
+        if ((it->second >> i & 1) == 0) continue;
+        candidates_[i].mini->OnErase(it->first);
+        --candidates_[i].held;
+      }
+      sampled_.erase(it++);
     }
   }
   decay_ =
@@ -85,27 +92,41 @@ void AdaptivePolicy::Reference(const BlockInfo& info) {
   if (!Sampled(info.key_hash)) return;
   ++sampled_refs_;
   const size_t cap = sample_capacity();
-  for (Candidate& c : candidates_) {
+  const uint64_t key = info.key_hash;
+  // Evicting from a miniature only erases other keys' entries, which leaves `self` valid.
+  auto self = sampled_.try_emplace(key, 0).first;
+  uint32_t held = self->second;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    Candidate& c = candidates_[i];
+    const uint32_t bit = uint32_t{1} << i;
     c.score *= decay_;
-    c.hit = c.keys.contains(info.key_hash);
+    c.hit = (held & bit) != 0;
     if (c.hit) {
       c.score += 1;
-      c.mini->OnAccess(info.key_hash);
+      c.mini->OnAccess(key);
       continue;
     }
     bool room = true;
-    while (c.keys.size() >= cap) {
+    while (c.held >= cap) {
       std::optional<BlockId> victim = c.mini->PickVictim([](BlockId) { return true; });
       if (!victim.has_value()) {
         room = false;
         break;
       }
       c.mini->OnErase(*victim);
-      c.keys.erase(*victim);
+      --c.held;
+      auto v = sampled_.find(*victim);
+      if (v != sampled_.end() && (v->second &= ~bit) == 0) sampled_.erase(v);
     }
     if (!room) continue;
-    c.keys.insert(info.key_hash);
-    c.mini->OnInsert(info.key_hash, info);
+    held |= bit;
+    ++c.held;
+    c.mini->OnInsert(key, info);
+  }
+  if (held == 0) {
+    sampled_.erase(self);
+  } else {
+    self->second = held;
   }
   const bool running_hit = candidates_[running_].hit;
   for (Candidate& c : candidates_) c.discordant = c.discordant * decay_ + (c.hit != running_hit);
@@ -200,11 +221,13 @@ void AdaptivePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) 
   it->second.children = resident_children;
   policy_->OnResidentChildren(id, resident_children);
   if (resident_children == 0 || !Sampled(it->second.info.key_hash)) return;
-  for (Candidate& c : candidates_) {
-    const uint64_t key = it->second.info.key_hash;
-    if (!c.keys.contains(key)) continue;
-    c.mini->OnResidentChildren(key, 1);
-    c.mini->OnResidentChildren(key, 0);
+  const uint64_t key = it->second.info.key_hash;
+  auto s = sampled_.find(key);
+  if (s == sampled_.end()) return;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    if ((s->second >> i & 1) == 0) continue;
+    candidates_[i].mini->OnResidentChildren(key, 1);
+    candidates_[i].mini->OnResidentChildren(key, 0);
   }
 }
 

@@ -57,7 +57,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "storage/eviction_policy.h"
 
@@ -71,7 +70,7 @@ class AdaptivePolicy final : public EvictionPolicy {
     // Most blocks of one miniature; the rate halves until the scaled capacity fits.
     size_t target_sample_blocks = 512;
     // Highest sample rate: 2^-min_shift.
-    int min_shift = 1;
+    int min_shift = 2;
     double half_life_turnovers = 8;
     double switch_margin = 0.02;
     double switch_sigmas = 3;
@@ -82,8 +81,11 @@ class AdaptivePolicy final : public EvictionPolicy {
   // Uses remembered per resident block (replayed on a switch).
   static constexpr uint32_t kMaxReplayedUses = 4;
 
-  // INVALID_ARGUMENT for no candidates, an unknown or nested ("adaptive") candidate, or a zero
-  // sample size.
+  // Most candidates (one membership bit each).
+  static constexpr size_t kMaxCandidates = 32;
+
+  // INVALID_ARGUMENT for no candidates or more than kMaxCandidates, an unknown or nested
+  // ("adaptive") candidate, or a zero sample size.
   static absl::StatusOr<std::unique_ptr<AdaptivePolicy>> Create(const Options& options);
 
   std::string_view name() const override { return "adaptive"; }
@@ -120,7 +122,7 @@ class AdaptivePolicy final : public EvictionPolicy {
     // The miniature: its policy and its blocks, whose BlockId in `mini` is their key hash (a key
     // names one block, so the id is never reused for another).
     std::unique_ptr<EvictionPolicy> mini;
-    absl::flat_hash_set<uint64_t> keys;
+    size_t held = 0;  // blocks in the miniature
     double score = 0;
     // Decayed count of references this miniature and the running one's disagreed on (one hit,
     // the other missed), since the last switch.
@@ -142,6 +144,9 @@ class AdaptivePolicy final : public EvictionPolicy {
   size_t running_ = 0;
   std::unique_ptr<EvictionPolicy> policy_;  // the running candidate at full size
   absl::flat_hash_map<BlockId, Resident> resident_;
+  // The sampled keys held by any miniature, each with a bit per candidate whose miniature holds
+  // it: one lookup per sampled reference decides every miniature's hit or miss.
+  absl::flat_hash_map<uint64_t, uint32_t> sampled_;
   size_t max_tracked_ = 0;
   int shift_ = 1;
   double decay_ = 1;

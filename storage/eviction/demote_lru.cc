@@ -102,6 +102,34 @@ bool DemoteLruPolicy::demoted(Class c) const {
   return reused_[c] < kDemoteRatio * (reused / total) * total_[c];
 }
 
+uint32_t DemoteLruPolicy::PushFront(uint32_t head, BlockId id) {
+  uint32_t n;
+  if (free_nodes_.empty()) {
+    n = static_cast<uint32_t>(nodes_.size());
+    nodes_.push_back(Node{});
+  } else {
+    n = free_nodes_.back();
+    free_nodes_.pop_back();
+  }
+  nodes_[n].id = id;
+  LinkFront(head, n);
+  return n;
+}
+
+void DemoteLruPolicy::LinkFront(uint32_t head, uint32_t node) {
+  const uint32_t first = nodes_[head].next;
+  nodes_[node].prev = head;
+  nodes_[node].next = first;
+  nodes_[first].prev = node;
+  nodes_[head].next = node;
+}
+
+void DemoteLruPolicy::Unlink(uint32_t node) {
+  const Node& n = nodes_[node];
+  nodes_[n.prev].next = n.next;
+  nodes_[n.next].prev = n.prev;
+}
+
 void DemoteLruPolicy::OnInsert(BlockId id, const BlockInfo& info) {
   if (blocks_.contains(id)) return;  // REQUIRES violated; keep the existing entry.
   if (blocks_.size() + 1 > max_tracked_) {
@@ -124,9 +152,7 @@ void DemoteLruPolicy::OnInsert(BlockId id, const BlockInfo& info) {
   Entry e;
   e.key_hash = info.key_hash;
   e.probation = demoted(cls);
-  std::list<BlockId>& list = e.probation ? probation_ : main_;
-  list.push_front(id);
-  e.pos = list.begin();
+  e.node = PushFront(e.probation ? kProbation : kMain, id);
   blocks_.emplace(id, e);
 }
 
@@ -134,7 +160,8 @@ void DemoteLruPolicy::OnAccess(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
   Entry& e = it->second;
-  main_.splice(main_.begin(), e.probation ? probation_ : main_, e.pos);
+  Unlink(e.node);
+  LinkFront(kMain, e.node);
   e.probation = false;
   Referenced(e.key_hash);
 }
@@ -142,14 +169,15 @@ void DemoteLruPolicy::OnAccess(BlockId id) {
 void DemoteLruPolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  (it->second.probation ? probation_ : main_).erase(it->second.pos);
+  Unlink(it->second.node);
+  free_nodes_.push_back(it->second.node);
   blocks_.erase(it);
 }
 
 std::optional<BlockId> DemoteLruPolicy::PickVictim(absl::FunctionRef<bool(BlockId)> can_evict) {
-  for (const std::list<BlockId>* list : {&probation_, &main_}) {
-    for (auto it = list->rbegin(); it != list->rend(); ++it) {
-      if (can_evict(*it)) return *it;
+  for (const uint32_t head : {kProbation, kMain}) {
+    for (uint32_t n = nodes_[head].prev; n != head; n = nodes_[n].prev) {
+      if (can_evict(nodes_[n].id)) return nodes_[n].id;
     }
   }
   return std::nullopt;

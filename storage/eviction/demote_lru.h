@@ -29,9 +29,10 @@
 // block promotes it to main. The victim is the least recently used evictable probation block,
 // else the least recently used evictable main block.
 //
-// Bounds. Memory per tracked block: its map slot and list node (70-110 bytes with the map's
-// load factor and the allocator's overhead: 70-110 MB per million blocks); the doorkeeper, two
-// bitmaps of 16-32 bits per block of the high-water mark (4-8 bytes per block); the shadow, at
+// Bounds. Memory per tracked block: its map slot (24 bytes) and list node (16 bytes), 40-65
+// bytes with the map's load factor and the node vector's growth (40-65 MB per million blocks);
+// the doorkeeper, two bitmaps of 16-32 bits per block of the high-water mark (4-8 bytes per
+// block); the shadow, at
 // most about 2 x kMaxShadow watched keys (the rate is re-chosen when the high-water mark
 // doubles; ~40 bytes each, under 0.4 MB) whatever the tier's size. CPU: O(1) per event plus one
 // 64-bit hash of the key; PickVictim visits rejected blocks only.
@@ -43,7 +44,6 @@
 #include <array>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <utility>
 #include <vector>
 
@@ -81,10 +81,20 @@ class DemoteLruPolicy final : public EvictionPolicy {
 
  private:
   struct Entry {
-    std::list<BlockId>::iterator pos;
     uint64_t key_hash = 0;
+    uint32_t node = 0;  // index in nodes_
     bool probation = false;
   };
+  // The two recency lists, doubly linked through indices into one vector (no allocation per
+  // block once the vector has grown): nodes_[kMain] and nodes_[kProbation] are the heads, whose
+  // `next` is the most recent block and `prev` the least recent.
+  struct Node {
+    BlockId id = 0;
+    uint32_t prev = 0;
+    uint32_t next = 0;
+  };
+  static constexpr uint32_t kMain = 0;
+  static constexpr uint32_t kProbation = 1;
   struct Watch {
     uint64_t since = 0;  // insertion clock when watched
     Class cls = kFullNew;
@@ -98,10 +108,14 @@ class DemoteLruPolicy final : public EvictionPolicy {
   void Referenced(uint64_t key_hash);
   void Expire();
   void Grow();
+  // Links a new node for `id` at the front (most recent) of list `head`; returns its index.
+  uint32_t PushFront(uint32_t head, BlockId id);
+  void Unlink(uint32_t node);
+  void LinkFront(uint32_t head, uint32_t node);
 
   absl::flat_hash_map<BlockId, Entry> blocks_;
-  std::list<BlockId> main_;       // front = most recent
-  std::list<BlockId> probation_;  // front = most recent
+  std::vector<Node> nodes_ = {Node{}, Node{0, kProbation, kProbation}};
+  std::vector<uint32_t> free_nodes_;
   size_t max_tracked_ = 0;
   uint32_t max_tokens_ = 0;
   uint64_t inserts_ = 0;

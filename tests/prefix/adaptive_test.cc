@@ -135,6 +135,8 @@ TEST(AdaptiveTest, RejectsBadCandidates) {
   EXPECT_THAT(AdaptivePolicy::Create(o).status().message(), HasSubstr("own candidate"));
   o.candidates = {"lru", "mru"};
   EXPECT_THAT(AdaptivePolicy::Create(o).status().message(), HasSubstr("'mru'"));
+  o.candidates.assign(AdaptivePolicy::kMaxCandidates + 1, "lru");
+  EXPECT_THAT(AdaptivePolicy::Create(o).status().message(), HasSubstr("at most 32"));
   o.candidates = {"lru"};
   o.target_sample_blocks = 0;
   EXPECT_EQ(AdaptivePolicy::Create(o).status().code(), absl::StatusCode::kInvalidArgument);

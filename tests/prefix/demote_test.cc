@@ -3,6 +3,7 @@
 // within its bound.
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
@@ -105,6 +106,33 @@ TEST(DemoteLruTest, StartsAsLru) {
   }
   tier.policy.OnAccess(1);  // key 0's block becomes the most recent
   EXPECT_EQ(tier.policy.PickVictim([](BlockId) { return true; }), BlockId{2});
+}
+
+// Erased blocks' list slots are reused without disturbing the recency order of the others.
+TEST(DemoteLruTest, KeepsRecencyOrderAcrossErasesAndReuse) {
+  DemoteLruPolicy p;
+  BlockInfo info;
+  info.tokens = kFull;
+  info.bytes = 1;
+  for (BlockId id = 1; id <= 4; ++id) {
+    info.key_hash = id;
+    p.OnInsert(id, info);
+  }
+  p.OnErase(2);
+  p.OnErase(3);
+  p.OnErase(99);  // unknown: ignored
+  for (BlockId id = 5; id <= 6; ++id) {
+    info.key_hash = id;
+    p.OnInsert(id, info);
+  }
+  p.OnAccess(1);
+  std::vector<BlockId> order;
+  while (std::optional<BlockId> v = p.PickVictim([](BlockId) { return true; })) {
+    order.push_back(*v);
+    p.OnErase(*v);
+  }
+  EXPECT_EQ(order, (std::vector<BlockId>{4, 5, 6, 1}));
+  EXPECT_EQ(p.size(), 0u);
 }
 
 // Probation blocks leave first, least recent first, then main's least recent; can_evict is
