@@ -31,7 +31,10 @@ absl::StatusOr<std::unique_ptr<DataSession>> DataSession::Create(NodeClient::Stu
   // Calls go out from a worker of their own (ConnectAddress), apart from the one the node's
   // session endpoints reach, which the node closes on any failure (transport.h).
   uo.separate_connect_worker = options.ucx_messages;
-  STRATA_ASSIGN_OR_RETURN(s->transport_, transfer::UcxTransport::Create(uo));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<transfer::UcxTransport> ucx,
+                          transfer::UcxTransport::Create(uo));
+  s->ucx_ = ucx.get();
+  s->transport_ = std::move(ucx);
   if (options.ucx_messages) {
     DataSession* self = s.get();
     s->transport_->SetMessageHandler([self](std::string bytes) -> std::optional<std::string> {
@@ -156,15 +159,37 @@ absl::StatusOr<v1::DataPlaneReply> DataSession::Call(const transfer::PeerHandle&
   }
   call.set_call_id(id);
   const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.deadline_ms);
-  transport_->SendMessage(node, call.SerializeAsString(), deadline, [this, id](absl::Status sent) {
-    if (sent.ok()) return;
-    if (std::shared_ptr<PendingReply> p = TakePending(id)) {
-      p->set_value(
-          absl::UnavailableError(absl::StrCat("sending the call to the node: ", sent.message())));
+  const std::function<void()> send = [&] {
+    transport_->SendMessage(node, call.SerializeAsString(), deadline,
+                            [this, id](absl::Status sent) {
+                              if (sent.ok()) return;
+                              if (std::shared_ptr<PendingReply> p = TakePending(id)) {
+                                p->set_value(absl::UnavailableError(absl::StrCat(
+                                    "sending the call to the node: ", sent.message())));
+                              }
+                            });
+  };
+  const std::function<void()> nothing = [] {};
+  const std::function<bool()> ready = [&reply] {
+    return reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  // This thread runs the transport's loop while it waits (when no other thread is running it):
+  // the call goes out and its transfer and reply are taken in here, with no hand-off to the
+  // progress thread and back. Else it waits for the thread that is running it.
+  bool sent = false;
+  absl::Time next_check = absl::Now() + absl::Milliseconds(50);
+  for (;;) {
+    const transfer::UcxTransport::DriveResult driven =
+        ucx_->Drive(sent ? nothing : send, ready, absl::Milliseconds(50));
+    sent = true;
+    if (driven == transfer::UcxTransport::DriveResult::kReady) break;
+    if (driven == transfer::UcxTransport::DriveResult::kBusy &&
+        reply.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready) {
+      break;
     }
-  });
-  // A node that dies after taking the call never answers: watch the connection while waiting.
-  while (reply.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (absl::Now() < next_check) continue;
+    next_check = absl::Now() + absl::Milliseconds(50);
+    // A node that dies after taking the call never answers: watch the connection while waiting.
     absl::StatusOr<transfer::PeerInfo> info = transport_->DescribePeer(node);
     const bool failed = !info.ok() || info->failed;
     if (failed || absl::Now() >= deadline) {

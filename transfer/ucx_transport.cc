@@ -132,6 +132,8 @@ absl::Status UcxTransport::Init() {
   capabilities_.cuda_memory = (context_attr.memory_types & UCS_BIT(UCS_MEMORY_TYPE_CUDA)) != 0;
   capabilities_.max_message_bytes = std::numeric_limits<size_t>::max();
 
+  // The thread's first pass waits for drive_mu_, so it sees thread_id_ set.
+  absl::MutexLock drive(&drive_mu_);
   thread_ = std::thread([this] { ProgressLoop(); });
   thread_id_ = thread_.get_id();
   return absl::OkStatus();
@@ -150,7 +152,38 @@ UcxTransport::~UcxTransport() {
   if (state_ != nullptr) state_->Shutdown();
 }
 
-bool UcxTransport::OnProgressThread() const { return std::this_thread::get_id() == thread_id_; }
+bool UcxTransport::OnProgressThread() const {
+  const std::thread::id me = std::this_thread::get_id();
+  return me == thread_id_ || me == driver_.load();
+}
+
+void UcxTransport::RunCommands() {
+  if (!has_commands_.load()) return;
+  std::deque<Command> commands;
+  {
+    absl::MutexLock lock(&mu_);
+    commands.swap(commands_);
+    has_commands_.store(false);
+  }
+  for (Command& command : commands) command();
+}
+
+unsigned UcxTransport::RunPass() {
+  State& s = *state_;
+  RunCommands();
+  // Bounded: progress returns the number of events it handled; stop after a burst so commands
+  // and deadlines are not starved.
+  unsigned events = 0;
+  for (int i = 0; i < 256; ++i) {
+    const unsigned n = s.ProgressWorkers();
+    if (n == 0) break;
+    events += n;
+  }
+  s.ProcessPeerErrors();
+  if (!s.batches.empty()) s.CheckDeadlines(absl::Now());
+  s.RunCompletions();
+  return events;
+}
 
 void UcxTransport::ProgressLoop() {
   State& s = *state_;
@@ -159,55 +192,87 @@ void UcxTransport::ProgressLoop() {
   const bool busy = options_.progress_mode == UcxTransportOptions::ProgressMode::kBusyPoll;
   absl::Time last_activity = absl::Now();
   for (;;) {
-    if (has_commands_.load()) {
-      std::deque<Command> commands;
-      {
+    int timeout_ms = -1;  // -1: no sleep, another pass at once
+    {
+      // Not held while sleeping, so a caller can Drive meanwhile.
+      absl::MutexLock drive(&drive_mu_);
+      const unsigned events = RunPass();
+      const absl::Time now = absl::Now();
+      if (events > 0) last_activity = now;
+      if (stop_.load()) {
         absl::MutexLock lock(&mu_);
-        commands.swap(commands_);
-        has_commands_.store(false);
+        if (commands_.empty()) break;
+        continue;
       }
-      for (Command& command : commands) command();
+      if (busy || has_commands_.load()) continue;
+      // Work in flight: optionally keep polling a while after the last event before sleeping
+      // (see Options::poll_after_activity), and never sleep more than 1 ms: some progress raises
+      // no event (a send queued on a full shared-memory FIFO is retried only by progress).
+      const bool active = !s.batches.empty() || live_requests_.load() > 0;
+      if (active && now - last_activity < options_.poll_after_activity) continue;
+      ucs_status_t armed = ucp_worker_arm(worker);
+      if (armed == UCS_OK && connect_worker != nullptr) armed = ucp_worker_arm(connect_worker);
+      if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
+      if (has_commands_.load() || stop_.load()) continue;
+      // Sleep until UCX has an event, a command is signalled, or the next deadline (at most
+      // 100 ms, so stop and deadlines are always noticed).
+      timeout_ms = 100;
+      const absl::Time next = s.NextDeadline();
+      if (next != absl::InfiniteFuture()) {
+        timeout_ms = static_cast<int>(
+            std::clamp<int64_t>(absl::ToInt64Milliseconds(next - now) + 1, 0, 100));
+      }
+      if (armed != UCS_OK || active) timeout_ms = std::min(timeout_ms, 1);
     }
-    // Bounded: progress returns the number of events it handled; stop after a burst so commands
-    // and deadlines are not starved.
-    unsigned events = 0;
-    for (int i = 0; i < 256; ++i) {
-      const unsigned n = s.ProgressWorkers();
-      if (n == 0) break;
-      events += n;
-    }
-    s.ProcessPeerErrors();
-    const absl::Time now = absl::Now();
-    if (events > 0) last_activity = now;
-    if (!s.batches.empty()) s.CheckDeadlines(now);
-    s.RunCompletions();
-    if (stop_.load()) {
-      absl::MutexLock lock(&mu_);
-      if (commands_.empty()) break;
-      continue;
-    }
-    if (busy || has_commands_.load()) continue;
-    // Work in flight: optionally keep polling a while after the last event before sleeping (see
-    // Options::poll_after_activity), and never sleep more than 1 ms: some progress raises no
-    // event (a send queued on a full shared-memory FIFO is retried only by progress).
-    const bool active = !s.batches.empty() || live_requests_.load() > 0;
-    if (active && now - last_activity < options_.poll_after_activity) continue;
-    ucs_status_t armed = ucp_worker_arm(worker);
-    if (armed == UCS_OK && connect_worker != nullptr) armed = ucp_worker_arm(connect_worker);
-    if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
-    if (has_commands_.load() || stop_.load()) continue;
-    // Sleep until UCX has an event, a command is signalled, or the next deadline (at most 100 ms,
-    // so stop and deadlines are always noticed).
-    int timeout_ms = 100;
-    const absl::Time next = s.NextDeadline();
-    if (next != absl::InfiniteFuture()) {
-      timeout_ms =
-          static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(next - now) + 1, 0, 100));
-    }
-    if (armed != UCS_OK || active) timeout_ms = std::min(timeout_ms, 1);
     epoll_event event;
     epoll_wait(s.epoll_fd, &event, 1, timeout_ms);
   }
+}
+
+UcxTransport::DriveResult UcxTransport::Drive(const std::function<void()>& start,
+                                              const std::function<bool()>& ready,
+                                              absl::Duration budget) {
+  if (OnProgressThread() || !drive_mu_.TryLock()) {
+    start();
+    return DriveResult::kBusy;
+  }
+  State& s = *state_;
+  driver_.store(std::this_thread::get_id());
+  driven_calls_.fetch_add(1);
+  start();  // what it queues runs here (Enqueue: on the loop's thread, nothing queued ahead)
+  const bool busy = options_.progress_mode == UcxTransportOptions::ProgressMode::kBusyPoll;
+  const absl::Time end = absl::Now() + budget;
+  DriveResult result = DriveResult::kTimedOut;
+  for (;;) {
+    const unsigned events = RunPass();
+    if (ready()) {
+      result = DriveResult::kReady;
+      break;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= end || stop_.load()) break;
+    if (events > 0 || busy || has_commands_.load()) continue;
+    // Nothing to do yet: sleep in the workers' event fd, as the progress thread does (which
+    // may wake on the same events; it then waits for drive_mu_).
+    ucs_status_t armed = ucp_worker_arm(s.worker.get());
+    if (armed == UCS_OK && s.connect_worker) armed = ucp_worker_arm(s.connect_worker.get());
+    if (armed == UCS_ERR_BUSY || has_commands_.load()) continue;
+    int timeout_ms = static_cast<int>(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(end - now) + 1, 0, 100));
+    // As the loop: some progress raises no event, so work in flight is polled every 1 ms.
+    if (armed != UCS_OK || !s.batches.empty() || live_requests_.load() > 0) {
+      timeout_ms = std::min(timeout_ms, 1);
+    }
+    epoll_event event;
+    epoll_wait(s.epoll_fd, &event, 1, timeout_ms);
+  }
+  // Work left in flight (or queued) is the progress thread's again: wake it, as it may have
+  // gone to sleep before this thread started it.
+  const bool pending = !s.batches.empty() || live_requests_.load() > 0 || has_commands_.load();
+  driver_.store(std::thread::id());
+  drive_mu_.Unlock();
+  if (pending) ucp_worker_signal(s.worker.get());
+  return result;
 }
 
 absl::Status UcxTransport::RunSync(std::function<absl::Status()> fn) {
@@ -410,11 +475,24 @@ absl::Status UcxTransport::RemoveRemoteRegion(const RemoteRegionHandle& region) 
 
 template <typename MakeCommand>
 bool UcxTransport::Enqueue(MakeCommand make) {
+  Command run_here;
   {
     absl::MutexLock lock(&mu_);
     if (!accepting_) return false;  // `make` not called: the caller still owns its callback
-    commands_.push_back(make());
-    has_commands_.store(true);
+    if (OnProgressThread() && commands_.empty()) {
+      // Already on the thread that runs commands (a message handler answering, a completion
+      // posting the next batch) with nothing queued ahead: run it now, without the queue hop,
+      // the wakeup syscall and another pass of the loop. Commands only queue work and report
+      // through `completions`, so running one here calls no user callback.
+      run_here = make();
+    } else {
+      commands_.push_back(make());
+      has_commands_.store(true);
+    }
+  }
+  if (run_here) {
+    run_here();
+    return true;
   }
   ucp_worker_signal(state_->worker.get());
   return true;

@@ -1,10 +1,11 @@
 // UcxTransport: the Transport over UCX (ucp), for cache nodes and clients alike.
 //
 // One UCX context and one worker per transport, both owned by a progress thread: every UCX call
-// except ucp_worker_signal runs on that thread, so the worker is created UCS_THREAD_MODE_SINGLE
+// except ucp_worker_signal runs on that thread -- or on a caller that took the loop over with
+// Drive, one thread at a time (drive_mu_) -- so the worker is created UCS_THREAD_MODE_SINGLE
 // and no UCX lock is taken on the data path. Public methods hand commands to the thread and wake
-// it with ucp_worker_signal; synchronous methods wait for their command (bounded by
-// Options::sync_call_timeout). The thread either sleeps in epoll on the worker's event fd
+// it with ucp_worker_signal (called on the loop's own thread with nothing queued, they run at
+// once); synchronous methods wait for their command (bounded by Options::sync_call_timeout). The thread either sleeps in epoll on the worker's event fd
 // (ucp_worker_arm, ProgressMode::kEvent: idle costs nothing, which matters on small hosts) or
 // spins on ucp_worker_progress (kBusyPoll: lowest latency, burns a core).
 //
@@ -26,9 +27,9 @@
 // batch towards it fails UNAVAILABLE once its requests are gone, and the peer stays failed until
 // Connect starts a new generation. Unpacked rkeys live with their endpoint and die with it.
 //
-// Thread safety: as Transport. Callbacks run on the progress thread, except those of batches
-// still in flight at destruction, which run on the destroying thread before the destructor
-// returns.
+// Thread safety: as Transport. Callbacks run on the progress thread (or a thread inside Drive),
+// except those of batches still in flight at destruction, which run on the destroying thread
+// before the destructor returns.
 #ifndef STRATA_TRANSFER_UCX_TRANSPORT_H_
 #define STRATA_TRANSFER_UCX_TRANSPORT_H_
 
@@ -131,6 +132,23 @@ class UcxTransport final : public Transport {
   void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
                    DoneCallback done) override;
 
+  // Caller-driven progress: a thread waiting for something the transport delivers (a reply
+  // message, a batch's callback) can do the progress thread's work itself instead of handing its
+  // command to the progress thread and sleeping until a callback wakes it -- two thread hand-offs
+  // (wakeups) fewer per round trip. Drive takes over the loop when no other thread is running it
+  // (the progress thread between its waits, or another driver): it runs `start` (commands it
+  // queues, such as SendMessage or Post, then run at once on this thread), then progresses the
+  // workers, runs commands, deadlines and completions -- callbacks and message handlers run on
+  // this thread meanwhile -- until `ready()` holds or `budget` has passed, sleeping in the
+  // workers' event fd (kEvent) or spinning (kBusyPoll) between events. kBusy: another thread is
+  // running the loop; `start` ran the ordinary way (queued for that thread) and nothing was
+  // waited for. `ready` is called on this thread, often: it must be cheap and must not call the
+  // transport. Not from a callback or message handler of this transport.
+  enum class DriveResult { kReady, kTimedOut, kBusy };
+  DriveResult Drive(const std::function<void()>& start, const std::function<bool()>& ready,
+                    absl::Duration budget);
+  uint64_t TEST_DrivenCalls() const { return driven_calls_.load(); }
+
   // Counters for tests and stats; read with relaxed ordering.
   struct Stats {
     uint64_t batches_completed = 0;
@@ -153,6 +171,10 @@ class UcxTransport final : public Transport {
   explicit UcxTransport(UcxTransportOptions options);
   absl::Status Init();
   void ProgressLoop();
+  // One pass of the loop's work: queued commands, a bounded burst of worker progress, peer
+  // errors, deadlines, completions. Returns the UCX events handled. REQUIRES: drive_mu_ held.
+  unsigned RunPass();
+  void RunCommands();
   // Queues make()'s command for the progress thread and wakes it; false (make not called) once
   // the transport stops accepting work.
   template <typename MakeCommand>
@@ -170,6 +192,11 @@ class UcxTransport final : public Transport {
   std::thread thread_;
   std::thread::id thread_id_;
 
+  // Held by whichever thread runs the loop's work (State): the progress thread for each pass
+  // (not while it sleeps), or a caller inside Drive. `driver_` names that caller.
+  absl::Mutex drive_mu_;
+  std::atomic<std::thread::id> driver_{};
+
   // Guarded by mu_: the command queue into the progress thread.
   mutable absl::Mutex mu_;
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
@@ -186,6 +213,7 @@ class UcxTransport final : public Transport {
   std::atomic<uint64_t> messages_sent_{0};
   std::atomic<uint64_t> messages_received_{0};
   std::atomic<uint64_t> live_requests_{0};
+  std::atomic<uint64_t> driven_calls_{0};
 };
 
 }  // namespace strata::transfer

@@ -23,6 +23,7 @@
 #include "client/node_client.h"
 #include "proto/strata.pb.h"
 #include "transfer/transport.h"
+#include "transfer/ucx_transport.h"
 
 namespace grpc {
 class ClientContext;
@@ -98,6 +99,7 @@ class DataSession {
   // workers into one connection, and the node closes session endpoints on every failure
   // (transport.h). One progress thread serves both.
   std::unique_ptr<transfer::Transport> transport_;
+  transfer::UcxTransport* ucx_ = nullptr;  // transport_, for Drive
 
   mutable absl::Mutex mu_;
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;
