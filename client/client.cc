@@ -344,6 +344,18 @@ absl::StatusOr<v1::EvictResponse> Client::Evict(std::string_view ns) {
   return sum;
 }
 
+bool Client::data_plane_cuda_memory() const {
+  return single_ != nullptr && single_->data_plane_cuda_memory();
+}
+
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> Client::RegisterDeviceBuffer(void* ptr,
+                                                                               size_t len,
+                                                                               bool force) {
+  if (single_) return single_->RegisterDeviceBuffer(ptr, len, force);
+  return absl::FailedPreconditionError(
+      "RegisterDeviceBuffer: a routed client has no UCX data plane (stage through host memory)");
+}
+
 std::string_view Client::data_path() const { return single_ ? single_->data_path() : "grpc"; }
 
 NodeClient::DataPathCounters Client::data_path_counters() const {

@@ -79,12 +79,18 @@ class Client {
                                                      absl::Span<const uint64_t> capacities);
   absl::StatusOr<std::vector<absl::Status>> PutFrom(std::string_view ns,
                                                     const RegisteredBuffer& buffer,
-                                                    absl::Span<const PutFromBlock> blocks);
+                                                    absl::Span<const PutFromBlock> blocks,
+                                                    absl::Span<const uint64_t> checksums = {});
   std::future<absl::StatusOr<std::vector<GetIntoResult>>> GetIntoAsync(
       std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
       absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities);
   std::future<absl::StatusOr<std::vector<absl::Status>>> PutFromAsync(
       std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks);
+  // As NodeClient's, for a one-node view; a routed client has no UCX data plane (false, and
+  // FAILED_PRECONDITION).
+  bool data_plane_cuda_memory() const;
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterDeviceBuffer(void* ptr, size_t len,
+                                                                         bool force = false);
   // "ucx" when GetInto/PutFrom use the UCX data plane (one node with one), "grpc" otherwise.
   std::string_view data_path() const;
   using DataPathCounters = NodeClient::DataPathCounters;

@@ -72,37 +72,83 @@ absl::StatusOr<std::unique_ptr<RegisteredBuffer>> NodeClient::RegisterBuffer(voi
   return std::unique_ptr<RegisteredBuffer>(new RegisteredBuffer(data_.get(), data, len, id));
 }
 
-absl::Status NodeClient::CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
-                                  const RegisteredBuffer& buffer,
-                                  absl::Span<const uint64_t> offsets,
-                                  absl::Span<const uint64_t> capacities) const {
-  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+bool NodeClient::data_plane_cuda_memory() const {
+  return data_ != nullptr && data_->capabilities().cuda_memory;
+}
+
+absl::StatusOr<std::unique_ptr<RegisteredBuffer>> NodeClient::RegisterDeviceBuffer(void* ptr,
+                                                                                   size_t len,
+                                                                                   bool force) {
+  if (ptr == nullptr || len == 0) {
+    return absl::InvalidArgumentError("RegisterDeviceBuffer: null pointer or zero length");
+  }
+  if (!data_) {
+    return absl::FailedPreconditionError(
+        "RegisterDeviceBuffer: no UCX data plane (device memory cannot move as gRPC bytes)");
+  }
+  if (!force && !data_plane_cuda_memory()) {
+    return absl::FailedPreconditionError(
+        "RegisterDeviceBuffer: this UCX has no CUDA memory support (stage through host memory)");
+  }
+  char* data = static_cast<char*>(ptr);
+  STRATA_ASSIGN_OR_RETURN(uint64_t id, data_->AddBuffer(data, len));
+  return std::unique_ptr<RegisteredBuffer>(
+      new RegisteredBuffer(data_.get(), data, len, id, /*device=*/true));
+}
+
+absl::Status CheckGetIntoBatch(std::string_view ns, const RequestLimits& limits,
+                               absl::Span<const std::string> keys, uint64_t buffer_size,
+                               absl::Span<const uint64_t> offsets,
+                               absl::Span<const uint64_t> capacities) {
+  STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
+  if (keys.empty()) return absl::InvalidArgumentError("keys: batch is empty");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(ValidateKey(keys[i], limits, absl::StrCat("keys[", i, "]")));
+  }
   if (offsets.size() != keys.size() || capacities.size() != keys.size()) {
     return absl::InvalidArgumentError(absl::StrCat("offsets/capacities: ", offsets.size(), "/",
                                                    capacities.size(), " entries for ", keys.size(),
                                                    " keys"));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
-    STRATA_RETURN_IF_ERROR(transfer::CheckRange(offsets[i], capacities[i], buffer.size(),
+    STRATA_RETURN_IF_ERROR(transfer::CheckRange(offsets[i], capacities[i], buffer_size,
                                                 absl::StrCat("offsets[", i, "]")));
   }
   return absl::OkStatus();
 }
 
-absl::Status NodeClient::CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
-                                  absl::Span<const PutFromBlock> blocks) const {
+absl::Status CheckPutFromBatch(std::string_view ns, const RequestLimits& limits,
+                               uint64_t buffer_size, absl::Span<const PutFromBlock> blocks) {
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
   if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
   for (size_t i = 0; i < blocks.size(); ++i) {
     const PutFromBlock& b = blocks[i];
     const std::string field = absl::StrCat("items[", i, "]");
-    STRATA_RETURN_IF_ERROR(ValidateKey(b.key, limits_, field + ".key"));
+    STRATA_RETURN_IF_ERROR(ValidateKey(b.key, limits, field + ".key"));
     if (!b.parent.empty())
-      STRATA_RETURN_IF_ERROR(ValidateKey(b.parent, limits_, field + ".parent"));
-    STRATA_RETURN_IF_ERROR(ValidatePayloadSize(b.size, limits_, field + ".size"));
-    STRATA_RETURN_IF_ERROR(
-        transfer::CheckRange(b.offset, b.size, buffer.size(), field + ".offset"));
+      STRATA_RETURN_IF_ERROR(ValidateKey(b.parent, limits, field + ".parent"));
+    STRATA_RETURN_IF_ERROR(ValidatePayloadSize(b.size, limits, field + ".size"));
+    STRATA_RETURN_IF_ERROR(transfer::CheckRange(b.offset, b.size, buffer_size, field + ".offset"));
     STRATA_RETURN_IF_ERROR(b.layout.Validate(b.size, field + ".layout"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeClient::CheckGetInto(std::string_view ns, absl::Span<const std::string> keys,
+                                      const RegisteredBuffer& buffer,
+                                      absl::Span<const uint64_t> offsets,
+                                      absl::Span<const uint64_t> capacities) const {
+  return CheckGetIntoBatch(ns, limits_, keys, buffer.size(), offsets, capacities);
+}
+
+absl::Status NodeClient::CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
+                                      absl::Span<const PutFromBlock> blocks,
+                                      absl::Span<const uint64_t> checksums) const {
+  STRATA_RETURN_IF_ERROR(CheckPutFromBatch(ns, limits_, buffer.size(), blocks));
+  if (buffer.device() && checksums.size() != blocks.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checksums: ", checksums.size(), " for ", blocks.size(),
+        " blocks; a device buffer needs one per block (the host cannot read it)"));
   }
   return absl::OkStatus();
 }
@@ -121,12 +167,16 @@ absl::StatusOr<std::vector<Result>> NodeClient::Batched(size_t items, const Regi
     // A buffer registered with another node's session (a cluster's routed call) moves as gRPC bytes.
     if (data_ && buffer.session_ != nullptr && buffer.session_ == data_.get()) {
       part = ucx(start, n);
-      // kAuto falls back when UCX keeps failing, or when the node (restarted) has no data plane.
+      // kAuto falls back when UCX keeps failing, or when the node (restarted) has no data plane;
+      // device memory cannot move as gRPC bytes, so its calls fail instead.
       if (!part.ok() && (Retryable(part.status()) || absl::IsUnimplemented(part.status())) &&
-          options_.data_path == ClientOptions::DataPath::kAuto) {
+          options_.data_path == ClientOptions::DataPath::kAuto && !buffer.device()) {
         fallbacks_.fetch_add(1);
         part = grpc(start, n);
       }
+    } else if (buffer.device()) {
+      part = absl::FailedPreconditionError(
+          "device buffer: registered with another session; it cannot move as gRPC bytes");
     } else {
       part = grpc(start, n);
     }
@@ -244,23 +294,29 @@ absl::StatusOr<std::vector<GetIntoResult>> NodeClient::GetIntoGrpc(
 
 absl::StatusOr<std::vector<absl::Status>> NodeClient::PutFrom(std::string_view ns,
                                                           const RegisteredBuffer& buffer,
-                                                          absl::Span<const PutFromBlock> blocks) {
-  STRATA_RETURN_IF_ERROR(CheckPutFrom(ns, buffer, blocks));
-  auto part = [&](auto method) {
-    return [&, method](size_t start, size_t n) {
-      return (this->*method)(ns, buffer, blocks.subspan(start, n));
-    };
+                                                          absl::Span<const PutFromBlock> blocks,
+                                                          absl::Span<const uint64_t> checksums) {
+  STRATA_RETURN_IF_ERROR(CheckPutFrom(ns, buffer, blocks, checksums));
+  if (!buffer.device()) checksums = {};
+  auto ucx = [&](size_t start, size_t n) {
+    return PutFromUcx(ns, buffer, blocks.subspan(start, n),
+                      checksums.empty() ? checksums : checksums.subspan(start, n));
   };
-  return Batched<absl::Status>(blocks.size(), buffer, part(&NodeClient::PutFromUcx),
-                               part(&NodeClient::PutFromGrpc));
+  auto grpc = [&](size_t start, size_t n) {
+    return PutFromGrpc(ns, buffer, blocks.subspan(start, n));
+  };
+  return Batched<absl::Status>(blocks.size(), buffer, ucx, grpc);
 }
 
 absl::StatusOr<std::vector<absl::Status>> NodeClient::PutFromUcx(
-    std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks) {
-  std::vector<uint64_t> checksums;
-  checksums.reserve(blocks.size());
-  for (const PutFromBlock& b : blocks) {
-    checksums.push_back(BlockChecksum(buffer.data() + b.offset, b.size));
+    std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks,
+    absl::Span<const uint64_t> given) {
+  std::vector<uint64_t> checksums(given.begin(), given.end());
+  if (checksums.empty()) {
+    checksums.reserve(blocks.size());
+    for (const PutFromBlock& b : blocks) {
+      checksums.push_back(BlockChecksum(buffer.data() + b.offset, b.size));
+    }
   }
   return OnSession<absl::Status>(
       buffer, [&](const DataSession::Ticket& ticket) -> absl::StatusOr<std::vector<absl::Status>> {

@@ -101,16 +101,20 @@ class RegisteredBuffer {
   RegisteredBuffer& operator=(const RegisteredBuffer&) = delete;
   char* data() const { return data_; }
   size_t size() const { return size_; }
+  // Registered with RegisterDeviceBuffer: GPU memory the host must not read or write.
+  bool device() const { return device_; }
 
  private:
   friend class NodeClient;
   friend class Client;
-  RegisteredBuffer(DataSession* session, char* data, size_t size, uint64_t id)
-      : session_(session), data_(data), size_(size), id_(id) {}
+  RegisteredBuffer(DataSession* session, char* data, size_t size, uint64_t id,
+                   bool device = false)
+      : session_(session), data_(data), size_(size), id_(id), device_(device) {}
   DataSession* const session_;  // null on the gRPC path
   char* const data_;
   const size_t size_;
   const uint64_t id_;
+  const bool device_;
 };
 
 // One key's outcome of GetInto: OK with the block's size at its offset, NOT_FOUND (a miss),
@@ -146,6 +150,15 @@ struct GetResult {
   bool found() const { return status.ok(); }
 };
 
+// The checks GetInto / PutFrom make before sending anything (INVALID_ARGUMENT naming the field),
+// for callers that move a batch in several calls and must refuse it whole (client/gpu_client.h).
+absl::Status CheckGetIntoBatch(std::string_view ns, const RequestLimits& limits,
+                               absl::Span<const std::string> keys, uint64_t buffer_size,
+                               absl::Span<const uint64_t> offsets,
+                               absl::Span<const uint64_t> capacities);
+absl::Status CheckPutFromBatch(std::string_view ns, const RequestLimits& limits,
+                               uint64_t buffer_size, absl::Span<const PutFromBlock> blocks);
+
 class NodeClient {
  public:
   // Connects and reads the node's limits (NodeInfo). UNAVAILABLE when the node does not answer
@@ -176,14 +189,29 @@ class NodeClient {
                                                      const RegisteredBuffer& buffer,
                                                      absl::Span<const uint64_t> offsets,
                                                      absl::Span<const uint64_t> capacities);
+  // `checksums`: each block's checksum (common/checksum.h), one per block, required for a device
+  // buffer (RegisteredBuffer::device()), whose bytes the client cannot read; empty otherwise
+  // (the client computes them).
   absl::StatusOr<std::vector<absl::Status>> PutFrom(std::string_view ns,
                                                     const RegisteredBuffer& buffer,
-                                                    absl::Span<const PutFromBlock> blocks);
+                                                    absl::Span<const PutFromBlock> blocks,
+                                                    absl::Span<const uint64_t> checksums = {});
   std::future<absl::StatusOr<std::vector<GetIntoResult>>> GetIntoAsync(
       std::string_view ns, absl::Span<const std::string> keys, const RegisteredBuffer& buffer,
       absl::Span<const uint64_t> offsets, absl::Span<const uint64_t> capacities);
   std::future<absl::StatusOr<std::vector<absl::Status>>> PutFromAsync(
       std::string_view ns, const RegisteredBuffer& buffer, absl::Span<const PutFromBlock> blocks);
+  // Whether the UCX data plane can register CUDA device memory (UCX built with CUDA support:
+  // ucp_context_query lists UCS_MEMORY_TYPE_CUDA). False on the gRPC path and with Debian's UCX.
+  bool data_plane_cuda_memory() const;
+  // Registers device memory [ptr, ptr+len) directly with the UCX data plane, so the node reads
+  // and writes it without host staging (client/gpu_client.h decides when). The buffer never
+  // moves as gRPC bytes: a call that would fall back fails instead, and PutFrom needs each
+  // block's checksum (PutFrom's `checksums`). FAILED_PRECONDITION without a UCX data plane.
+  // `force`: register even when UCX does not report CUDA support (for a caller that knows
+  // better, or the in-memory copier twin whose "device" memory is host memory).
+  absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterDeviceBuffer(void* ptr, size_t len,
+                                                                         bool force = false);
   // "ucx" when GetInto/PutFrom use the UCX data plane, "grpc" otherwise.
   std::string_view data_path() const { return data_ ? "ucx" : "grpc"; }
   struct DataPathCounters {
@@ -227,7 +255,8 @@ class NodeClient {
                             const RegisteredBuffer& buffer, absl::Span<const uint64_t> offsets,
                             absl::Span<const uint64_t> capacities) const;
   absl::Status CheckPutFrom(std::string_view ns, const RegisteredBuffer& buffer,
-                            absl::Span<const PutFromBlock> blocks) const;
+                            absl::Span<const PutFromBlock> blocks,
+                            absl::Span<const uint64_t> checksums) const;
   template <typename Result, typename Ucx, typename Grpc>
   absl::StatusOr<std::vector<Result>> Batched(size_t items, const RegisteredBuffer& buffer, Ucx ucx,
                                               Grpc grpc);
@@ -246,7 +275,8 @@ class NodeClient {
                                                          absl::Span<const uint64_t> capacities);
   absl::StatusOr<std::vector<absl::Status>> PutFromUcx(std::string_view ns,
                                                        const RegisteredBuffer& buffer,
-                                                       absl::Span<const PutFromBlock> blocks);
+                                                       absl::Span<const PutFromBlock> blocks,
+                                                       absl::Span<const uint64_t> checksums);
   absl::StatusOr<std::vector<absl::Status>> PutFromGrpc(std::string_view ns,
                                                         const RegisteredBuffer& buffer,
                                                         absl::Span<const PutFromBlock> blocks);

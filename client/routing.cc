@@ -334,8 +334,10 @@ absl::StatusOr<std::vector<GetIntoResult>> Client::GetInto(std::string_view ns,
 
 absl::StatusOr<std::vector<absl::Status>> Client::PutFrom(std::string_view ns,
                                                           const RegisteredBuffer& buffer,
-                                                          absl::Span<const PutFromBlock> blocks) {
-  if (single_) return single_->PutFrom(ns, buffer, blocks);
+                                                          absl::Span<const PutFromBlock> blocks,
+                                                          absl::Span<const uint64_t> checksums) {
+  if (single_) return single_->PutFrom(ns, buffer, blocks, checksums);
+  // Routed calls move gRPC bytes, which the client computes its checksums from.
   return RoutedPut(ns, blocks, [ns, &buffer](NodeClient& node, absl::Span<const PutFromBlock> part) {
     return node.PutFrom(ns, buffer, part);
   });

@@ -59,6 +59,8 @@ class DataSession {
   // new one.
   void Invalidate(uint64_t session);
   uint64_t sessions_opened() const;
+  // The client transport's capabilities (cuda_memory: device memory may be registered).
+  transfer::Capabilities capabilities() const { return transport_->GetCapabilities(); }
 
   // The session's calls, as UCX messages (ticket.node set) or gRPC calls. The status is the
   // call's, as from the gRPC call: UNAVAILABLE also when the connection to the node failed or no
