@@ -41,6 +41,7 @@ HbmTier::HbmTier(const HbmTierOptions& options, std::unique_ptr<DeviceMemory> de
       capacity_bytes_(capacity),
       staging_bytes_(options.staging_bytes),
       verify_reads_(options.verify_reads),
+      copy_streams_(std::max(1, options.copy_streams)),
       allocator_(capacity / options.page_bytes) {}
 
 HbmTier::~HbmTier() {
@@ -148,74 +149,76 @@ absl::Status HbmTier::ReadEncoded(std::string_view /*id*/, const TierSlot& slot,
 }
 
 absl::Status HbmTier::CopyOut(absl::Span<CopyOutItem> items) {
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Lane> lane, AcquireLane());
-  DeviceStream& stream = *lane->stream;
-  uint64_t staging_at = 0;
+  const size_t n = std::max<size_t>(1, std::min<size_t>(copy_streams_, items.size()));
+  std::vector<std::unique_ptr<Lane>> lanes;
+  std::vector<uint64_t> staging_at(n, 0);
   absl::Status st;
-  for (size_t i = 0; i < items.size() && st.ok(); ++i) {
-    CopyOutItem& item = items[i];
-    const uint64_t stored = item.slot.stored_bytes;
-    if (item.codec == nullptr) {
-      if (item.dst_capacity < stored) {
-        st = absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": dst holds ",
-                                                     item.dst_capacity, " bytes, block ", stored));
-        break;
-      }
-      st = stream.CopyToHost(item.dst, At(item.slot), stored);
-      item.bytes = stored;
-      continue;
+  for (size_t l = 0; l < n && st.ok(); ++l) {
+    absl::StatusOr<std::unique_ptr<Lane>> lane = AcquireLane();
+    if (lane.ok()) {
+      lanes.push_back(*std::move(lane));
+    } else {
+      st = lane.status();
     }
-    const Codec& codec = *item.codec;
-    if (!device_->CanEncode(codec)) {
-      st = absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": ",
-                                                   device_->Describe(), " has no ", std::string(codec.name()),
-                                                   " encoder"));
-      break;
-    }
-    if (absl::Status s = codec.CheckLayout(item.layout, stored); !s.ok()) {
-      st = absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": ", s.message()));
-      break;
-    }
-    const uint64_t max = codec.MaxEncodedSize(item.layout, stored);
-    const uint64_t body = max - EncodedHeader::kSize;
-    if (body > staging_bytes_) {
-      st = absl::ResourceExhaustedError(absl::StrCat("hbm copy-out item ", i, ": encoded body of ",
-                                                     body, " bytes exceeds the staging buffer (",
-                                                     staging_bytes_, ")"));
-      break;
-    }
-    if (item.dst_capacity < max) {
-      st = absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": dst holds ",
-                                                   item.dst_capacity, " bytes, ", std::string(codec.name()),
-                                                   " needs ", max));
-      break;
-    }
-    if (lane->staging == nullptr) {
-      absl::StatusOr<void*> staging = device_->Malloc(staging_bytes_);
-      if (!staging.ok()) {
-        st = staging.status();
-        break;
-      }
-      lane->staging = *staging;
-    }
-    // A ring over the staging buffer: one stream orders each reuse after the copy that drained it.
-    if (staging_at + body > staging_bytes_) staging_at = 0;
-    char* d_body = static_cast<char*>(lane->staging) + staging_at;
-    staging_at += (body + kStagingAlign - 1) / kStagingAlign * kStagingAlign;
-    absl::StatusOr<uint64_t> n =
-        stream.Encode(codec, item.layout, At(item.slot), stored, d_body, body, item.dst);
-    if (!n.ok()) {
-      st = n.status();
-      break;
-    }
-    st = stream.CopyToHost(item.dst + EncodedHeader::kSize, d_body, *n - EncodedHeader::kSize);
-    item.bytes = *n;
   }
-  // Always drain the stream before it goes back, also after an error.
-  const absl::Status sync = stream.Synchronize();
-  ReleaseLane(std::move(lane));
-  if (!st.ok()) return st;
-  return sync;
+  for (size_t i = 0; i < items.size() && st.ok(); ++i) {
+    st = EnqueueCopyOut(*lanes[i % n], i, items[i], &staging_at[i % n]);
+  }
+  // Always drain every stream before it goes back, also after an error.
+  for (auto& lane : lanes) {
+    const absl::Status sync = lane->stream->Synchronize();
+    if (st.ok()) st = sync;
+    ReleaseLane(std::move(lane));
+  }
+  return st;
+}
+
+absl::Status HbmTier::EnqueueCopyOut(Lane& lane, size_t i, CopyOutItem& item,
+                                     uint64_t* staging_at) {
+  DeviceStream& stream = *lane.stream;
+  const uint64_t stored = item.slot.stored_bytes;
+  if (item.codec == nullptr) {
+    if (item.dst_capacity < stored) {
+      return absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": dst holds ",
+                                                     item.dst_capacity, " bytes, block ", stored));
+    }
+    item.bytes = stored;
+    return stream.CopyToHost(item.dst, At(item.slot), stored);
+  }
+  const Codec& codec = *item.codec;
+  if (!device_->CanEncode(codec)) {
+    return absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": ",
+                                                   device_->Describe(), " has no ",
+                                                   std::string(codec.name()), " encoder"));
+  }
+  if (absl::Status s = codec.CheckLayout(item.layout, stored); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": ", s.message()));
+  }
+  const uint64_t max = codec.MaxEncodedSize(item.layout, stored);
+  const uint64_t body = max - EncodedHeader::kSize;
+  if (body > staging_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat("hbm copy-out item ", i,
+                                                     ": encoded body of ", body,
+                                                     " bytes exceeds the staging buffer (",
+                                                     staging_bytes_, ")"));
+  }
+  if (item.dst_capacity < max) {
+    return absl::InvalidArgumentError(absl::StrCat("hbm copy-out item ", i, ": dst holds ",
+                                                   item.dst_capacity, " bytes, ",
+                                                   std::string(codec.name()), " needs ", max));
+  }
+  if (lane.staging == nullptr) {
+    STRATA_ASSIGN_OR_RETURN(lane.staging, device_->Malloc(staging_bytes_));
+  }
+  // A ring over the staging buffer: the stream orders each reuse after the copy that drained it.
+  if (*staging_at + body > staging_bytes_) *staging_at = 0;
+  char* d_body = static_cast<char*>(lane.staging) + *staging_at;
+  *staging_at += (body + kStagingAlign - 1) / kStagingAlign * kStagingAlign;
+  STRATA_ASSIGN_OR_RETURN(
+      const uint64_t n, stream.Encode(codec, item.layout, At(item.slot), stored, d_body, body,
+                                      item.dst));
+  item.bytes = n;
+  return stream.CopyToHost(item.dst + EncodedHeader::kSize, d_body, n - EncodedHeader::kSize);
 }
 
 }  // namespace strata

@@ -45,6 +45,9 @@ struct HbmTierOptions {
   // Device scratch per stream for encoded bodies (outside capacity_bytes, allocated on first
   // use). Blocks whose encoding does not fit are encoded on the CPU instead.
   uint64_t staging_bytes = 64 << 20;
+  // Streams a CopyOut batch is spread over (block i on stream i % copy_streams), so one block's
+  // encode overlaps another's copy; 1 serializes them.
+  int copy_streams = 4;
   // Verify the checksum of every block read back to the host (see above).
   bool verify_reads = true;
 };
@@ -81,7 +84,7 @@ class HbmTier final : public Tier {
     uint64_t dst_capacity = 0;
     uint64_t bytes = 0;
   };
-  // Enqueues every item on one stream and waits once. INVALID_ARGUMENT naming the item when a
+  // Enqueues the items over up to copy_streams streams and waits once for all. INVALID_ARGUMENT naming the item when a
   // destination is too small, a codec is not one the device implements or does not suit the
   // layout; RESOURCE_EXHAUSTED when an encoded body exceeds staging_bytes. On error the
   // destinations' contents are undefined.
@@ -100,6 +103,8 @@ class HbmTier final : public Tier {
           uint64_t capacity);
 
   absl::StatusOr<std::unique_ptr<Lane>> AcquireLane();
+  // Enqueues item `index` on `lane` (staging ring position in *staging_at).
+  absl::Status EnqueueCopyOut(Lane& lane, size_t index, CopyOutItem& item, uint64_t* staging_at);
   void ReleaseLane(std::unique_ptr<Lane> lane);
   char* At(const TierSlot& slot) const { return static_cast<char*>(pool_) + slot.offset; }
 
@@ -110,6 +115,7 @@ class HbmTier final : public Tier {
   const uint64_t capacity_bytes_;
   const uint64_t staging_bytes_;
   const bool verify_reads_;
+  const int copy_streams_;
 
   mutable absl::Mutex mu_;
   PageAllocator allocator_ ABSL_GUARDED_BY(mu_);
