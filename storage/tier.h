@@ -17,10 +17,11 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "kernels/codec.h"
 #include "storage/block_record.h"
 
 namespace strata {
+
+class Codec;  // kernels/codec.h
 
 // Where a tier put a block. `offset` means what the tier wants (DRAM: byte offset in its
 // region; SSD: the version written); `charged_bytes` is what the block counts against capacity.
