@@ -19,7 +19,10 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
+#include "storage/device_memory.h"
 #include "storage/dram_tier.h"
+#include "storage/eviction_policy.h"
+#include "storage/hbm_tier.h"
 #include "storage/ssd_tier.h"
 
 namespace strata {
@@ -97,9 +100,20 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
 
   // Tiers, fastest first.
   std::vector<std::unique_ptr<Tier>> tiers;
+  std::vector<std::string> policies, codecs;
   if (options.hbm_bytes > 0) {
-    node->absent_.push_back({"hbm", absl::StrCat("requested ", FormatSize(options.hbm_bytes),
-                                                 " but this release has no HBM tier yet")});
+    // On a node without a CUDA device the tier is reported off, not an error: it runs without.
+    absl::StatusOr<std::unique_ptr<DeviceMemory>> device = NewCudaDeviceMemory(0);
+    if (device.ok()) {
+      STRATA_ASSIGN_OR_RETURN(
+          auto hbm, HbmTier::Create({.capacity_bytes = options.hbm_bytes}, *std::move(device)));
+      tiers.push_back(std::move(hbm));
+      policies.push_back(kRecommendedEvictionPolicy);
+      codecs.push_back("raw");
+    } else {
+      node->absent_.push_back({"hbm", absl::StrCat("requested ", FormatSize(options.hbm_bytes),
+                                                   " but ", device.status().message())});
+    }
   } else {
     node->absent_.push_back({"hbm", "--hbm 0"});
   }
@@ -107,8 +121,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                                                        .page_bytes = options.dram_page_bytes}));
   const DramRegion& pool = dram->region();
   tiers.push_back(std::move(dram));
-  std::vector<std::string> policies = {options.dram.policy};
-  std::vector<std::string> codecs = {options.dram.codec};
+  policies.push_back(options.dram.policy);
+  codecs.push_back(options.dram.codec);
   if (options.ssd_bytes > 0) {
     std::error_code ec;
     std::filesystem::create_directories(options.ssd_dir, ec);
@@ -133,8 +147,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   so.policies = policies;
   so.tier_codecs = codecs;
   for (const auto& nc : options.namespace_codecs) {
-    const size_t tier = nc.tier == "dram" ? 0 : 1;
-    if (tier < codecs.size()) so.namespace_codecs.push_back({nc.prefix, tier, nc.codec});
+    for (size_t t = 0; t < tiers.size(); ++t) {
+      if (tiers[t]->name() == nc.tier) so.namespace_codecs.push_back({nc.prefix, t, nc.codec});
+    }
   }
   so.promote_on_hit = options.promote_on_hit;
   so.max_lease_ms = options.max_lease_ms;

@@ -33,6 +33,16 @@ bool Supports(const Codec& codec);
 absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& layout,
                                         const void* d_src, uint64_t src_bytes, void* d_dst,
                                         uint64_t dst_capacity, void* stream = nullptr);
+// The asynchronous form, for pipelines that copy encoded blocks off the device: launches the
+// encode of the body (everything after the header) into `d_body` (device memory of at least
+// codec.MaxEncodedSize - EncodedHeader::kSize bytes) on `stream` and writes the header, which
+// needs no device work, into `header` (host memory, EncodedHeader::kSize bytes). Returns the
+// encoded length, header included, without waiting. Values the codec cannot represent set
+// *d_error (a device int the caller zeroed) non-zero; the caller checks it once the stream is done.
+absl::StatusOr<uint64_t> EncodeBodyAsync(const Codec& codec, const BlockLayout& layout,
+                                         const void* d_src, uint64_t src_bytes, void* d_body,
+                                         uint64_t body_capacity, char* header, int* d_error,
+                                         void* stream = nullptr);
 // Decodes an encoded block in device memory into `d_dst` (exactly layout.Bytes()). Reads the
 // header back to the host first (one small synchronous copy) and validates it as the CPU decoder
 // does; DATA_LOSS / INVALID_ARGUMENT as Codec::DecodeTo.

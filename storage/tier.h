@@ -21,6 +21,8 @@
 
 namespace strata {
 
+class Codec;  // kernels/codec.h
+
 // Where a tier put a block. `offset` means what the tier wants (DRAM: byte offset in its
 // region; SSD: the version written); `charged_bytes` is what the block counts against capacity.
 struct TierSlot {
@@ -77,6 +79,15 @@ class Tier {
                                             const BlockRecord& record, uint64_t stored_bytes,
                                             char** data) {
     return absl::UnimplementedError("this tier cannot be written in place");
+  }
+  // Tiers that can encode where their bytes lie (HBM: on the GPU): replaces *out with the plain
+  // block in `slot` (described by `record`, codec_id 0) encoded with `codec`, in the form
+  // codec.Decode reads, so only the encoded bytes leave the tier. Others: UNIMPLEMENTED. The
+  // caller falls back to Read and a CPU encode on any error.
+  virtual absl::Status ReadEncoded(std::string_view id, const TierSlot& slot,
+                                   const BlockRecord& record, const Codec& codec,
+                                   std::string* out) {
+    return absl::UnimplementedError("this tier cannot encode in place");
   }
   // Frees the slot. Idempotent for persistent tiers.
   virtual absl::Status Erase(std::string_view id, const TierSlot& slot) = 0;

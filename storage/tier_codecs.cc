@@ -75,6 +75,24 @@ absl::Status TierCodecs::Materialize(const BlockRecord& record, bool verify,
   return absl::OkStatus();
 }
 
+absl::Status TierCodecs::AdoptEncoded(const Codec& codec, std::string_view encoded,
+                                      BlockRecord* record) {
+  absl::StatusOr<std::string> decoded = codec.Decode(record->layout, encoded);
+  if (!decoded.ok()) return absl::DataLossError(decoded.status().message());
+  if (decoded->size() != record->payload_bytes) {
+    return absl::DataLossError("encoded block decodes to a different size");
+  }
+  // As Encode: a lossy block now is what the codec reconstructs; a lossless one must be the same.
+  const uint64_t checksum = BlockChecksum(*decoded);
+  if (codec.lossless() && checksum != record->checksum) {
+    return absl::DataLossError("encoded block does not decode to the block");
+  }
+  record->checksum = checksum;
+  record->codec_id = codec.numeric_id();
+  record->stored_bytes = encoded.size();
+  return absl::OkStatus();
+}
+
 std::string_view TierCodecs::Encode(std::string_view id, size_t t, std::string_view payload,
                                     BlockRecord* record, std::string* scratch) const {
   record->codec_id = 0;

@@ -47,6 +47,12 @@ class TierCodecs {
   std::string_view Encode(std::string_view id, size_t t, std::string_view payload,
                           BlockRecord* record, std::string* scratch) const;
 
+  // Adopts `encoded`, a plain block encoded with `codec` elsewhere (Tier::ReadEncoded), into
+  // *record: sets the codec fields and, for a lossy codec, the checksum of what it decodes to.
+  // DATA_LOSS when it does not decode. REQUIRES: record describes the plain block.
+  static absl::Status AdoptEncoded(const Codec& codec, std::string_view encoded,
+                                   BlockRecord* record);
+
   // The bytes match the record's size and checksum.
   static bool Intact(const BlockRecord& record, std::string_view bytes);
 

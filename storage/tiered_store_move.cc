@@ -185,11 +185,19 @@ bool TieredStore::EvictOne(size_t t, BlockId keep, size_t for_share, bool own_on
         std::string stored_bytes, plain, encoded;
         BlockRecord record = e.record;
         std::string_view bytes;
-        absl::Status read = tiers_[t]->Read(e.id, e.slot, &stored_bytes);
-        if (read.ok()) {
+        const Codec* below = codecs_.For(e.id, t + 1);
+        const uint8_t below_id = below != nullptr ? below->numeric_id() : 0;
+        // A tier that can encode where the block lies (HBM) sends only the encoded bytes; on
+        // any failure the block takes the CPU path below.
+        absl::Status read = absl::UnimplementedError("");
+        if (below_id != e.record.codec_id && e.record.codec_id == 0 && below_id != 0) {
+          read = tiers_[t]->ReadEncoded(e.id, e.slot, e.record, *below, &encoded);
+          if (read.ok()) read = TierCodecs::AdoptEncoded(*below, encoded, &record);
+          if (read.ok()) bytes = encoded;
+        }
+        if (!read.ok()) read = tiers_[t]->Read(e.id, e.slot, &stored_bytes);
+        if (read.ok() && bytes.data() == nullptr) {
           bytes = stored_bytes;
-          const Codec* below = codecs_.For(e.id, t + 1);
-          const uint8_t below_id = below != nullptr ? below->numeric_id() : 0;
           if (below_id != e.record.codec_id) {
             std::string_view payload;
             read = TierCodecs::Materialize(e.record, tiers_[t]->verify_reads(), stored_bytes,

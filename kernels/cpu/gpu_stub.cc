@@ -17,6 +17,10 @@ absl::StatusOr<uint64_t> EncodeOnDevice(const Codec&, const BlockLayout&, const 
                                         void*, uint64_t, void*) {
   return NotBuilt();
 }
+absl::StatusOr<uint64_t> EncodeBodyAsync(const Codec&, const BlockLayout&, const void*, uint64_t,
+                                         void*, uint64_t, char*, int*, void*) {
+  return NotBuilt();
+}
 absl::Status DecodeOnDevice(const Codec&, const BlockLayout&, const void*, uint64_t, void*,
                             uint64_t, void*) {
   return NotBuilt();

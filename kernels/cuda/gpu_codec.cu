@@ -576,6 +576,12 @@ absl::StatusOr<EncodedHeader> ValidateHeader(const Codec& codec, const BlockLayo
   return h;
 }
 
+absl::Status EncodeRangeError(const Codec& codec) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("src: values are not finite or exceed the fp16 range ",
+                   std::string(codec.name()), " stores its scales in"));
+}
+
 }  // namespace
 
 bool Built() { return true; }
@@ -601,18 +607,19 @@ bool Supports(const Codec& codec) {
   }
 }
 
-absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& layout,
-                                        const void* d_src, uint64_t src_bytes, void* d_dst,
-                                        uint64_t dst_capacity, void* stream_ptr) {
+absl::StatusOr<uint64_t> EncodeBodyAsync(const Codec& codec, const BlockLayout& layout,
+                                         const void* d_src, uint64_t src_bytes, void* d_body,
+                                         uint64_t body_capacity, char* header, int* d_error,
+                                         void* stream_ptr) {
   if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
   if (absl::Status s = codec.CheckLayout(layout, src_bytes); !s.ok()) return s;
   if (absl::Status s = CheckAlignment(d_src, layout, "src"); !s.ok()) return s;
   const uint64_t max = codec.MaxEncodedSize(layout, src_bytes);
-  if (dst_capacity < max) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("dst: ", dst_capacity, " bytes, ", std::string(codec.name()), " needs ", max));
+  if (body_capacity < max - EncodedHeader::kSize) {
+    return absl::ResourceExhaustedError(absl::StrCat("dst: ", body_capacity, " body bytes, ",
+                                                     std::string(codec.name()), " needs ",
+                                                     max - EncodedHeader::kSize));
   }
-  auto stream = static_cast<cudaStream_t>(stream_ptr);
   EncodedHeader h;
   h.codec_id = codec.numeric_id();
   h.param0 = EncodedParam0(codec, layout);
@@ -620,28 +627,41 @@ absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& l
   h.layout = layout;
   h.payload_bytes = src_bytes;
   h.body_bytes = max - EncodedHeader::kSize;
-  char header[EncodedHeader::kSize];
   h.WriteTo(header);
+  LaunchEncode(codec, layout, d_src, d_body, d_error, static_cast<cudaStream_t>(stream_ptr));
+  STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "encode launch");
+  return max;
+}
+
+absl::StatusOr<uint64_t> EncodeOnDevice(const Codec& codec, const BlockLayout& layout,
+                                        const void* d_src, uint64_t src_bytes, void* d_dst,
+                                        uint64_t dst_capacity, void* stream_ptr) {
+  if (absl::Status s = CheckSupported(codec); !s.ok()) return s;
+  if (absl::Status s = codec.CheckLayout(layout, src_bytes); !s.ok()) return s;
+  const uint64_t max = codec.MaxEncodedSize(layout, src_bytes);
+  if (dst_capacity < max) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("dst: ", dst_capacity, " bytes, ", std::string(codec.name()), " needs ", max));
+  }
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
   auto flag = Allocate(sizeof(int));
   if (!flag.ok()) return flag.status();
   int* d_error = static_cast<int*>(flag->get());
   STRATA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_error, 0, sizeof(int), stream), "memset");
+  char header[EncodedHeader::kSize];
+  auto n = EncodeBodyAsync(codec, layout, d_src, src_bytes,
+                           static_cast<char*>(d_dst) + EncodedHeader::kSize,
+                           dst_capacity - EncodedHeader::kSize, header, d_error, stream_ptr);
+  if (!n.ok()) return n.status();
   // Pageable source: the call returns once the bytes are staged, so `header` may go away.
   STRATA_CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(d_dst, header, sizeof(header), cudaMemcpyHostToDevice, stream),
       "header copy");
-  LaunchEncode(codec, layout, d_src, static_cast<char*>(d_dst) + EncodedHeader::kSize, d_error,
-               stream);
-  STRATA_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "encode launch");
   int error = 0;
   STRATA_CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(&error, d_error, sizeof(int), cudaMemcpyDeviceToHost, stream), "flag copy");
   STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream), "encode");
-  if (error != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("src: values are not finite or exceed the fp16 range ",
-                     std::string(codec.name()), " stores its scales in"));
-  }
+  if (error != 0) return EncodeRangeError(codec);
   return max;
 }
 
