@@ -29,7 +29,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
@@ -226,25 +225,6 @@ void PlaneErrors(const BlockLayout& l, const std::string& ref, const std::string
 }
 
 // ---- data sets ----
-
-std::string FindModelDir(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* shared = std::getenv("STRATA_SHARED_DIR")) {
-    return std::string(shared) + "/models/stories260K";
-  }
-  std::vector<std::filesystem::path> candidates = {"../shared/models/stories260K"};
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    // build*/bin/strata-bench -> repo root is two levels up; ../shared beside the repo.
-    candidates.push_back(exe.parent_path().parent_path().parent_path().parent_path() /
-                         "shared/models/stories260K");
-  }
-  for (const auto& c : candidates) {
-    if (std::filesystem::exists(c / "stories260K.bin", ec)) return c.string();
-  }
-  return candidates.front().string();
-}
 
 absl::StatusOr<Dataset> RealDataset(const Options& opt) {
   const std::string dir = FindModelDir(opt.model_dir);

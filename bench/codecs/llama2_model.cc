@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -245,6 +247,25 @@ Llama2Scores Llama2Model::ScoreAfterPrefix(const std::vector<int>& tokens,
         static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
   }
   return scores;
+}
+
+std::string FindModelDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* shared = std::getenv("STRATA_SHARED_DIR")) {
+    return std::string(shared) + "/models/stories260K";
+  }
+  std::vector<std::filesystem::path> candidates = {"../shared/models/stories260K"};
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // build*/bin/strata-bench -> repo root is two levels up; ../shared beside the repo.
+    candidates.push_back(exe.parent_path().parent_path().parent_path().parent_path() /
+                         "shared/models/stories260K");
+  }
+  for (const auto& c : candidates) {
+    if (std::filesystem::exists(c / "stories260K.bin", ec)) return c.string();
+  }
+  return candidates.front().string();
 }
 
 }  // namespace strata::bench

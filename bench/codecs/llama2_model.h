@@ -97,6 +97,11 @@ class Llama2Model {
          w2_ = 0, w3_ = 0, rms_final_ = 0, wcls_ = 0;
 };
 
+// The stories260K model directory: `flag` when given, else $STRATA_SHARED_DIR/models/stories260K,
+// else ../shared beside the working directory or beside the repository the binary was built in
+// (the first that holds stories260K.bin; ../shared/models/stories260K when none does).
+std::string FindModelDir(const std::string& flag);
+
 }  // namespace strata::bench
 
 #endif  // STRATA_BENCH_CODECS_LLAMA2_MODEL_H_

@@ -31,7 +31,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -191,24 +190,6 @@ std::vector<float> Votes(const BlockLayout& l, const Sequence& s, const std::vec
 }
 
 // ---- data sets ----
-
-std::string FindModelDir(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* shared = std::getenv("STRATA_SHARED_DIR")) {
-    return std::string(shared) + "/models/stories260K";
-  }
-  std::vector<std::filesystem::path> candidates = {"../shared/models/stories260K"};
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    candidates.push_back(exe.parent_path().parent_path().parent_path().parent_path() /
-                         "shared/models/stories260K");
-  }
-  for (const auto& c : candidates) {
-    if (std::filesystem::exists(c / "stories260K.bin", ec)) return c.string();
-  }
-  return candidates.front().string();
-}
 
 constexpr uint32_t kRealBlock = 256, kRealLater = 128, kWindow = 32;
 
