@@ -5,15 +5,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "cachenode/yaml_list_file.h"
 #include "common/validation.h"
 
 namespace strata {
@@ -96,17 +94,8 @@ class EntryReader {
       const std::string field = absl::StrCat(".namespaces[", i, "]");
       if (!v[i].IsScalar()) return Error(field, "expected a string");
       const std::string p = v[i].as<std::string>();
-      const size_t star = p.find('*');
-      if (star != std::string::npos && star != p.size() - 1) {
-        return Error(field, absl::StrCat("'", p, "': '*' may only end a pattern"));
-      }
-      if (star == std::string::npos) {
-        absl::Status st = ValidateNamespace(p, "pattern");
-        if (!st.ok()) return Error(field, AsStd(st.message()));
-      } else if (star > 0) {
-        // The prefix must be one a namespace can start with.
-        absl::Status st = ValidateNamespace(std::string_view(p).substr(0, star), "pattern");
-        if (!st.ok()) return Error(field, AsStd(st.message()));
+      if (absl::Status st = ValidateNamespacePattern(p); !st.ok()) {
+        return Error(field, AsStd(st.message()));
       }
       out->push_back(p);
     }
@@ -159,22 +148,7 @@ absl::StatusOr<std::shared_ptr<const TokenSet>> TokenSet::Parse(std::string_view
                                                                 std::string_view source) {
   auto set = std::make_shared<TokenSet>();
   try {  // yaml-cpp reports by exception; it stops here
-    const YAML::Node root = YAML::Load(std::string(yaml));
-    if (!root.IsMap() || !root["tokens"]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(AsAbsl(source), ": expected a mapping with a 'tokens' list"));
-    }
-    for (const auto& kv : root) {
-      if (kv.first.as<std::string>() != "tokens") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            AsAbsl(source), ": ", kv.first.as<std::string>(), ": unknown key (want tokens)"));
-      }
-    }
-    const YAML::Node tokens = root["tokens"];
-    if (!tokens.IsSequence()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(AsAbsl(source), ": tokens: expected a list of entries"));
-    }
+    STRATA_ASSIGN_OR_RETURN(const YAML::Node tokens, ListOfDocument(yaml, source, "tokens"));
     absl::flat_hash_set<std::string> names, digests;
     for (size_t i = 0; i < tokens.size(); ++i) {
       const EntryReader reader(source, absl::StrCat("tokens[", i, "]"));
@@ -194,14 +168,8 @@ absl::StatusOr<std::shared_ptr<const TokenSet>> TokenSet::Parse(std::string_view
 }
 
 absl::StatusOr<std::shared_ptr<const TokenSet>> TokenSet::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot be read: ", std::strerror(errno)));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), path);
+  STRATA_ASSIGN_OR_RETURN(const std::string yaml, ReadListFile(path));
+  return Parse(yaml, path);
 }
 
 const TokenEntry* TokenSet::Find(std::string_view token) const {

@@ -3,12 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
@@ -18,6 +15,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
+#include "cachenode/yaml_list_file.h"
 #include "common/validation.h"
 
 namespace strata {
@@ -89,14 +87,8 @@ class EntryReader {
 
  private:
   absl::Status CheckPattern(const std::string& p) const {
-    const size_t star = p.find('*');
-    if (star != std::string::npos && star != p.size() - 1) {
-      return Error(".namespaces", absl::StrCat("'", p, "': '*' may only end a pattern"));
-    }
-    if (star == 0) return absl::OkStatus();  // "*": every namespace together
-    absl::Status st = ValidateNamespace(std::string_view(p).substr(0, star), "pattern");
-    if (!st.ok()) return Error(".namespaces", AsStd(st.message()));
-    return absl::OkStatus();
+    absl::Status st = ValidateNamespacePattern(p);
+    return st.ok() ? st : Error(".namespaces", AsStd(st.message()));
   }
 
   const std::string_view source_;
@@ -123,22 +115,7 @@ absl::StatusOr<std::shared_ptr<const QuotaSet>> QuotaSet::Parse(
   auto set = std::make_shared<QuotaSet>();
   set->tier_names_ = std::move(tier_names);
   try {  // yaml-cpp reports by exception; it stops here
-    const YAML::Node root = YAML::Load(std::string(yaml));
-    if (!root.IsMap() || !root["quotas"]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(AsAbsl(source), ": expected a mapping with a 'quotas' list"));
-    }
-    for (const auto& kv : root) {
-      if (kv.first.as<std::string>() != "quotas") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            AsAbsl(source), ": ", kv.first.as<std::string>(), ": unknown key (want quotas)"));
-      }
-    }
-    const YAML::Node quotas = root["quotas"];
-    if (!quotas.IsSequence()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(AsAbsl(source), ": quotas: expected a list of entries"));
-    }
+    STRATA_ASSIGN_OR_RETURN(const YAML::Node quotas, ListOfDocument(yaml, source, "quotas"));
     absl::flat_hash_set<std::string> patterns;
     for (size_t i = 0; i < quotas.size(); ++i) {
       const EntryReader reader(source, absl::StrCat("quotas[", i, "]"));
@@ -164,14 +141,8 @@ absl::StatusOr<std::shared_ptr<const QuotaSet>> QuotaSet::Parse(
 
 absl::StatusOr<std::shared_ptr<const QuotaSet>> QuotaSet::Load(
     const std::string& path, std::vector<std::string> tier_names) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot be read: ", std::strerror(errno)));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), path, std::move(tier_names));
+  STRATA_ASSIGN_OR_RETURN(const std::string yaml, ReadListFile(path));
+  return Parse(yaml, path, std::move(tier_names));
 }
 
 size_t QuotaSet::ShareOf(std::string_view ns) const {
