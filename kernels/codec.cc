@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "kernels/codec_format.h"
+#include "kernels/gpu_codec.h"
 #include "kernels/internal/codecs.h"
 
 namespace strata {
@@ -222,5 +223,21 @@ absl::StatusOr<std::string> DecodeAnyBlock(std::string_view encoded, BlockLayout
   if (layout != nullptr) *layout = h.layout;
   return codec->Decode(h.layout, encoded);
 }
+
+namespace gpu {
+
+bool HasKernels(const Codec& codec) {
+  switch (codec.id()) {
+    case CodecId::kFp8E4M3:
+    case CodecId::kInt8:
+    case CodecId::kKivi4:
+    case CodecId::kKivi2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace gpu
 
 }  // namespace strata

@@ -24,8 +24,11 @@ namespace strata::gpu {
 bool Built();
 // Number of usable CUDA devices; 0 when there are none or the build has no CUDA.
 int DeviceCount();
-// Whether `codec` has a GPU implementation.
+// Whether `codec` has a GPU implementation in this build (false in a build without CUDA).
 bool Supports(const Codec& codec);
+// Whether the CUDA kernels implement `codec`, whatever this build has: what Supports answers in
+// a CUDA build, for code that stands in for a GPU (storage's device-memory twin).
+bool HasKernels(const Codec& codec);
 
 // Encodes layout.Bytes() bytes at device pointer `d_src` into `d_dst` (device memory of at least
 // codec.MaxEncodedSize bytes), header included; returns the encoded length. Asynchronous on

@@ -10,23 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/codec_format.h"
+#include "kernels/gpu_codec.h"
 
 namespace strata {
 namespace {
-
-// What the CUDA kernels implement (kernels/gpu_codec.h: gpu::Supports), so code written against
-// the twin takes the same paths it would on a GPU.
-bool LossyGpuCodec(const Codec& codec) {
-  switch (codec.id()) {
-    case CodecId::kFp8E4M3:
-    case CodecId::kInt8:
-    case CodecId::kKivi4:
-    case CodecId::kKivi2:
-      return true;
-    default:
-      return false;
-  }
-}
 
 class MemStream final : public DeviceStream {
  public:
@@ -41,7 +28,7 @@ class MemStream final : public DeviceStream {
   absl::StatusOr<uint64_t> Encode(const Codec& codec, const BlockLayout& layout,
                                   const void* device_src, uint64_t src_bytes, void* device_body,
                                   uint64_t body_capacity, char* header) override {
-    if (!LossyGpuCodec(codec)) {
+    if (!gpu::HasKernels(codec)) {
       return absl::InvalidArgumentError(
           absl::StrCat("codec: ", std::string(codec.name()), " has no device implementation"));
     }
@@ -116,7 +103,7 @@ class MemDeviceMemory final : public DeviceMemory {
   absl::StatusOr<std::unique_ptr<DeviceStream>> NewStream() override {
     return std::unique_ptr<DeviceStream>(new MemStream());
   }
-  bool CanEncode(const Codec& codec) const override { return LossyGpuCodec(codec); }
+  bool CanEncode(const Codec& codec) const override { return gpu::HasKernels(codec); }
 
  private:
   // Constant after construction

@@ -509,17 +509,7 @@ int DeviceCount() {
   return n;
 }
 
-bool Supports(const Codec& codec) {
-  switch (codec.id()) {
-    case CodecId::kFp8E4M3:
-    case CodecId::kInt8:
-    case CodecId::kKivi4:
-    case CodecId::kKivi2:
-      return true;
-    default:
-      return false;
-  }
-}
+bool Supports(const Codec& codec) { return HasKernels(codec); }
 
 absl::StatusOr<uint64_t> EncodeBodyAsync(const Codec& codec, const BlockLayout& layout,
                                          const void* d_src, uint64_t src_bytes, void* d_body,
