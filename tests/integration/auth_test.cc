@@ -485,7 +485,9 @@ TEST_F(AuthNodeTest, SighupReloadAddsAndRevokesTokensAndKeepsThemOnABadFile) {
   const std::vector<std::string> keys = {"k"};
   // A's connected client is refused from now on: revocation needs no restart.
   EXPECT_EQ(Code(a->Get("a/x", keys)), absl::StatusCode::kUnauthenticated);
-  EXPECT_NE(Slurp(dir_ + "/node.out").find("SIGHUP: 2 tokens in force"), std::string::npos);
+  EXPECT_NE(testing::WaitForText(dir_ + "/node.out", "SIGHUP: 2 tokens in force")
+                .find("SIGHUP: 2 tokens in force"),
+            std::string::npos);
 
   // A file that does not load: the node says why, and the tokens in force stay.
   WriteFile(tokens_, "tokens:\n  - name: broken\n    token_sha256: 1234\n");

@@ -310,9 +310,8 @@ TEST(NodeProcessTest, ServesPrometheusMetrics) {
   const std::string dir = testing::FreshDir("metrics");
   auto node = StartNode(dir, {"--dram", "4MiB", "--ssd", "0"});
   ASSERT_NE(node, nullptr);
-  // The startup summary names the metrics URL.
-  std::ifstream out(dir + "/node.out");
-  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  // The startup summary names the metrics URL (printed just after the port file is written).
+  const std::string text = testing::WaitForText(dir + "/node.out", "/metrics\n");
   const size_t at = text.find("http://127.0.0.1:");
   ASSERT_NE(at, std::string::npos) << text;
   const int port = std::stoi(text.substr(at + 17));

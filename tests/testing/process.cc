@@ -118,6 +118,17 @@ int ReadPortFile(const std::string& path) {
   return in >> port && port > 0 ? port : 0;
 }
 
+std::string WaitForText(const std::string& path, const std::string& needle,
+                        std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string text = Slurp(path);
+  while (text.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    text = Slurp(path);
+  }
+  return text;
+}
+
 std::unique_ptr<NodeProcess> NodeProcess::Start(const std::string& dir,
                                                 const std::vector<std::string>& args,
                                                 std::string* error, int port) {

@@ -31,6 +31,12 @@ RunResult Run(const std::vector<std::string>& argv, int timeout_s = 60);
 // missing, empty or not yet a positive number.
 int ReadPortFile(const std::string& path);
 
+// The text of `path` once it contains `needle`, polled for at most `timeout`; after the bound,
+// whatever the file holds then. A node writes its port file before it prints its startup summary,
+// so a test that reads the summary waits for it with this.
+std::string WaitForText(const std::string& path, const std::string& needle,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 // How NodeProcess::Start runs strata-node; the defaults are what the integration tests use.
 struct NodeLaunch {
   std::string binary;             // "": BinDir() + "/strata-node"
