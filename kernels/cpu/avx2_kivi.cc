@@ -71,6 +71,13 @@ STRATA_AVX2 void ColumnMinMaxAvx2(const float* x, size_t rows, size_t n, float* 
   }
 }
 
+// The first of x[0, n) that compares equal to zero (+0 or -0). REQUIRES: there is one.
+static float FirstZero(const float* x, size_t n) {
+  size_t i = 0;
+  while (i + 1 < n && x[i] != 0.0f) ++i;
+  return x[i];
+}
+
 STRATA_AVX2 void GroupMinMaxAvx2(const float* x, size_t n, size_t group, float* mn, float* mx) {
   for (size_t c0 = 0, g = 0; c0 < n; c0 += group, ++g) {
     const size_t len = c0 + group < n ? group : n - c0;
@@ -96,6 +103,11 @@ STRATA_AVX2 void GroupMinMaxAvx2(const float* x, size_t n, size_t group, float* 
       lo = p[i] < lo ? p[i] : lo;
       hi = p[i] > hi ? p[i] : hi;
     }
+    // The element-order fold keeps the earliest of equal values. Equal floats differ in bits only
+    // for +0 and -0, and the lanes above meet in lane order, not element order: when an extreme is
+    // a zero, take the sign of the first zero, as the portable fold does.
+    if (lo == 0.0f) lo = FirstZero(p, len);
+    if (hi == 0.0f) hi = FirstZero(p, len);
     mn[g] = lo;
     mx[g] = hi;
   }

@@ -17,6 +17,7 @@ namespace {
 using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
 using ::strata::testing::MlaLayout;
+using ::strata::testing::TiesBlock;
 using ::strata::testing::ToFloats;
 
 #define STRATA_SKIP_WITHOUT_GPU()                                                             \
@@ -74,30 +75,6 @@ TEST(GpuCodecTest, EncodingsMatchTheCpu) {
       EXPECT_EQ(ToFloats(layout, *cpu_dec).size(), ToFloats(layout, src).size());
     }
   }
-}
-
-// A block whose channels' minima or maxima are ties of +0 and -0 (and of equal values): the
-// GPU splits each channel's tokens into chunks and must still pick the bits the CPU's
-// sequential fold picks (the earliest of equal values).
-std::string TiesBlock(const BlockLayout& layout) {
-  // f16 bits of -0, +0, 0.5, -1, 1; each channel draws from a set whose extreme is a zero tie.
-  constexpr uint16_t kHalf[] = {0x8000, 0x0000, 0x3800, 0xBC00, 0x3C00};
-  constexpr float kFloat[] = {-0.0f, 0.0f, 0.5f, -1.0f, 1.0f};
-  constexpr int kSets[3][3] = {{0, 1, 2}, {3, 0, 1}, {1, 0, 4}};
-  const uint64_t channels = uint64_t{layout.kv_heads} * layout.head_dim;
-  const uint64_t elements = layout.Bytes() / DTypeSize(layout.dtype);
-  std::string out(layout.Bytes(), '\0');
-  uint64_t state = 0x9e3779b97f4a7c15ull;
-  for (uint64_t i = 0; i < elements; ++i) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    const int v = kSets[(i % channels) % 3][(state >> 33) % 3];
-    if (layout.dtype == DType::kF32) {
-      std::memcpy(&out[i * 4], &kFloat[v], 4);
-    } else {
-      std::memcpy(&out[i * 2], &kHalf[v], 2);
-    }
-  }
-  return out;
 }
 
 TEST(GpuCodecTest, ZeroSignTiesMatchTheCpu) {

@@ -72,6 +72,34 @@ std::string MakeBlock(const BlockLayout& layout, uint64_t seed, size_t opaque_by
   return out;
 }
 
+std::string TiesBlock(const BlockLayout& layout) {
+  // -0, +0, 0.5, -1, 1 in each dtype; each channel draws from a set whose extreme is a zero tie.
+  constexpr uint16_t kHalf[] = {0x8000, 0x0000, 0x3800, 0xBC00, 0x3C00};
+  constexpr uint16_t kBf16[] = {0x8000, 0x0000, 0x3F00, 0xBF80, 0x3F80};
+  constexpr float kFloat[] = {-0.0f, 0.0f, 0.5f, -1.0f, 1.0f};
+  constexpr int kSets[3][3] = {{0, 1, 2}, {3, 0, 1}, {1, 0, 4}};
+  const uint64_t channels = uint64_t{layout.kv_heads} * layout.head_dim;
+  const uint64_t elements = layout.Bytes() / DTypeSize(layout.dtype);
+  std::string out(layout.Bytes(), '\0');
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (uint64_t i = 0; i < elements; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const int v = kSets[(i % channels) % 3][(state >> 33) % 3];
+    switch (layout.dtype) {
+      case DType::kF32:
+        std::memcpy(&out[i * 4], &kFloat[v], 4);
+        break;
+      case DType::kBF16:
+        std::memcpy(&out[i * 2], &kBf16[v], 2);
+        break;
+      default:
+        std::memcpy(&out[i * 2], &kHalf[v], 2);
+        break;
+    }
+  }
+  return out;
+}
+
 std::vector<float> ToFloats(const BlockLayout& layout, const std::string& payload) {
   const size_t esize = DTypeSize(layout.dtype);
   std::vector<float> out(payload.size() / esize);

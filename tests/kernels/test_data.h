@@ -14,6 +14,11 @@ namespace strata::testing {
 // converted to layout.dtype. For opaque layouts, `bytes` random bytes.
 std::string MakeBlock(const BlockLayout& layout, uint64_t seed, size_t opaque_bytes = 0);
 
+// A block whose channels' and groups' minima and maxima are ties of +0 and -0 (and of equal
+// values), for f32, f16 and bf16: every encoder must pick the bits a sequential fold in element
+// order picks (the earliest of equal values), however it splits the work into lanes or chunks.
+std::string TiesBlock(const BlockLayout& layout);
+
 // The payload's elements as floats (exact: every dtype converts to float without rounding).
 std::vector<float> ToFloats(const BlockLayout& layout, const std::string& payload);
 
