@@ -4,18 +4,21 @@
 // CPU encoders bit for bit. cudaError_t becomes absl::Status only through kernels/cuda/cuda_status.h.
 //
 // Work split:
-//   absmax params   kv layouts (centered keys): one thread per (layer, K channel): its min/max
-//                   over the block's tokens, in token order as the CPU, then its fp16 offset and
+//   absmax params   kv layouts (centered keys): a block per (layer, 32 K channels), its 8
+//                   warps each fold a contiguous eighth of the tokens, then one warp combines
+//                   the eighths in token order (OrderedMinMax) and writes the fp16 offset and
 //                   channel scale
 //   absmax encode   one warp per row (layer, K|V, token, head): lanes stride the row, the
 //                   absolute maxima (plain and centered) and the largest channel scale are
 //                   reduced with shuffles, every lane quantizes its elements
 //   absmax decode   one thread per element
-//   kivi keys       one thread per (layer, token group, code byte of a row): it owns that byte's
-//                   2 or 4 channels, finds their min/max over the group, writes their fp16
-//                   parameters and then one byte per token
+//   kivi keys       a block per (layer, token group, 32 code bytes of a row): each thread owns
+//                   one byte's 2 or 4 channels over an eighth of the group's tokens; the eighths
+//                   combine in token order, one thread per byte writes the fp16 parameters, then
+//                   every thread writes the codes of its tokens
 //   kivi values     one thread per (layer, token, channel group)
 //   kivi decode     one thread per code byte (layer, K|V, token, byte)
+// Every kernel covers all layers in one launch (layers on a grid axis).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -110,25 +113,78 @@ struct AbsMaxGeometry {
   }
 };
 
-// Thread per (layer, K channel).
-template <int kDType>
-__global__ void CenterParamsKernel(const uint8_t* src, AbsMaxGeometry g, uint32_t layers,
-                                   uint8_t* body) {
-  const uint64_t c = uint64_t{g.heads} * g.dim;
-  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (idx >= layers * c) return;
-  const uint64_t layer = idx / c, ch = idx % c;
-  const uint64_t tokens = g.plane_rows / g.heads;
-  const uint8_t* k_plane =
-      src + layer * 2 * tokens * c * (kDType == static_cast<int>(DType::kF32) ? 4 : 2);
-  float lo = LoadElem<kDType>(k_plane, ch), hi = lo;
-  for (uint64_t t = 1; t < tokens; ++t) {
-    const float v = LoadElem<kDType>(k_plane, t * c + ch);
+// The min and max of a sequence exactly as the CPU folds it (lo = v < lo ? v : lo, starting from
+// the first element), computed over contiguous chunks in parallel. The first chunk starts from
+// the sequence's first element (a NaN there stays, as on the CPU); later chunks skip NaN until
+// they hold a value (the CPU's fold ignores a NaN after a number); chunks combine in sequence
+// order with the same strict comparisons, so of equal values (+0 and -0) the earliest wins,
+// as it does in the sequential fold.
+struct OrderedMinMax {
+  float lo = 0.0f, hi = 0.0f;
+  bool any = false;
+
+  __device__ void StartWith(float v) {
+    lo = hi = v;
+    any = true;
+  }
+  __device__ void Add(float v) {
+    if (!any) {
+      if (v == v) StartWith(v);
+      return;
+    }
     lo = v < lo ? v : lo;
     hi = v > hi ? v : hi;
   }
+  __device__ void Combine(float later_lo, float later_hi, bool later_any) {
+    if (!later_any) return;
+    lo = later_lo < lo ? later_lo : lo;
+    hi = later_hi > hi ? later_hi : hi;
+  }
+};
+
+// Threads per block of the chunked min/max kernels: 32 columns (a warp reads 32 adjacent
+// elements) x 8 chunks of the token range.
+constexpr int kTileColumns = 32;
+constexpr int kTileChunks = 8;
+
+// The token range [*t0, *t1) of chunk `chunk` of [begin, end).
+__device__ __forceinline__ void ChunkRange(uint64_t begin, uint64_t end, uint32_t chunk,
+                                           uint64_t* t0, uint64_t* t1) {
+  const uint64_t per = (end - begin + kTileChunks - 1) / kTileChunks;
+  *t0 = begin + chunk * per < end ? begin + chunk * per : end;
+  *t1 = *t0 + per < end ? *t0 + per : end;
+}
+
+// Block per (32 K channels, layer): blockDim (kTileColumns, kTileChunks).
+template <int kDType>
+__global__ void CenterParamsKernel(const uint8_t* src, AbsMaxGeometry g, uint8_t* body) {
+  __shared__ float s_lo[kTileChunks][kTileColumns];
+  __shared__ float s_hi[kTileChunks][kTileColumns];
+  __shared__ bool s_any[kTileChunks][kTileColumns];
+  const uint64_t c = uint64_t{g.heads} * g.dim;
+  const uint64_t ch = uint64_t{blockIdx.x} * kTileColumns + threadIdx.x;
+  const uint64_t layer = blockIdx.y;
+  const uint64_t tokens = g.plane_rows / g.heads;
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint8_t* k_plane = src + layer * 2 * tokens * c * kSize;
+  OrderedMinMax m;
+  if (ch < c) {
+    uint64_t t0, t1;
+    ChunkRange(0, tokens, threadIdx.y, &t0, &t1);
+    uint64_t t = t0;
+    if (threadIdx.y == 0 && t0 < t1) m.StartWith(LoadElem<kDType>(k_plane, t++ * c + ch));
+    for (; t < t1; ++t) m.Add(LoadElem<kDType>(k_plane, t * c + ch));
+  }
+  s_lo[threadIdx.y][threadIdx.x] = m.lo;
+  s_hi[threadIdx.y][threadIdx.x] = m.hi;
+  s_any[threadIdx.y][threadIdx.x] = m.any;
+  __syncthreads();
+  if (threadIdx.y != 0 || ch >= c) return;
+  for (int j = 1; j < kTileChunks; ++j) {
+    m.Combine(s_lo[j][threadIdx.x], s_hi[j][threadIdx.x], s_any[j][threadIdx.x]);
+  }
   uint16_t o16, s16;
-  quant::CenterChannelParams(lo, hi, g.p0 == 2, &o16, &s16);
+  quant::CenterChannelParams(m.lo, m.hi, g.p0 == 2, &o16, &s16);
   uint8_t* params = body + layer * g.p0 * c * 2;
   PutU16(params + 2 * ch, o16);
   if (g.p0 == 2) PutU16(params + 2 * (c + ch), s16);
@@ -214,54 +270,85 @@ __global__ void AbsMaxDecodeKernel(const uint8_t* body, AbsMaxGeometry g, uint8_
 
 // ---- kivi ----
 
-// Keys of one layer: thread per (token group, byte column).
+// Keys: block per (32 byte columns, token group, layer); blockDim (kTileColumns, kTileChunks).
 template <int kDType>
-__global__ void KiviKeyEncodeKernel(const uint8_t* k_plane, KiviGeometry g, uint8_t* section,
+__global__ void KiviKeyEncodeKernel(const uint8_t* src, KiviGeometry g, uint8_t* body,
                                     int* error) {
-  const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (idx >= g.key_groups * g.row_bytes) return;
-  const uint64_t kg = idx / g.row_bytes, byte = idx % g.row_bytes;
+  __shared__ float s_lo[kTileChunks][kTileColumns][4];
+  __shared__ float s_hi[kTileChunks][kTileColumns][4];
+  __shared__ bool s_any[kTileChunks][kTileColumns][4];
+  __shared__ float s_mn[kTileColumns][4];
+  __shared__ float s_inv[kTileColumns][4];
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint64_t byte = uint64_t{blockIdx.x} * kTileColumns + threadIdx.x;
+  const uint64_t kg = blockIdx.y;
+  const uint64_t layer = blockIdx.z;
+  const uint8_t* k_plane = src + layer * 2 * g.tokens * g.channels * kSize;
+  uint8_t* section = body + layer * g.layer_bytes();
   const uint32_t per_byte = 8 / g.bits;
   const uint64_t c0 = byte * per_byte;
-  const uint32_t nch = static_cast<uint32_t>(MinU64(per_byte, g.channels - c0));
-  const uint64_t t0 = kg * g.group, t1 = MinU64(g.tokens, t0 + g.group);
-  const float levels = static_cast<float>((1u << g.bits) - 1u);
-  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
-  float mn[4], inv[4];
-  uint8_t* params = section + kg * g.channels * 4;
-  for (uint32_t j = 0; j < nch; ++j) {
-    const uint64_t ch = c0 + j;
-    float lo = LoadElem<kDType>(k_plane, t0 * g.channels + ch), hi = lo;
-    for (uint64_t t = t0 + 1; t < t1; ++t) {
-      const float v = LoadElem<kDType>(k_plane, t * g.channels + ch);
-      lo = v < lo ? v : lo;
-      hi = v > hi ? v : hi;
+  const bool owns_byte = byte < g.row_bytes;
+  const uint32_t nch = owns_byte ? static_cast<uint32_t>(MinU64(per_byte, g.channels - c0)) : 0;
+  const uint64_t g0 = kg * g.group, g1 = MinU64(g.tokens, g0 + g.group);
+  uint64_t t0, t1;
+  ChunkRange(g0, g1, threadIdx.y, &t0, &t1);
+  OrderedMinMax m[4];
+  for (uint64_t t = t0; t < t1; ++t) {
+    for (uint32_t j = 0; j < nch; ++j) {
+      const float v = LoadElem<kDType>(k_plane, t * g.channels + c0 + j);
+      if (threadIdx.y == 0 && t == t0) {
+        m[j].StartWith(v);
+      } else {
+        m[j].Add(v);
+      }
     }
-    uint16_t m16 = 0, s16 = 0;
-    if (!quant::KiviParamsForBits(lo, hi, g.bits, &m16, &s16)) atomicOr(error, 1);
-    PutU16(params + 2 * ch, s16);
-    PutU16(params + 2 * (g.channels + ch), m16);
-    mn[j] = quant::HalfToFloat(m16);
-    inv[j] = quant::InverseScale(quant::HalfToFloat(s16));
   }
+  for (uint32_t j = 0; j < 4; ++j) {
+    s_lo[threadIdx.y][threadIdx.x][j] = m[j].lo;
+    s_hi[threadIdx.y][threadIdx.x][j] = m[j].hi;
+    s_any[threadIdx.y][threadIdx.x][j] = m[j].any;
+  }
+  __syncthreads();
+  if (threadIdx.y == 0) {
+    uint8_t* params = section + kg * g.channels * 4;
+    for (uint32_t j = 0; j < nch; ++j) {
+      for (int k = 1; k < kTileChunks; ++k) {
+        m[j].Combine(s_lo[k][threadIdx.x][j], s_hi[k][threadIdx.x][j], s_any[k][threadIdx.x][j]);
+      }
+      const uint64_t ch = c0 + j;
+      uint16_t m16 = 0, s16 = 0;
+      if (!quant::KiviParamsForBits(m[j].lo, m[j].hi, g.bits, &m16, &s16)) atomicOr(error, 1);
+      PutU16(params + 2 * ch, s16);
+      PutU16(params + 2 * (g.channels + ch), m16);
+      s_mn[threadIdx.x][j] = quant::HalfToFloat(m16);
+      s_inv[threadIdx.x][j] = quant::InverseScale(quant::HalfToFloat(s16));
+    }
+  }
+  __syncthreads();
+  if (!owns_byte) return;
+  const float levels = static_cast<float>((1u << g.bits) - 1u);
   uint8_t* codes = section + g.key_codes_offset();
   for (uint64_t t = t0; t < t1; ++t) {
     uint32_t packed = 0;
     for (uint32_t j = 0; j < nch; ++j) {
       const float x = LoadElem<kDType>(k_plane, t * g.channels + c0 + j);
-      packed |= quant::QuantizeKivi(x, mn[j], inv[j], levels) << (g.bits * j);
+      packed |= quant::QuantizeKivi(x, s_mn[threadIdx.x][j], s_inv[threadIdx.x][j], levels)
+                << (g.bits * j);
     }
     codes[t * g.row_bytes + byte] = static_cast<uint8_t>(packed);
   }
-  (void)kSize;
 }
 
-// Values of one layer: thread per (token, channel group).
+// Values: thread per (token, channel group); layer = blockIdx.y.
 template <int kDType>
-__global__ void KiviValueEncodeKernel(const uint8_t* v_plane, KiviGeometry g, uint8_t* section,
+__global__ void KiviValueEncodeKernel(const uint8_t* src, KiviGeometry g, uint8_t* body,
                                       int* error) {
   const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (idx >= g.tokens * g.value_groups) return;
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint64_t layer = blockIdx.y;
+  const uint8_t* v_plane = src + (layer * 2 + 1) * g.tokens * g.channels * kSize;
+  uint8_t* section = body + layer * g.layer_bytes();
   const uint64_t t = idx / g.value_groups, vg = idx % g.value_groups;
   const uint64_t c0 = vg * g.group, c1 = MinU64(g.channels, c0 + g.group);
   const float levels = static_cast<float>((1u << g.bits) - 1u);
@@ -292,12 +379,16 @@ __global__ void KiviValueEncodeKernel(const uint8_t* v_plane, KiviGeometry g, ui
   }
 }
 
-// One layer, both planes: thread per (plane, token, byte).
+// Both planes: thread per (plane, token, byte); layer = blockIdx.y.
 template <int kDType>
-__global__ void KiviDecodeKernel(const uint8_t* section, KiviGeometry g, uint8_t* k_plane,
-                                 uint8_t* v_plane) {
+__global__ void KiviDecodeKernel(const uint8_t* body, KiviGeometry g, uint8_t* dst) {
   const uint64_t idx = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (idx >= 2 * g.tokens * g.row_bytes) return;
+  constexpr int kSize = kDType == static_cast<int>(DType::kF32) ? 4 : 2;
+  const uint64_t layer = blockIdx.y;
+  const uint8_t* section = body + layer * g.layer_bytes();
+  uint8_t* k_plane = dst + layer * 2 * g.tokens * g.channels * kSize;
+  uint8_t* v_plane = k_plane + g.tokens * g.channels * kSize;
   const uint64_t plane = idx / (g.tokens * g.row_bytes);
   const uint64_t rest = idx % (g.tokens * g.row_bytes);
   const uint64_t t = rest / g.row_bytes, byte = rest % g.row_bytes;
@@ -365,8 +456,11 @@ void LaunchEncodeTyped(const Codec& codec, const BlockLayout& l, const uint8_t* 
   if (!IsKivi(codec)) {
     const AbsMaxGeometry g = MakeAbsMaxGeometry(l, EncodedParam0(codec, l));
     if (g.p0 != 0) {
-      CenterParamsKernel<kDType><<<Blocks(uint64_t{l.layers} * g.heads * g.dim), kThreads, 0,
-                                   stream>>>(src, g, l.layers, body);
+      const uint64_t channels = uint64_t{g.heads} * g.dim;
+      const dim3 grid(static_cast<unsigned>((channels + kTileColumns - 1) / kTileColumns),
+                      l.layers);
+      CenterParamsKernel<kDType>
+          <<<grid, dim3(kTileColumns, kTileChunks), 0, stream>>>(src, g, body);
     }
     const unsigned blocks = Blocks(g.rows * 32);
     if (codec.id() == CodecId::kInt8) {
@@ -377,16 +471,13 @@ void LaunchEncodeTyped(const Codec& codec, const BlockLayout& l, const uint8_t* 
     return;
   }
   const KiviGeometry g = Geometry(l, codec.param0(), codec.param1());
-  const uint64_t esize = DTypeSize(l.dtype);
-  for (uint32_t layer = 0; layer < l.layers; ++layer) {
-    const uint8_t* k_plane = src + uint64_t{layer} * 2 * g.tokens * g.channels * esize;
-    const uint8_t* v_plane = k_plane + g.tokens * g.channels * esize;
-    uint8_t* section = body + layer * g.layer_bytes();
-    KiviKeyEncodeKernel<kDType>
-        <<<Blocks(g.key_groups * g.row_bytes), kThreads, 0, stream>>>(k_plane, g, section, error);
-    KiviValueEncodeKernel<kDType>
-        <<<Blocks(g.tokens * g.value_groups), kThreads, 0, stream>>>(v_plane, g, section, error);
-  }
+  const dim3 key_grid(static_cast<unsigned>((g.row_bytes + kTileColumns - 1) / kTileColumns),
+                      static_cast<unsigned>(g.key_groups), l.layers);
+  KiviKeyEncodeKernel<kDType>
+      <<<key_grid, dim3(kTileColumns, kTileChunks), 0, stream>>>(src, g, body, error);
+  KiviValueEncodeKernel<kDType>
+      <<<dim3(Blocks(g.tokens * g.value_groups), l.layers), kThreads, 0, stream>>>(src, g, body,
+                                                                                     error);
 }
 
 template <int kDType>
@@ -403,13 +494,8 @@ void LaunchDecodeTyped(const Codec& codec, const BlockLayout& l, uint8_t p0, uin
     return;
   }
   const KiviGeometry g = Geometry(l, p0, p1);
-  const uint64_t esize = DTypeSize(l.dtype);
-  for (uint32_t layer = 0; layer < l.layers; ++layer) {
-    uint8_t* k_plane = dst + uint64_t{layer} * 2 * g.tokens * g.channels * esize;
-    uint8_t* v_plane = k_plane + g.tokens * g.channels * esize;
-    KiviDecodeKernel<kDType><<<Blocks(2 * g.tokens * g.row_bytes), kThreads, 0, stream>>>(
-        body + layer * g.layer_bytes(), g, k_plane, v_plane);
-  }
+  KiviDecodeKernel<kDType>
+      <<<dim3(Blocks(2 * g.tokens * g.row_bytes), l.layers), kThreads, 0, stream>>>(body, g, dst);
 }
 
 void LaunchEncode(const Codec& codec, const BlockLayout& l, const void* src, void* body, int* error,
