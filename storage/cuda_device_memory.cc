@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/gpu_codec.h"
@@ -56,6 +57,36 @@ class CudaStream final : public DeviceStream {
     return CudaStatus(
         cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_), "D2H");
   }
+  absl::Status CopyToHostBatch(absl::Span<const HostCopy> copies) override {
+#if CUDART_VERSION >= 13000
+    if (copies.size() > 1 && batch_usable_) {
+      dsts_.clear();
+      srcs_.clear();
+      sizes_.clear();
+      for (const HostCopy& c : copies) {
+        dsts_.push_back(c.host_dst);
+        srcs_.push_back(c.device_src);
+        sizes_.push_back(c.bytes);
+      }
+      // One attribute for every copy: read the device source in stream order (the location
+      // hints apply only to managed or pageable memory, which the tier never uses).
+      cudaMemcpyAttributes attr = {};
+      attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+      size_t first = 0;
+      const cudaError_t e = cudaMemcpyBatchAsync(dsts_.data(), srcs_.data(), sizes_.data(),
+                                                 copies.size(), &attr, &first, 1, stream_);
+      if (e == cudaSuccess) return absl::OkStatus();
+      if (e != cudaErrorNotSupported && e != cudaErrorInvalidValue) {
+        return CudaStatus(e, "D2H batch");
+      }
+      // A driver or platform without batched copies: nothing was enqueued; copy one by one
+      // from now on.
+      (void)cudaGetLastError();
+      batch_usable_ = false;
+    }
+#endif
+    return DeviceStream::CopyToHostBatch(copies);
+  }
   absl::StatusOr<uint64_t> Encode(const Codec& codec, const BlockLayout& layout,
                                   const void* device_src, uint64_t src_bytes, void* device_body,
                                   uint64_t body_capacity, char* header) override {
@@ -92,6 +123,10 @@ class CudaStream final : public DeviceStream {
 
   int* h_error_ = nullptr;
   bool encoded_ = false;  // an encode was enqueued since the last Synchronize
+  bool batch_usable_ = true;  // false once the runtime refused cudaMemcpyBatchAsync
+  std::vector<void*> dsts_;   // CopyToHostBatch's arrays, kept to reuse their memory
+  std::vector<const void*> srcs_;
+  std::vector<size_t> sizes_;
 };
 
 class CudaDeviceMemory final : public DeviceMemory {

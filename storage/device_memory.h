@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/block_layout.h"
 #include "kernels/codec.h"
 
@@ -36,6 +37,23 @@ class DeviceStream {
   // other work) or pinned (DeviceMemory::MallocHost; the copy runs at full bandwidth).
   virtual absl::Status CopyToDevice(void* device_dst, const void* host_src, uint64_t bytes) = 0;
   virtual absl::Status CopyToHost(void* host_dst, const void* device_src, uint64_t bytes) = 0;
+  // One device-to-host copy of a batch.
+  struct HostCopy {
+    void* host_dst;
+    const void* device_src;
+    uint64_t bytes;
+  };
+  // Enqueue many device-to-host copies: the batch is in stream order as a whole, its copies in
+  // no particular order among themselves (their ranges must not overlap). The CUDA stream
+  // submits them in one call where the runtime has one (cudaMemcpyBatchAsync, CUDA 13), which
+  // saves a submission per block when many small blocks leave at once; this default issues
+  // CopyToHost per copy.
+  virtual absl::Status CopyToHostBatch(absl::Span<const HostCopy> copies) {
+    for (const HostCopy& c : copies) {
+      if (absl::Status s = CopyToHost(c.host_dst, c.device_src, c.bytes); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
   // Enqueue the encode of the block at `device_src` (`src_bytes` bytes laid out as `layout`)
   // with `codec`: the body goes to `device_body` (at least MaxEncodedSize - EncodedHeader::kSize
   // bytes), the header, known at once, into `header` (host, EncodedHeader::kSize bytes). Returns

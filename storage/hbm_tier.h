@@ -98,6 +98,7 @@ class HbmTier final : public Tier {
   struct Lane {
     std::unique_ptr<DeviceStream> stream;
     void* staging = nullptr;  // device, staging_bytes, allocated on first encode
+    std::vector<DeviceStream::HostCopy> raw;  // CopyOut's raw items, submitted as one batch
   };
   HbmTier(const HbmTierOptions& options, std::unique_ptr<DeviceMemory> device, void* pool,
           uint64_t capacity);

@@ -193,6 +193,42 @@ TEST(HbmTier, CopyOutBatchMixesRawAndEncodedAndNamesTheBadItem) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// Many raw blocks of different sizes leave in one batched submission per stream (on CUDA 13,
+// cudaMemcpyBatchAsync): every one arrives byte-exact at its own destination, and a second
+// CopyOut of the same blocks, reversed, does too.
+TEST(HbmTier, ManyRawBlocksCopyOutByteExact) {
+  STRATA_HBM_DEVICE_OR_SKIP(device);
+  auto made = HbmTier::Create(
+      {.capacity_bytes = 256 * kPage, .page_bytes = kPage, .copy_streams = 2}, std::move(device));
+  ASSERT_TRUE(made.ok()) << made.status();
+  HbmTier& tier = **made;
+  std::vector<std::string> payloads;
+  std::vector<TierSlot> slots;
+  for (uint32_t i = 0; i < 40; ++i) {
+    payloads.push_back(Bytes(1 + i * 977, i));
+    auto slot = tier.Write("ns\0m", i, PlainRecord(BlockLayout{}, payloads[i]), payloads[i]);
+    ASSERT_TRUE(slot.ok()) << slot.status();
+    slots.push_back(*slot);
+  }
+  for (bool reversed : {false, true}) {
+    SCOPED_TRACE(reversed ? "reversed" : "in order");
+    std::vector<std::string> dst;
+    std::vector<HbmTier::CopyOutItem> items;
+    for (uint32_t k = 0; k < 40; ++k) dst.emplace_back(payloads[k].size() + 7, '\x55');
+    for (uint32_t k = 0; k < 40; ++k) {
+      const uint32_t i = reversed ? 39 - k : k;
+      items.push_back({slots[i], nullptr, BlockLayout{}, dst[i].data(), dst[i].size(), 0});
+    }
+    ASSERT_TRUE(tier.CopyOut(absl::MakeSpan(items)).ok());
+    for (uint32_t i = 0; i < 40; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(items[reversed ? 39 - i : i].bytes, payloads[i].size());
+      EXPECT_TRUE(dst[i].substr(0, payloads[i].size()) == payloads[i]);
+      EXPECT_EQ(dst[i].substr(payloads[i].size()), std::string(7, '\x55')) << "wrote past the block";
+    }
+  }
+}
+
 struct HbmStore {
   std::unique_ptr<TieredStore> store;
   HbmTier* hbm = nullptr;
