@@ -112,9 +112,11 @@ class AdaptivePolicy final : public EvictionPolicy {
   struct Resident {
     BlockInfo info;
     uint32_t children = 0;
-    // References (insertion and hits) while resident, saturating; replayed into a new running
-    // policy so that frequency and reuse classes survive a switch.
-    uint32_t uses = 1;
+    // References (insertion and hits) while resident, saturating at kMaxReplayedUses; replayed
+    // into a new running policy so that frequency and reuse classes survive a switch.
+    uint8_t uses = 1;
+    // SampleLevel(info.key_hash), kept so that an access decides sampling without hashing.
+    uint8_t level = 0;
     uint64_t last_use = 0;
   };
   struct Candidate {
@@ -132,9 +134,12 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   AdaptivePolicy(const Options& options, std::vector<Candidate> candidates,
                  std::unique_ptr<EvictionPolicy> running);
-  bool Sampled(uint64_t key_hash) const;
-  // One reference to a tier block in every miniature.
-  void Reference(const BlockInfo& info);
+  // The number of leading zero bits of MixKeyHash(key_hash): a key is in the sample at rate
+  // 2^-shift exactly when its level is at least shift, so a block's level is computed once.
+  static uint8_t SampleLevel(uint64_t key_hash);
+  bool Sampled(uint8_t level) const { return level >= shift_; }
+  // One reference to a tier block in every miniature. REQUIRES: level == SampleLevel(key hash).
+  void Reference(const BlockInfo& info, uint8_t level);
   void Resample();
   void MaybeSwitch();
   void SwitchTo(size_t candidate);
