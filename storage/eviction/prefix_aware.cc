@@ -69,8 +69,9 @@ void PrefixAwarePolicy::Update(BlockId id, Entry& e, Change change) {
 }
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
-  if (blocks_.contains(id)) return;  // REQUIRES violated; keep the existing entry.
-  Entry e;
+  auto [slot, inserted] = blocks_.try_emplace(id);
+  if (!inserted) return;  // REQUIRES violated; keep the existing entry.
+  Entry& e = slot->second;
   e.key_hash = info.key_hash;
   auto ghost = ghost_.find(info.key_hash);
   if (ghost != ghost_.end()) {
@@ -83,7 +84,6 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   e.last_use = ++clock_;
   ++population_[e.cls];
   AddCandidate(id, e);
-  blocks_.emplace(id, e);
   max_tracked_ = std::max(max_tracked_, blocks_.size());
 }
 
