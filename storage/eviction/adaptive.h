@@ -38,14 +38,15 @@
 // classes, ghost history) make other bets; the miniatures decide which pays on this traffic,
 // which is where fixed policies lose (issue 14).
 //
-// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, uses, last use:
-// a 48-byte slot, 55-110 bytes per block with the hash map's load factor, so 55-110 MB per
-// million blocks), the running policy's own state, and the miniatures: at most candidates x
-// target_sample_blocks blocks with their policies' ghosts, independent of the tier's size (under
-// 1 MB with the defaults). CPU per access: one resident-table operation, one 64-bit hash, the
-// running policy's own work and, for the sampled fraction R of references, one reference in
-// each miniature; a switch costs O(B log B) for B resident blocks, at most once per
-// min_turnovers_between_switches x target / R references.
+// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, uses, sample
+// level, last use: a 48-byte slot, 55-110 bytes per block with the hash map's load factor, so
+// 55-110 MB per million blocks), the running policy's own state, and the miniatures: at most
+// candidates x target_sample_blocks blocks with their policies' ghosts, independent of the
+// tier's size (under 1 MB with the defaults). CPU per access: one resident-table operation (and
+// one 64-bit hash per insertion: the sample level is kept), the running policy's own work
+// and, for the sampled fraction R of references, one reference in each miniature; a switch
+// costs O(B log B) for B resident blocks, at most once per min_turnovers_between_switches x
+// target / R references.
 //
 // Thread-compatible, like every policy.
 #ifndef STRATA_STORAGE_EVICTION_ADAPTIVE_H_
