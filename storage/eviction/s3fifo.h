@@ -14,9 +14,10 @@
 //
 // The two queues are lists linked by index through one vector of nodes that also hold each
 // block's queue and counter, so walking a queue's tail needs no map lookup and a block costs no
-// allocation once the vector has grown. Memory per tracked block: its map slot (12 bytes) and
-// node (24 bytes), 40-70 bytes with the map's load factor and the vector's growth, plus the ghost
-// (at most one entry per tracked block). Thread-compatible.
+// allocation once the vector has grown. Memory per tracked block: its map slot (16 bytes) and
+// node (32 bytes), 50-100 bytes with the map's load factor and the vector's growth, plus the
+// ghost (at most one entry per tracked block: a 16-byte slot and an 8-byte queue entry).
+// Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_S3FIFO_H_
 #define STRATA_STORAGE_EVICTION_S3FIFO_H_
 
