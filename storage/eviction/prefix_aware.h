@@ -36,12 +36,13 @@
 //   - the least recently used kInterior candidate.
 //
 // Candidates of a class are kept oldest first in two sorted parts: a list linked by index
-// through one vector (no allocation per block), to which a block is appended whenever its last
-// use is newer than the list's newest (every insertion and hit, and most re-listings), and a
-// btree for the rest: a parent re-listed at its old last use when its last child leaves.
-// PickVictim merges the two, so the order is exactly "least recently used first".
+// through one vector (no allocation per block), which a block joins when its last use is newer
+// than the list's newest (every insertion and hit) or when its place is among the list's
+// kListProbe oldest nodes, and a btree for the rest: parents re-listed at their old last use
+// when their last child leaves. PickVictim merges the two, so the order is exactly "least
+// recently used first".
 //
-// Costs: O(1) per insertion and hit, O(log n) per re-listing at an older last use; PickVictim
+// Costs: O(1) per insertion and hit, O(kListProbe + log n) per re-listing; PickVictim
 // visits rejected candidates only. Memory per tracked block: its map slot (48 bytes) and list
 // node (24 bytes), 75-120 bytes with the map's load factor and the vector's growth, plus the
 // ghost (2 entries of about 40 bytes per block of the high-water mark). Thread-compatible.
