@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 
 namespace strata {
@@ -44,9 +45,10 @@ AdaptivePolicy::AdaptivePolicy(const Options& options, std::vector<Candidate> ca
       policy_(std::move(running)),
       shift_(std::clamp(options.min_shift, 0, kMaxShift)) {}
 
-bool AdaptivePolicy::Sampled(uint64_t key_hash) const {
-  // Rate 2^-shift_; shift_ 0 samples every key (and a shift by 64 would be undefined).
-  return shift_ == 0 || (MixKeyHash(key_hash) >> (64 - shift_)) == 0;
+uint8_t AdaptivePolicy::SampleLevel(uint64_t key_hash) {
+  // The top `shift` bits of the mixed hash are zero (rate 2^-shift) exactly when it has at least
+  // `shift` leading zeros; shift 0 samples every key.
+  return static_cast<uint8_t>(absl::countl_zero(MixKeyHash(key_hash)));
 }
 
 size_t AdaptivePolicy::sample_capacity() const {
@@ -72,7 +74,7 @@ void AdaptivePolicy::Resample() {
     shift_ = shift;
     // Keys that left the sample leave every miniature.
     for (auto it = sampled_.begin(); it != sampled_.end();) {
-      if (Sampled(it->first)) {
+      if (Sampled(SampleLevel(it->first))) {
         ++it;
         continue;
       }
@@ -88,8 +90,8 @@ void AdaptivePolicy::Resample() {
       std::exp2(-1.0 / (options_.half_life_turnovers * static_cast<double>(sample_capacity())));
 }
 
-void AdaptivePolicy::Reference(const BlockInfo& info) {
-  if (!Sampled(info.key_hash)) return;
+void AdaptivePolicy::Reference(const BlockInfo& info, uint8_t level) {
+  if (!Sampled(level)) return;
   ++sampled_refs_;
   const size_t cap = sample_capacity();
   const uint64_t key = info.key_hash;
@@ -181,7 +183,8 @@ void AdaptivePolicy::SwitchTo(size_t candidate) {
 }
 
 void AdaptivePolicy::OnInsert(BlockId id, const BlockInfo& info) {
-  resident_[id] = Resident{info, 0, 1, ++clock_};
+  const uint8_t level = SampleLevel(info.key_hash);
+  resident_[id] = Resident{info, 0, 1, level, ++clock_};
   policy_->OnInsert(id, info);
   if (resident_.size() > max_tracked_) {
     max_tracked_ = resident_.size();
@@ -196,7 +199,7 @@ void AdaptivePolicy::OnInsert(BlockId id, const BlockInfo& info) {
       Resample();
     }
   }
-  Reference(info);
+  Reference(info, level);
 }
 
 void AdaptivePolicy::OnAccess(BlockId id) {
@@ -205,7 +208,7 @@ void AdaptivePolicy::OnAccess(BlockId id) {
   it->second.last_use = ++clock_;
   if (it->second.uses < kMaxReplayedUses) ++it->second.uses;
   policy_->OnAccess(id);
-  Reference(it->second.info);
+  Reference(it->second.info, it->second.level);
 }
 
 void AdaptivePolicy::OnErase(BlockId id) {
@@ -220,7 +223,7 @@ void AdaptivePolicy::OnResidentChildren(BlockId id, uint32_t resident_children) 
   if (it == resident_.end()) return;
   it->second.children = resident_children;
   policy_->OnResidentChildren(id, resident_children);
-  if (resident_children == 0 || !Sampled(it->second.info.key_hash)) return;
+  if (resident_children == 0 || !Sampled(it->second.level)) return;
   const uint64_t key = it->second.info.key_hash;
   auto s = sampled_.find(key);
   if (s == sampled_.end()) return;

@@ -38,14 +38,15 @@
 // classes, ghost history) make other bets; the miniatures decide which pays on this traffic,
 // which is where fixed policies lose (issue 14).
 //
-// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, uses, last use:
-// a 48-byte slot, 55-110 bytes per block with the hash map's load factor, so 55-110 MB per
-// million blocks), the running policy's own state, and the miniatures: at most candidates x
-// target_sample_blocks blocks with their policies' ghosts, independent of the tier's size (under
-// 1 MB with the defaults). CPU per access: one resident-table operation, one 64-bit hash, the
-// running policy's own work and, for the sampled fraction R of references, one reference in
-// each miniature; a switch costs O(B log B) for B resident blocks, at most once per
-// min_turnovers_between_switches x target / R references.
+// Bounds. Memory: the resident table (key hash, tokens, bytes, depth, children, uses, sample
+// level, last use: a 48-byte slot, 55-110 bytes per block with the hash map's load factor, so
+// 55-110 MB per million blocks), the running policy's own state, and the miniatures: at most
+// candidates x target_sample_blocks blocks with their policies' ghosts, independent of the
+// tier's size (under 1 MB with the defaults). CPU per access: one resident-table operation (and
+// one 64-bit hash per insertion: the sample level is kept), the running policy's own work
+// and, for the sampled fraction R of references, one reference in each miniature; a switch
+// costs O(B log B) for B resident blocks, at most once per min_turnovers_between_switches x
+// target / R references.
 //
 // Thread-compatible, like every policy.
 #ifndef STRATA_STORAGE_EVICTION_ADAPTIVE_H_
@@ -112,9 +113,11 @@ class AdaptivePolicy final : public EvictionPolicy {
   struct Resident {
     BlockInfo info;
     uint32_t children = 0;
-    // References (insertion and hits) while resident, saturating; replayed into a new running
-    // policy so that frequency and reuse classes survive a switch.
-    uint32_t uses = 1;
+    // References (insertion and hits) while resident, saturating at kMaxReplayedUses; replayed
+    // into a new running policy so that frequency and reuse classes survive a switch.
+    uint8_t uses = 1;
+    // SampleLevel(info.key_hash), kept so that an access decides sampling without hashing.
+    uint8_t level = 0;
     uint64_t last_use = 0;
   };
   struct Candidate {
@@ -132,9 +135,12 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   AdaptivePolicy(const Options& options, std::vector<Candidate> candidates,
                  std::unique_ptr<EvictionPolicy> running);
-  bool Sampled(uint64_t key_hash) const;
-  // One reference to a tier block in every miniature.
-  void Reference(const BlockInfo& info);
+  // The number of leading zero bits of MixKeyHash(key_hash): a key is in the sample at rate
+  // 2^-shift exactly when its level is at least shift, so a block's level is computed once.
+  static uint8_t SampleLevel(uint64_t key_hash);
+  bool Sampled(uint8_t level) const { return level >= shift_; }
+  // One reference to a tier block in every miniature. REQUIRES: level == SampleLevel(key hash).
+  void Reference(const BlockInfo& info, uint8_t level);
   void Resample();
   void MaybeSwitch();
   void SwitchTo(size_t candidate);

@@ -67,8 +67,8 @@ void DemoteLruPolicy::Outcome(Class c, bool reused) {
   if (reused) reused_[c] += 1;
 }
 
-void DemoteLruPolicy::Referenced(uint64_t key_hash) {
-  if (shadow_.empty() || !Sampled(MixKeyHash(key_hash))) return;
+void DemoteLruPolicy::Referenced(uint64_t key_hash, uint64_t mixed) {
+  if (shadow_.empty() || !Sampled(mixed)) return;
   auto it = shadow_.find(key_hash);
   if (it == shadow_.end()) return;
   Outcome(it->second.cls, true);
@@ -131,15 +131,16 @@ void DemoteLruPolicy::Unlink(uint32_t node) {
 }
 
 void DemoteLruPolicy::OnInsert(BlockId id, const BlockInfo& info) {
-  if (blocks_.contains(id)) return;  // REQUIRES violated; keep the existing entry.
-  if (blocks_.size() + 1 > max_tracked_) {
-    max_tracked_ = blocks_.size() + 1;
+  auto [slot, inserted] = blocks_.try_emplace(id);
+  if (!inserted) return;  // REQUIRES violated; keep the existing entry.
+  if (blocks_.size() > max_tracked_) {
+    max_tracked_ = blocks_.size();
     if (door_[0].empty() || (max_tracked_ & (max_tracked_ - 1)) == 0) Grow();
   }
   ++inserts_;
   Expire();
-  Referenced(info.key_hash);
   const uint64_t mixed = MixKeyHash(info.key_hash);
+  Referenced(info.key_hash, mixed);
   const bool partial = info.tokens != 0 && info.tokens < max_tokens_;
   max_tokens_ = std::max(max_tokens_, info.tokens);
   const bool seen = DoorkeeperHas(mixed);
@@ -149,11 +150,10 @@ void DemoteLruPolicy::OnInsert(BlockId id, const BlockInfo& info) {
     shadow_[info.key_hash] = Watch{inserts_, cls};
     shadow_order_.emplace_back(info.key_hash, inserts_);
   }
-  Entry e;
+  Entry& e = slot->second;
   e.key_hash = info.key_hash;
   e.probation = demoted(cls);
   e.node = PushFront(e.probation ? kProbation : kMain, id);
-  blocks_.emplace(id, e);
 }
 
 void DemoteLruPolicy::OnAccess(BlockId id) {
@@ -163,7 +163,7 @@ void DemoteLruPolicy::OnAccess(BlockId id) {
   Unlink(e.node);
   LinkFront(kMain, e.node);
   e.probation = false;
-  Referenced(e.key_hash);
+  if (!shadow_.empty()) Referenced(e.key_hash, MixKeyHash(e.key_hash));
 }
 
 void DemoteLruPolicy::OnErase(BlockId id) {

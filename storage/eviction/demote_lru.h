@@ -105,7 +105,8 @@ class DemoteLruPolicy final : public EvictionPolicy {
   void DoorkeeperAdd(uint64_t mixed);
   void Outcome(Class c, bool reused);
   // A reference (insertion or hit) to a sampled key closes its watch as reused.
-  void Referenced(uint64_t key_hash);
+  // REQUIRES: mixed == MixKeyHash(key_hash).
+  void Referenced(uint64_t key_hash, uint64_t mixed);
   void Expire();
   void Grow();
   // Links a new node for `id` at the front (most recent) of list `head`; returns its index.

@@ -10,20 +10,68 @@ PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
   return h.uses >= 2 ? kReused : kInterior;
 }
 
+void PrefixAwarePolicy::AddCandidate(BlockId id, Entry& e) {
+  const uint32_t head = e.cls;
+  const uint32_t newest = nodes_[head].prev;
+  // The list position: after the newest node older than the block. Appending is the common
+  // case; a re-listed block is looked for among the kListProbe oldest nodes, else it goes to
+  // the side btree.
+  uint32_t before = newest;
+  if (newest != head && nodes_[newest].last_use > e.last_use) {
+    before = head;
+    for (size_t probe = 0;; ++probe) {
+      const uint32_t next = nodes_[before].next;
+      if (next == head || nodes_[next].last_use > e.last_use) break;
+      if (probe == kListProbe) {
+        side_[e.cls].emplace(e.last_use, id);
+        e.where = kInSide;
+        return;
+      }
+      before = next;
+    }
+  }
+  uint32_t n;
+  if (free_nodes_.empty()) {
+    n = static_cast<uint32_t>(nodes_.size());
+    nodes_.push_back(Node{});
+  } else {
+    n = free_nodes_.back();
+    free_nodes_.pop_back();
+  }
+  const uint32_t after = nodes_[before].next;
+  nodes_[n] = Node{id, e.last_use, before, after};
+  nodes_[before].next = n;
+  nodes_[after].prev = n;
+  e.where = kInList;
+  e.node = n;
+}
+
+void PrefixAwarePolicy::RemoveCandidate(Entry& e) {
+  if (e.where == kInList) {
+    const Node& n = nodes_[e.node];
+    nodes_[n.prev].next = n.next;
+    nodes_[n.next].prev = n.prev;
+    free_nodes_.push_back(e.node);
+  } else if (e.where == kInSide) {
+    side_[e.cls].erase(e.last_use);
+  }
+  e.where = kNotCandidate;
+}
+
 template <typename Change>
 void PrefixAwarePolicy::Update(BlockId id, Entry& e, Change change) {
-  const bool was_candidate = e.resident_children == 0;
-  if (was_candidate) candidates_[e.cls].erase(e.last_use);
+  RemoveCandidate(e);
   --population_[e.cls];
   change(e);
   e.cls = ClassOf(e.history);
   ++population_[e.cls];
-  if (e.resident_children == 0) candidates_[e.cls].emplace(e.last_use, id);
+  if (e.resident_children == 0) AddCandidate(id, e);
 }
 
 void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
-  if (blocks_.contains(id)) return;  // REQUIRES violated; keep the existing entry.
-  Entry e;
+  auto [slot, inserted] = blocks_.try_emplace(id);
+  if (!inserted) return;  // REQUIRES violated; keep the existing entry.
+  Entry& e = slot->second;
   e.key_hash = info.key_hash;
   auto ghost = ghost_.find(info.key_hash);
   if (ghost != ghost_.end()) {
@@ -35,8 +83,7 @@ void PrefixAwarePolicy::OnInsert(BlockId id, const BlockInfo& info) {
   e.cls = ClassOf(e.history);
   e.last_use = ++clock_;
   ++population_[e.cls];
-  candidates_[e.cls].emplace(e.last_use, id);
-  blocks_.emplace(id, e);
+  AddCandidate(id, e);
   max_tracked_ = std::max(max_tracked_, blocks_.size());
 }
 
@@ -61,8 +108,8 @@ void PrefixAwarePolicy::OnResidentChildren(BlockId id, uint32_t resident_childre
 void PrefixAwarePolicy::OnErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
-  const Entry& e = it->second;
-  if (e.resident_children == 0) candidates_[e.cls].erase(e.last_use);
+  Entry& e = it->second;
+  RemoveCandidate(e);
   --population_[e.cls];
   Remember(e.key_hash, e.history);
   blocks_.erase(it);
@@ -96,9 +143,27 @@ bool PrefixAwarePolicy::TEST_in_ghost(uint64_t key_hash) const {
   return ghost_.contains(key_hash);
 }
 
+size_t PrefixAwarePolicy::TEST_side_candidates() const {
+  size_t n = 0;
+  for (const auto& side : side_) n += side.size();
+  return n;
+}
+
 std::optional<BlockId> PrefixAwarePolicy::PickLru(
     ReuseClass cls, absl::FunctionRef<bool(BlockId)> can_evict) const {
-  for (const auto& [last_use, id] : candidates_[cls]) {
+  // Merge the list and the side btree, both oldest first, into one last-use order.
+  const uint32_t head = cls;
+  uint32_t n = nodes_[head].next;
+  auto side = side_[cls].begin();
+  while (n != head || side != side_[cls].end()) {
+    BlockId id;
+    if (side == side_[cls].end() || (n != head && nodes_[n].last_use < side->first)) {
+      id = nodes_[n].id;
+      n = nodes_[n].next;
+    } else {
+      id = side->second;
+      ++side;
+    }
     if (can_evict(id)) return id;
   }
   return std::nullopt;

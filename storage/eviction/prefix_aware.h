@@ -35,7 +35,17 @@
 //   - the least recently used kReused candidate;
 //   - the least recently used kInterior candidate.
 //
-// Costs: O(log n) per event; PickVictim visits rejected candidates only. Thread-compatible.
+// Candidates of a class are kept oldest first in two sorted parts: a list linked by index
+// through one vector (no allocation per block), which a block joins when its last use is newer
+// than the list's newest (every insertion and hit) or when its place is among the list's
+// kListProbe oldest nodes, and a btree for the rest: parents re-listed at their old last use
+// when their last child leaves. PickVictim merges the two, so the order is exactly "least
+// recently used first".
+//
+// Costs: O(1) per insertion and hit, O(kListProbe + log n) per re-listing; PickVictim
+// visits rejected candidates only. Memory per tracked block: its map slot (48 bytes) and list
+// node (24 bytes), 75-120 bytes with the map's load factor and the vector's growth, plus the
+// ghost (2 entries of about 40 bytes per block of the high-water mark). Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_PREFIX_AWARE_H_
 #define STRATA_STORAGE_EVICTION_PREFIX_AWARE_H_
 
@@ -43,6 +53,7 @@
 #include <cstdint>
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
@@ -58,6 +69,8 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   // Ghost entries per block of the tier's high-water mark, and the floor for small tiers.
   static constexpr size_t kGhostPerBlock = 2;
   static constexpr size_t kMinGhost = 1024;
+  // Oldest list nodes searched for the position of a block re-listed at an older last use.
+  static constexpr size_t kListProbe = 8;
 
   PrefixAwarePolicy() = default;
 
@@ -73,18 +86,33 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   std::optional<ReuseClass> TEST_class(BlockId id) const;
   size_t TEST_ghost_size() const { return ghost_.size(); }
   bool TEST_in_ghost(uint64_t key_hash) const;
+  // Candidates kept in the side btrees (re-listed at an older last use than their list's newest
+  // and not found among its kListProbe oldest nodes).
+  size_t TEST_side_candidates() const;
 
  private:
   struct History {
     uint32_t uses = 0;
     bool had_child = false;
   };
+  // Where a candidate is kept (see the header comment).
+  enum Where : uint8_t { kNotCandidate = 0, kInList = 1, kInSide = 2 };
   struct Entry {
     uint64_t key_hash = 0;
     History history;
     uint32_t resident_children = 0;
     uint64_t last_use = 0;
     ReuseClass cls = kTail;
+    Where where = kNotCandidate;
+    uint32_t node = 0;  // index in nodes_ while kInList
+  };
+  // nodes_[c] for c < kNumClasses is class c's list head: `next` is its oldest candidate, `prev`
+  // its newest.
+  struct Node {
+    BlockId id = 0;
+    uint64_t last_use = 0;
+    uint32_t prev = 0;
+    uint32_t next = 0;
   };
 
   struct Ghost {
@@ -97,6 +125,9 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   // Applies `change` to `e`, keeping its class, population_ and candidate list in step.
   template <typename Change>
   void Update(BlockId id, Entry& e, Change change);
+  // Makes `id` (not a candidate) a candidate of class e.cls at e.last_use, and the reverse.
+  void AddCandidate(BlockId id, Entry& e);
+  void RemoveCandidate(Entry& e);
   std::optional<BlockId> PickLru(ReuseClass cls, absl::FunctionRef<bool(BlockId)> can_evict) const;
   void Remember(uint64_t key_hash, const History& h);
   size_t ghost_limit() const;
@@ -104,8 +135,11 @@ class PrefixAwarePolicy final : public EvictionPolicy {
   absl::flat_hash_map<BlockId, Entry> blocks_;
   // Most blocks ever tracked at once: the tier's capacity, as far as the policy can tell.
   size_t max_tracked_ = 0;
-  // Per class: candidates (no resident child) by last use, oldest first.
-  std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> candidates_;
+  // Per class: candidates (no resident child) by last use, in the list (appended in order of
+  // last use) or in the side btree (re-listed at an older last use).
+  std::vector<Node> nodes_ = {Node{0, 0, 0, 0}, Node{0, 0, 1, 1}, Node{0, 0, 2, 2}};
+  std::vector<uint32_t> free_nodes_;
+  std::array<absl::btree_map<uint64_t, BlockId>, kNumClasses> side_;
   // Per class: every tracked block, candidate or not.
   std::array<size_t, kNumClasses> population_{};
   // Ghost history of blocks that left, and (hash, seq) of each departure, oldest first; a hash

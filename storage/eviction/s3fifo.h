@@ -10,13 +10,20 @@
 // When the small queue is over its share, its tail is examined first: a block that was accessed
 // while in small is promoted to main; one that was not (a one-hit wonder) is the victim, and its
 // hash enters the ghost when it leaves. Otherwise the victim comes from main. Blocks that
-// `can_evict` rejects are skipped in place. Thread-compatible.
+// `can_evict` rejects are skipped in place.
+//
+// The two queues are lists linked by index through one vector of nodes that also hold each
+// block's queue and counter, so walking a queue's tail needs no map lookup and a block costs no
+// allocation once the vector has grown. Memory per tracked block: its map slot (16 bytes) and
+// node (32 bytes), 50-100 bytes with the map's load factor and the vector's growth, plus the
+// ghost (at most one entry per tracked block: a 16-byte slot and an 8-byte queue entry).
+// Thread-compatible.
 #ifndef STRATA_STORAGE_EVICTION_S3FIFO_H_
 #define STRATA_STORAGE_EVICTION_S3FIFO_H_
 
 #include <cstdint>
 #include <deque>
-#include <list>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "storage/eviction_policy.h"
@@ -42,21 +49,33 @@ class S3FifoPolicy final : public EvictionPolicy {
 
  private:
   enum class Queue : uint8_t { kSmall, kMain };
-  struct Entry {
+  // nodes_[kSmallHead] and nodes_[kMainHead] are the queues' heads: `next` is the newest block
+  // (the front), `prev` the oldest (the tail).
+  struct Node {
+    BlockId id = 0;
     uint64_t key_hash = 0;
+    uint32_t prev = 0;
+    uint32_t next = 0;
     Queue queue = Queue::kSmall;
     uint8_t freq = 0;
-    std::list<BlockId>::iterator pos;
   };
+  static constexpr uint32_t kSmallHead = 0;
+  static constexpr uint32_t kMainHead = 1;
 
   std::optional<BlockId> PickFromSmall(absl::FunctionRef<bool(BlockId)> can_evict);
   std::optional<BlockId> PickFromMain(absl::FunctionRef<bool(BlockId)> can_evict);
   void AddGhost(uint64_t key_hash);
+  void Unlink(uint32_t node);
+  // Links `node` at the front of the queue whose head is `head`, and sets its queue.
+  void LinkFront(uint32_t head, uint32_t node);
 
-  absl::flat_hash_map<BlockId, Entry> blocks_;
-  // Front = newest.
-  std::list<BlockId> small_;
-  std::list<BlockId> main_;
+  // Tracked blocks: their node in nodes_.
+  absl::flat_hash_map<BlockId, uint32_t> blocks_;
+  std::vector<Node> nodes_ = {Node{0, 0, kSmallHead, kSmallHead, Queue::kSmall, 0},
+                              Node{0, 0, kMainHead, kMainHead, Queue::kMain, 0}};
+  std::vector<uint32_t> free_nodes_;
+  size_t small_size_ = 0;
+  size_t main_size_ = 0;
   // Ghost: key hash -> its copies in ghost_order_ (a hash may be queued more than once) and
   // whether it is still remembered (a ghost hit consumes it; its copies drain later).
   struct Ghost {

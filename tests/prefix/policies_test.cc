@@ -1,7 +1,9 @@
 // Behaviour of each eviction policy through the EvictionPolicy contract, and the registry.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -218,6 +220,100 @@ TEST(PrefixAwareTest, GhostForgetsAfterTwiceTheTierHasLeftAndKeepsTheNewestDepar
   leave(200000);
   EXPECT_FALSE(policy.TEST_in_ghost(5));
   EXPECT_TRUE(policy.TEST_in_ghost(200000));
+}
+
+// The victim order, checked against a direct model of the rule (prefix_aware.h: classes from
+// uses and "had a child", candidates without resident children, least recent first within a
+// class) on a random forest whose parents are re-listed at old last uses when their last child
+// leaves, so both the in-order list and the side btree hold candidates. Keys are unique: no
+// ghost history applies.
+TEST(PrefixAwareTest, VictimOrderMatchesADirectModelOfTheRule) {
+  PrefixAwarePolicy policy;
+  struct Model {
+    std::optional<BlockId> parent;
+    uint32_t children = 0;
+    uint32_t uses = 1;
+    bool had_child = false;
+    uint64_t last_use = 0;
+  };
+  std::map<BlockId, Model> resident;
+  auto class_of = [](const Model& m) {
+    if (!m.had_child) return PrefixAwarePolicy::kTail;
+    return m.uses >= 2 ? PrefixAwarePolicy::kReused : PrefixAwarePolicy::kInterior;
+  };
+  auto model_pick = [&](auto can_evict) -> std::optional<BlockId> {
+    size_t interior = 0;
+    for (const auto& [id, m] : resident) interior += class_of(m) == PrefixAwarePolicy::kInterior;
+    std::vector<PrefixAwarePolicy::ReuseClass> order = {PrefixAwarePolicy::kTail};
+    if (static_cast<double>(interior) >=
+        PrefixAwarePolicy::kInteriorShare * static_cast<double>(resident.size())) {
+      order.push_back(PrefixAwarePolicy::kInterior);
+    }
+    order.push_back(PrefixAwarePolicy::kReused);
+    order.push_back(PrefixAwarePolicy::kInterior);
+    for (const auto cls : order) {
+      std::optional<BlockId> best;
+      for (const auto& [id, m] : resident) {
+        if (m.children != 0 || class_of(m) != cls || !can_evict(id)) continue;
+        if (!best || m.last_use < resident[*best].last_use) best = id;
+      }
+      if (best) return best;
+    }
+    return std::nullopt;
+  };
+  std::mt19937_64 rng(11);
+  uint64_t clock = 0;
+  BlockId next = 0;
+  size_t most_side = 0;
+  int picks = 0;
+  for (int step = 0; step < 6000; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 5 || resident.size() < 8) {
+      Model m;
+      if (!resident.empty() && rng() % 8 != 0) {
+        auto it = resident.begin();
+        std::advance(it, static_cast<long>(rng() % resident.size()));
+        m.parent = it->first;
+      }
+      m.last_use = ++clock;
+      const BlockId id = ++next;
+      resident[id] = m;
+      policy.OnInsert(id, Info(id));
+      if (m.parent) {
+        Model& p = resident[*m.parent];
+        p.had_child = true;
+        policy.OnResidentChildren(*m.parent, ++p.children);
+      }
+    } else if (op < 7) {
+      auto it = resident.begin();
+      std::advance(it, static_cast<long>(rng() % resident.size()));
+      ++it->second.uses;
+      it->second.last_use = ++clock;
+      policy.OnAccess(it->first);
+    } else {
+      // Reject a random quarter of the blocks, as leases would, and half the time every tail,
+      // so that picks also come from the classes that re-listed parents join.
+      const uint64_t salt = rng();
+      const bool keep_tails = rng() % 4 == 0;
+      auto can_evict = [&, salt, keep_tails](BlockId id) {
+        if (keep_tails && class_of(resident.at(id)) == PrefixAwarePolicy::kTail) return false;
+        return (id ^ salt) % 4 != 0;
+      };
+      const std::optional<BlockId> expected = model_pick(can_evict);
+      ASSERT_EQ(policy.PickVictim(can_evict), expected) << "step " << step;
+      if (!expected) continue;
+      ++picks;
+      const Model m = resident[*expected];
+      resident.erase(*expected);
+      policy.OnErase(*expected);
+      if (m.parent && resident.contains(*m.parent)) {
+        policy.OnResidentChildren(*m.parent, --resident[*m.parent].children);
+      }
+    }
+    most_side = std::max(most_side, policy.TEST_side_candidates());
+  }
+  EXPECT_GT(picks, 500);
+  EXPECT_GT(most_side, 0u) << "no candidate was re-listed out of order: the side btree is untested";
 }
 
 // Random forests: a prefix-aware policy never offers a block with a resident child.
