@@ -9,7 +9,10 @@
 // Notification), to these definitions, which tell TSan what the lock means (acquire after
 // locking, release before unlocking, both around a wait) and then run the library's real
 // member, found with dlsym(RTLD_NEXT). Conditions are wrapped so that their evaluation, under
-// the mutex but possibly on another thread, happens after the acquire too.
+// the mutex but possibly on another thread, happens after the acquire too; the wrapper is built
+// with Condition's out-of-line (uninstrumented) constructor, since an unlocking thread reads it
+// inside libabsl with no edge TSan can see, and the waiter releases its own frame's Wrapped (and
+// with it the caller's Condition) for the evaluating thread to acquire.
 //
 // The edges are plain acquire/release on the mutex's address: TSan checks data races across
 // these locks but not lock order (that is Clang's -Wthread-safety, scripts/thread-safety).
@@ -53,9 +56,19 @@ struct Wrapped {
   void* mu;
 };
 
-bool EvalAfterAcquire(Wrapped* w) {
+// Runs on whichever thread evaluates the condition (the waiter, or another thread unlocking the
+// mutex). The acquire on `arg` pairs with the waiter's release after it built the Wrapped and the
+// caller's Condition (a LockWhen waiter holds no mutex yet, so the mutex's edges do not cover
+// them); the acquire on the mutex orders the guarded state the condition reads.
+bool EvalAfterAcquire(void* arg) {
+  __tsan_acquire(arg);
+  const Wrapped* w = static_cast<const Wrapped*>(arg);
   __tsan_acquire(w->mu);
-  return w->cond->Eval();
+  const bool met = w->cond->Eval();
+  // The evaluating thread holds the mutex and may release it inside libabsl next (a waiter
+  // going back to sleep): what the condition read is ordered before the next holder's acquire.
+  __tsan_release(w->mu);
+  return met;
 }
 
 using Void = void (*)(absl::Mutex*);
@@ -103,20 +116,24 @@ void Mutex::ReaderUnlock() {
 }
 
 // Lock-and-wait and wait members: the condition is evaluated after an acquire wherever it runs.
-#define STRATA_COND_VOID(name, mangled, release_first) \
-  void Mutex::name(const Condition& cond) {            \
-    STRATA_REAL(CondVoid, real, mangled);              \
-    Wrapped w{&cond, this};                            \
-    if (release_first) __tsan_release(this);           \
-    real(this, Condition(&EvalAfterAcquire, &w));      \
-    __tsan_acquire(this);                              \
+#define STRATA_COND_VOID(name, mangled, release_first)                  \
+  void Mutex::name(const Condition& cond) {                             \
+    STRATA_REAL(CondVoid, real, mangled);                               \
+    Wrapped w{&cond, this};                                             \
+    const Condition wrapped(&EvalAfterAcquire, static_cast<void*>(&w)); \
+    __tsan_release(&w);                                                 \
+    if (release_first) __tsan_release(this);                            \
+    real(this, wrapped);                                                \
+    __tsan_acquire(this);                                               \
   }
 #define STRATA_COND_BOOL(name, arg_type, type, mangled, release_first)  \
   bool Mutex::name(const Condition& cond, arg_type arg) {               \
     STRATA_REAL(type, real, mangled);                                   \
     Wrapped w{&cond, this};                                             \
+    const Condition wrapped(&EvalAfterAcquire, static_cast<void*>(&w)); \
+    __tsan_release(&w);                                                 \
     if (release_first) __tsan_release(this);                            \
-    const bool met = real(this, Condition(&EvalAfterAcquire, &w), arg); \
+    const bool met = real(this, wrapped, arg);                          \
     __tsan_acquire(this);                                               \
     return met;                                                         \
   }
