@@ -142,11 +142,20 @@ struct PutBlock {
   std::string_view payload;
 };
 
+struct GetOptions {
+  // Ask for each block's pruned view (docs/pruning.md); keys without one get the full block,
+  // and GetResult::view says which came back.
+  bool view = false;
+};
+
 struct GetResult {
   absl::Status status;  // OK, NOT_FOUND (a miss) or the key's error
   std::string payload;
   BlockLayout layout;
   std::string tier;  // where the node found it
+  // True when `payload` is the block's pruned view (kernels/pruned_view_format.h:
+  // DecodePrunedView reads it), never unless GetOptions::view asked for it.
+  bool view = false;
   bool found() const { return status.ok(); }
 };
 
@@ -166,11 +175,15 @@ class NodeClient {
   static absl::StatusOr<std::unique_ptr<NodeClient>> Connect(const ClientOptions& options);
   ~NodeClient();
 
-  // One status per block, same order.
-  absl::StatusOr<std::vector<absl::Status>> Put(std::string_view ns,
-                                                absl::Span<const PutBlock> blocks);
+  // One status per block, same order. `scores`: empty, or one span per block (empty for a
+  // block without) of per-token scores for a namespace whose pruned view is scores-topk
+  // (docs/pruning.md): [layer][kv_head][token], finite; the node checks them.
+  absl::StatusOr<std::vector<absl::Status>> Put(
+      std::string_view ns, absl::Span<const PutBlock> blocks,
+      absl::Span<const absl::Span<const float>> scores = {});
   absl::StatusOr<std::vector<GetResult>> Get(std::string_view ns,
-                                             absl::Span<const std::string> keys);
+                                             absl::Span<const std::string> keys,
+                                             const GetOptions& get_options = {});
   absl::StatusOr<std::vector<bool>> Exists(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
   // Number of leading keys present; with lease_ms > 0 the node keeps them for that long.
