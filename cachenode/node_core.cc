@@ -1,5 +1,7 @@
 #include "cachenode/node_core.h"
 
+#include <cmath>
+#include <span>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -337,9 +339,39 @@ absl::Status NodeCore::Lookup(const v1::LookupRequest& request, v1::LookupRespon
   if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
     return Reject(st);
   }
+  const bool rank = request.has_rank() && request.rank().top_n() > 0;
+  if (rank) {
+    const v1::RankQuery& q = request.rank();
+    if (q.query().empty()) return Reject(absl::InvalidArgumentError("rank.query: empty"));
+    for (int i = 0; i < q.query_size(); ++i) {
+      if (!std::isfinite(q.query(i))) {
+        return Reject(absl::InvalidArgumentError(
+            absl::StrCat("rank.query[", i, "]: ", q.query(i), " is not finite")));
+      }
+    }
+  }
   std::vector<std::string> keys(request.keys().begin(), request.keys().end());
-  response->set_matched(
-      static_cast<uint32_t>(store_->Lookup(request.namespace_(), keys, request.lease_ms())));
+  const size_t matched = store_->Lookup(request.namespace_(), keys, request.lease_ms());
+  response->set_matched(static_cast<uint32_t>(matched));
+  if (!rank) return absl::OkStatus();
+  if (views_ == nullptr) {
+    response->set_unranked(static_cast<uint32_t>(matched));
+    return absl::OkStatus();
+  }
+  const v1::RankQuery& q = request.rank();
+  absl::StatusOr<PrunedViews::Ranking> ranking = views_->RankByQuery(
+      request.namespace_(), absl::MakeConstSpan(keys).subspan(0, matched), q.layer(), q.head(),
+      std::span<const float>(q.query().data(), q.query_size()), q.top_n());
+  if (!ranking.ok()) {
+    // The leases just taken end with the call that failed.
+    if (request.lease_ms() > 0) {
+      store_->ReleaseLeases(request.namespace_(), absl::MakeConstSpan(keys).subspan(0, matched));
+    }
+    return Reject(ranking.status());
+  }
+  for (size_t i : ranking->indices) response->add_ranked(static_cast<uint32_t>(i));
+  for (float b : ranking->bounds) response->add_ranked_bounds(b);
+  response->set_unranked(static_cast<uint32_t>(ranking->unranked));
   return absl::OkStatus();
 }
 

@@ -73,6 +73,10 @@ class Client {
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
+  // As NodeClient's, for a one-node view. A routed client answers FAILED_PRECONDITION (not
+  // built yet: rank with node(id) per owner and merge by bound).
+  absl::StatusOr<RankedPrefix> RankBlocks(std::string_view ns, absl::Span<const std::string> keys,
+                                          const RankQuery& query);
 
   absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(void* ptr, size_t len);
   absl::StatusOr<std::vector<GetIntoResult>> GetInto(std::string_view ns,

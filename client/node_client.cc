@@ -263,6 +263,45 @@ absl::StatusOr<size_t> NodeClient::Lookup(std::string_view ns, absl::Span<const 
   return matched;
 }
 
+absl::StatusOr<RankedPrefix> NodeClient::RankBlocks(std::string_view ns,
+                                                    absl::Span<const std::string> keys,
+                                                    const RankQuery& query) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  RankedPrefix out;
+  std::vector<std::pair<float, size_t>> candidates;  // (bound, index) over every batch
+  // As Lookup: batch by batch while every key matches; each batch ranks its own matched keys.
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::LookupRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::RankQuery* rank = request.mutable_rank();
+    rank->set_layer(query.layer);
+    rank->set_head(query.head);
+    rank->mutable_query()->Add(query.query.begin(), query.query.end());
+    rank->set_top_n(static_cast<uint32_t>(std::min<size_t>(query.top_n, UINT32_MAX)));
+    v1::LookupResponse response;
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_);
+    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Lookup(&ctx, request, &response)));
+    out.matched += response.matched();
+    out.unranked += response.unranked();
+    for (int i = 0; i < response.ranked_size() && i < response.ranked_bounds_size(); ++i) {
+      candidates.emplace_back(response.ranked_bounds(i), start + response.ranked(i));
+    }
+    if (response.matched() < n) break;
+  }
+  // Best bound first, ties to the earlier block (the node's order within a batch).
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (size_t i = 0; i < candidates.size() && i < query.top_n; ++i) {
+    out.ranked.push_back(candidates[i].second);
+    out.bounds.push_back(candidates[i].first);
+  }
+  return out;
+}
+
 void NodeClient::StartLookup(std::string_view ns, absl::Span<const std::string> keys,
                              uint32_t lease_ms, std::function<void(absl::StatusOr<size_t>)> done) {
   struct Call {

@@ -142,6 +142,22 @@ struct PutBlock {
   std::string_view payload;
 };
 
+// A query for ranking a prefix's blocks by their stored Quest page bounds (docs/pruning.md).
+struct RankQuery {
+  uint32_t layer = 0;
+  uint32_t head = 0;          // KV head
+  std::vector<float> query;   // head_dim finite values
+  size_t top_n = 1;
+};
+
+// What RankBlocks answers: the Lookup of the keys, and the top blocks of the matched prefix.
+struct RankedPrefix {
+  size_t matched = 0;          // leading keys present, as Lookup
+  std::vector<size_t> ranked;  // indices into the keys (< matched), best first, <= top_n
+  std::vector<float> bounds;   // Quest's upper bound on q.k of each ranked block
+  size_t unranked = 0;         // matched blocks without stored page bounds
+};
+
 struct GetOptions {
   // Ask for each block's pruned view (docs/pruning.md); keys without one get the full block,
   // and GetResult::view says which came back.
@@ -189,6 +205,11 @@ class NodeClient {
   // Number of leading keys present; with lease_ms > 0 the node keeps them for that long.
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
+  // Lookup of a prefix chain plus the top_n matched blocks for `query` by the page bounds the
+  // node stored with them (LookupRequest.rank), without fetching any block. INVALID_ARGUMENT
+  // naming rank.* for a query that does not fit the stored bounds.
+  absl::StatusOr<RankedPrefix> RankBlocks(std::string_view ns, absl::Span<const std::string> keys,
+                                          const RankQuery& query);
 
   // Zero-copy transfers (docs/data-plane.md section 7). RegisterBuffer registers [ptr, ptr+len)
   // once (slow: register few, large buffers). GetInto writes each key's block at offsets[i]

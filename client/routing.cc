@@ -237,6 +237,15 @@ absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
   });
 }
 
+absl::StatusOr<RankedPrefix> Client::RankBlocks(std::string_view ns,
+                                                absl::Span<const std::string> keys,
+                                                const RankQuery& query) {
+  if (single_) return single_->RankBlocks(ns, keys, query);
+  return absl::FailedPreconditionError(
+      "RankBlocks: ranking a prefix spread over several nodes is not built; rank on each owner "
+      "(node(id)) and merge by bound");
+}
+
 absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                       uint32_t lease_ms) {
   if (single_) return single_->Lookup(ns, keys, lease_ms);

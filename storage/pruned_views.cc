@@ -143,6 +143,47 @@ absl::StatusOr<PrunedViews::Served> PrunedViews::GetPreferView(
   return Served::kFull;
 }
 
+absl::StatusOr<PrunedViews::Ranking> PrunedViews::RankByQuery(std::string_view ns,
+                                                              absl::Span<const std::string> keys,
+                                                              uint32_t layer, uint32_t head,
+                                                              std::span<const float> q,
+                                                              size_t top_n) {
+  Ranking out;
+  std::vector<PageBounds> pages;
+  std::vector<size_t> index;  // pages[i] is keys[index[i]]'s
+  const std::string pages_ns = PagesNamespace(ns);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string bytes;
+    absl::Status st = RuleFor(ns) == nullptr
+                          ? absl::NotFoundError("no rule")
+                          : store_->Get(pages_ns, keys[i], [&](const BlockView& v) {
+                              bytes.assign(v.payload.data(), v.payload.size());
+                            });
+    absl::StatusOr<PageBounds> pb =
+        st.ok() ? PageBounds::Parse(bytes) : absl::StatusOr<PageBounds>(st);
+    if (!pb.ok()) {
+      ++out.unranked;
+      continue;
+    }
+    pages.push_back(*std::move(pb));
+    index.push_back(i);
+  }
+  if (pages.empty() || top_n == 0) return out;
+  absl::StatusOr<std::vector<size_t>> ranked = RankPagesByQuery(pages, layer, head, q, top_n);
+  if (!ranked.ok()) {
+    // The kernels name layer, head, q and pages[i]; say they are the request's.
+    absl::string_view msg = ranked.status().message();
+    if (msg.substr(0, 2) == "q:") msg.remove_prefix(1);
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank.", msg.substr(0, 1) == ":" ? "query" : "", msg));
+  }
+  for (size_t p : *ranked) {
+    out.indices.push_back(index[p]);
+    out.bounds.push_back(pages[p].UpperBound(layer, head, q));
+  }
+  return out;
+}
+
 bool PrunedViews::DropView(std::string_view ns, std::string_view key) {
   if (RuleFor(ns) == nullptr) return false;
   (void)store_->Remove(PagesNamespace(ns), key);

@@ -87,6 +87,19 @@ class PrunedViews {
                                        absl::FunctionRef<void(const BlockView&)> sink,
                                        bool accept_encoded = false);
 
+  // Quest ranking (kernels/pruning.h RankPagesByQuery) of the blocks `keys` of `ns` for query `q`
+  // of (layer, head), from their stored page bounds alone (the blocks are not read).
+  struct Ranking {
+    std::vector<size_t> indices;  // into keys, best first, at most top_n
+    std::vector<float> bounds;    // the Quest upper bound of each
+    size_t unranked = 0;          // keys without stored bounds
+  };
+  // INVALID_ARGUMENT naming rank.layer / rank.head / rank.query when they do not fit the stored
+  // bounds' shape.
+  absl::StatusOr<Ranking> RankByQuery(std::string_view ns, absl::Span<const std::string> keys,
+                                      uint32_t layer, uint32_t head, std::span<const float> q,
+                                      size_t top_n);
+
   // Removes the view and page bounds of (ns, key), if any (before a full block is removed or
   // replaced by a path that makes no view). True when there was a view.
   bool DropView(std::string_view ns, std::string_view key);

@@ -74,7 +74,10 @@ class PrunedViewsTest : public ::testing::Test {
     topk.prune.selector = PruneSelector::kScoresTopK;
     topk.prune.pool_window = 1;
     topk.budget_fraction = 0.3;  // 3 of 10 tokens
-    auto views = PrunedViews::Create(store_.get(), {sink, topk});
+    PrunedViewRule quest = Rule("pq/");
+    quest.prune.budget_tokens = 2;
+    quest.page_bounds = true;
+    auto views = PrunedViews::Create(store_.get(), {sink, topk, quest});
     ASSERT_TRUE(views.ok()) << views.status();
     views_ = std::make_unique<PrunedViews>(*std::move(views));
     core_ = std::make_unique<NodeCore>(store_.get(), options_, std::vector<AbsentTier>{});
@@ -293,6 +296,91 @@ TEST_F(PrunedViewsTest, MalformedScoresAreRejectedAndChangeNothing) {
   const absl::Status st = bare.Put(r, &response);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(st.message()), HasSubstr("items[0].scores"));
+}
+
+// 1 layer, 1 KV head, head_dim 2, 4 tokens: K's channel 0 runs from `lo` (token 0) to `hi`
+// (token 1); channel 1 is 0.
+std::string QuestBlock(float lo, float hi) {
+  std::vector<float> v(2 * 4 * 2, 0.0f);  // [K,V][token][dim]
+  v[0] = lo;
+  v[2] = hi;
+  v[4] = (lo + hi) / 2;
+  v[6] = lo;
+  for (size_t i = 8; i < v.size(); ++i) v[i] = 100.0f + i;  // V: never ranked
+  return std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size());
+}
+
+TEST_F(PrunedViewsTest, LookupRanksThePrefixByStoredPageBounds) {
+  BlockLayout l;
+  l.kind = LayoutKind::kKv;
+  l.dtype = DType::kF32;
+  l.layers = 1;
+  l.kv_heads = 1;
+  l.head_dim = 2;
+  l.tokens = 4;
+  const std::vector<std::string> keys = {"k0", "opaque", "k1", "k2", "k3", "missing", "k4"};
+  const std::vector<std::pair<float, float>> lo_hi = {{-1, 2}, {0, 9}, {-8, 5}, {-3, 1}};
+  v1::PutRequest put;
+  put.set_namespace_("pq/m");
+  for (int b = 0; b < 4; ++b) {
+    v1::PutItem* item = put.add_items();
+    item->set_key("k" + std::to_string(b));
+    item->set_payload(QuestBlock(lo_hi[b].first, lo_hi[b].second));
+    LayoutToProto(l, item->mutable_layout());
+  }
+  put.add_items()->set_key("opaque");  // no layout: no bounds
+  put.mutable_items(4)->set_payload("bytes");
+  v1::PutItem* late = put.add_items();  // after the miss: never ranked
+  late->set_key("k4");
+  late->set_payload(QuestBlock(-100, 100));
+  LayoutToProto(l, late->mutable_layout());
+  v1::PutResponse put_response;
+  ASSERT_TRUE(core_->Put(put, &put_response).ok());
+  EXPECT_EQ(TierOf("pq/m#pages", "k1"), "dram");
+
+  const auto lookup = [&](const std::string& ns, std::vector<float> q, uint32_t top_n,
+                          uint32_t head, v1::LookupResponse* out) {
+    v1::LookupRequest r;
+    r.set_namespace_(ns);
+    for (const std::string& k : keys) r.add_keys(k);
+    r.mutable_rank()->set_head(head);
+    for (float x : q) r.mutable_rank()->add_query(x);
+    r.mutable_rank()->set_top_n(top_n);
+    return core_->Lookup(r, out);
+  };
+  v1::LookupResponse got;
+  ASSERT_TRUE(lookup("pq/m", {1, 0}, 3, 0, &got).ok());
+  EXPECT_EQ(got.matched(), 5u);
+  EXPECT_EQ(got.unranked(), 1u);
+  // q = (1, 0): the bound is each block's max of channel 0: k0 2, k1 9, k2 5, k3 1.
+  EXPECT_THAT(got.ranked(), ElementsAre(2u, 3u, 0u));
+  EXPECT_THAT(got.ranked_bounds(), ElementsAre(9.0f, 5.0f, 2.0f));
+
+  got.Clear();
+  ASSERT_TRUE(lookup("pq/m", {-1, 0}, 2, 0, &got).ok());
+  // q = (-1, 0): the bound is minus the min: k0 1, k1 0, k2 8, k3 3.
+  EXPECT_THAT(got.ranked(), ElementsAre(3u, 4u));
+  EXPECT_THAT(got.ranked_bounds(), ElementsAre(8.0f, 3.0f));
+
+  got.Clear();
+  ASSERT_TRUE(lookup("pq/m", {1, 0}, 10, 0, &got).ok());
+  EXPECT_THAT(got.ranked(), ElementsAre(2u, 3u, 0u, 4u));  // every ranked block, none past the miss
+
+  // A namespace without page bounds ranks nothing; a plain Lookup is unchanged.
+  got.Clear();
+  ASSERT_TRUE(lookup("pv/a", {1, 0}, 3, 0, &got).ok());
+  EXPECT_EQ(got.ranked_size(), 0);
+
+  // Queries that do not fit the bounds: INVALID_ARGUMENT naming the field.
+  EXPECT_THAT(std::string(lookup("pq/m", {1, 0, 0}, 3, 0, &got).message()),
+              HasSubstr("rank.query"));
+  EXPECT_EQ(lookup("pq/m", {1, 0}, 3, 1, &got).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(lookup("pq/m", {1, 0}, 3, 1, &got).message()), HasSubstr("rank.head"));
+  EXPECT_THAT(
+      std::string(
+          lookup("pq/m", {1, std::numeric_limits<float>::quiet_NaN()}, 3, 0, &got).message()),
+      HasSubstr("rank.query[1]"));
+  EXPECT_THAT(std::string(lookup("pq/m", {}, 3, 0, &got).message()), HasSubstr("rank.query"));
 }
 
 TEST(PrunedViewRules, CreateChecksTiersAndBudgets) {
