@@ -278,7 +278,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
 
   const size_t shard_index = ShardIndex(id);
   Shard& shard = *shards_[shard_index];
-  if (RefreshIfSame(shard, id, record)) return absl::OkStatus();
+  if (RefreshIfSame(shard, id, record, first_tier)) return absl::OkStatus();
 
   const BlockId block = NextBlockId(shard_index);
   absl::Status last = absl::ResourceExhaustedError("no tier can hold the block");
@@ -320,7 +320,8 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   return absl::OkStatus();
 }
 
-bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record) {
+bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record,
+                                size_t first_tier) {
   // The same content under the same key (another worker computed the same prefix): refresh.
   absl::MutexLock lock(&shard.mu);
   auto it = shard.ids.find(id);
@@ -330,6 +331,10 @@ bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const Block
       !(e.record.layout == record.layout) || e.record.parent != record.parent) {
     return false;
   }
+  // Above the floor asked for (stored before a pruned_views rule, or promoted after a restart):
+  // store it again where it belongs.
+  if (e.tier < first_tier) return false;
+  e.floor_tier = std::max(e.floor_tier, first_tier);
   shard.policies[e.tier]->OnAccess(it->second);
   return true;
 }

@@ -311,8 +311,10 @@ class TieredStore {
   // serves), else nullopt. REQUIRES: the entry's shard lock.
   std::optional<std::string_view> InPlaceView(const Entry& e) const;
   // Put's shortcut: true (and the block's access recorded) when `id` already holds a block with
-  // this record's checksum, size, layout and parent. Takes the shard lock.
-  bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record);
+  // this record's checksum, size, layout and parent, in `first_tier` or below. Takes the shard
+  // lock.
+  bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record,
+                     size_t first_tier = 0);
   // Makes a block placed in `tier` at `slot` the one readers see under `id`, replacing any older
   // one, linking its parent and enforcing the tier's watermark. Nothing locked on entry.
   void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block, size_t tier,
