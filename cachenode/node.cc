@@ -161,8 +161,38 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     STRATA_ASSIGN_OR_RETURN(node->quotas_, Quotas::Open(options.quotas, node->store_.get()));
   }
 
+  if (!options.pruned_views.empty()) {
+    std::vector<PrunedViewRule> rules;
+    for (size_t i = 0; i < options.pruned_views.size(); ++i) {
+      STRATA_ASSIGN_OR_RETURN(ParsedPrunedView pv, ParsePrunedView(options.pruned_views[i], i));
+      PrunedViewRule rule{.ns_prefix = pv.prefix,
+                          .prune = pv.prune,
+                          .budget_fraction = pv.budget_fraction,
+                          .page_bounds = pv.page_bounds};
+      auto tier_index = [&](const std::string& name, std::string_view field,
+                            size_t* out) -> absl::Status {
+        for (size_t t = 0; t < node->store_->tier_count(); ++t) {
+          if (node->store_->tier(t).name() == name) {
+            *out = t;
+            return absl::OkStatus();
+          }
+        }
+        return absl::InvalidArgumentError(absl::StrCat("pruned_views[", i, "].", AsAbsl(field),
+                                                       ": the ", name,
+                                                       " tier is not on this node"));
+      };
+      STRATA_RETURN_IF_ERROR(tier_index(pv.view_tier, "view_tier", &rule.view_tier));
+      STRATA_RETURN_IF_ERROR(tier_index(pv.full_tier, "full_tier", &rule.full_tier));
+      rules.push_back(std::move(rule));
+    }
+    STRATA_ASSIGN_OR_RETURN(PrunedViews views,
+                            PrunedViews::Create(node->store_.get(), std::move(rules)));
+    node->pruned_views_ = std::make_unique<PrunedViews>(std::move(views));
+  }
+
   node->core_ = std::make_unique<NodeCore>(node->store_.get(), options, node->absent_);
   node->core_->SetQuotas(node->quotas_.get());
+  node->core_->SetPrunedViews(node->pruned_views_.get());
   // The data plane is an accelerator: without it (UCX unusable here) clients use Get and Put.
   if (!options.data_plane.enabled) {
     node->data_plane_detail_ = "off (data_plane.enabled: false)";

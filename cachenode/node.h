@@ -20,6 +20,7 @@
 #include "cachenode/node_core.h"
 #include "cachenode/options.h"
 #include "cachenode/quotas.h"
+#include "storage/pruned_views.h"
 #include "storage/tiered_store.h"
 
 namespace strata {
@@ -64,6 +65,7 @@ class Node {
   std::vector<AbsentTier> absent_;
   std::unique_ptr<TieredStore> store_;
   std::unique_ptr<Quotas> quotas_;         // null: no quotas; after the store, before the core
+  std::unique_ptr<PrunedViews> pruned_views_;  // null: no pruned_views; after the store
   std::unique_ptr<DataPlane> data_plane_;  // before the store goes: it pins blocks
   std::string data_plane_detail_;
   std::unique_ptr<NodeCore> core_;

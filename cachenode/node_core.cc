@@ -1,5 +1,7 @@
 #include "cachenode/node_core.h"
 
+#include <cmath>
+#include <span>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -113,6 +115,16 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
       const v1::PutItem& item = request.items(i);
       STRATA_RETURN_IF_ERROR(ValidateBlock(i, item.key(), item.parent(), item.layout(),
                                            item.payload().size(), "payload", &layouts[i]));
+      if (item.scores_size() == 0) continue;
+      const std::span<const float> scores(item.scores().data(), item.scores_size());
+      if (views_ == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Field("items", i, "scores"),
+                         ": this node keeps no pruned views (pruned_views), so it takes no scores"));
+      }
+      STRATA_RETURN_IF_ERROR(views_->ValidatePut(request.namespace_(), layouts[i],
+                                                 item.payload().size(), scores,
+                                                 Field("items", i, "scores")));
     }
     return absl::OkStatus();
   }();
@@ -131,8 +143,15 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
   results.reserve(request.items_size());
   for (int i = 0; i < request.items_size(); ++i) {
     const v1::PutItem& item = request.items(i);
-    results.push_back(
-        store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i], item.payload()));
+    if (views_ != nullptr) {
+      results.push_back(views_->Put(request.namespace_(), item.key(), item.parent(), layouts[i],
+                                    item.payload(),
+                                    std::span<const float>(item.scores().data(),
+                                                           item.scores_size())));
+    } else {
+      results.push_back(store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i],
+                                    item.payload()));
+    }
     StatusToKeyResult(results.back(), response->add_results());
   }
   return WithQuotaHint(CallStatusFromResults(results));
@@ -153,9 +172,7 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
     v1::GetItem* item = response->add_items();
     budget -= std::min(budget, kItemOverheadBytes);
     absl::Status over_inflight;
-    absl::Status st = store_->Get(
-        request.namespace_(), key,
-        [&](const BlockView& v) {
+    const auto sink = [&](const BlockView& v) {
           if (v.payload.size() > budget) return;
           // Counted before the copy: a response never grows past the node's budget.
           over_inflight = reservation->Grow(v.payload.size());
@@ -169,8 +186,16 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
             item->set_checksum(v.record.checksum);
             item->set_payload_bytes(v.record.payload_bytes);
           }
-        },
-        request.accept_encoded());
+        };
+    absl::Status st;
+    if (request.view() && views_ != nullptr) {
+      absl::StatusOr<PrunedViews::Served> served =
+          views_->GetPreferView(request.namespace_(), key, sink, request.accept_encoded());
+      st = served.status();
+      if (served.ok()) item->set_view(*served == PrunedViews::Served::kView);
+    } else {
+      st = store_->Get(request.namespace_(), key, sink, request.accept_encoded());
+    }
     if (st.ok() && !over_inflight.ok()) {
       st = over_inflight;
     } else if (st.ok() && item->payload().empty()) {
@@ -280,6 +305,11 @@ absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromRes
     return absl::OkStatus();
   }();
   if (!valid.ok()) return Reject(valid);
+  // PutFrom stores the full block only (no scores, no view): a view of the block it replaces
+  // must not outlive it.
+  if (views_ != nullptr) {
+    for (const v1::PutFromItem& item : request.items()) views_->DropView(request.namespace_(), item.key());
+  }
   absl::Status st = data_plane_->PutFrom(request, layouts, response);
   return absl::IsInvalidArgument(st) ? Reject(st) : WithQuotaHint(st);
 }
@@ -299,6 +329,7 @@ absl::Status NodeCore::Remove(const v1::RemoveRequest& request, v1::RemoveRespon
     return Reject(st);
   }
   for (const std::string& key : request.keys()) {
+    if (views_ != nullptr) views_->DropView(request.namespace_(), key);
     response->add_removed(store_->Remove(request.namespace_(), key));
   }
   return absl::OkStatus();
@@ -308,9 +339,39 @@ absl::Status NodeCore::Lookup(const v1::LookupRequest& request, v1::LookupRespon
   if (absl::Status st = ValidateKeys(request.namespace_(), request.keys()); !st.ok()) {
     return Reject(st);
   }
+  const bool rank = request.has_rank() && request.rank().top_n() > 0;
+  if (rank) {
+    const v1::RankQuery& q = request.rank();
+    if (q.query().empty()) return Reject(absl::InvalidArgumentError("rank.query: empty"));
+    for (int i = 0; i < q.query_size(); ++i) {
+      if (!std::isfinite(q.query(i))) {
+        return Reject(absl::InvalidArgumentError(
+            absl::StrCat("rank.query[", i, "]: ", q.query(i), " is not finite")));
+      }
+    }
+  }
   std::vector<std::string> keys(request.keys().begin(), request.keys().end());
-  response->set_matched(
-      static_cast<uint32_t>(store_->Lookup(request.namespace_(), keys, request.lease_ms())));
+  const size_t matched = store_->Lookup(request.namespace_(), keys, request.lease_ms());
+  response->set_matched(static_cast<uint32_t>(matched));
+  if (!rank) return absl::OkStatus();
+  if (views_ == nullptr) {
+    response->set_unranked(static_cast<uint32_t>(matched));
+    return absl::OkStatus();
+  }
+  const v1::RankQuery& q = request.rank();
+  absl::StatusOr<PrunedViews::Ranking> ranking = views_->RankByQuery(
+      request.namespace_(), absl::MakeConstSpan(keys).subspan(0, matched), q.layer(), q.head(),
+      std::span<const float>(q.query().data(), q.query_size()), q.top_n());
+  if (!ranking.ok()) {
+    // The leases just taken end with the call that failed.
+    if (request.lease_ms() > 0) {
+      store_->ReleaseLeases(request.namespace_(), absl::MakeConstSpan(keys).subspan(0, matched));
+    }
+    return Reject(ranking.status());
+  }
+  for (size_t i : ranking->indices) response->add_ranked(static_cast<uint32_t>(i));
+  for (float b : ranking->bounds) response->add_ranked_bounds(b);
+  response->set_unranked(static_cast<uint32_t>(ranking->unranked));
   return absl::OkStatus();
 }
 
@@ -401,6 +462,8 @@ absl::Status NodeCore::Evict(const v1::EvictRequest& request, v1::EvictResponse*
   if (absl::Status st = ValidateNamespace(request.namespace_(), "namespace"); !st.ok()) {
     return Reject(st);
   }
+  // Views and page bounds go too; the counts are the namespace's own blocks.
+  if (views_ != nullptr) views_->EvictNamespace(request.namespace_());
   const TieredStore::EvictResult r = store_->EvictNamespace(request.namespace_());
   response->set_blocks(r.blocks);
   response->set_bytes(r.bytes);

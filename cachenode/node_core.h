@@ -22,6 +22,7 @@
 #include "cachenode/quotas.h"
 #include "cluster/node_record.h"
 #include "proto/strata.pb.h"
+#include "storage/pruned_views.h"
 #include "storage/tiered_store.h"
 
 namespace strata {
@@ -107,6 +108,9 @@ class NodeCore {
 
   // Set once, before serving; nullptr (the default): no quotas. Must outlive the calls.
   void SetQuotas(Quotas* quotas) { quotas_ = quotas; }
+  // Set once, before serving; nullptr (the default): no namespace keeps pruned views, Put takes
+  // no scores and Get(view) always answers with the full block. Must outlive the calls.
+  void SetPrunedViews(PrunedViews* views) { views_ = views; }
   // The request-rate check of a namespace's call (quotas.h): OK without quotas, else
   // Quotas::AdmitCall. The gRPC services and the UCX message calls run it once per call, after
   // the caller's grants are checked.
@@ -146,6 +150,7 @@ class NodeCore {
   std::string listen_;
   DataPlane* data_plane_ = nullptr;
   Quotas* quotas_ = nullptr;
+  PrunedViews* views_ = nullptr;
   std::string data_plane_detail_ = "off";
   InflightBudget budget_;
   std::atomic<uint64_t> rejected_{0};

@@ -11,10 +11,72 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/units.h"
+#include "common/validation.h"
 #include "kernels/codec.h"
 #include "storage/eviction_policy.h"
 
 namespace strata {
+
+absl::StatusOr<ParsedPrunedView> ParsePrunedView(const NodeOptions::PrunedView& pv, size_t i) {
+  const std::string at = absl::StrCat("pruned_views[", i, "].");
+  auto error = [&](std::string_view field, absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(at, AsAbsl(field), ": ", what));
+  };
+  ParsedPrunedView out;
+  out.prefix = pv.prefix;
+  if (!pv.prefix.empty()) {
+    if (absl::Status st = ValidateNamespace(pv.prefix, "prefix"); !st.ok()) {
+      return error("prefix", st.message());
+    }
+  }
+  absl::StatusOr<PruneSelector> selector = ParsePruneSelector(pv.selector);
+  if (!selector.ok()) {
+    return error("selector",
+                 absl::StrCat("'", pv.selector, "' (sink-window, scores-topk or keynorm)"));
+  }
+  out.prune.selector = *selector;
+  std::string_view budget = pv.budget;
+  if (!budget.empty() && budget.back() == '%') {
+    budget.remove_suffix(1);
+    double pct = 0;
+    if (!absl::SimpleAtod(AsAbsl(budget), &pct) || !(pct > 0 && pct <= 100)) {
+      return error("budget", absl::StrCat("'", pv.budget, "': a percentage must be in (0%, 100%]"));
+    }
+    out.budget_fraction = pct / 100.0;
+  } else if (!absl::SimpleAtoi(AsAbsl(budget), &out.prune.budget_tokens) ||
+             out.prune.budget_tokens < 1) {
+    return error("budget", absl::StrCat("'", pv.budget, "': tokens >= 1 or a percentage (25%)"));
+  }
+  if (pv.shape == "constant") {
+    out.prune.shape = BudgetShape::kConstant;
+  } else if (pv.shape == "pyramid") {
+    out.prune.shape = BudgetShape::kPyramid;
+  } else {
+    return error("shape", absl::StrCat("'", pv.shape, "' (constant or pyramid)"));
+  }
+  if (!(pv.beta >= 1.0)) return error("beta", "must be >= 1");
+  out.prune.pyramid_beta = pv.beta;
+  out.prune.sink_tokens = pv.sink_tokens;
+  if (pv.pool_window < 1 || pv.pool_window % 2 == 0) return error("pool_window", "must be odd");
+  out.prune.pool_window = pv.pool_window;
+  const auto tier_rank = [](const std::string& t) {
+    return t == "hbm" ? 0 : t == "dram" ? 1 : t == "ssd" ? 2 : -1;
+  };
+  if (tier_rank(pv.view_tier) < 0) {
+    return error("view_tier", absl::StrCat("'", pv.view_tier, "' (hbm, dram or ssd)"));
+  }
+  if (tier_rank(pv.full_tier) < 0) {
+    return error("full_tier", absl::StrCat("'", pv.full_tier, "' (hbm, dram or ssd)"));
+  }
+  if (tier_rank(pv.view_tier) >= tier_rank(pv.full_tier)) {
+    return error("view_tier", absl::StrCat("'", pv.view_tier, "' must be faster than full_tier '",
+                                           pv.full_tier, "'"));
+  }
+  out.view_tier = pv.view_tier;
+  out.full_tier = pv.full_tier;
+  out.page_bounds = pv.page_bounds;
+  return out;
+}
 
 absl::Status SplitHostPort(const std::string& address, std::string_view field, std::string* host,
                            int* port) {
@@ -92,6 +154,9 @@ absl::Status NodeOptions::Validate() const {
           absl::StrCat("namespace_codecs[", i, "].tier: '", nc.tier, "' (dram or ssd)"));
     }
     STRATA_RETURN_IF_ERROR(GetCodec(nc.codec).status());
+  }
+  for (size_t i = 0; i < pruned_views.size(); ++i) {
+    STRATA_RETURN_IF_ERROR(ParsePrunedView(pruned_views[i], i).status());
   }
   if (limits.max_batch == 0) return absl::InvalidArgumentError("limits.max_batch: must be > 0");
   if (limits.max_payload_bytes == 0) {
@@ -277,6 +342,8 @@ class ConfigReader {
         st = Leases(v);
       else if (key == "namespace_codecs")
         st = NamespaceCodecs(v);
+      else if (key == "pruned_views")
+        st = PrunedViews(v);
       else if (key == "data_plane")
         st = DataPlane(v);
       else
@@ -442,6 +509,53 @@ class ConfigReader {
         STRATA_RETURN_IF_ERROR(st);
       }
       o_->namespace_codecs.push_back(nc);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status PrunedViews(const YAML::Node& v) {
+    if (!v.IsSequence()) {
+      return Error("pruned_views", "expected a list of {prefix, selector, budget, ...}");
+    }
+    o_->pruned_views.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string at = absl::StrCat("pruned_views[", i, "]");
+      if (!v[i].IsMap()) return Error(at, "expected {prefix, selector, budget, ...}");
+      NodeOptions::PrunedView pv;
+      for (const auto& kv : v[i]) {
+        const std::string name = kv.first.as<std::string>();
+        const std::string key = at + "." + name;
+        absl::Status st;
+        if (name == "prefix")
+          st = Str(key, kv.second, &pv.prefix);
+        else if (name == "selector")
+          st = Str(key, kv.second, &pv.selector);
+        else if (name == "budget")
+          st = Str(key, kv.second, &pv.budget);
+        else if (name == "shape")
+          st = Str(key, kv.second, &pv.shape);
+        else if (name == "beta")
+          st = Number(key, kv.second, &pv.beta);
+        else if (name == "sink_tokens")
+          st = Uint(key, kv.second, &pv.sink_tokens);
+        else if (name == "pool_window")
+          st = Uint(key, kv.second, &pv.pool_window);
+        else if (name == "view_tier")
+          st = Str(key, kv.second, &pv.view_tier);
+        else if (name == "full_tier")
+          st = Str(key, kv.second, &pv.full_tier);
+        else if (name == "page_bounds")
+          st = Bool(key, kv.second, &pv.page_bounds);
+        else
+          st = Error(key, "unknown key");
+        STRATA_RETURN_IF_ERROR(st);
+      }
+      o_->pruned_views.push_back(pv);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Number(const std::string& key, const YAML::Node& v, double* out) const {
+    if (!v.IsScalar() || !absl::SimpleAtod(v.as<std::string>(), out)) {
+      return Error(key, "expected a number");
     }
     return absl::OkStatus();
   }

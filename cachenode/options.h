@@ -10,7 +10,9 @@
 
 #include "absl/status/status.h"
 #include "common/net.h"  // IsLoopbackHost
+#include "absl/status/statusor.h"
 #include "common/validation.h"
+#include "kernels/pruning.h"
 #include "storage/eviction_policy.h"
 #include "transfer/fault_transport.h"
 
@@ -81,6 +83,23 @@ struct NodeOptions {
     std::string codec;
   };
   std::vector<NamespaceCodec> namespace_codecs;
+  // Per-namespace pruned views at a tier boundary (storage/pruned_views.h, docs/pruning.md):
+  // namespaces starting with `prefix` keep each kv block whole in `full_tier` and a pruned view
+  // of it in `view_tier`. YAML `pruned_views: [{prefix, selector, budget, ...}]`.
+  struct PrunedView {
+    std::string prefix;
+    std::string selector = "sink-window";  // sink-window, scores-topk, keynorm
+    // Tokens kept per (layer, head): a count ("64") or a share of the block ("25%").
+    std::string budget = "25%";
+    std::string shape = "constant";  // or "pyramid"
+    double beta = 20.0;              // pyramid: the last layer keeps budget / beta
+    int64_t sink_tokens = 4;         // sink-window
+    int64_t pool_window = 7;         // scores-topk
+    std::string view_tier = "dram";
+    std::string full_tier = "ssd";
+    bool page_bounds = false;  // also keep Quest page bounds (ranked by Lookup)
+  };
+  std::vector<PrunedView> pruned_views;
   bool promote_on_hit = true;
   size_t index_shards = 8;
 
@@ -170,6 +189,17 @@ struct NodeOptions {
 absl::Status ApplyConfigFile(const std::string& path, NodeOptions* options);
 
 // Splits "host:port" (IPv6 as "[::1]:port"). INVALID_ARGUMENT naming `field`.
+// One pruned_views entry checked and turned into kernel options (tiers still by name; the node
+// maps them to its store's tiers). INVALID_ARGUMENT naming pruned_views[i].field.
+struct ParsedPrunedView {
+  std::string prefix;
+  PruneOptions prune;
+  double budget_fraction = 0.0;  // 0: prune.budget_tokens
+  std::string view_tier, full_tier;
+  bool page_bounds = false;
+};
+absl::StatusOr<ParsedPrunedView> ParsePrunedView(const NodeOptions::PrunedView& pv, size_t i);
+
 absl::Status SplitHostPort(const std::string& address, std::string_view field, std::string* host,
                            int* port);
 

@@ -62,14 +62,21 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // As NodeClient's, routed as the header says. One result per key, in the caller's order.
-  absl::StatusOr<std::vector<absl::Status>> Put(std::string_view ns,
-                                                absl::Span<const PutBlock> blocks);
+  // `scores`: as NodeClient::Put's (per-token scores for scores-topk pruned views).
+  absl::StatusOr<std::vector<absl::Status>> Put(
+      std::string_view ns, absl::Span<const PutBlock> blocks,
+      absl::Span<const absl::Span<const float>> scores = {});
   absl::StatusOr<std::vector<GetResult>> Get(std::string_view ns,
-                                             absl::Span<const std::string> keys);
+                                             absl::Span<const std::string> keys,
+                                             const GetOptions& get_options = {});
   absl::StatusOr<std::vector<bool>> Exists(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
+  // As NodeClient's, for a one-node view. A routed client answers FAILED_PRECONDITION (not
+  // built yet: rank with node(id) per owner and merge by bound).
+  absl::StatusOr<RankedPrefix> RankBlocks(std::string_view ns, absl::Span<const std::string> keys,
+                                          const RankQuery& query);
 
   absl::StatusOr<std::unique_ptr<RegisteredBuffer>> RegisterBuffer(void* ptr, size_t len);
   absl::StatusOr<std::vector<GetIntoResult>> GetInto(std::string_view ns,

@@ -111,10 +111,18 @@ absl::Status NodeClient::CheckKeys(std::string_view ns, absl::Span<const std::st
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(std::string_view ns,
-                                                      absl::Span<const PutBlock> blocks) {
+absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(
+    std::string_view ns, absl::Span<const PutBlock> blocks,
+    absl::Span<const absl::Span<const float>> scores) {
   STRATA_RETURN_IF_ERROR(ValidateNamespace(ns, "namespace"));
   if (blocks.empty()) return absl::InvalidArgumentError("items: batch is empty");
+  if (!scores.empty() && scores.size() != blocks.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("scores: ", scores.size(), " entries for ",
+                                                   blocks.size(), " blocks (want one per block)"));
+  }
+  const auto scores_of = [&](size_t i) {
+    return scores.empty() ? absl::Span<const float>() : scores[i];
+  };
   std::vector<absl::Status> results;
   results.reserve(blocks.size());
   // Split by batch size and by message size, so one call never exceeds what the node accepts.
@@ -126,14 +134,17 @@ absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(std::string_view ns,
     uint64_t bytes = 0;
     while (i < blocks.size() && static_cast<size_t>(request.items_size()) < limits_.max_batch &&
            (request.items_size() == 0 ||
-            bytes + blocks[i].payload.size() + kItemOverheadBytes <= message_budget)) {
+            bytes + blocks[i].payload.size() + 4 * scores_of(i).size() + kItemOverheadBytes <=
+                message_budget)) {
       const PutBlock& b = blocks[i];
       v1::PutItem* item = request.add_items();
       item->set_key(b.key.data(), b.key.size());
       item->set_parent(b.parent.data(), b.parent.size());
       LayoutToProto(b.layout, item->mutable_layout());
       item->set_payload(b.payload.data(), b.payload.size());
-      bytes += b.payload.size() + kItemOverheadBytes;
+      const absl::Span<const float> s = scores_of(i);
+      if (!s.empty()) item->mutable_scores()->Add(s.begin(), s.end());
+      bytes += b.payload.size() + 4 * s.size() + kItemOverheadBytes;
       ++i;
     }
     v1::PutResponse response;
@@ -153,7 +164,8 @@ absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(std::string_view ns,
 }
 
 absl::StatusOr<std::vector<GetResult>> NodeClient::Get(std::string_view ns,
-                                                   absl::Span<const std::string> keys) {
+                                                   absl::Span<const std::string> keys,
+                                                   const GetOptions& get_options) {
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   std::vector<GetResult> results;
   results.reserve(keys.size());
@@ -162,6 +174,7 @@ absl::StatusOr<std::vector<GetResult>> NodeClient::Get(std::string_view ns,
     v1::GetRequest request;
     request.set_namespace_(ns.data(), ns.size());
     request.set_accept_encoded(options_.accept_encoded);
+    request.set_view(get_options.view);
     for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
     v1::GetResponse response;
     grpc::ClientContext ctx;
@@ -169,7 +182,7 @@ absl::StatusOr<std::vector<GetResult>> NodeClient::Get(std::string_view ns,
     absl::Status st = FromGrpc(stubs_->cache->Get(&ctx, request, &response));
     if (!st.ok()) {
       if (!absl::IsResourceExhausted(st)) return st;
-      for (size_t k = 0; k < n; ++k) results.push_back(GetResult{st, "", {}, ""});
+      for (size_t k = 0; k < n; ++k) results.push_back(GetResult{st, "", {}, "", false});
       continue;
     }
     for (v1::GetItem& item : *response.mutable_items()) {
@@ -179,6 +192,7 @@ absl::StatusOr<std::vector<GetResult>> NodeClient::Get(std::string_view ns,
         auto layout = LayoutFromProto(item.layout(), "layout");
         if (layout.ok()) r.layout = *layout;
         r.tier = item.tier();
+        r.view = item.view();
         if (item.codec() != 0) {
           r.status = DecodeEncoded(item, &r.payload);
         } else {
@@ -247,6 +261,45 @@ absl::StatusOr<size_t> NodeClient::Lookup(std::string_view ns, absl::Span<const 
     if (response.matched() < n) break;
   }
   return matched;
+}
+
+absl::StatusOr<RankedPrefix> NodeClient::RankBlocks(std::string_view ns,
+                                                    absl::Span<const std::string> keys,
+                                                    const RankQuery& query) {
+  STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
+  RankedPrefix out;
+  std::vector<std::pair<float, size_t>> candidates;  // (bound, index) over every batch
+  // As Lookup: batch by batch while every key matches; each batch ranks its own matched keys.
+  for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
+    const size_t n = std::min(limits_.max_batch, keys.size() - start);
+    v1::LookupRequest request;
+    request.set_namespace_(ns.data(), ns.size());
+    for (size_t k = start; k < start + n; ++k) request.add_keys(keys[k]);
+    v1::RankQuery* rank = request.mutable_rank();
+    rank->set_layer(query.layer);
+    rank->set_head(query.head);
+    rank->mutable_query()->Add(query.query.begin(), query.query.end());
+    rank->set_top_n(static_cast<uint32_t>(std::min<size_t>(query.top_n, UINT32_MAX)));
+    v1::LookupResponse response;
+    grpc::ClientContext ctx;
+    Prepare(&ctx, options_);
+    STRATA_RETURN_IF_ERROR(FromGrpc(stubs_->cache->Lookup(&ctx, request, &response)));
+    out.matched += response.matched();
+    out.unranked += response.unranked();
+    for (int i = 0; i < response.ranked_size() && i < response.ranked_bounds_size(); ++i) {
+      candidates.emplace_back(response.ranked_bounds(i), start + response.ranked(i));
+    }
+    if (response.matched() < n) break;
+  }
+  // Best bound first, ties to the earlier block (the node's order within a batch).
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (size_t i = 0; i < candidates.size() && i < query.top_n; ++i) {
+    out.ranked.push_back(candidates[i].second);
+    out.bounds.push_back(candidates[i].first);
+  }
+  return out;
 }
 
 void NodeClient::StartLookup(std::string_view ns, absl::Span<const std::string> keys,

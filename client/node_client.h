@@ -142,11 +142,36 @@ struct PutBlock {
   std::string_view payload;
 };
 
+// A query for ranking a prefix's blocks by their stored Quest page bounds (docs/pruning.md).
+struct RankQuery {
+  uint32_t layer = 0;
+  uint32_t head = 0;          // KV head
+  std::vector<float> query;   // head_dim finite values
+  size_t top_n = 1;
+};
+
+// What RankBlocks answers: the Lookup of the keys, and the top blocks of the matched prefix.
+struct RankedPrefix {
+  size_t matched = 0;          // leading keys present, as Lookup
+  std::vector<size_t> ranked;  // indices into the keys (< matched), best first, <= top_n
+  std::vector<float> bounds;   // Quest's upper bound on q.k of each ranked block
+  size_t unranked = 0;         // matched blocks without stored page bounds
+};
+
+struct GetOptions {
+  // Ask for each block's pruned view (docs/pruning.md); keys without one get the full block,
+  // and GetResult::view says which came back.
+  bool view = false;
+};
+
 struct GetResult {
   absl::Status status;  // OK, NOT_FOUND (a miss) or the key's error
   std::string payload;
   BlockLayout layout;
   std::string tier;  // where the node found it
+  // True when `payload` is the block's pruned view (kernels/pruned_view_format.h:
+  // DecodePrunedView reads it), never unless GetOptions::view asked for it.
+  bool view = false;
   bool found() const { return status.ok(); }
 };
 
@@ -166,16 +191,25 @@ class NodeClient {
   static absl::StatusOr<std::unique_ptr<NodeClient>> Connect(const ClientOptions& options);
   ~NodeClient();
 
-  // One status per block, same order.
-  absl::StatusOr<std::vector<absl::Status>> Put(std::string_view ns,
-                                                absl::Span<const PutBlock> blocks);
+  // One status per block, same order. `scores`: empty, or one span per block (empty for a
+  // block without) of per-token scores for a namespace whose pruned view is scores-topk
+  // (docs/pruning.md): [layer][kv_head][token], finite; the node checks them.
+  absl::StatusOr<std::vector<absl::Status>> Put(
+      std::string_view ns, absl::Span<const PutBlock> blocks,
+      absl::Span<const absl::Span<const float>> scores = {});
   absl::StatusOr<std::vector<GetResult>> Get(std::string_view ns,
-                                             absl::Span<const std::string> keys);
+                                             absl::Span<const std::string> keys,
+                                             const GetOptions& get_options = {});
   absl::StatusOr<std::vector<bool>> Exists(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
   // Number of leading keys present; with lease_ms > 0 the node keeps them for that long.
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
+  // Lookup of a prefix chain plus the top_n matched blocks for `query` by the page bounds the
+  // node stored with them (LookupRequest.rank), without fetching any block. INVALID_ARGUMENT
+  // naming rank.* for a query that does not fit the stored bounds.
+  absl::StatusOr<RankedPrefix> RankBlocks(std::string_view ns, absl::Span<const std::string> keys,
+                                          const RankQuery& query);
 
   // Zero-copy transfers (docs/data-plane.md section 7). RegisterBuffer registers [ptr, ptr+len)
   // once (slow: register few, large buffers). GetInto writes each key's block at offsets[i]

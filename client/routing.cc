@@ -180,22 +180,45 @@ absl::StatusOr<std::vector<bool>> Client::RoutedFlags(std::string_view ns,
   return flags;
 }
 
-absl::StatusOr<std::vector<absl::Status>> Client::Put(std::string_view ns,
-                                                      absl::Span<const PutBlock> blocks) {
-  if (single_) return single_->Put(ns, blocks);
-  return RoutedPut(ns, blocks, [ns](NodeClient& node, absl::Span<const PutBlock> part) {
-    return node.Put(ns, part);
+absl::StatusOr<std::vector<absl::Status>> Client::Put(
+    std::string_view ns, absl::Span<const PutBlock> blocks,
+    absl::Span<const absl::Span<const float>> scores) {
+  if (single_) return single_->Put(ns, blocks, scores);
+  if (scores.empty()) {
+    return RoutedPut(ns, blocks, [ns](NodeClient& node, absl::Span<const PutBlock> part) {
+      return node.Put(ns, part);
+    });
+  }
+  if (scores.size() != blocks.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("scores: ", scores.size(), " entries for ",
+                                                   blocks.size(), " blocks (want one per block)"));
+  }
+  // RoutedPut hands each owner copies of its blocks; the copies' views point at the caller's
+  // bytes, which find each block's scores.
+  absl::flat_hash_map<std::pair<const char*, const char*>, size_t> index;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    index.emplace(std::make_pair(blocks[i].key.data(), blocks[i].payload.data()), i);
+  }
+  return RoutedPut(ns, blocks, [&](NodeClient& node, absl::Span<const PutBlock> part) {
+    std::vector<absl::Span<const float>> part_scores;
+    part_scores.reserve(part.size());
+    for (const PutBlock& b : part) {
+      part_scores.push_back(scores[index.at(std::make_pair(b.key.data(), b.payload.data()))]);
+    }
+    return node.Put(ns, part, part_scores);
   });
 }
 
 absl::StatusOr<std::vector<GetResult>> Client::Get(std::string_view ns,
-                                                   absl::Span<const std::string> keys) {
-  if (single_) return single_->Get(ns, keys);
-  return RoutedGet<GetResult>(ns, keys, [ns, keys](NodeClient& node, absl::Span<const size_t> idx) {
-    std::vector<std::string> part;
-    for (size_t i : idx) part.push_back(keys[i]);
-    return node.Get(ns, part);
-  });
+                                                   absl::Span<const std::string> keys,
+                                                   const GetOptions& get_options) {
+  if (single_) return single_->Get(ns, keys, get_options);
+  return RoutedGet<GetResult>(
+      ns, keys, [ns, keys, get_options](NodeClient& node, absl::Span<const size_t> idx) {
+        std::vector<std::string> part;
+        for (size_t i : idx) part.push_back(keys[i]);
+        return node.Get(ns, part, get_options);
+      });
 }
 
 absl::StatusOr<std::vector<bool>> Client::Exists(std::string_view ns,
@@ -212,6 +235,15 @@ absl::StatusOr<std::vector<bool>> Client::Remove(std::string_view ns,
   return RoutedFlags(ns, keys, [ns](NodeClient& node, absl::Span<const std::string> part) {
     return node.Remove(ns, part);
   });
+}
+
+absl::StatusOr<RankedPrefix> Client::RankBlocks(std::string_view ns,
+                                                absl::Span<const std::string> keys,
+                                                const RankQuery& query) {
+  if (single_) return single_->RankBlocks(ns, keys, query);
+  return absl::FailedPreconditionError(
+      "RankBlocks: ranking a prefix spread over several nodes is not built; rank on each owner "
+      "(node(id)) and merge by bound");
 }
 
 absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,

@@ -262,8 +262,9 @@ void TieredStore::InsertLocked(Shard& shard, BlockId block, Entry e) {
 
 absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::string_view parent,
                               const BlockLayout& layout, std::string_view payload,
-                              std::optional<uint64_t> checksum) {
+                              std::optional<uint64_t> checksum, size_t first_tier) {
   std::string id = MakeId(ns, key);
+  first_tier = std::min(first_tier, tiers_.size() - 1);
   BlockRecord record;
   record.parent = std::string(parent);
   record.layout = layout;
@@ -277,7 +278,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
 
   const size_t shard_index = ShardIndex(id);
   Shard& shard = *shards_[shard_index];
-  if (RefreshIfSame(shard, id, record)) return absl::OkStatus();
+  if (RefreshIfSame(shard, id, record, first_tier)) return absl::OkStatus();
 
   const BlockId block = NextBlockId(shard_index);
   absl::Status last = absl::ResourceExhaustedError("no tier can hold the block");
@@ -285,7 +286,7 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
   TierSlot slot;
   std::string encoded;
   bool fits_a_tier = false;
-  for (size_t t = 0; t < tiers_.size(); ++t) {
+  for (size_t t = first_tier; t < tiers_.size(); ++t) {
     record = plain_record;
     const std::string_view bytes = codecs_.Encode(id, t, payload, &record, &encoded);
     if (tiers_[t]->ChargeFor(bytes.size()) > tiers_[t]->capacity_bytes()) continue;
@@ -315,11 +316,12 @@ absl::Status TieredStore::Put(std::string_view ns, std::string_view key, std::st
     return absl::ResourceExhaustedError(absl::StrCat(
         "every tier is full of blocks that cannot be evicted now (", last.message(), ")"));
   }
-  Publish(ns, id, shard, block, placed_tier, slot, std::move(record), parent);
+  Publish(ns, id, shard, block, placed_tier, slot, std::move(record), parent, first_tier);
   return absl::OkStatus();
 }
 
-bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record) {
+bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record,
+                                size_t first_tier) {
   // The same content under the same key (another worker computed the same prefix): refresh.
   absl::MutexLock lock(&shard.mu);
   auto it = shard.ids.find(id);
@@ -329,13 +331,17 @@ bool TieredStore::RefreshIfSame(Shard& shard, const std::string& id, const Block
       !(e.record.layout == record.layout) || e.record.parent != record.parent) {
     return false;
   }
+  // Above the floor asked for (stored before a pruned_views rule, or promoted after a restart):
+  // store it again where it belongs.
+  if (e.tier < first_tier) return false;
+  e.floor_tier = std::max(e.floor_tier, first_tier);
   shard.policies[e.tier]->OnAccess(it->second);
   return true;
 }
 
 void TieredStore::Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block,
                           size_t tier, const TierSlot& slot, BlockRecord record,
-                          std::string_view parent) {
+                          std::string_view parent, size_t floor_tier) {
   BlockId replaced_parent = 0;
   uint32_t children = 0;
   {
@@ -351,6 +357,7 @@ void TieredStore::Publish(std::string_view ns, const std::string& id, Shard& sha
     e.tier = tier;
     e.slot = slot;
     e.resident_children = children;
+    e.floor_tier = floor_tier;
     InsertLocked(shard, block, std::move(e));
   }
   ChangeChildCount(replaced_parent, -1);
@@ -411,7 +418,8 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
       sink(BlockView{e.record, payload, tiers_[t]->name(), pass_encoded});
       shard.policies[t]->OnAccess(block);
       CountHit(t, payload.size());
-      if (t == 0 || !options_.promote_on_hit) return absl::OkStatus();
+      const size_t floor = e.floor_tier;
+      if (t <= floor || !options_.promote_on_hit) return absl::OkStatus();
       const BlockRecord record_copy = e.record;
       const TierSlot from = e.slot;
       std::string owned(payload);  // views die with the lock
@@ -424,7 +432,7 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
           return absl::OkStatus();
         owned.assign(plain);
       }
-      Promote(shard, id, block, t, from, record_copy, owned);
+      Promote(shard, id, block, t, from, record_copy, owned, floor);
       return absl::OkStatus();
     }
     record = e.record;
@@ -449,19 +457,21 @@ absl::Status TieredStore::Get(std::string_view ns, std::string_view key,
 
   sink(BlockView{record, payload, tiers_[t]->name(), pass_encoded});
   CountHit(t, payload.size());
+  size_t floor = 0;
   {
     absl::MutexLock lock(&shard.mu);
     auto it = shard.entries.find(block);
     if (it == shard.entries.end()) return absl::OkStatus();
     shard.policies[it->second.tier]->OnAccess(block);
+    floor = it->second.floor_tier;
   }
-  if (!options_.promote_on_hit || t == 0) return absl::OkStatus();
+  if (!options_.promote_on_hit || t <= floor) return absl::OkStatus();
   if (pass_encoded &&
       !TierCodecs::Materialize(record, tiers_[t]->verify_reads(), stored, &decoded, &payload)
            .ok()) {
     return absl::OkStatus();  // served as stored; a block that does not decode stays put
   }
-  Promote(shard, id, block, t, slot, record, payload);
+  Promote(shard, id, block, t, slot, record, payload, floor);
   return absl::OkStatus();
 }
 

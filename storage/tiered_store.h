@@ -147,9 +147,13 @@ class TieredStore {
   // replaces it. REQUIRES: ns, key and layout already validated (common/validation.h).
   // RESOURCE_EXHAUSTED when no tier can take it. `checksum`, when given, is the payload's
   // BlockChecksum as the caller just computed and verified it (saves hashing it again).
+  // `first_tier` > 0 places the block no higher than that tier (it goes to the first tier from
+  // there that can take it) and keeps it there: a hit does not promote it above `first_tier`
+  // (a pruned view's full block stays in the colder tier; storage/pruned_views.h). The floor is
+  // not persisted: a block recovered after a restart has none.
   absl::Status Put(std::string_view ns, std::string_view key, std::string_view parent,
                    const BlockLayout& layout, std::string_view payload,
-                   std::optional<uint64_t> checksum = std::nullopt);
+                   std::optional<uint64_t> checksum = std::nullopt, size_t first_tier = 0);
 
   // Calls `sink` with the block and answers OK, or NOT_FOUND on a miss (including a block that
   // failed its checksum). UNAVAILABLE when a tier cannot be read right now.
@@ -267,6 +271,8 @@ class TieredStore {
     size_t backing_tier = kNoTier;
     TierSlot backing_slot;
     BlockRecord backing_record;
+    // Put's first_tier: the block is never promoted above it.
+    size_t floor_tier = 0;
   };
   static constexpr size_t kNoTier = ~size_t{0};
   struct Shard {
@@ -305,12 +311,15 @@ class TieredStore {
   // serves), else nullopt. REQUIRES: the entry's shard lock.
   std::optional<std::string_view> InPlaceView(const Entry& e) const;
   // Put's shortcut: true (and the block's access recorded) when `id` already holds a block with
-  // this record's checksum, size, layout and parent. Takes the shard lock.
-  bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record);
+  // this record's checksum, size, layout and parent, in `first_tier` or below. Takes the shard
+  // lock.
+  bool RefreshIfSame(Shard& shard, const std::string& id, const BlockRecord& record,
+                     size_t first_tier = 0);
   // Makes a block placed in `tier` at `slot` the one readers see under `id`, replacing any older
   // one, linking its parent and enforcing the tier's watermark. Nothing locked on entry.
   void Publish(std::string_view ns, const std::string& id, Shard& shard, BlockId block, size_t tier,
-               const TierSlot& slot, BlockRecord record, std::string_view parent);
+               const TierSlot& slot, BlockRecord record, std::string_view parent,
+               size_t floor_tier = 0);
   // Writes to tier t, evicting from t while the write does not fit. Nothing locked on entry.
   // With shares in force, the block's share is first brought under its limit in t by moving its
   // own blocks (RESOURCE_EXHAUSTED naming the share when it cannot be).
@@ -359,10 +368,11 @@ class TieredStore {
                           std::string* decoded, std::string_view* payload);
   // Counts a hit of `bytes` served from tier `t`.
   void CountHit(size_t t, uint64_t bytes);
-  // Moves a block just read from `from_tier` (its decoded payload) into the first tier.
-  // Nothing locked on entry.
+  // Moves a block just read from `from_tier` (its decoded payload) into tier `to_tier` (the
+  // first tier, or the block's floor). Nothing locked on entry.
   void Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
-               const TierSlot& from, const BlockRecord& record, std::string_view payload);
+               const TierSlot& from, const BlockRecord& record, std::string_view payload,
+               size_t to_tier = 0);
 
   // Constant after construction
   const TieredStoreOptions options_;

@@ -233,14 +233,14 @@ bool TieredStore::EvictOne(size_t t, BlockId keep, size_t for_share, bool own_on
 
 void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
                           const TierSlot& from, const BlockRecord& record,
-                          std::string_view payload) {
+                          std::string_view payload, size_t to_tier) {
   // Write a copy to the first tier, then switch the entry over if it is unchanged. Promotion is
   // an optimisation: when it cannot happen, the hit already served stands. A persistent copy
   // stays behind as the backing copy, so the block is as durable after the read as before.
   BlockRecord up_record = record;
   std::string encoded;
-  const std::string_view up_bytes = codecs_.Encode(id, 0, payload, &up_record, &encoded);
-  absl::StatusOr<TierSlot> up = PlaceIn(0, id, block, up_record, up_bytes);
+  const std::string_view up_bytes = codecs_.Encode(id, to_tier, payload, &up_record, &encoded);
+  absl::StatusOr<TierSlot> up = PlaceIn(to_tier, id, block, up_record, up_bytes);
   if (!up.ok()) return;
   bool switched = false;
   {
@@ -248,17 +248,17 @@ void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size
     auto it = shard.entries.find(block);
     if (it != shard.entries.end() && it->second.tier == from_tier &&
         it->second.slot.offset == from.offset) {
-      MoveLocked(shard, block, it->second, 0, *up, std::move(up_record),
+      MoveLocked(shard, block, it->second, to_tier, *up, std::move(up_record),
                  /*keep_old=*/tiers_[from_tier]->persistent());
       counters_.promotions.fetch_add(1);
       switched = true;
     }
   }
   if (!switched) {
-    (void)tiers_[0]->Erase(id, *up);  // a memory tier's erase cannot fail
+    (void)tiers_[to_tier]->Erase(id, *up);  // a memory tier's erase cannot fail
     return;
   }
-  EnforceWatermark(0, block);
+  EnforceWatermark(to_tier, block);
 }
 
 }  // namespace strata
