@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "storage/eviction/node_slots.h"
+
 namespace strata {
 
 bool DemoteLruPolicy::Sampled(uint64_t mixed) const {
@@ -103,14 +105,7 @@ bool DemoteLruPolicy::demoted(Class c) const {
 }
 
 uint32_t DemoteLruPolicy::PushFront(uint32_t head, BlockId id) {
-  uint32_t n;
-  if (free_nodes_.empty()) {
-    n = static_cast<uint32_t>(nodes_.size());
-    nodes_.push_back(Node{});
-  } else {
-    n = free_nodes_.back();
-    free_nodes_.pop_back();
-  }
+  const uint32_t n = eviction_internal::TakeNode(nodes_, free_nodes_);
   nodes_[n].id = id;
   LinkFront(head, n);
   return n;

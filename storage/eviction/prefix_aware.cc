@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "storage/eviction/node_slots.h"
+
 namespace strata {
 
 PrefixAwarePolicy::ReuseClass PrefixAwarePolicy::ClassOf(const History& h) {
@@ -30,14 +32,7 @@ void PrefixAwarePolicy::AddCandidate(BlockId id, Entry& e) {
       before = next;
     }
   }
-  uint32_t n;
-  if (free_nodes_.empty()) {
-    n = static_cast<uint32_t>(nodes_.size());
-    nodes_.push_back(Node{});
-  } else {
-    n = free_nodes_.back();
-    free_nodes_.pop_back();
-  }
+  const uint32_t n = eviction_internal::TakeNode(nodes_, free_nodes_);
   const uint32_t after = nodes_[before].next;
   nodes_[n] = Node{id, e.last_use, before, after};
   nodes_[before].next = n;

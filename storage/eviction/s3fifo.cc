@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "storage/eviction/node_slots.h"
+
 namespace strata {
 
 void S3FifoPolicy::Unlink(uint32_t node) {
@@ -24,14 +26,7 @@ void S3FifoPolicy::LinkFront(uint32_t head, uint32_t node) {
 void S3FifoPolicy::OnInsert(BlockId id, const BlockInfo& info) {
   auto [slot, inserted] = blocks_.try_emplace(id, 0);
   if (!inserted) return;  // REQUIRES violated; keep the existing entry.
-  uint32_t n;
-  if (free_nodes_.empty()) {
-    n = static_cast<uint32_t>(nodes_.size());
-    nodes_.push_back(Node{});
-  } else {
-    n = free_nodes_.back();
-    free_nodes_.pop_back();
-  }
+  const uint32_t n = eviction_internal::TakeNode(nodes_, free_nodes_);
   slot->second = n;
   nodes_[n].id = id;
   nodes_[n].key_hash = info.key_hash;
