@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/checksum.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -152,13 +153,13 @@ absl::StatusOr<PrunedViews::Ranking> PrunedViews::RankByQuery(std::string_view n
   std::vector<PageBounds> pages;
   std::vector<size_t> index;  // pages[i] is keys[index[i]]'s
   const std::string pages_ns = PagesNamespace(ns);
+  const bool has_rule = RuleFor(ns) != nullptr;  // without one no block has stored bounds
   for (size_t i = 0; i < keys.size(); ++i) {
     std::string bytes;
-    absl::Status st = RuleFor(ns) == nullptr
-                          ? absl::NotFoundError("no rule")
-                          : store_->Get(pages_ns, keys[i], [&](const BlockView& v) {
-                              bytes.assign(v.payload.data(), v.payload.size());
-                            });
+    absl::Status st = !has_rule ? absl::NotFoundError("no rule")
+                                : store_->Get(pages_ns, keys[i], [&](const BlockView& v) {
+                                    bytes.assign(v.payload.data(), v.payload.size());
+                                  });
     absl::StatusOr<PageBounds> pb =
         st.ok() ? PageBounds::Parse(bytes) : absl::StatusOr<PageBounds>(st);
     if (!pb.ok()) {
@@ -173,9 +174,10 @@ absl::StatusOr<PrunedViews::Ranking> PrunedViews::RankByQuery(std::string_view n
   if (!ranked.ok()) {
     // The kernels name layer, head, q and pages[i]; say they are the request's.
     absl::string_view msg = ranked.status().message();
-    if (msg.substr(0, 2) == "q:") msg.remove_prefix(1);
-    return absl::InvalidArgumentError(
-        absl::StrCat("rank.", msg.substr(0, 1) == ":" ? "query" : "", msg));
+    if (absl::ConsumePrefix(&msg, "q:")) {
+      return absl::InvalidArgumentError(absl::StrCat("rank.query:", msg));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("rank.", msg));
   }
   for (size_t p : *ranked) {
     out.indices.push_back(index[p]);
