@@ -80,8 +80,10 @@ class ClusterEtcdTest : public ::testing::Test {
   bool WaitForView(Client& c, std::set<std::string> ids, std::chrono::milliseconds bound) {
     const auto deadline = Clock::now() + bound;
     while (Clock::now() < deadline) {
+      // Hold the view: Active() points into it, and the client may swap it at any moment.
+      const auto view = c.view();
       std::set<std::string> active;
-      for (const auto* n : c.view()->Active()) active.insert(n->id);
+      for (const auto* n : view->Active()) active.insert(n->id);
       if (active == ids) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
