@@ -311,6 +311,7 @@ absl::StatusOr<TierSlot> SsdTier::Write(std::string_view id, uint64_t version,
       return absl::UnavailableError(absl::StrCat("ssd tier degraded: ", write_error_));
     }
   }
+  StallForReclaim();
   uint64_t used = used_.load(std::memory_order_relaxed);
   do {
     if (used + charged > options_.capacity_bytes) {
@@ -454,19 +455,37 @@ uint64_t SsdTier::ReclaimThreshold() const {
   return std::max<uint64_t>(options_.capacity_bytes / 4, 1 << 20);
 }
 
+void SsdTier::StallForReclaim() {
+  if (options_.reclaim_stall_ms == 0 || read_only_) return;
+  const uint64_t limit = 2 * ReclaimThreshold();
+  if (erased_since_reclaim_.load(std::memory_order_relaxed) < limit) return;
+  absl::MutexLock lock(&mu_);
+  reclaim_wanted_ = true;  // the maintenance thread may be asleep on its retry timer
+  auto caught_up = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_ || degraded_.load() || erased_since_reclaim_.load() < limit;
+  };
+  // Bounded: a compaction that cannot finish (a failing disk degrades the tier instead) must not
+  // hold writes forever; past the bound the write goes ahead and the disk runs over the plan.
+  mu_.AwaitWithTimeout(absl::Condition(&caught_up),
+                       absl::Milliseconds(options_.reclaim_stall_ms));
+}
+
 void SsdTier::MaybeReclaim() {
   {
     absl::MutexLock lock(&mu_);
     reclaim_wanted_ = false;
   }
   if (read_only_ || degraded_.load()) return;
-  if (erased_since_reclaim_.load() < ReclaimThreshold()) return;
-  erased_since_reclaim_.store(0);
+  const uint64_t taken = erased_since_reclaim_.load();
+  if (taken < ReclaimThreshold()) return;
   // Drops the erased keys and lets blob GC account (and delete) the blob files they emptied.
   rocksdb::CompactRangeOptions cro;
   cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   (void)db_->Flush(rocksdb::FlushOptions());
   (void)db_->CompactRange(cro, nullptr, nullptr);
+  // Under mu_ so that a write waiting in StallForReclaim re-checks its condition.
+  absl::MutexLock lock(&mu_);
+  erased_since_reclaim_.fetch_sub(taken);
 }
 
 void SsdTier::MaintenanceLoop() {

@@ -28,7 +28,9 @@
 // garbage in blob files: erased blocks stay on disk until a compaction with blob GC (relocating
 // live blobs out of the oldest quarter of the blob files) drops them; the tier forces one each
 // time a quarter of its capacity was erased, and blob files whose blocks are all gone are deleted
-// whole. Plan the disk for 2 x capacity + 4 x write buffer + 4 MiB (RocksDB's MANIFEST, OPTIONS
+// whole. When writes outrun that compaction (half the capacity erased and not yet reclaimed: a
+// busy host starves the maintenance thread), a write waits for the compaction to catch up, at
+// most `reclaim_stall_ms`, so the bound below holds under load as well. Plan the disk for 2 x capacity + 4 x write buffer + 4 MiB (RocksDB's MANIFEST, OPTIONS
 // and a LOG capped at 2 x 256 KiB). Measured (ssd_durability_test, DiskUseUnderChurn...): an 8 MiB
 // tier under 256 KiB-block churn peaks at 20-22 MiB on disk and settles at 14-20 MiB. Before
 // this tuning (a 32 MiB write buffer whatever the capacity, 4 MiB MANIFEST preallocation, no
@@ -74,6 +76,8 @@ struct SsdTierOptions {
   uint64_t reserve_free_bytes = 0;
   // How often a degraded tier retries in the background.
   uint32_t retry_ms = 1000;
+  // Longest a write waits for blob reclamation to catch up (see "Disk use" above). 0: no wait.
+  uint32_t reclaim_stall_ms = 2000;
   // The file system RocksDB uses; null is the local disk. Tests pass a wrapper that fails writes
   // (a full disk) to check what the tier does then.
   std::shared_ptr<rocksdb::FileSystem> file_system = nullptr;
@@ -131,6 +135,8 @@ class SsdTier final : public Tier {
   // Compaction with blob GC once enough bytes were erased to be worth reclaiming.
   void MaybeReclaim();
   uint64_t ReclaimThreshold() const;
+  // Waits (bounded by reclaim_stall_ms) while twice the threshold is erased and unreclaimed.
+  void StallForReclaim() ABSL_LOCKS_EXCLUDED(mu_);
   void MaintenanceLoop();
   void Log(const std::string& line) const;
 
@@ -143,6 +149,8 @@ class SsdTier final : public Tier {
   const bool read_only_;
 
   std::atomic<uint64_t> used_{0};
+  // Bytes erased and not yet dropped by a finished reclaim (a reclaim in progress subtracts
+  // what it took when it ends, under mu_, so a stalled write re-checks).
   std::atomic<uint64_t> erased_since_reclaim_{0};
   std::atomic<bool> degraded_{false};  // fast path for Write: health lives under mu_
 
