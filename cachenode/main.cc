@@ -19,6 +19,11 @@
 
 namespace {
 
+// Exit statuses, as stratactl's: 1 the node could not start or stop cleanly; 2 a flag, the
+// config file or an option the operator gave is wrong (the one-line message names it).
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
 // Applies a size flag if it was given; returns false (after printing) when it does not parse.
 bool ApplySize(const CLI::App& app, const char* flag, const std::string& text, uint64_t* out) {
   if (app.count(flag) == 0) return true;
@@ -101,9 +106,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     std::cout << app.help();
     return 0;
-  } catch (const CLI::ParseError& e) {  // CLI11 reports by exception; one line, exit 2
+  } catch (const CLI::ParseError& e) {  // CLI11 reports by exception; one line
     std::cerr << "strata-node: " << e.what() << " (see --help)\n";
-    return 2;
+    return kExitUsage;
   }
 
   strata::NodeOptions options;
@@ -111,7 +116,7 @@ int main(int argc, char** argv) {
     absl::Status st = strata::ApplyConfigFile(config, &options);
     if (!st.ok()) {
       std::cerr << "strata-node: " << st.message() << "\n";
-      return 2;
+      return kExitUsage;
     }
   }
   if (app.count("--listen")) options.listen = listen;
@@ -143,11 +148,11 @@ int main(int argc, char** argv) {
       !ApplySize(app, "--hbm", hbm, &options.hbm_bytes) ||
       !ApplySize(app, "--max-payload", max_payload, &options.limits.max_payload_bytes) ||
       !ApplySize(app, "--max-inflight", max_inflight, &options.inflight_bytes)) {
-    return 2;
+    return kExitUsage;
   }
   if (absl::Status st = options.Validate(); !st.ok()) {
     std::cerr << "strata-node: " << st.message() << "\n";
-    return 2;
+    return kExitUsage;
   }
 
   // gRPC's own log lines would break the one-line error contract; STRATA_GRPC_LOG=1 keeps them.
@@ -169,7 +174,7 @@ int main(int argc, char** argv) {
     const pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || parent == 1 || getppid() != parent) {
       std::cerr << "strata-node: --exit-with-parent: the parent is gone\n";
-      return 1;
+      return kExitError;
     }
   }
 
@@ -180,7 +185,7 @@ int main(int argc, char** argv) {
   if (!node.ok()) {
     std::cerr << "strata-node: " << node.status().message() << "\n";
     // INVALID_ARGUMENT names a flag or file the operator gave (e.g. an unreadable TLS key).
-    return absl::IsInvalidArgument(node.status()) ? 2 : 1;
+    return absl::IsInvalidArgument(node.status()) ? kExitUsage : kExitError;
   }
   std::cout << (*node)->Summary() << "  files     " << fd_limit << "\n" << std::flush;
 
@@ -213,7 +218,7 @@ int main(int argc, char** argv) {
   absl::Status st = (*node)->Shutdown();
   if (!st.ok()) {
     std::cerr << "strata-node: shutdown: " << st.message() << "\n";
-    return 1;
+    return kExitError;
   }
   std::cout << "strata-node: stopped cleanly" << std::endl;
   return 0;
