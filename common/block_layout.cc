@@ -74,6 +74,16 @@ std::string_view LayoutKindName(LayoutKind kind) {
   return "unknown";
 }
 
+BlockLayout BlockLayout::Kv(DType dtype, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
+                            uint32_t tokens) {
+  return BlockLayout{LayoutKind::kKv, dtype, layers, kv_heads, head_dim, tokens};
+}
+
+BlockLayout BlockLayout::MlaLatent(DType dtype, uint32_t layers, uint32_t head_dim,
+                                   uint32_t tokens) {
+  return BlockLayout{LayoutKind::kMlaLatent, dtype, layers, 1, head_dim, tokens};
+}
+
 uint64_t BlockLayout::Elements() const {
   switch (kind) {
     case LayoutKind::kOpaque:

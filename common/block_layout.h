@@ -33,6 +33,11 @@ struct BlockLayout {
   uint32_t head_dim = 0;
   uint32_t tokens = 0;
 
+  // Shaped layouts (element order above).
+  static BlockLayout Kv(DType dtype, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
+                        uint32_t tokens);
+  static BlockLayout MlaLatent(DType dtype, uint32_t layers, uint32_t head_dim, uint32_t tokens);
+
   bool is_opaque() const { return kind == LayoutKind::kOpaque; }
 
   // Number of elements the layout describes (0 for opaque).

@@ -56,14 +56,9 @@ struct Row {
 };
 
 BlockLayout KvBlock(uint64_t block_bytes) {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF16;
-  l.kv_heads = 8;
-  l.head_dim = 128;
-  l.tokens = 16;
-  l.layers = static_cast<uint32_t>(std::max<uint64_t>(1, block_bytes / (64 << 10)));
-  return l;
+  // 64 KiB per layer: 2 x 16 tokens x 8 heads x 128 dims x 2 bytes.
+  const auto layers = static_cast<uint32_t>(std::max<uint64_t>(1, block_bytes / (64 << 10)));
+  return BlockLayout::Kv(DType::kF16, layers, 8, 128, 16);
 }
 
 std::string KvPayload(const BlockLayout& l, uint32_t seed) {

@@ -200,13 +200,10 @@ absl::StatusOr<Dataset> RealDataset(const Options& opt) {
   ds.model = std::make_shared<const Llama2Model>(*std::move(loaded));
   const Llama2Config& c = ds.model->config();
   ds.label = "real";
-  BlockLayout& l = ds.layout;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF16;
-  l.layers = static_cast<uint32_t>(c.n_layers);
-  l.kv_heads = static_cast<uint32_t>(c.n_kv_heads);
-  l.head_dim = static_cast<uint32_t>(c.head_size());
-  l.tokens = kRealBlock;
+  ds.layout = BlockLayout::Kv(DType::kF16, static_cast<uint32_t>(c.n_layers),
+                              static_cast<uint32_t>(c.n_kv_heads),
+                              static_cast<uint32_t>(c.head_size()), kRealBlock);
+  const BlockLayout& l = ds.layout;
   const std::vector<std::vector<int>> prompts = {
       {1, 403, 280, 365}, {1, 68, 412, 289},  {1, 297, 443},           {1, 500, 321, 77, 260},
       {1, 340, 285, 46},  {1, 111, 222, 333}, {1, 259, 315, 271, 308}, {1, 450, 370}};
@@ -259,13 +256,8 @@ absl::StatusOr<Dataset> RealDataset(const Options& opt) {
 Dataset SyntheticDataset() {
   Dataset ds;
   ds.label = "synthetic";
-  BlockLayout& l = ds.layout;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF16;
-  l.layers = 2;
-  l.kv_heads = 8;
-  l.head_dim = 128;
-  l.tokens = 1024;
+  ds.layout = BlockLayout::Kv(DType::kF16, 2, 8, 128, 1024);
+  const BlockLayout& l = ds.layout;
   std::mt19937_64 rng(777);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const uint32_t outliers[] = {7, 31, 64, 100};

@@ -33,16 +33,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // 1 layer, 2 KV heads, head_dim 2, 10 tokens, f32: every element names its coordinates.
-BlockLayout Layout() {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF32;
-  l.layers = 1;
-  l.kv_heads = 2;
-  l.head_dim = 2;
-  l.tokens = 10;
-  return l;
-}
+BlockLayout Layout() { return BlockLayout::Kv(DType::kF32, 1, 2, 2, 10); }
 
 std::string Block(float salt) {
   const BlockLayout l = Layout();
@@ -311,13 +302,7 @@ std::string QuestBlock(float lo, float hi) {
 }
 
 TEST_F(PrunedViewsTest, LookupRanksThePrefixByStoredPageBounds) {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF32;
-  l.layers = 1;
-  l.kv_heads = 1;
-  l.head_dim = 2;
-  l.tokens = 4;
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 1, 2, 4);
   const std::vector<std::string> keys = {"k0", "opaque", "k1", "k2", "k3", "missing", "k4"};
   const std::vector<std::pair<float, float>> lo_hi = {{-1, 2}, {0, 9}, {-8, 5}, {-3, 1}};
   v1::PutRequest put;

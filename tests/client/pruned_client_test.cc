@@ -24,16 +24,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // 1 layer, 1 KV head, head_dim 2, 8 tokens, f32; K channel 0 = scale x token.
-BlockLayout Layout() {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF32;
-  l.layers = 1;
-  l.kv_heads = 1;
-  l.head_dim = 2;
-  l.tokens = 8;
-  return l;
-}
+BlockLayout Layout() { return BlockLayout::Kv(DType::kF32, 1, 1, 2, 8); }
 
 std::string Block(float scale) {
   std::vector<float> v(2 * 8 * 2);

@@ -12,9 +12,7 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
-using ::strata::testing::MlaLayout;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -34,13 +32,13 @@ TEST(CodecLayoutTest, LossyCodecsRejectOpaqueNamingTheField) {
 }
 
 TEST(CodecLayoutTest, LossyCodecsRejectFp8InputAndKiviRejectsMla) {
-  const BlockLayout fp8 = KvLayout(DType::kFp8E4M3, 1, 2, 8, 4);
+  const BlockLayout fp8 = BlockLayout::Kv(DType::kFp8E4M3, 1, 2, 8, 4);
   for (const char* name : {"fp8-e4m3", "int8", "kivi4"}) {
     auto s = FindCodec(name)->CheckLayout(fp8, fp8.Bytes());
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(Message(s), StartsWith("layout.dtype: ")) << name;
   }
-  const BlockLayout mla = MlaLayout(DType::kF16, 1, 64, 4);
+  const BlockLayout mla = BlockLayout::MlaLatent(DType::kF16, 1, 64, 4);
   EXPECT_TRUE(FindCodec("int8")->CheckLayout(mla, mla.Bytes()).ok());
   auto s = FindCodec("kivi4")->CheckLayout(mla, mla.Bytes());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -48,7 +46,7 @@ TEST(CodecLayoutTest, LossyCodecsRejectFp8InputAndKiviRejectsMla) {
 }
 
 TEST(CodecLayoutTest, PayloadSizeMismatchIsInvalidArgument) {
-  const BlockLayout layout = KvLayout(DType::kF16, 1, 2, 8, 4);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 1, 2, 8, 4);
   for (const char* name : kAllNames) {
     auto enc = FindCodec(name)->Encode(layout, std::string(layout.Bytes() - 2, '\0'));
     ASSERT_FALSE(enc.ok()) << name;
@@ -58,7 +56,7 @@ TEST(CodecLayoutTest, PayloadSizeMismatchIsInvalidArgument) {
 }
 
 TEST(CodecLayoutTest, DecodeWithAnotherLayoutOrCodecIsInvalidArgument) {
-  const BlockLayout layout = KvLayout(DType::kF16, 2, 2, 16, 8);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 2, 2, 16, 8);
   BlockLayout other = layout;
   other.tokens = 4;
   other.layers = 4;
@@ -78,7 +76,7 @@ TEST(CodecLayoutTest, DecodeWithAnotherLayoutOrCodecIsInvalidArgument) {
 }
 
 TEST(CodecBufferTest, CallerBuffersAreChecked) {
-  const BlockLayout layout = KvLayout(DType::kBF16, 1, 2, 16, 8);
+  const BlockLayout layout = BlockLayout::Kv(DType::kBF16, 1, 2, 16, 8);
   const std::string src = MakeBlock(layout, 2);
   const Codec* codec = FindCodec("kivi4");
   std::string small(codec->MaxEncodedSize(layout, src.size()) - 1, '\0');
@@ -100,7 +98,7 @@ bool IsAcceptableFailure(const absl::Status& s) {
 }
 
 TEST(CodecCorruptionTest, EveryTruncationIsAnError) {
-  const BlockLayout layout = KvLayout(DType::kF16, 1, 2, 8, 5);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 1, 2, 8, 5);
   const std::string src = MakeBlock(layout, 3);
   for (const char* name : kAllNames) {
     const Codec* codec = FindCodec(name);
@@ -118,7 +116,7 @@ TEST(CodecCorruptionTest, EveryTruncationIsAnError) {
 }
 
 TEST(CodecCorruptionTest, HeaderFieldsAreValidated) {
-  const BlockLayout layout = KvLayout(DType::kF16, 1, 2, 8, 5);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 1, 2, 8, 5);
   const std::string src = MakeBlock(layout, 4);
   auto enc = FindCodec("kivi4")->Encode(layout, src);
   ASSERT_TRUE(enc.ok());
@@ -150,8 +148,8 @@ TEST(CodecCorruptionTest, HeaderFieldsAreValidated) {
 // keys with channel scales); a format the layout cannot have, or one that does not match the
 // body's size, is DATA_LOSS before anything is decoded.
 TEST(CodecCorruptionTest, AbsMaxBodyFormatIsValidated) {
-  const BlockLayout kv = KvLayout(DType::kF16, 2, 2, 8, 5);
-  const BlockLayout mla = MlaLayout(DType::kF16, 2, 16, 5);
+  const BlockLayout kv = BlockLayout::Kv(DType::kF16, 2, 2, 8, 5);
+  const BlockLayout mla = BlockLayout::MlaLatent(DType::kF16, 2, 16, 5);
   for (const char* name : {"int8", "fp8-e4m3"}) {
     const Codec* codec = FindCodec(name);
     auto enc = codec->Encode(kv, MakeBlock(kv, 6));
@@ -178,8 +176,8 @@ TEST(CodecCorruptionTest, AbsMaxBodyFormatIsValidated) {
 // DATA_LOSS or INVALID_ARGUMENT. Under ASan this also proves no out-of-bounds access.
 TEST(CodecCorruptionTest, FuzzedEncodingsNeverCrash) {
   std::mt19937_64 rng(20260601);
-  const BlockLayout layouts[] = {KvLayout(DType::kF16, 2, 2, 16, 9),
-                                 KvLayout(DType::kBF16, 1, 3, 8, 33), BlockLayout{}};
+  const BlockLayout layouts[] = {BlockLayout::Kv(DType::kF16, 2, 2, 16, 9),
+                                 BlockLayout::Kv(DType::kBF16, 1, 3, 8, 33), BlockLayout{}};
   size_t ok = 0, failed = 0;
   for (const char* name : kAllNames) {
     const Codec* codec = FindCodec(name);

@@ -18,9 +18,7 @@ namespace strata {
 namespace {
 
 using ::strata::testing::HalfUlp;
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
-using ::strata::testing::MlaLayout;
 using ::strata::testing::ToFloats;
 
 TEST(CodecRegistryTest, FindsByNameAndId) {
@@ -56,9 +54,9 @@ struct Shape {
 
 // Tails everywhere: head_dim 20 is not a multiple of 8 (AVX2 remainder), 37 tokens leave a key
 // group of 5 at G=32, 3 x 20 = 60 channels leave a value group of 28.
-BlockLayout OddKv(DType d) { return KvLayout(d, 2, 3, 20, 37); }
-BlockLayout WideKv(DType d) { return KvLayout(d, 1, 2, 128, 64); }
-BlockLayout Mla(DType d) { return MlaLayout(d, 2, 72, 19); }
+BlockLayout OddKv(DType d) { return BlockLayout::Kv(d, 2, 3, 20, 37); }
+BlockLayout WideKv(DType d) { return BlockLayout::Kv(d, 1, 2, 128, 64); }
+BlockLayout Mla(DType d) { return BlockLayout::MlaLatent(d, 2, 72, 19); }
 
 const Shape kShapes[] = {{"odd_kv", OddKv}, {"wide_kv", WideKv}, {"mla", Mla}};
 const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
@@ -91,7 +89,7 @@ TEST(LosslessCodecTest, BitExactForEveryDtypeAndOpaque) {
 }
 
 TEST(LosslessCodecTest, ShuffleHelpsOnHalfPrecision) {
-  const BlockLayout layout = KvLayout(DType::kF16, 2, 8, 128, 64);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 2, 8, 128, 64);
   const std::string src = MakeBlock(layout, 3);
   // zstd entropy-codes the exponent plane; LZ4 has no entropy coder and finds little to match in
   // Gaussian data, but never expands a block beyond its header.
@@ -315,7 +313,7 @@ TEST(LossyCodecTest, RoundTripWithinBoundEveryDtype) {
 }
 
 TEST(LossyCodecTest, Int8IsNearlyExactOnSmoothData) {
-  const BlockLayout layout = KvLayout(DType::kF32, 1, 1, 8, 1);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF32, 1, 1, 8, 1);
   std::vector<float> v = {0.0f, 127.0f, -127.0f, 63.5f, 1.0f, -1.0f, 2.0f, 100.0f};
   std::string src(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   std::string k_and_v = src + src;
@@ -335,7 +333,7 @@ TEST(LossyCodecTest, Int8IsNearlyExactOnSmoothData) {
 }
 
 TEST(LossyCodecTest, Fp8SaturatesAndKeepsZeros) {
-  const BlockLayout layout = MlaLayout(DType::kF32, 1, 4, 1);
+  const BlockLayout layout = BlockLayout::MlaLatent(DType::kF32, 1, 4, 1);
   std::vector<float> v = {0.0f, -0.0f, 448.0f, -448.0f};
   std::string src(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   const Codec* fp8 = FindCodec("fp8-e4m3");
@@ -353,7 +351,7 @@ TEST(LossyCodecTest, Fp8SaturatesAndKeepsZeros) {
 }
 
 TEST(LossyCodecTest, KiviRejectsValuesOutsideFp16) {
-  const BlockLayout layout = KvLayout(DType::kF32, 1, 1, 8, 2);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF32, 1, 1, 8, 2);
   std::vector<float> v(32, 1.0f);
   v[3] = 1e6f;
   std::string src(reinterpret_cast<const char*>(v.data()), v.size() * 4);
@@ -368,7 +366,7 @@ TEST(LossyCodecTest, KiviRejectsValuesOutsideFp16) {
 }
 
 TEST(LossyCodecTest, RatiosMatchTheFormat) {
-  const BlockLayout layout = KvLayout(DType::kF16, 4, 8, 128, 256);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 4, 8, 128, 256);
   const uint64_t bytes = layout.Bytes();
   auto ratio = [&](const char* name) {
     return static_cast<double>(bytes) /
@@ -389,8 +387,8 @@ TEST(LossyCodecTest, RatiosMatchTheFormat) {
 // reference is the same K rows encoded as an mla_latent layout, which stays plain.
 TEST(LossyCodecTest, CenteredKeysShrinkTheErrorOfOffsetChannels) {
   const uint32_t heads = 2, dim = 16, tokens = 64;
-  const BlockLayout kv = KvLayout(DType::kF32, 1, heads, dim, tokens);
-  const BlockLayout mla = MlaLayout(DType::kF32, 1, dim, tokens * heads);
+  const BlockLayout kv = BlockLayout::Kv(DType::kF32, 1, heads, dim, tokens);
+  const BlockLayout mla = BlockLayout::MlaLatent(DType::kF32, 1, dim, tokens * heads);
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> v(kv.Elements());
@@ -424,7 +422,7 @@ TEST(LossyCodecTest, CenteredKeysShrinkTheErrorOfOffsetChannels) {
 // sign bit of its scale, and keeps the plain bound.
 TEST(LossyCodecTest, KeyRowsFallBackToPlainWhenCenteringWouldHurt) {
   const uint32_t dim = 8, tokens = 4;
-  const BlockLayout kv = KvLayout(DType::kF32, 1, 1, dim, tokens);
+  const BlockLayout kv = BlockLayout::Kv(DType::kF32, 1, 1, dim, tokens);
   std::vector<float> v(kv.Elements(), 0.0f);
   for (uint32_t t = 0; t < tokens; ++t) {
     for (uint32_t d = 0; d < dim; ++d) {
@@ -456,7 +454,7 @@ TEST(LossyCodecTest, KeyRowsFallBackToPlainWhenCenteringWouldHurt) {
 // Bodies written before centered keys (param0 = 0 on a kv layout: scales, then codes) still
 // decode, to exactly what they always did.
 TEST(LossyCodecTest, PlainKvBodiesStillDecode) {
-  const BlockLayout layout = KvLayout(DType::kF32, 1, 1, 4, 1);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF32, 1, 1, 4, 1);
   EncodedHeader h;
   h.codec_id = FindCodec("int8")->numeric_id();
   h.param0 = 0;

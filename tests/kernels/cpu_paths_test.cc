@@ -14,9 +14,7 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
-using ::strata::testing::MlaLayout;
 using ::strata::testing::TiesBlock;
 
 #define STRATA_SKIP_WITHOUT_AVX2()                                                \
@@ -33,9 +31,9 @@ TEST(CpuPathTest, PortableAlwaysAvailableAndAutoPicksAvx2WhenPresent) {
 TEST(CpuPathTest, CodecsEncodeAndDecodeIdentically) {
   STRATA_SKIP_WITHOUT_AVX2();
   const BlockLayout layouts[] = {
-      KvLayout(DType::kF16, 2, 3, 20, 37), KvLayout(DType::kBF16, 1, 2, 64, 70),
-      KvLayout(DType::kF32, 1, 4, 9, 33), MlaLayout(DType::kF16, 2, 72, 19),
-      MlaLayout(DType::kBF16, 1, 13, 5)};
+      BlockLayout::Kv(DType::kF16, 2, 3, 20, 37), BlockLayout::Kv(DType::kBF16, 1, 2, 64, 70),
+      BlockLayout::Kv(DType::kF32, 1, 4, 9, 33), BlockLayout::MlaLatent(DType::kF16, 2, 72, 19),
+      BlockLayout::MlaLatent(DType::kBF16, 1, 13, 5)};
   for (const Codec* registered : AllCodecs()) {
     auto portable = MakeCodec(registered->name(), CpuPath::kPortable);
     auto avx2 = MakeCodec(registered->name(), CpuPath::kAvx2);
@@ -61,9 +59,9 @@ TEST(CpuPathTest, CodecsEncodeAndDecodeIdentically) {
 // kernels are held to the same bits by gpu_codec_test).
 TEST(CpuPathTest, ZeroSignTiesEncodeIdentically) {
   STRATA_SKIP_WITHOUT_AVX2();
-  const BlockLayout layouts[] = {KvLayout(DType::kF16, 2, 2, 64, 300),
-                                 KvLayout(DType::kBF16, 1, 2, 128, 40),
-                                 KvLayout(DType::kF32, 1, 3, 32, 77)};
+  const BlockLayout layouts[] = {BlockLayout::Kv(DType::kF16, 2, 2, 64, 300),
+                                 BlockLayout::Kv(DType::kBF16, 1, 2, 128, 40),
+                                 BlockLayout::Kv(DType::kF32, 1, 3, 32, 77)};
   for (const Codec* registered : AllCodecs()) {
     auto portable = MakeCodec(registered->name(), CpuPath::kPortable);
     auto avx2 = MakeCodec(registered->name(), CpuPath::kAvx2);

@@ -14,9 +14,7 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
-using ::strata::testing::MlaLayout;
 using ::strata::testing::TiesBlock;
 using ::strata::testing::ToFloats;
 
@@ -30,7 +28,7 @@ using ::strata::testing::ToFloats;
 TEST(GpuCodecTest, ReportsAvailability) {
   if (!gpu::Built()) {
     EXPECT_EQ(gpu::DeviceCount(), 0);
-    const BlockLayout layout = KvLayout(DType::kF16, 1, 1, 8, 1);
+    const BlockLayout layout = BlockLayout::Kv(DType::kF16, 1, 1, 8, 1);
     EXPECT_EQ(gpu::EncodeHost(*FindCodec("int8"), layout, std::string(layout.Bytes(), '\0'))
                   .status()
                   .code(),
@@ -44,10 +42,10 @@ constexpr const char* kGpuCodecs[] = {"int8", "fp8-e4m3", "kivi4", "kivi2", "kiv
 TEST(GpuCodecTest, EncodingsMatchTheCpu) {
   STRATA_SKIP_WITHOUT_GPU();
   const BlockLayout layouts[] = {
-      KvLayout(DType::kF16, 2, 3, 20, 37), KvLayout(DType::kBF16, 2, 8, 128, 64),
-      KvLayout(DType::kF32, 1, 4, 64, 130), MlaLayout(DType::kF16, 3, 576, 16),
+      BlockLayout::Kv(DType::kF16, 2, 3, 20, 37), BlockLayout::Kv(DType::kBF16, 2, 8, 128, 64),
+      BlockLayout::Kv(DType::kF32, 1, 4, 64, 130), BlockLayout::MlaLatent(DType::kF16, 3, 576, 16),
       // Many tokens: the min/max kernels split a channel's tokens into chunks.
-      KvLayout(DType::kF16, 3, 2, 64, 1003)};
+      BlockLayout::Kv(DType::kF16, 3, 2, 64, 1003)};
   for (const char* name : kGpuCodecs) {
     const Codec* codec = FindCodec(name);
     ASSERT_TRUE(gpu::Supports(*codec)) << name;
@@ -79,8 +77,8 @@ TEST(GpuCodecTest, EncodingsMatchTheCpu) {
 
 TEST(GpuCodecTest, ZeroSignTiesMatchTheCpu) {
   STRATA_SKIP_WITHOUT_GPU();
-  const BlockLayout layouts[] = {KvLayout(DType::kF16, 2, 2, 64, 300),
-                                 KvLayout(DType::kF32, 1, 3, 32, 77)};
+  const BlockLayout layouts[] = {BlockLayout::Kv(DType::kF16, 2, 2, 64, 300),
+                                 BlockLayout::Kv(DType::kF32, 1, 3, 32, 77)};
   for (const char* name : kGpuCodecs) {
     const Codec* codec = FindCodec(name);
     for (const BlockLayout& layout : layouts) {
@@ -99,7 +97,7 @@ TEST(GpuCodecTest, ZeroSignTiesMatchTheCpu) {
 
 TEST(GpuCodecTest, RejectsWhatTheCpuRejects) {
   STRATA_SKIP_WITHOUT_GPU();
-  const BlockLayout layout = KvLayout(DType::kF16, 1, 2, 8, 4);
+  const BlockLayout layout = BlockLayout::Kv(DType::kF16, 1, 2, 8, 4);
   const std::string src = MakeBlock(layout, 1);
   auto enc = FindCodec("int8")->Encode(layout, src);
   ASSERT_TRUE(enc.ok());

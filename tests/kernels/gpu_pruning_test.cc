@@ -15,7 +15,6 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
 
 #define STRATA_SKIP_WITHOUT_GPU()                                                         \
@@ -27,7 +26,7 @@ using ::strata::testing::MakeBlock;
   }
 
 TEST(GpuPruningTest, ReportsAvailability) {
-  const BlockLayout l = KvLayout(DType::kF16, 1, 1, 8, 4);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 1, 1, 8, 4);
   const std::string src(l.Bytes(), '\0');
   PruneOptions o;
   o.budget_tokens = 2;
@@ -45,8 +44,8 @@ TEST(GpuPruningTest, ReportsAvailability) {
 TEST(GpuPruningTest, KeepsWhatTheCpuKeeps) {
   STRATA_SKIP_WITHOUT_GPU();
   const BlockLayout layouts[] = {
-      KvLayout(DType::kF16, 5, 4, 8, 64), KvLayout(DType::kBF16, 2, 8, 128, 256),
-      KvLayout(DType::kF32, 3, 3, 20, 37), KvLayout(DType::kF16, 1, 2, 64, 1500)};
+      BlockLayout::Kv(DType::kF16, 5, 4, 8, 64), BlockLayout::Kv(DType::kBF16, 2, 8, 128, 256),
+      BlockLayout::Kv(DType::kF32, 3, 3, 20, 37), BlockLayout::Kv(DType::kF16, 1, 2, 64, 1500)};
   for (const BlockLayout& l : layouts) {
     const std::string src = MakeBlock(l, 9);
     std::mt19937_64 rng(3);
@@ -85,8 +84,8 @@ TEST(GpuPruningTest, KeepsWhatTheCpuKeeps) {
 TEST(GpuPruningTest, PageBoundsMatchTheCpu) {
   STRATA_SKIP_WITHOUT_GPU();
   for (const BlockLayout& l :
-       {KvLayout(DType::kF16, 5, 4, 8, 64), KvLayout(DType::kBF16, 4, 8, 128, 256),
-        KvLayout(DType::kF32, 2, 3, 20, 37)}) {
+       {BlockLayout::Kv(DType::kF16, 5, 4, 8, 64), BlockLayout::Kv(DType::kBF16, 4, 8, 128, 256),
+        BlockLayout::Kv(DType::kF32, 2, 3, 20, 37)}) {
     const std::string src = MakeBlock(l, 13);
     auto cpu = ComputePageBounds(l, src);
     auto gpu = gpu::ComputePageBoundsHost(l, src);

@@ -15,7 +15,6 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -29,7 +28,7 @@ PrunedBlock SinkWindowView(const BlockLayout& l, const std::string& block) {
 }
 
 TEST(PrunedViewFormatTest, RoundTripsEveryField) {
-  const BlockLayout l = KvLayout(DType::kF16, 2, 3, 4, 10);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 2, 3, 4, 10);
   const std::string block = MakeBlock(l, 7);
   const PrunedBlock view = SinkWindowView(l, block);
   const std::string bytes = EncodePrunedView(view, BlockChecksum(block));
@@ -59,7 +58,7 @@ TEST(PrunedViewFormatTest, RoundTripsEveryField) {
 }
 
 TEST(PrunedViewFormatTest, DamagedOrForeignBytesAreDataLoss) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 2, 2, 10);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 2, 2, 10);
   const std::string block = MakeBlock(l, 3);
   const std::string bytes = EncodePrunedView(SinkWindowView(l, block), BlockChecksum(block));
 

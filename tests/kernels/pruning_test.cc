@@ -20,7 +20,6 @@
 namespace strata {
 namespace {
 
-using ::strata::testing::KvLayout;
 using ::strata::testing::MakeBlock;
 using ::strata::testing::ToFloats;
 using ::testing::ElementsAre;
@@ -68,7 +67,7 @@ PruneOptions Options(PruneSelector s, int64_t budget) {
 }
 
 TEST(PruneSinkWindowTest, ExactOnAHandMadeBlock) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 2, 2, 10);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 2, 2, 10);
   const std::string src = CoordinateBlock(l);
   PruneOptions o = Options(PruneSelector::kSinkWindow, 5);
   o.sink_tokens = 2;
@@ -90,7 +89,7 @@ TEST(PruneSinkWindowTest, ExactOnAHandMadeBlock) {
 }
 
 TEST(PruneSinkWindowTest, BudgetBelowTheSinksKeepsTheFirstTokens) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 1, 2, 10);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 1, 2, 10);
   PruneOptions o = Options(PruneSelector::kSinkWindow, 3);
   o.sink_tokens = 4;
   auto b = PruneBlock(l, CoordinateBlock(l), {}, o);
@@ -109,7 +108,7 @@ TEST(PruneSinkWindowTest, BudgetBelowTheSinksKeepsTheFirstTokens) {
 }
 
 TEST(PruneBudgetTest, PyramidShrinksWithDepthAroundTheMean) {
-  const BlockLayout l = KvLayout(DType::kF16, 5, 1, 8, 64);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 5, 1, 8, 64);
   PruneOptions o = Options(PruneSelector::kSinkWindow, 20);
   o.shape = BudgetShape::kPyramid;
   // beta 20: 2B - B/beta = 39 down to B/beta = 1, arithmetic, rounded half away from zero.
@@ -133,9 +132,9 @@ TEST(PruneBudgetTest, PyramidShrinksWithDepthAroundTheMean) {
 // Every selector, shape and dtype: exactly the budget per (layer, head), positions ascending and
 // in range, and each kept K and V row byte-identical to the source row at its position.
 TEST(PruneBlockTest, KeepsExactlyTheBudgetWithTheirPositionsAndBytes) {
-  const BlockLayout layouts[] = {KvLayout(DType::kF16, 5, 4, 8, 64),
-                                 KvLayout(DType::kBF16, 2, 3, 20, 37),
-                                 KvLayout(DType::kF32, 3, 2, 16, 50)};
+  const BlockLayout layouts[] = {BlockLayout::Kv(DType::kF16, 5, 4, 8, 64),
+                                 BlockLayout::Kv(DType::kBF16, 2, 3, 20, 37),
+                                 BlockLayout::Kv(DType::kF32, 3, 2, 16, 50)};
   for (const BlockLayout& l : layouts) {
     const std::string src = MakeBlock(l, 7);
     const std::vector<float> scores = RandomScores(l, 3);
@@ -202,7 +201,7 @@ std::vector<uint32_t> ReferenceTopK(const float* row, uint32_t tokens, uint32_t 
 }
 
 TEST(PruneScoresTopKTest, MatchesAReferenceTopKOnRandomScores) {
-  const BlockLayout l = KvLayout(DType::kF16, 3, 4, 8, 96);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 3, 4, 8, 96);
   const std::string src = MakeBlock(l, 11);
   for (uint64_t seed : {1u, 2u, 3u}) {
     const std::vector<float> scores = RandomScores(l, seed);
@@ -227,7 +226,7 @@ TEST(PruneScoresTopKTest, MatchesAReferenceTopKOnRandomScores) {
 }
 
 TEST(PruneScoresTopKTest, PoolingKeepsASpikesNeighbours) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 2, 2, 12);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 2, 2, 12);
   std::vector<float> scores(24, 0.0f);
   scores[5] = 9.0f;        // head 0: spike at token 5
   scores[12 + 10] = 4.0f;  // head 1: spike at token 10
@@ -245,7 +244,7 @@ TEST(PruneScoresTopKTest, PoolingKeepsASpikesNeighbours) {
 }
 
 TEST(PruneKeyNormTest, KeepsTheSmallestKeysPerHead) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 2, 2, 6);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 2, 2, 6);
   std::string src(l.Bytes(), '\0');
   // Head 0: key norms grow with the token; head 1: shrink with it.
   for (uint32_t t = 0; t < 6; ++t) {
@@ -269,7 +268,7 @@ absl::Status PruneStatus(const BlockLayout& l, const std::string& src,
 }
 
 TEST(PruneErrorsTest, MalformedInputIsInvalidArgumentNamingWhatIsWrong) {
-  const BlockLayout l = KvLayout(DType::kF16, 2, 2, 4, 16);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 2, 2, 4, 16);
   const std::string src = MakeBlock(l, 5);
   std::vector<float> scores = RandomScores(l, 1);
   const PruneOptions topk = Options(PruneSelector::kScoresTopK, 4);
@@ -292,7 +291,7 @@ TEST(PruneErrorsTest, MalformedInputIsInvalidArgumentNamingWhatIsWrong) {
   beta.pyramid_beta = 0.5;
   selector.selector = static_cast<PruneSelector>(9);
   BlockLayout opaque;
-  BlockLayout fp8 = KvLayout(DType::kFp8E4M3, 2, 2, 4, 16);
+  BlockLayout fp8 = BlockLayout::Kv(DType::kFp8E4M3, 2, 2, 4, 16);
   const Case cases[] = {
       {PruneStatus(l, src, std::span<const float>(scores).first(63), topk), "got 63"},
       {PruneStatus(l, src, {}, topk), "scores: scores-topk needs"},
@@ -322,7 +321,7 @@ TEST(PruneErrorsTest, MalformedInputIsInvalidArgumentNamingWhatIsWrong) {
 
 TEST(PageBoundsTest, MinAndMaxBoundEveryKeyAndAreAttained) {
   for (const BlockLayout& l :
-       {KvLayout(DType::kF16, 3, 4, 8, 64), KvLayout(DType::kBF16, 2, 2, 128, 33)}) {
+       {BlockLayout::Kv(DType::kF16, 3, 4, 8, 64), BlockLayout::Kv(DType::kBF16, 2, 2, 128, 33)}) {
     const std::string src = MakeBlock(l, 21);
     const std::vector<float> x = ToFloats(l, src);
     auto p = ComputePageBounds(l, src);
@@ -356,7 +355,7 @@ TEST(PageBoundsTest, MinAndMaxBoundEveryKeyAndAreAttained) {
 }
 
 TEST(PageBoundsTest, SerializesAndRejectsTruncatedBytes) {
-  const BlockLayout l = KvLayout(DType::kF16, 2, 2, 8, 16);
+  const BlockLayout l = BlockLayout::Kv(DType::kF16, 2, 2, 8, 16);
   auto p = ComputePageBounds(l, MakeBlock(l, 1));
   ASSERT_TRUE(p.ok());
   const std::string bytes = p->Serialize();
@@ -371,7 +370,7 @@ TEST(PageBoundsTest, SerializesAndRejectsTruncatedBytes) {
 }
 
 TEST(PageBoundsTest, RanksPagesByTheQuestBound) {
-  const BlockLayout l = KvLayout(DType::kF32, 1, 1, 4, 8);
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 1, 4, 8);
   std::vector<PageBounds> pages;
   for (uint64_t seed = 0; seed < 9; ++seed) {
     auto p = ComputePageBounds(l, MakeBlock(l, 100 + seed));

@@ -8,24 +8,6 @@
 
 namespace strata::testing {
 
-BlockLayout KvLayout(DType dtype, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
-                     uint32_t tokens) {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = dtype;
-  l.layers = layers;
-  l.kv_heads = kv_heads;
-  l.head_dim = head_dim;
-  l.tokens = tokens;
-  return l;
-}
-
-BlockLayout MlaLayout(DType dtype, uint32_t layers, uint32_t head_dim, uint32_t tokens) {
-  BlockLayout l = KvLayout(dtype, layers, 1, head_dim, tokens);
-  l.kind = LayoutKind::kMlaLatent;
-  return l;
-}
-
 std::string MakeBlock(const BlockLayout& layout, uint64_t seed, size_t opaque_bytes) {
   std::mt19937_64 rng(seed);
   if (layout.is_opaque()) {

@@ -26,10 +26,6 @@ std::vector<float> ToFloats(const BlockLayout& layout, const std::string& payloa
 // it writes its float result in the block's dtype.
 float HalfUlp(DType dtype, float v);
 
-BlockLayout KvLayout(DType dtype, uint32_t layers, uint32_t kv_heads, uint32_t head_dim,
-                     uint32_t tokens);
-BlockLayout MlaLayout(DType dtype, uint32_t layers, uint32_t head_dim, uint32_t tokens);
-
 }  // namespace strata::testing
 
 #endif  // STRATA_TESTS_KERNELS_TEST_DATA_H_

@@ -15,14 +15,7 @@ namespace {
 constexpr uint64_t kPage = 4096;
 
 BlockLayout KvF32(uint32_t layers, uint32_t heads, uint32_t dim, uint32_t tokens) {
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF32;
-  l.layers = layers;
-  l.kv_heads = heads;
-  l.head_dim = dim;
-  l.tokens = tokens;
-  return l;
+  return BlockLayout::Kv(DType::kF32, layers, heads, dim, tokens);
 }
 
 std::vector<float> RandomKv(const BlockLayout& l, uint32_t seed) {

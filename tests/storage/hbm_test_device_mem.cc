@@ -29,13 +29,7 @@ TEST(HbmTierTwin, StagingThatDoesNotFitTheDeviceFailsTheEncodeNotTheTier) {
       {.capacity_bytes = 64 << 10, .page_bytes = 4096, .staging_bytes = 1 << 20},
       NewMemDeviceMemory(128 << 10));
   ASSERT_TRUE(tier.ok()) << tier.status();
-  BlockLayout l;
-  l.kind = LayoutKind::kKv;
-  l.dtype = DType::kF32;
-  l.layers = 1;
-  l.kv_heads = 1;
-  l.head_dim = 32;
-  l.tokens = 8;
+  const BlockLayout l = BlockLayout::Kv(DType::kF32, 1, 1, 32, 8);
   const std::string payload(l.Bytes(), '\0');
   BlockRecord r;
   r.layout = l;
