@@ -107,8 +107,9 @@ absl::Status PrunedViews::Put(std::string_view ns, std::string_view key, std::st
                               std::span<const float> scores, std::optional<uint64_t> checksum) {
   const PrunedViewRule* rule = RuleFor(ns);
   if (rule == nullptr) return store_->Put(ns, key, parent, layout, payload, checksum);
-  // A view of the block being replaced must not outlive it.
-  DropView(ns, key);
+  // A view of the block being replaced must not outlive it (DropView without its rule lookup).
+  (void)store_->Remove(PagesNamespace(ns), key);
+  (void)store_->Remove(ViewNamespace(ns), key);
   const bool prunable = CheckPrunableLayout(layout, payload.size()).ok() &&
                         (rule->prune.selector != PruneSelector::kScoresTopK || !scores.empty());
   if (!prunable) return store_->Put(ns, key, parent, layout, payload, checksum);
