@@ -73,8 +73,10 @@ class Client {
   absl::StatusOr<std::vector<bool>> Remove(std::string_view ns, absl::Span<const std::string> keys);
   absl::StatusOr<size_t> Lookup(std::string_view ns, absl::Span<const std::string> keys,
                                 uint32_t lease_ms = 0);
-  // As NodeClient's, for a one-node view. A routed client answers FAILED_PRECONDITION (not
-  // built yet: rank with node(id) per owner and merge by bound).
+  // As NodeClient's. Routed: the matched prefix is Lookup's; each owner ranks its share of it
+  // by its stored bounds (in parallel) and the answers merge by bound, best first (ties: the
+  // earlier key). A matched key that left its owner before it was ranked counts as unranked; an
+  // owner that fails as down leaves its keys unranked.
   absl::StatusOr<RankedPrefix> RankBlocks(std::string_view ns, absl::Span<const std::string> keys,
                                           const RankQuery& query);
 

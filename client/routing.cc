@@ -241,9 +241,65 @@ absl::StatusOr<RankedPrefix> Client::RankBlocks(std::string_view ns,
                                                 absl::Span<const std::string> keys,
                                                 const RankQuery& query) {
   if (single_) return single_->RankBlocks(ns, keys, query);
-  return absl::FailedPreconditionError(
-      "RankBlocks: ranking a prefix spread over several nodes is not built; rank on each owner "
-      "(node(id)) and merge by bound");
+  RankedPrefix out;
+  STRATA_ASSIGN_OR_RETURN(out.matched, Lookup(ns, keys));
+  if (out.matched == 0) return out;
+  const absl::Span<const std::string> prefix = keys.subspan(0, out.matched);
+  Roster roster(this);
+  const int replicas = options_.placement.ReplicasFor(ns);
+  const std::vector<std::vector<size_t>> groups = roster.GroupByOwner(
+      ns, prefix.size(), [&](size_t i) { return std::string_view(prefix[i]); }, replicas);
+  struct Task {
+    size_t node;
+    NodeClient* client;
+    absl::StatusOr<RankedPrefix> out = absl::UnknownError("not run");
+  };
+  std::vector<Task> tasks;
+  for (size_t j = 0; j < groups.size(); ++j) {
+    if (groups[j].empty()) continue;
+    if (NodeClient* c = roster.Get(j)) {
+      tasks.push_back(Task{j, c});
+    } else {
+      out.unranked += groups[j].size();  // down since Lookup
+    }
+  }
+  RunParallel(tasks.size(), [&](size_t t) {
+    std::vector<std::string> part;
+    for (size_t i : groups[tasks[t].node]) part.push_back(prefix[i]);
+    tasks[t].out = tasks[t].client->RankBlocks(ns, part, query);
+  });
+  struct Candidate {
+    float bound;
+    size_t index;  // into keys
+  };
+  std::vector<Candidate> merged;
+  for (Task& t : tasks) {
+    const std::vector<size_t>& idx = groups[t.node];
+    if (!t.out.ok()) {
+      // A query that does not fit the bounds is the caller's error, whichever owner saw it.
+      if (!NodeFailed(t.out.status())) return t.out.status();
+      roster.Failed(t.node);
+      out.unranked += idx.size();
+      continue;
+    }
+    // The owner's own Lookup stops at a key that left it since ours: that key and the rest of
+    // its share were not ranked.
+    out.unranked += t.out->unranked + (idx.size() - std::min(t.out->matched, idx.size()));
+    for (size_t k = 0; k < t.out->ranked.size() && k < t.out->bounds.size(); ++k) {
+      if (t.out->ranked[k] < idx.size()) {
+        merged.push_back(Candidate{t.out->bounds[k], idx[t.out->ranked[k]]});
+      }
+    }
+  }
+  std::sort(merged.begin(), merged.end(), [](const Candidate& a, const Candidate& b) {
+    return a.bound != b.bound ? a.bound > b.bound : a.index < b.index;
+  });
+  if (merged.size() > query.top_n) merged.resize(query.top_n);
+  for (const Candidate& c : merged) {
+    out.ranked.push_back(c.index);
+    out.bounds.push_back(c.bound);
+  }
+  return out;
 }
 
 absl::StatusOr<size_t> Client::Lookup(std::string_view ns, absl::Span<const std::string> keys,

@@ -1,11 +1,13 @@
 // Pruned views end to end (docs/pruning.md): a node started with a pruned_views entry keeps the
 // full block in its SSD tier and the view in DRAM; the client's Put sends scores, Get returns the
 // full block by default and the view when asked, RankBlocks ranks a prefix by stored page
-// bounds, and malformed scores fail the call naming the field.
+// bounds (also across the nodes of a routed client, merged by bound), and malformed scores fail
+// the call naming the field.
 #include <unistd.h>
 
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,28 +39,38 @@ std::string Block(float scale) {
   return std::string(reinterpret_cast<const char*>(v.data()), 4 * v.size());
 }
 
+// A node whose "t/" namespaces keep scores-topk views (2 of 8 tokens) and page bounds; its SSD
+// tier lives in `dir`.
+absl::StatusOr<std::unique_ptr<Node>> StartPruningNode(const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.metrics_listen = "off";
+  o.dram_bytes = 4ull << 20;
+  o.ssd_dir = dir;
+  o.ssd_bytes = 16ull << 20;
+  o.data_plane.enabled = false;
+  NodeOptions::PrunedView pv;
+  pv.prefix = "t/";
+  pv.selector = "scores-topk";
+  pv.budget = "25%";  // 2 of 8 tokens
+  pv.pool_window = 1;
+  pv.page_bounds = true;
+  o.pruned_views.push_back(pv);
+  return Node::Start(o);
+}
+
+std::string TempDir(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("strata-pruned-client-" + name + "-" + std::to_string(::getpid())))
+      .string();
+}
+
 class PrunedClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("strata-pruned-client-" + std::to_string(::getpid())))
-               .string();
-    std::filesystem::remove_all(dir_);
-    NodeOptions o;
-    o.listen = "127.0.0.1:0";
-    o.metrics_listen = "off";
-    o.dram_bytes = 4ull << 20;
-    o.ssd_dir = dir_;
-    o.ssd_bytes = 16ull << 20;
-    o.data_plane.enabled = false;
-    NodeOptions::PrunedView pv;
-    pv.prefix = "t/";
-    pv.selector = "scores-topk";
-    pv.budget = "25%";  // 2 of 8 tokens
-    pv.pool_window = 1;
-    pv.page_bounds = true;
-    o.pruned_views.push_back(pv);
-    auto node = Node::Start(o);
+    dir_ = TempDir("one");
+    auto node = StartPruningNode(dir_);
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = *std::move(node);
     ClientOptions c;
@@ -151,6 +163,85 @@ TEST_F(PrunedClientTest, PutScoresGetFullOrViewAndRank) {
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE((*plain)[0].view);
   EXPECT_EQ((*plain)[0].payload, other);
+}
+
+// A prefix spread over three nodes: each owner ranks its share and the client merges by bound,
+// so the answer is the one a single node holding every block would give.
+TEST(PrunedRoutedClientTest, RanksAPrefixSpreadOverSeveralNodesByBound) {
+  std::vector<std::string> dirs;
+  std::vector<std::unique_ptr<Node>> nodes;
+  ClientOptions c;
+  for (int n = 0; n < 3; ++n) {
+    dirs.push_back(TempDir("routed" + std::to_string(n)));
+    auto node = StartPruningNode(dirs.back());
+    ASSERT_TRUE(node.ok()) << node.status();
+    c.nodes.push_back((*node)->address());
+    nodes.push_back(*std::move(node));
+  }
+  auto client = Client::Connect(c);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  // Block i has K channel 0 = scale_i x token, so its bound for q = (1, 0) is 7 x scale_i.
+  constexpr int kBlocks = 12;
+  std::vector<std::string> keys, blocks;
+  std::vector<float> scale;
+  for (int i = 0; i < kBlocks; ++i) {
+    keys.push_back("r" + std::to_string(i));
+    scale.push_back(static_cast<float>((i * 7) % kBlocks + 1));  // a permutation of 1..12
+    blocks.push_back(Block(scale.back()));
+  }
+  const std::vector<float> scores = {0, 0, 9, 0, 0, 8, 0, 0};
+  std::vector<PutBlock> puts;
+  for (int i = 0; i < kBlocks; ++i) {
+    puts.push_back(PutBlock{keys[i], i ? std::string_view(keys[i - 1]) : "", Layout(), blocks[i]});
+  }
+  const std::vector<absl::Span<const float>> per_block(kBlocks, absl::MakeConstSpan(scores));
+  auto put = (*client)->Put("t/m", puts, per_block);
+  ASSERT_TRUE(put.ok()) << put.status();
+  for (const absl::Status& st : *put) ASSERT_TRUE(st.ok()) << st;
+  std::set<std::string> owners;
+  for (const std::string& k : keys) owners.insert((*client)->Owners("t/m", k).at(0));
+  ASSERT_GE(owners.size(), 2u) << "the prefix must span nodes for the merge to be exercised";
+
+  std::vector<std::string> asked = keys;
+  asked.push_back("absent");
+  asked.push_back("r0");  // after the first miss: not part of the prefix
+  auto ranked = (*client)->RankBlocks(
+      "t/m", asked, RankQuery{.layer = 0, .head = 0, .query = {1, 0}, .top_n = 4});
+  ASSERT_TRUE(ranked.ok()) << ranked.status();
+  EXPECT_EQ(ranked->matched, static_cast<size_t>(kBlocks));
+  EXPECT_EQ(ranked->unranked, 0u);
+  // Scales 12, 11, 10, 9 belong to the blocks i with (7i mod 12) + 1 = 12, 11, 10, 9.
+  EXPECT_THAT(ranked->ranked, ElementsAre(5u, 10u, 3u, 8u));
+  EXPECT_THAT(ranked->bounds, ElementsAre(84.0f, 77.0f, 70.0f, 63.0f));
+
+  // Every matched block ranked when top_n covers them, each once, best first.
+  auto all = (*client)->RankBlocks("t/m", keys, RankQuery{.query = {1, 0}, .top_n = 100});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->ranked.size(), static_cast<size_t>(kBlocks));
+  for (size_t k = 0; k < all->ranked.size(); ++k) {
+    EXPECT_EQ(all->bounds[k], 7.0f * scale[all->ranked[k]]) << k;
+    if (k > 0) {
+      EXPECT_GT(all->bounds[k - 1], all->bounds[k]) << k;
+    }
+  }
+
+  // A query that does not fit the stored bounds is the caller's error, from whichever owner.
+  auto bad = (*client)->RankBlocks("t/m", keys, RankQuery{.query = {1, 0, 0}, .top_n = 2});
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("rank.query"));
+
+  // Nothing matched: no owner is asked, nothing ranked.
+  auto none = (*client)->RankBlocks("t/m", std::vector<std::string>{"absent", "r1"},
+                                    RankQuery{.query = {1, 0}, .top_n = 2});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->matched, 0u);
+  EXPECT_TRUE(none->ranked.empty());
+
+  client->reset();
+  for (auto& n : nodes) (void)n->Shutdown();
+  nodes.clear();
+  for (const std::string& d : dirs) std::filesystem::remove_all(d);
 }
 
 }  // namespace
