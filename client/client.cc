@@ -178,6 +178,19 @@ std::shared_ptr<NodeClient> Client::Up(Peer& peer) {
   return peer.client;
 }
 
+std::shared_ptr<NodeClient> Client::Reconnect(Peer& peer, uint32_t timeout_ms) {
+  // A fresh connection each time: a channel that saw the node die may sit in its reconnect
+  // backoff, and the node that answers now may be a restarted one with new limits.
+  ClientOptions o = ForNode(options_, peer.address);
+  o.connect_timeout_ms = timeout_ms;
+  absl::StatusOr<std::unique_ptr<NodeClient>> node = NodeClient::Connect(o);
+  if (!node.ok()) return nullptr;
+  absl::MutexLock lock(&peer.mu);
+  peer.client = *std::move(node);
+  peer.down = false;
+  return peer.client;
+}
+
 void Client::MarkDown(Peer& peer) {
   absl::MutexLock lock(&peer.mu);
   peer.down = true;
@@ -214,6 +227,9 @@ absl::StatusOr<std::shared_ptr<NodeClient>> Client::node(std::string_view id) {
     if (peer->client) return peer->client;  // down or not: the caller asked for this node
   }
   std::shared_ptr<NodeClient> c = Up(*peer);
+  // Marked down (it did not answer in time at Connect, or failed since): the caller asked for
+  // this node by name, so it gets one fresh attempt now rather than the prober's last verdict.
+  if (!c) c = Reconnect(*peer, options_.connect_timeout_ms);
   if (!c) return absl::UnavailableError(absl::StrCat("node ", std::string(id), " at ", record->address,
                                                      " does not answer"));
   return c;
@@ -258,15 +274,7 @@ void Client::ProbeOnce() {
       absl::MutexLock lock(&mu_);
       if (stop_) return;
     }
-    // A fresh connection each time: a channel that saw the node die may sit in its reconnect
-    // backoff, and the node that answers now may be a restarted one with new limits.
-    ClientOptions o = ForNode(options_, peer->address);
-    o.connect_timeout_ms = probe_ms;
-    absl::StatusOr<std::unique_ptr<NodeClient>> node = NodeClient::Connect(o);
-    if (!node.ok()) continue;
-    absl::MutexLock lock(&peer->mu);
-    peer->client = *std::move(node);
-    peer->down = false;
+    (void)Reconnect(*peer, probe_ms);
   }
 }
 

@@ -135,6 +135,9 @@ class Client {
   std::shared_ptr<Peer> PeerFor(const cluster::NodeRecord& record);
   // The peer's connection when it is up (connecting now when it never was); null when down.
   std::shared_ptr<NodeClient> Up(Peer& peer);
+  // A fresh connection to the peer within timeout_ms, which marks it up; null when it does not
+  // answer (the peer stays as it was).
+  std::shared_ptr<NodeClient> Reconnect(Peer& peer, uint32_t timeout_ms);
   static void MarkDown(Peer& peer);
   // Every reachable node's connection, in view order.
   std::vector<std::shared_ptr<NodeClient>> Reachable();
