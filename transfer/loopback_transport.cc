@@ -244,6 +244,8 @@ void LoopbackTransport::SetMessageHandler(MessageHandler handler) {
   handler_ = std::move(handler);
 }
 
+uint64_t LoopbackTransport::TEST_MessagesTaken() const { return messages_taken_.load(); }
+
 void LoopbackTransport::SendMessage(const PeerHandle& peer, std::string message,
                                     absl::Time deadline, DoneCallback done) {
   {
@@ -310,6 +312,8 @@ void LoopbackTransport::MessageLoop() {
     std::optional<std::string> reply;
     {
       absl::MutexLock lock(&handler_mu_);
+      // Under handler_mu_, with the decision below: SetMessageHandler waits for both.
+      messages_taken_.fetch_add(1);
       if (!handler_) continue;  // none installed: dropped
       reply = handler_(std::move(message.bytes));
     }

@@ -15,6 +15,7 @@
 #ifndef STRATA_TRANSFER_LOOPBACK_TRANSPORT_H_
 #define STRATA_TRANSFER_LOOPBACK_TRANSPORT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -90,6 +91,11 @@ class LoopbackTransport final : public Transport {
   void SendMessage(const PeerHandle& peer, std::string message, absl::Time deadline,
                    DoneCallback done) override;
 
+  // Messages this transport's message thread has taken from its inbox and handed to the handler
+  // or dropped (none installed). Once it counts a message, a SetMessageHandler that follows no
+  // longer decides that message's fate (tests wait on it instead of sleeping).
+  uint64_t TEST_MessagesTaken() const;
+
  private:
   struct RemoteRegion {
     uint64_t instance = 0;
@@ -150,6 +156,7 @@ class LoopbackTransport final : public Transport {
   // Held while the handler runs, so SetMessageHandler returns only once the old one is done.
   absl::Mutex handler_mu_;
   MessageHandler handler_ ABSL_GUARDED_BY(handler_mu_);
+  std::atomic<uint64_t> messages_taken_{0};  // counted under handler_mu_
 
   std::thread worker_;
   std::thread messenger_;

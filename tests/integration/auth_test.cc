@@ -49,13 +49,6 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::unique_ptr<NodeProcess> StartNode(const std::string& dir,
                                        const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"--dram", "16MiB", "--ssd", "0"};
@@ -492,13 +485,9 @@ TEST_F(AuthNodeTest, SighupReloadAddsAndRevokesTokensAndKeepsThemOnABadFile) {
   // A file that does not load: the node says why, and the tokens in force stay.
   WriteFile(tokens_, "tokens:\n  - name: broken\n    token_sha256: 1234\n");
   ASSERT_EQ(kill(node_->pid(), SIGHUP), 0);
-  const auto logged = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::string err;
-  while (std::chrono::steady_clock::now() < logged) {
-    err = Slurp(dir_ + "/node.err");
-    if (err.find("SIGHUP") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // The node writes the line in pieces (unbuffered stderr): wait for its last part, the reason.
+  const std::string err = testing::WaitForText(
+      dir_ + "/node.err", tokens_ + ": tokens[0].token_sha256: 4 characters");
   EXPECT_NE(err.find("SIGHUP: token file not reloaded, the previous tokens stay in force"),
             std::string::npos)
       << err;

@@ -150,12 +150,19 @@ TEST(NodeLimitsTest, PortAnswersAgainAfterAConnectionFloodPastTheDescriptorLimit
   EXPECT_EQ(got, payload);
   ASSERT_TRUE(PutThenGet(port, "before", "bytes before the flood", &got).ok());
 
-  const std::string log = node->err();
+  // The node logs the restart just after its new server starts serving: the calls above may
+  // get through before the line is written, so wait (bounded) for it.
+  const std::string restarted = "gRPC server restarted on port " + std::to_string(port);
+  std::string log = node->err();
+  const auto logged = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (log.find(restarted) == std::string::npos && std::chrono::steady_clock::now() < logged) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = node->err();
+  }
   EXPECT_NE(log.find("gRPC listener on port " + std::to_string(port) + " stopped accepting"),
             std::string::npos)
       << log;
-  EXPECT_NE(log.find("gRPC server restarted on port " + std::to_string(port)), std::string::npos)
-      << log;
+  EXPECT_NE(log.find(restarted), std::string::npos) << log;
   EXPECT_EQ(node->Stop(SIGTERM), 0);
   std::filesystem::remove_all(dir);
 }

@@ -234,14 +234,15 @@ TEST_F(BadInputTest, EveryBadFieldGetsInvalidArgumentAndTheNodeKeepsServing) {
 // with --exit-with-parent the node gets SIGTERM when its parent exits and shuts down cleanly.
 TEST(NodeProcessTest, ExitWithParentStopsTheNodeWhenItsParentExits) {
   const std::string dir = testing::FreshDir("exit-with-parent");
-  // The shell is the node's parent: it starts the node, waits until it serves, and exits.
+  // The shell is the node's parent: it starts the node, waits until it serves (at most 60 s, as
+  // NodeProcess::Start: a sanitizer build on a loaded host starts slowly), and exits.
   const std::string script =
       testing::BinDir() + "/strata-node --listen 127.0.0.1:0 --port-file " + dir +
       "/port --metrics-listen off --dram 64MiB --ssd 0 --data-plane off --exit-with-parent > " +
       dir + "/node.out 2>&1 & echo $! > " + dir +
-      "/pid; i=0; while [ ! -s " + dir + "/port ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); " +
-      "done; [ -s " + dir + "/port ]";
-  testing::RunResult shell = testing::Run({"/bin/sh", "-c", script}, 30);
+      "/pid; i=0; while [ ! -s " + dir + "/port ] && [ $i -lt 1200 ]; do sleep 0.05; " +
+      "i=$((i+1)); done; [ -s " + dir + "/port ]";
+  testing::RunResult shell = testing::Run({"/bin/sh", "-c", script}, 90);
   ASSERT_EQ(shell.exit_code, 0) << "the node did not start: " << shell.err;
   pid_t pid = 0;
   std::ifstream(dir + "/pid") >> pid;

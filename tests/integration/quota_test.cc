@@ -191,14 +191,9 @@ TEST_F(QuotaNodeTest, ARequestRateOverItsBurstIsResourceExhaustedWithARetryHint)
   // A file that does not load leaves that in force.
   WriteFile(quotas_, "quotas:\n  - namespaces: \"r/*\"\n    requests_per_s: -3\n");
   ASSERT_EQ(kill(node_->pid(), SIGHUP), 0);
-  std::string err;
-  const auto log_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (err.find("quota file not reloaded") == std::string::npos &&
-         std::chrono::steady_clock::now() < log_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::ifstream in(dir_ + "/node.err");
-    err.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  // The node writes the line in pieces (unbuffered stderr): wait for its last part, the reason.
+  const std::string err = testing::WaitForText(
+      dir_ + "/node.err", "quotas[0].requests_per_s: expected a number of calls above 0");
   EXPECT_NE(err.find("quotas[0].requests_per_s: expected a number of calls above 0"),
             std::string::npos)
       << err;
