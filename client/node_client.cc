@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/internal/data_session.h"
+#include "client/internal/ranking.h"
 #include "client/internal/stubs.h"
 #include "common/checksum.h"
 #include "common/status_macros.h"
@@ -164,8 +165,8 @@ absl::StatusOr<std::vector<absl::Status>> NodeClient::Put(
 }
 
 absl::StatusOr<std::vector<GetResult>> NodeClient::Get(std::string_view ns,
-                                                   absl::Span<const std::string> keys,
-                                                   const GetOptions& get_options) {
+                                                       absl::Span<const std::string> keys,
+                                                       const GetOptions& get_options) {
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   std::vector<GetResult> results;
   results.reserve(keys.size());
@@ -268,7 +269,7 @@ absl::StatusOr<RankedPrefix> NodeClient::RankBlocks(std::string_view ns,
                                                     const RankQuery& query) {
   STRATA_RETURN_IF_ERROR(CheckKeys(ns, keys));
   RankedPrefix out;
-  std::vector<std::pair<float, size_t>> candidates;  // (bound, index) over every batch
+  std::vector<RankCandidate> candidates;  // over every batch
   // As Lookup: batch by batch while every key matches; each batch ranks its own matched keys.
   for (size_t start = 0; start < keys.size(); start += limits_.max_batch) {
     const size_t n = std::min(limits_.max_batch, keys.size() - start);
@@ -291,14 +292,7 @@ absl::StatusOr<RankedPrefix> NodeClient::RankBlocks(std::string_view ns,
     }
     if (response.matched() < n) break;
   }
-  // Best bound first, ties to the earlier block (the node's order within a batch).
-  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
-  for (size_t i = 0; i < candidates.size() && i < query.top_n; ++i) {
-    out.ranked.push_back(candidates[i].second);
-    out.bounds.push_back(candidates[i].first);
-  }
+  TakeTopByBound(std::move(candidates), query.top_n, &out);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client.h"
+#include "client/internal/ranking.h"
 #include "client/internal/roster.h"
 #include "common/status_macros.h"
 
@@ -268,11 +269,7 @@ absl::StatusOr<RankedPrefix> Client::RankBlocks(std::string_view ns,
     for (size_t i : groups[tasks[t].node]) part.push_back(prefix[i]);
     tasks[t].out = tasks[t].client->RankBlocks(ns, part, query);
   });
-  struct Candidate {
-    float bound;
-    size_t index;  // into keys
-  };
-  std::vector<Candidate> merged;
+  std::vector<RankCandidate> merged;
   for (Task& t : tasks) {
     const std::vector<size_t>& idx = groups[t.node];
     if (!t.out.ok()) {
@@ -287,18 +284,11 @@ absl::StatusOr<RankedPrefix> Client::RankBlocks(std::string_view ns,
     out.unranked += t.out->unranked + (idx.size() - std::min(t.out->matched, idx.size()));
     for (size_t k = 0; k < t.out->ranked.size() && k < t.out->bounds.size(); ++k) {
       if (t.out->ranked[k] < idx.size()) {
-        merged.push_back(Candidate{t.out->bounds[k], idx[t.out->ranked[k]]});
+        merged.emplace_back(t.out->bounds[k], idx[t.out->ranked[k]]);
       }
     }
   }
-  std::sort(merged.begin(), merged.end(), [](const Candidate& a, const Candidate& b) {
-    return a.bound != b.bound ? a.bound > b.bound : a.index < b.index;
-  });
-  if (merged.size() > query.top_n) merged.resize(query.top_n);
-  for (const Candidate& c : merged) {
-    out.ranked.push_back(c.index);
-    out.bounds.push_back(c.bound);
-  }
+  TakeTopByBound(std::move(merged), query.top_n, &out);
   return out;
 }
 
