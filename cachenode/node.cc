@@ -177,9 +177,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
             return absl::OkStatus();
           }
         }
-        return absl::InvalidArgumentError(absl::StrCat("pruned_views[", i, "].", AsAbsl(field),
-                                                       ": the ", name,
-                                                       " tier is not on this node"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "pruned_views[", i, "].", AsAbsl(field), ": the ", name, " tier is not on this node"));
       };
       STRATA_RETURN_IF_ERROR(tier_index(pv.view_tier, "view_tier", &rule.view_tier));
       STRATA_RETURN_IF_ERROR(tier_index(pv.full_tier, "full_tier", &rule.full_tier));

@@ -118,9 +118,9 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
       if (item.scores_size() == 0) continue;
       const std::span<const float> scores(item.scores().data(), item.scores_size());
       if (views_ == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Field("items", i, "scores"),
-                         ": this node keeps no pruned views (pruned_views), so it takes no scores"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            Field("items", i, "scores"),
+            ": this node keeps no pruned views (pruned_views), so it takes no scores"));
       }
       STRATA_RETURN_IF_ERROR(views_->ValidatePut(request.namespace_(), layouts[i],
                                                  item.payload().size(), scores,
@@ -144,13 +144,12 @@ absl::Status NodeCore::Put(const v1::PutRequest& request, v1::PutResponse* respo
   for (int i = 0; i < request.items_size(); ++i) {
     const v1::PutItem& item = request.items(i);
     if (views_ != nullptr) {
-      results.push_back(views_->Put(request.namespace_(), item.key(), item.parent(), layouts[i],
-                                    item.payload(),
-                                    std::span<const float>(item.scores().data(),
-                                                           item.scores_size())));
+      results.push_back(
+          views_->Put(request.namespace_(), item.key(), item.parent(), layouts[i], item.payload(),
+                      std::span<const float>(item.scores().data(), item.scores_size())));
     } else {
-      results.push_back(store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i],
-                                    item.payload()));
+      results.push_back(
+          store_->Put(request.namespace_(), item.key(), item.parent(), layouts[i], item.payload()));
     }
     StatusToKeyResult(results.back(), response->add_results());
   }
@@ -173,20 +172,20 @@ absl::Status NodeCore::Get(const v1::GetRequest& request, v1::GetResponse* respo
     budget -= std::min(budget, kItemOverheadBytes);
     absl::Status over_inflight;
     const auto sink = [&](const BlockView& v) {
-          if (v.payload.size() > budget) return;
-          // Counted before the copy: a response never grows past the node's budget.
-          over_inflight = reservation->Grow(v.payload.size());
-          if (!over_inflight.ok()) return;
-          budget -= v.payload.size();
-          item->set_payload(v.payload.data(), v.payload.size());
-          LayoutToProto(v.record.layout, item->mutable_layout());
-          item->set_tier(v.tier.data(), v.tier.size());
-          if (v.encoded) {
-            item->set_codec(v.record.codec_id);
-            item->set_checksum(v.record.checksum);
-            item->set_payload_bytes(v.record.payload_bytes);
-          }
-        };
+      if (v.payload.size() > budget) return;
+      // Counted before the copy: a response never grows past the node's budget.
+      over_inflight = reservation->Grow(v.payload.size());
+      if (!over_inflight.ok()) return;
+      budget -= v.payload.size();
+      item->set_payload(v.payload.data(), v.payload.size());
+      LayoutToProto(v.record.layout, item->mutable_layout());
+      item->set_tier(v.tier.data(), v.tier.size());
+      if (v.encoded) {
+        item->set_codec(v.record.codec_id);
+        item->set_checksum(v.record.checksum);
+        item->set_payload_bytes(v.record.payload_bytes);
+      }
+    };
     absl::Status st;
     if (request.view() && views_ != nullptr) {
       absl::StatusOr<PrunedViews::Served> served =
@@ -308,7 +307,9 @@ absl::Status NodeCore::PutFrom(const v1::PutFromRequest& request, v1::PutFromRes
   // PutFrom stores the full block only (no scores, no view): a view of the block it replaces
   // must not outlive it.
   if (views_ != nullptr) {
-    for (const v1::PutFromItem& item : request.items()) views_->DropView(request.namespace_(), item.key());
+    for (const v1::PutFromItem& item : request.items()) {
+      views_->DropView(request.namespace_(), item.key());
+    }
   }
   absl::Status st = data_plane_->PutFrom(request, layouts, response);
   return absl::IsInvalidArgument(st) ? Reject(st) : WithQuotaHint(st);

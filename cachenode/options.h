@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/net.h"  // IsLoopbackHost
 #include "absl/status/statusor.h"
+#include "common/net.h"  // IsLoopbackHost
 #include "common/validation.h"
 #include "kernels/pruning.h"
 #include "storage/eviction_policy.h"

@@ -145,8 +145,8 @@ struct PutBlock {
 // A query for ranking a prefix's blocks by their stored Quest page bounds (docs/pruning.md).
 struct RankQuery {
   uint32_t layer = 0;
-  uint32_t head = 0;          // KV head
-  std::vector<float> query;   // head_dim finite values
+  uint32_t head = 0;         // KV head
+  std::vector<float> query;  // head_dim finite values
   size_t top_n = 1;
 };
 

@@ -466,8 +466,7 @@ void SsdTier::StallForReclaim() {
   };
   // Bounded: a compaction that cannot finish (a failing disk degrades the tier instead) must not
   // hold writes forever; past the bound the write goes ahead and the disk runs over the plan.
-  mu_.AwaitWithTimeout(absl::Condition(&caught_up),
-                       absl::Milliseconds(options_.reclaim_stall_ms));
+  mu_.AwaitWithTimeout(absl::Condition(&caught_up), absl::Milliseconds(options_.reclaim_stall_ms));
 }
 
 void SsdTier::MaybeReclaim() {

@@ -30,12 +30,13 @@
 // time a quarter of its capacity was erased, and blob files whose blocks are all gone are deleted
 // whole. When writes outrun that compaction (half the capacity erased and not yet reclaimed: a
 // busy host starves the maintenance thread), a write waits for the compaction to catch up, at
-// most `reclaim_stall_ms`, so the bound below holds under load as well. Plan the disk for 2 x capacity + 4 x write buffer + 4 MiB (RocksDB's MANIFEST, OPTIONS
-// and a LOG capped at 2 x 256 KiB). Measured (ssd_durability_test, DiskUseUnderChurn...): an 8 MiB
-// tier under 256 KiB-block churn peaks at 20-22 MiB on disk and settles at 14-20 MiB. Before
-// this tuning (a 32 MiB write buffer whatever the capacity, 4 MiB MANIFEST preallocation, no
-// forced compaction) issue 20 saw a 32 MiB tier use 73-145 MB. A disk smaller than the bound still
-// never loses an acknowledged block: the tier degrades and refuses writes instead.
+// most `reclaim_stall_ms`, so the bound below holds under load as well. Plan the disk for 2 x
+// capacity + 4 x write buffer + 4 MiB (RocksDB's MANIFEST, OPTIONS and a LOG capped at 2 x 256
+// KiB). Measured (ssd_durability_test, DiskUseUnderChurn...): an 8 MiB tier under 256 KiB-block
+// churn peaks at 20-22 MiB on disk and settles at 14-20 MiB. Before this tuning (a 32 MiB write
+// buffer whatever the capacity, 4 MiB MANIFEST preallocation, no forced compaction) issue 20 saw a
+// 32 MiB tier use 73-145 MB. A disk smaller than the bound still never loses an acknowledged block:
+// the tier degrades and refuses writes instead.
 //
 // Thread-safe (RocksDB is; counters are atomic; health state under a mutex).
 #ifndef STRATA_STORAGE_SSD_TIER_H_

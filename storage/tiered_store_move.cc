@@ -232,8 +232,8 @@ bool TieredStore::EvictOne(size_t t, BlockId keep, size_t for_share, bool own_on
 }
 
 void TieredStore::Promote(Shard& shard, std::string_view id, BlockId block, size_t from_tier,
-                          const TierSlot& from, const BlockRecord& record,
-                          std::string_view payload, size_t to_tier) {
+                          const TierSlot& from, const BlockRecord& record, std::string_view payload,
+                          size_t to_tier) {
   // Write a copy to the first tier, then switch the entry over if it is unchanged. Promotion is
   // an optimisation: when it cannot happen, the hit already served stands. A persistent copy
   // stays behind as the backing copy, so the block is as durable after the read as before.

@@ -298,8 +298,8 @@ TEST_F(EtcdMembershipTest, EtcdDownKeepsTheLastViewAndTheRecordReturnsAfterResta
   EXPECT_EQ(watcher->View()->confirmed_unix_ms, confirmed);
 
   ASSERT_TRUE(etcd_->Restart().ok());
-  ASSERT_TRUE(WaitUntil(
-      [&] { return StateOf(watcher->View(), "n1") == NodeState::kDraining; }, absl::Seconds(15)))
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(watcher->View(), "n1") == NodeState::kDraining; },
+                        absl::Seconds(15)))
       << ::testing::PrintToString(Logged());
   EXPECT_GT(watcher->View()->confirmed_unix_ms, confirmed);
   EXPECT_TRUE(WaitUntil([&] {  // the node's own watcher reconnects on its own schedule

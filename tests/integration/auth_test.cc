@@ -486,8 +486,8 @@ TEST_F(AuthNodeTest, SighupReloadAddsAndRevokesTokensAndKeepsThemOnABadFile) {
   WriteFile(tokens_, "tokens:\n  - name: broken\n    token_sha256: 1234\n");
   ASSERT_EQ(kill(node_->pid(), SIGHUP), 0);
   // The node writes the line in pieces (unbuffered stderr): wait for its last part, the reason.
-  const std::string err = testing::WaitForText(
-      dir_ + "/node.err", tokens_ + ": tokens[0].token_sha256: 4 characters");
+  const std::string err =
+      testing::WaitForText(dir_ + "/node.err", tokens_ + ": tokens[0].token_sha256: 4 characters");
   EXPECT_NE(err.find("SIGHUP: token file not reloaded, the previous tokens stay in force"),
             std::string::npos)
       << err;

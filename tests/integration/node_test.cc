@@ -239,9 +239,8 @@ TEST(NodeProcessTest, ExitWithParentStopsTheNodeWhenItsParentExits) {
   const std::string script =
       testing::BinDir() + "/strata-node --listen 127.0.0.1:0 --port-file " + dir +
       "/port --metrics-listen off --dram 64MiB --ssd 0 --data-plane off --exit-with-parent > " +
-      dir + "/node.out 2>&1 & echo $! > " + dir +
-      "/pid; i=0; while [ ! -s " + dir + "/port ] && [ $i -lt 1200 ]; do sleep 0.05; " +
-      "i=$((i+1)); done; [ -s " + dir + "/port ]";
+      dir + "/node.out 2>&1 & echo $! > " + dir + "/pid; i=0; while [ ! -s " + dir +
+      "/port ] && [ $i -lt 1200 ]; do sleep 0.05; " + "i=$((i+1)); done; [ -s " + dir + "/port ]";
   testing::RunResult shell = testing::Run({"/bin/sh", "-c", script}, 90);
   ASSERT_EQ(shell.exit_code, 0) << "the node did not start: " << shell.err;
   pid_t pid = 0;

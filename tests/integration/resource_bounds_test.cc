@@ -82,7 +82,8 @@ bool NamesPid(const std::string& name, pid_t pid) {
   for (size_t at = name.find(digits); at != std::string::npos; at = name.find(digits, at + 1)) {
     const size_t end = at + digits.size();
     const bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(name[at - 1]));
-    const bool digit_after = end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]));
+    const bool digit_after =
+        end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]));
     if (!digit_before && !digit_after) return true;
   }
   return false;

@@ -217,7 +217,8 @@ TEST(HbmTier, ManyRawBlocksCopyOutByteExact) {
       SCOPED_TRACE(i);
       EXPECT_EQ(items[reversed ? 39 - i : i].bytes, payloads[i].size());
       EXPECT_TRUE(dst[i].substr(0, payloads[i].size()) == payloads[i]);
-      EXPECT_EQ(dst[i].substr(payloads[i].size()), std::string(7, '\x55')) << "wrote past the block";
+      EXPECT_EQ(dst[i].substr(payloads[i].size()), std::string(7, '\x55'))
+          << "wrote past the block";
     }
   }
 }
