@@ -21,14 +21,16 @@ std::optional<std::string> FindPerftest() {
 }
 
 std::optional<double> PerftestTagBwOnce(const std::string& perftest, const std::string& tls,
-                                        size_t block_bytes) {
+                                        size_t block_bytes, bool peer_error_handling) {
   const int port = FreeLoopbackPort();
   const std::vector<std::string> env = {"UCX_TLS=" + UcxTls(tls), "UCX_NET_DEVICES=lo"};
   char log_path[] = "/tmp/strata-perftest-XXXXXX";
   const int log_fd = mkstemp(log_path);
   if (log_fd < 0) return std::nullopt;
   unlink(log_path);
-  auto server = Spawn(perftest, {"ucx_perftest", "-p", std::to_string(port)}, env, false, log_fd);
+  std::vector<std::string> server_args = {"ucx_perftest", "-p", std::to_string(port)};
+  if (peer_error_handling) server_args.push_back("-e");
+  auto server = Spawn(perftest, server_args, env, false, log_fd);
   if (!server) {
     close(log_fd);
     return std::nullopt;
@@ -37,11 +39,12 @@ std::optional<double> PerftestTagBwOnce(const std::string& perftest, const std::
   const size_t iters = std::clamp<size_t>((512ull << 20) / block_bytes, 200, 20000);
   char out_path[] = "/tmp/strata-perftest-out-XXXXXX";
   const int out_fd = mkstemp(out_path);
-  auto client = Spawn(perftest,
-                      {"ucx_perftest", "127.0.0.1", "-p", std::to_string(port), "-t", "tag_bw",
-                       "-s", std::to_string(block_bytes), "-n", std::to_string(iters), "-w",
-                       std::to_string(std::min<size_t>(iters / 10 + 1, 100))},
-                      env, false, out_fd);
+  std::vector<std::string> client_args = {
+      "ucx_perftest", "127.0.0.1", "-p", std::to_string(port), "-t", "tag_bw",
+      "-s", std::to_string(block_bytes), "-n", std::to_string(iters), "-w",
+      std::to_string(std::min<size_t>(iters / 10 + 1, 100))};
+  if (peer_error_handling) client_args.push_back("-e");
+  auto client = Spawn(perftest, client_args, env, false, out_fd);
   std::optional<double> gbps;
   if (client) {
     Reap(*client, absl::Seconds(30));

@@ -172,6 +172,7 @@ LimitRow MeasureLimits(size_t block_bytes, const std::optional<std::string>& per
   l.tcp_socket_gbps = TcpSocketPairGbps(block_bytes, 0.5);
   if (perftest) {
     l.perftest_tcp_gbps = PerftestTagBwOnce(*perftest, "tcp", block_bytes);
+    l.perftest_tcp_peer_gbps = PerftestTagBwOnce(*perftest, "tcp", block_bytes, true);
     l.perftest_shm_gbps = PerftestTagBwOnce(*perftest, "shm", block_bytes);
   }
   return l;
@@ -363,6 +364,7 @@ int RunCompareBench(int argc, char** argv) {
     l.memcpy_gbps = (l.memcpy_gbps + after.memcpy_gbps) / 2;
     l.tcp_socket_gbps = Mean(l.tcp_socket_gbps, after.tcp_socket_gbps);
     l.perftest_tcp_gbps = Mean(l.perftest_tcp_gbps, after.perftest_tcp_gbps);
+    l.perftest_tcp_peer_gbps = Mean(l.perftest_tcp_peer_gbps, after.perftest_tcp_peer_gbps);
     l.perftest_shm_gbps = Mean(l.perftest_shm_gbps, after.perftest_shm_gbps);
     report.limits.push_back(l);
   }

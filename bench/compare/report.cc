@@ -142,6 +142,9 @@ json Build(const Report& r) {
   j["get_1mib_limit"] = tcp_limit_name;
   j["get_1mib_vs_perftest"] = Num(Ratio(idx.Gbps("strata-ucx-tcp", "get", 1 << 20, 64, 1),
                                         l1 != nullptr ? l1->perftest_tcp_gbps : std::nullopt));
+  j["get_1mib_vs_perftest_peer"] =
+      Num(Ratio(idx.Gbps("strata-ucx-tcp", "get", 1 << 20, 64, 1),
+                l1 != nullptr ? l1->perftest_tcp_peer_gbps : std::nullopt));
   j["get_1mib_vs_tcp_socket"] = Num(Ratio(idx.Gbps("strata-ucx-tcp", "get", 1 << 20, 64, 1),
                                           l1 != nullptr ? l1->tcp_socket_gbps : std::nullopt));
   j["get_1mib_shm_vs_limit"] =
@@ -194,6 +197,7 @@ json Build(const Report& r) {
           {"memcpy", l->memcpy_gbps},
           {"tcp_socket", l->tcp_socket_gbps},
           {"perftest_tcp", l->perftest_tcp_gbps},
+          {"perftest_tcp_peer", l->perftest_tcp_peer_gbps},
           {"perftest_shm", l->perftest_shm_gbps}};
       for (const auto& [name, value] : limits) {
         auto v = Ratio(row.m.gbps, value);
@@ -235,6 +239,7 @@ json Build(const Report& r) {
                       {"memcpy_gbps", l.memcpy_gbps},
                       {"tcp_socket_gbps", Num(l.tcp_socket_gbps)},
                       {"perftest_tcp_gbps", Num(l.perftest_tcp_gbps)},
+                      {"perftest_tcp_peer_gbps", Num(l.perftest_tcp_peer_gbps)},
                       {"perftest_shm_gbps", Num(l.perftest_shm_gbps)}});
   }
   j["limits"] = limits;
@@ -320,11 +325,12 @@ void PrintReportText(const Report& report, FILE* out) {
                  row.r.m.p99_us, row.r.mean_blocks);
   }
   std::fprintf(out,
-               "\nlimits (GB/s)      block   memcpy  tcp_socket  perftest_tcp  perftest_shm\n");
+               "\nlimits (GB/s)      block   memcpy  tcp_socket  perftest_tcp  perftest_tcp_e  "
+               "perftest_shm\n");
   for (const LimitRow& l : report.limits) {
-    std::fprintf(out, "%24zu %8.2f %11s %13s %13s\n", l.block_bytes, l.memcpy_gbps,
+    std::fprintf(out, "%24zu %8.2f %11s %13s %15s %13s\n", l.block_bytes, l.memcpy_gbps,
                  Cell(l.tcp_socket_gbps).c_str(), Cell(l.perftest_tcp_gbps).c_str(),
-                 Cell(l.perftest_shm_gbps).c_str());
+                 Cell(l.perftest_tcp_peer_gbps).c_str(), Cell(l.perftest_shm_gbps).c_str());
   }
   for (const CaseRow& row : report.cases) {
     if (!row.m.ok) {

@@ -19,7 +19,9 @@
 //   get_1mib_vs_limit: strata-ucx-tcp Get of 64 x 1 MiB, one thread, over the limit of its
 //       transport at 1 MiB: the higher of ucx_perftest tag_bw over tcp and the loopback TCP socket
 //       pair (both bound UCX over tcp; the JSON's get_1mib_limit says which it was, and
-//       get_1mib_vs_perftest / get_1mib_vs_tcp_socket give both). get_1mib_shm_vs_limit:
+//       get_1mib_vs_perftest / get_1mib_vs_tcp_socket give both). get_1mib_vs_perftest_peer: the
+//       same Get over ucx_perftest tag_bw with peer error handling (-e), the endpoint mode Strata
+//       runs in; reported beside the limit, not instead of it. get_1mib_shm_vs_limit:
 //       strata-ucx-shm over the higher of perftest on shm and single-thread memcpy.
 // A ratio whose cases did not run or failed is null.
 #ifndef STRATA_BENCH_COMPARE_REPORT_H_
@@ -56,6 +58,8 @@ struct LimitRow {
   double memcpy_gbps = 0;
   std::optional<double> tcp_socket_gbps;
   std::optional<double> perftest_tcp_gbps;
+  // The same with peer error handling (-e), the endpoint mode Strata runs (see child_process.h).
+  std::optional<double> perftest_tcp_peer_gbps;
   std::optional<double> perftest_shm_gbps;
 };
 
