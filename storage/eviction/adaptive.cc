@@ -151,9 +151,14 @@ void AdaptivePolicy::MaybeSwitch() {
   // difference of their hits is the difference of the references only one of them hit, whose
   // standard deviation is about sqrt(the number of such references) when neither is better.
   const double noise = options_.switch_sigmas * std::sqrt(candidates_[best].discordant);
+  // The spacing keeps a stationary trace from flipping between two near-equal choices; before
+  // the first switch the running policy is the starting guess, not a choice, so only the lead
+  // and the tier's warm-up gate leaving it.
+  const bool spaced =
+      switches_ == 0 ||
+      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity());
   if (lead > 2 && lead > noise && lead > options_.switch_margin * candidates_[running_].score &&
-      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity()) &&
-      full_ && settled >= static_cast<double>(sample_capacity())) {
+      spaced && full_ && settled >= static_cast<double>(sample_capacity())) {
     SwitchTo(best);
   }
 }

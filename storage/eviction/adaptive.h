@@ -22,7 +22,8 @@
 // sqrt(the decayed count of references only one of the two hit) (McNemar's test: the noise of
 // the difference when neither is better) and by 2 hits, at least
 // min_turnovers_between_switches x capacity sampled references passed since the last switch (a
-// switch needs a lead that lasts, so noise on a stationary trace does not flip it), and the tier
+// switch needs a lead that lasts, so noise on a stationary trace does not flip it; the first
+// switch, away from the starting guess, is not spaced), and the tier
 // is full (the store asked for a victim) and has not grown by more than 1/16 for one miniature
 // capacity of sampled references (while the tier fills, the miniatures model a smaller cache
 // than the one that will run). Starts on the first candidate: demote-lru, which never fell
