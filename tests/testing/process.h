@@ -15,7 +15,8 @@ namespace strata::testing {
 
 // Directory of the built programs ($STRATA_BIN_DIR, set by ctest).
 std::string BinDir();
-// A fresh, empty directory under the test temp dir.
+// A fresh, empty directory under the test temp dir. Removed when the test binary exits with every
+// test passed; kept (and named on stderr) when one failed.
 std::string FreshDir(const std::string& name);
 
 struct RunResult {
