@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "tests/testing/temp_cleanup.h"
+
 namespace strata::storage_test {
 
 // n pseudo-random bytes, the same for the same seed.
@@ -20,11 +22,12 @@ inline std::string Bytes(size_t n, uint32_t seed) {
 }
 
 // An empty directory path under the temp dir, unique to this process (removed if it existed;
-// created by whoever uses it).
+// created by whoever uses it; removed at exit when every test passed).
 inline std::string TempDir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              ("strata-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
+  strata::testing::RemoveAtExitIfPassed(dir.string());
   return dir.string();
 }
 

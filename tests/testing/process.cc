@@ -7,15 +7,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
-#include "gtest/gtest.h"
+#include "tests/testing/temp_cleanup.h"
 
 extern char** environ;
 
@@ -92,47 +90,12 @@ std::string BinDir() {
   return dir ? dir : "./bin";
 }
 
-namespace {
-
-// The directories FreshDir made in this process. At exit they are removed when every test of the
-// binary passed, and kept (their paths printed) when one failed, for the node logs inside.
-// Constructed on the first FreshDir call, after gtest's UnitTest, so destroyed before it.
-class FreshDirs {
- public:
-  void Add(const std::string& dir) {
-    std::lock_guard<std::mutex> lock(mu_);
-    dirs_.push_back(dir);
-  }
-  ~FreshDirs() {
-    const bool passed = ::testing::UnitTest::GetInstance()->Passed();
-    for (const std::string& dir : dirs_) {
-      if (passed) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-      } else {
-        std::fprintf(stderr, "kept %s (a test failed)\n", dir.c_str());
-      }
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> dirs_;
-};
-
-FreshDirs& Made() {
-  static FreshDirs dirs;
-  return dirs;
-}
-
-}  // namespace
-
 std::string FreshDir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("strata-it-" + name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  Made().Add(dir.string());
+  RemoveAtExitIfPassed(dir.string());
   return dir.string();
 }
 
