@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/testing/temp_cleanup.h"
+
 namespace strata {
 namespace {
 
@@ -12,6 +14,7 @@ std::string WriteConfig(const std::string& text) {
   const std::string path =
       ::testing::TempDir() + "/strata-config-" + std::to_string(::getpid()) + ".yaml";
   std::ofstream(path) << text;
+  strata::testing::RemoveAtExitIfPassed(path);
   return path;
 }
 
