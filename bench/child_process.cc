@@ -40,9 +40,12 @@ std::optional<double> PerftestTagBwOnce(const std::string& perftest, const std::
   char out_path[] = "/tmp/strata-perftest-out-XXXXXX";
   const int out_fd = mkstemp(out_path);
   std::vector<std::string> client_args = {
-      "ucx_perftest", "127.0.0.1", "-p", std::to_string(port), "-t", "tag_bw",
-      "-s", std::to_string(block_bytes), "-n", std::to_string(iters), "-w",
-      std::to_string(std::min<size_t>(iters / 10 + 1, 100))};
+      "ucx_perftest", "127.0.0.1",
+      "-p",           std::to_string(port),
+      "-t",           "tag_bw",
+      "-s",           std::to_string(block_bytes),
+      "-n",           std::to_string(iters),
+      "-w",           std::to_string(std::min<size_t>(iters / 10 + 1, 100))};
   if (peer_error_handling) client_args.push_back("-e");
   auto client = Spawn(perftest, client_args, env, false, out_fd);
   std::optional<double> gbps;

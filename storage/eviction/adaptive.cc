@@ -154,9 +154,8 @@ void AdaptivePolicy::MaybeSwitch() {
   // The spacing keeps a stationary trace from flipping between two near-equal choices; before
   // the first switch the running policy is the starting guess, not a choice, so only the lead
   // and the tier's warm-up gate leaving it.
-  const bool spaced =
-      switches_ == 0 ||
-      since >= options_.min_turnovers_between_switches * static_cast<double>(sample_capacity());
+  const bool spaced = switches_ == 0 || since >= options_.min_turnovers_between_switches *
+                                                     static_cast<double>(sample_capacity());
   if (lead > 2 && lead > noise && lead > options_.switch_margin * candidates_[running_].score &&
       spaced && full_ && settled >= static_cast<double>(sample_capacity())) {
     SwitchTo(best);
